@@ -1,0 +1,29 @@
+"""The layer catalogue: every Keras layer type a spec may use.
+
+One :class:`~modelspec.catalog.base.LayerType` per Keras class, grouped in one module
+per family (``core``, ``conv``, ``rnn``, ``merge``, ...). Each module exposes
+``LAYERS``, a tuple of layer types; :data:`LAYER_TYPES` joins them in the order
+below, which is also their order in the JSON Schema.
+"""
+
+from __future__ import annotations
+
+from modelspec.catalog import attention, conv, core, merge, norm, reshape, rnn
+from modelspec.catalog.base import REQUIRED, Kwarg, LayerType, Shape, ShapeError
+
+_MODULES = (core, norm, reshape, conv, rnn, attention, merge)
+
+LAYER_TYPES: dict[str, LayerType] = {}
+for _module in _MODULES:
+    for _layer in _module.LAYERS:
+        if _layer.name in LAYER_TYPES:  # pragma: no cover - a catalogue bug
+            raise RuntimeError(f"layer type {_layer.name!r} is defined twice")
+        LAYER_TYPES[_layer.name] = _layer
+
+
+def get(name: str) -> LayerType:
+    """The catalogue entry for ``name``; ``KeyError`` when there is none."""
+    return LAYER_TYPES[name]
+
+
+__all__ = ["LAYER_TYPES", "REQUIRED", "Kwarg", "LayerType", "Shape", "ShapeError", "get"]

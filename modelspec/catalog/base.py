@@ -1,0 +1,299 @@
+"""The building blocks of the layer catalogue.
+
+A :class:`LayerType` describes one Keras layer class the way modelspec needs it:
+
+- ``kwargs``: the constructor keywords a spec may set, each with a JSON Schema
+  fragment, its Keras default and a one-line description. The JSON Schema, the
+  editor hover text, the emitters and the importer all read this one list.
+- ``shape``: ``shape(kw, inputs) -> Shape | list[Shape]``. ``kw`` holds every kwarg
+  with defaults filled in, ``inputs`` the input shapes (batch dimension first,
+  ``None`` for unknown). A rule raises :class:`ShapeError` when the inputs do not
+  fit the layer.
+- ``params``: ``params(kw, inputs) -> (trainable, non_trainable)``, the number of
+  scalars in the weights Keras creates for that call.
+
+Example::
+
+    >>> from modelspec.catalog import get
+    >>> dense = get("Dense")
+    >>> kw = dense.resolve({"units": 8})
+    >>> dense.shape(kw, [(None, 4)]), dense.params(kw, [(None, 4)])
+    ((None, 8), (40, 0))
+
+Nothing here imports Keras: the rules are plain arithmetic, checked against Keras
+itself by ``tests/test_conformance.py``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+Dim = int | None
+Shape = tuple[Dim, ...]
+ShapeOut = Shape | list  # a shape, or a list of shapes for multi-output calls
+
+REQUIRED: Any = type("Required", (), {"__repr__": lambda self: "REQUIRED"})()
+
+
+class ShapeError(Exception):
+    """An input shape does not fit a layer.
+
+    ``message`` states the rule and the value without naming the layer; the shape
+    pass prefixes "`Dense` 'fc'". It may hold ``{0}``, ``{1}``, ... placeholders for
+    the inputs listed in ``operands`` (indices into the call's inputs), which the
+    pass fills with "(None, 64) from 'far'". ``code`` is the diagnostic code:
+    ``MS301`` wrong rank, ``MS302`` wrong or unknown size, ``MS303`` merge inputs
+    that do not fit together, ``MS304`` a kwarg that does not fit the input (an
+    axis out of range, a target shape of the wrong size), ``MS305`` wrong number
+    of inputs.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "MS302",
+        hint: str | None = None,
+        operands: tuple[int, ...] = (),
+    ):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.hint = hint
+        self.operands = operands
+
+    def render(self, inputs: Sequence[Shape], names: Sequence[str] | None = None) -> str:
+        """The message with each operand written as its shape and, given names, its source."""
+        if not self.operands:
+            return self.message
+        parts = []
+        for i in self.operands:
+            part = fmt_shape(inputs[i])
+            if names is not None:
+                part += f" from '{names[i]}'"
+            parts.append(part)
+        return self.message.format(*parts)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True, slots=True)
+class Kwarg:
+    """One constructor keyword of a Keras layer."""
+
+    name: str
+    schema: Mapping[str, Any]
+    default: Any = REQUIRED
+    description: str = ""
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+
+ShapeRule = Callable[[Mapping[str, Any], Sequence[Shape]], ShapeOut]
+ParamRule = Callable[[Mapping[str, Any], Sequence[Shape]], "tuple[int, int]"]
+
+
+def no_params(kw: Mapping[str, Any], inputs: Sequence[Shape]) -> tuple[int, int]:
+    return (0, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class LayerType:
+    """A Keras layer class as the catalogue knows it.
+
+    ``min_inputs``/``max_inputs`` give how many tensors one call takes
+    (``max_inputs=None``: any number, as for merges). ``dtype`` says what the
+    output dtype is: ``"float"`` (the layer's float32 compute dtype) or
+    ``"same"`` (the input's, for layers that only move values around).
+    ``call`` says how a call passes several inputs: ``"list"`` (``layer([a, b])``,
+    merges and ``Attention``) or ``"positional"`` (``layer(a, b)``,
+    ``MultiHeadAttention``'s query, value and key).
+    """
+
+    name: str
+    kwargs: tuple[Kwarg, ...]
+    shape: ShapeRule
+    params: ParamRule = no_params
+    category: str = "core"
+    doc: str = ""
+    min_inputs: int = 1
+    max_inputs: int | None = 1
+    dtype: str = "float"
+    call: str = "list"
+    kwarg_map: Mapping[str, Kwarg] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kwarg_map", {k.name: k for k in self.kwargs})
+
+    @property
+    def is_merge(self) -> bool:
+        return self.max_inputs is None or self.max_inputs > 1
+
+    def resolve(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        """Every kwarg, with Keras's default where the spec sets none."""
+        kw = {k.name: k.default for k in self.kwargs if not k.required}
+        kw.update(given)
+        return kw
+
+    def non_default(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        """The kwargs of ``given`` that differ from Keras's defaults."""
+        out = {}
+        for name, value in given.items():
+            kwarg = self.kwarg_map.get(name)
+            if kwarg is None or kwarg.required or kwarg.default != value:
+                out[name] = value
+        return out
+
+
+# --- JSON Schema fragments shared by many kwargs -------------------------------------
+
+INT = {"type": "integer"}
+POS_INT = {"type": "integer", "minimum": 1}
+NONNEG_INT = {"type": "integer", "minimum": 0}
+NUMBER = {"type": "number"}
+BOOL = {"type": "boolean"}
+STRING = {"type": "string"}
+RATE = {"type": "number", "minimum": 0, "exclusiveMaximum": 1}
+AXIS = {"type": "integer"}
+
+
+def nullable(schema: Mapping[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [dict(schema), {"type": "null"}]}
+
+
+def int_tuple(n: int | None = None, *, minimum: int = 1) -> dict[str, Any]:
+    """An int, or a list of ``n`` ints, as Keras accepts for ``kernel_size`` etc."""
+    item = {"type": "integer", "minimum": minimum}
+    arr: dict[str, Any] = {"type": "array", "items": item}
+    if n is not None:
+        arr["minItems"] = arr["maxItems"] = n
+    return {"anyOf": [item, arr]}
+
+
+def enum(*values: str) -> dict[str, Any]:
+    return {"type": "string", "enum": list(values)}
+
+
+# Names Keras resolves with ``keras.activations.get`` and friends. Only names are
+# allowed: a dict would reach ``deserialize_keras_object``.
+ACTIVATIONS = (
+    "celu", "elu", "exponential", "gelu", "glu", "hard_shrink", "hard_sigmoid",
+    "hard_silu", "hard_swish", "hard_tanh", "leaky_relu", "linear", "log_sigmoid",
+    "log_softmax", "mish", "relu", "relu6", "selu", "sigmoid", "silu", "soft_shrink",
+    "softmax", "softplus", "softsign", "sparse_plus", "sparsemax", "squareplus",
+    "swish", "tanh", "tanh_shrink", "threshold",
+)  # fmt: skip
+INITIALIZERS = (
+    "constant", "glorot_normal", "glorot_uniform", "he_normal", "he_uniform",
+    "identity", "lecun_normal", "lecun_uniform", "ones", "orthogonal", "random_normal",
+    "random_uniform", "truncated_normal", "variance_scaling", "zeros",
+)  # fmt: skip
+REGULARIZERS = ("l1", "l2", "l1_l2", "orthogonal_regularizer")
+CONSTRAINTS = ("max_norm", "min_max_norm", "non_neg", "unit_norm")
+
+ACTIVATION = {"anyOf": [enum(*ACTIVATIONS), {"type": "null"}]}
+INITIALIZER = enum(*INITIALIZERS)
+REGULARIZER = {"anyOf": [enum(*REGULARIZERS), {"type": "null"}]}
+CONSTRAINT = {"anyOf": [enum(*CONSTRAINTS), {"type": "null"}]}
+
+
+def activation(default: str | None = "linear", name: str = "activation") -> Kwarg:
+    desc = "Activation function applied to the output, by name (None means linear)."
+    return Kwarg(name, ACTIVATION, default, desc)
+
+
+def initializer(name: str, default: str) -> Kwarg:
+    weight = name.removesuffix("_initializer")
+    return Kwarg(name, INITIALIZER, default, f"Initializer for `{weight}`.")
+
+
+def regularizer(name: str) -> Kwarg:
+    return Kwarg(name, REGULARIZER, None, f"Regularizer for `{name.removesuffix('_regularizer')}`.")
+
+
+def constraint(name: str) -> Kwarg:
+    return Kwarg(name, CONSTRAINT, None, f"Constraint for `{name.removesuffix('_constraint')}`.")
+
+
+def weight_kwargs(*weights: str, inits: Mapping[str, str] | None = None) -> tuple[Kwarg, ...]:
+    """``<w>_initializer``, ``<w>_regularizer``, ``<w>_constraint`` for each weight."""
+    inits = dict(inits or {})
+    out: list[Kwarg] = []
+    for w in weights:
+        default = inits.get(w, "zeros" if w == "bias" else "glorot_uniform")
+        out += [initializer(f"{w}_initializer", default), regularizer(f"{w}_regularizer"),
+                constraint(f"{w}_constraint")]  # fmt: skip
+    return tuple(out)
+
+
+TRAINABLE = Kwarg("trainable", BOOL, True, "Whether the layer's weights are updated in training.")
+
+
+# --- helpers for rules ----------------------------------------------------------------
+
+
+def fmt_shape(shape: Shape) -> str:
+    """``(None, 128)`` as Keras prints it."""
+    inner = ", ".join("None" if d is None else str(d) for d in shape)
+    return f"({inner},)" if len(shape) == 1 else f"({inner})"
+
+
+def expect_rank(shape: Shape, *ranks: int, layout: str = "") -> None:
+    """Raise MS301 unless ``len(shape)`` is one of ``ranks``.
+
+    ``layout`` names the axes, e.g. ``"(batch, steps, channels)"``.
+    """
+    if len(shape) not in ranks:
+        want = " or ".join(str(r) for r in ranks)
+        extra = f" {layout}" if layout else ""
+        raise ShapeError(
+            f"expects input of rank {want}{extra}; got rank {len(shape)}: {fmt_shape(shape)}",
+            code="MS301",
+        )
+
+
+def expect_min_rank(shape: Shape, rank: int) -> None:
+    if len(shape) < rank:
+        raise ShapeError(
+            f"expects input of rank at least {rank}; got rank {len(shape)}: {fmt_shape(shape)}",
+            code="MS301",
+        )
+
+
+def known_dim(shape: Shape, axis: int = -1) -> int:
+    """The size of ``axis``, which must be known for the layer to create weights."""
+    dim = shape[axis]
+    if dim is None:
+        raise ShapeError(
+            f"needs a known size on axis {axis} to create its weights; got {fmt_shape(shape)}",
+            code="MS302",
+            hint="give the input a fixed size on that axis",
+        )
+    return dim
+
+
+def as_tuple(value: int | Sequence[int], n: int) -> tuple[int, ...]:
+    """Keras's ``standardize_tuple``: ``3`` -> ``(3, 3)`` for n=2."""
+    if isinstance(value, int):
+        return (value,) * n
+    return tuple(value)
+
+
+def prod(values: Sequence[int]) -> int:
+    return math.prod(values)
+
+
+def conv_out_len(length: Dim, kernel: int, stride: int, padding: str, dilation: int = 1) -> Dim:
+    """Keras's ``compute_conv_output_shape`` for one spatial axis."""
+    if length is None:
+        return None
+    if padding == "same":
+        return (length + stride - 1) // stride
+    effective = (kernel - 1) * dilation + 1
+    return (length - effective) // stride + 1  # may be <= 0: callers check

@@ -1,0 +1,4 @@
+"""Conformance cases for modelspec.catalog.attention."""
+
+CASES: list = []
+BAD: list = []

@@ -1,0 +1,4 @@
+"""Conformance cases for modelspec.catalog.conv."""
+
+CASES: list = []
+BAD: list = []

@@ -1,0 +1,4 @@
+"""Conformance cases for modelspec.catalog.merge."""
+
+CASES: list = []
+BAD: list = []

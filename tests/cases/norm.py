@@ -1,0 +1,4 @@
+"""Conformance cases for modelspec.catalog.norm."""
+
+CASES: list = []
+BAD: list = []

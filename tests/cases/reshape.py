@@ -1,0 +1,4 @@
+"""Conformance cases for modelspec.catalog.reshape."""
+
+CASES: list = []
+BAD: list = []

@@ -1,0 +1,4 @@
+"""Conformance cases for modelspec.catalog.rnn."""
+
+CASES: list = []
+BAD: list = []

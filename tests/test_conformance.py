@@ -1,0 +1,61 @@
+"""The catalogue's shape and parameter rules against Keras itself."""
+
+from __future__ import annotations
+
+import pytest
+
+from modelspec.catalog import LAYER_TYPES, ShapeError, get
+from tests import cases
+
+CASES = cases.load("CASES")
+BAD = cases.load("BAD")
+
+
+def _id(case: tuple) -> str:
+    family, type_name, kwargs, shapes, *rest = case
+    kw = ",".join(f"{k}={v}" for k, v in kwargs.items())
+    return f"{type_name}({kw})@{shapes}"[:120]
+
+
+def ours(type_name, kwargs, shapes):
+    layer = get(type_name)
+    kw = layer.resolve(kwargs)
+    out = layer.shape(kw, shapes)
+    trainable, non_trainable = layer.params(kw, shapes)
+    return out, trainable, non_trainable
+
+
+def test_every_layer_type_has_cases():
+    covered = {case[1] for case in CASES}
+    missing = sorted(set(LAYER_TYPES) - covered)
+    assert not missing, f"catalogue types without conformance cases: {missing}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=_id)
+def test_rule_is_total_without_keras(case):
+    """The rules run (and give ints) with no Keras around."""
+    _, type_name, kwargs, shapes = case
+    out, trainable, non_trainable = ours(type_name, kwargs, shapes)
+    assert isinstance(trainable, int) and isinstance(non_trainable, int)
+
+
+@pytest.mark.keras
+@pytest.mark.parametrize("case", CASES, ids=_id)
+def test_matches_keras(case):
+    pytest.importorskip("keras")
+    from tests import keras_truth as truth
+    _, type_name, kwargs, shapes = case
+    assert ours(type_name, kwargs, shapes) == truth.keras_facts(type_name, kwargs, shapes)
+
+
+@pytest.mark.keras
+@pytest.mark.parametrize("case", BAD, ids=_id)
+def test_refused_like_keras(case):
+    pytest.importorskip("keras")
+    from tests import keras_truth as truth
+    _, type_name, kwargs, shapes, code = case
+    with pytest.raises(ShapeError) as info:
+        ours(type_name, kwargs, shapes)
+    assert info.value.code == code
+    with pytest.raises(Exception):  # noqa: B017 - Keras raises ValueError or TypeError
+        truth.keras_facts(type_name, kwargs, shapes)
