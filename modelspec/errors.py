@@ -1,0 +1,151 @@
+"""Diagnostics: every problem modelspec finds, as a value.
+
+A :class:`Diagnostic` has a level, a stable code, a message that states the rule and
+then the value, an optional hint, and where it happened: file, line, column and the
+JSON path into the document. Checks are generators that ``yield`` diagnostics, so a
+user sees every problem at once.
+
+Codes, by stage (``docs/diagnostics.md`` lists each one):
+
+- ``MS0xx`` reading the file: size, encoding, YAML/JSON syntax, non-JSON values.
+- ``MS1xx`` the JSON Schema: unknown keys, wrong types, missing keys, bad values.
+- ``MS2xx`` the graph: undefined names, cycles, unreachable outputs, unused parts.
+- ``MS3xx`` shapes: ranks, sizes, merges.
+- ``MS4xx`` training: losses, metrics, optimizers.
+
+Example::
+
+    >>> d = Diagnostic("error", "MS201", "undefined tensor 'x'", file="s.yaml", line=3, col=7)
+    >>> d.format()
+    "s.yaml:3:7: error MS201: undefined tensor 'x'"
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+ERROR = "error"
+WARNING = "warning"
+
+JsonPath = tuple[Any, ...]  # keys (str) and indices (int) from the document root
+
+
+def json_path(path: Sequence[Any]) -> str:
+    """``("layers", "fc", "units")`` -> ``$.layers.fc.units``; odd keys are quoted."""
+    out = "$"
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif isinstance(part, str) and part.isidentifier():
+            out += f".{part}"
+        else:
+            out += f"[{json.dumps(part, ensure_ascii=False)}]"
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    """One problem in a spec, with where it is."""
+
+    level: str
+    code: str
+    message: str
+    hint: str | None = None
+    file: str = "<spec>"
+    line: int = 1
+    col: int = 1
+    path: JsonPath = field(default=())
+
+    @property
+    def is_error(self) -> bool:
+        return self.level == ERROR
+
+    @property
+    def json_path(self) -> str:
+        return json_path(self.path)
+
+    def format(self) -> str:
+        """``file:line:col: level CODE: message``, compiler-style."""
+        return f"{self.file}:{self.line}:{self.col}: {self.level} {self.code}: {self.message}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "col": self.col,
+            "level": self.level,
+            "code": self.code,
+            "message": self.message,
+            "hint": self.hint,
+            "path": self.json_path,
+        }
+
+    def with_level(self, level: str) -> Diagnostic:
+        return replace(self, level=level)
+
+
+class ModelspecError(Exception):
+    """The root of every error modelspec raises.
+
+    It carries the diagnostics that caused it, so API users see the same messages
+    as the command line.
+    """
+
+    def __init__(self, diagnostics: Sequence[Diagnostic] | str):
+        if isinstance(diagnostics, str):
+            diagnostics = [Diagnostic(ERROR, "MS000", diagnostics)]
+        self.diagnostics = list(diagnostics)
+        super().__init__(format_all(self.diagnostics, limit=10))
+
+
+class SpecError(ModelspecError):
+    """A spec has errors; ``.diagnostics`` lists them."""
+
+
+def did_you_mean(name: str, choices: Iterable[str], *, n: int = 1) -> str | None:
+    """``"did you mean 'units'?"`` for the closest choice, or None."""
+    close = difflib.get_close_matches(name, list(choices), n=n, cutoff=0.6)
+    if not close:
+        # A case slip ("dense" for "Dense") scores low with difflib's ratio.
+        lowered = {c.lower(): c for c in choices}
+        if name.lower() in lowered:
+            close = [lowered[name.lower()]]
+    if not close:
+        return None
+    return "did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
+
+
+def cut_list(items: Sequence[str], limit: int = 8) -> str:
+    """``'a', 'b', 'c' ... and 4 more``"""
+    shown = ", ".join(items[:limit])
+    if len(items) > limit:
+        shown += f" ... and {len(items) - limit} more"
+    return shown
+
+
+def format_all(
+    diagnostics: Sequence[Diagnostic], *, limit: int | None = None, source: str | None = None
+) -> str:
+    """Compiler-style text for many diagnostics, cut at ``limit`` with "... and N more".
+
+    With ``source`` (the spec text), each diagnostic shows its line with a caret.
+    """
+    lines: list[str] = []
+    shown = diagnostics if limit is None else diagnostics[:limit]
+    source_lines = source.splitlines() if source is not None else None
+    for d in shown:
+        lines.append(d.format())
+        if source_lines is not None and 1 <= d.line <= len(source_lines):
+            text = source_lines[d.line - 1]
+            if len(text) <= 200:
+                lines.append(f"    {text}")
+                lines.append("    " + " " * (d.col - 1) + "^")
+        if d.hint:
+            lines.append(f"    hint: {d.hint}")
+    if limit is not None and len(diagnostics) > limit:
+        lines.append(f"... and {len(diagnostics) - limit} more")
+    return "\n".join(lines)

@@ -1,0 +1,483 @@
+"""Spec text -> plain JSON data, with the source position of every key and value.
+
+# NOTE: [why not yaml.safe_load]
+``yaml.safe_load`` is safe from code execution, but not enough for a linter that
+reads specs from untrusted pull requests:
+
+- it keeps the last of two duplicate keys without a word;
+- it expands aliases, so a 9-level "billion laughs" becomes billions of nodes;
+- its composer recurses: the pure-Python one raises RecursionError near 500 levels
+  and libyaml's C one segfaults near 50,000;
+- it turns ``2001-12-14`` into a ``date``, ``yes`` into ``True``, ``012`` into 10 and
+  ``1e3`` into a string; and it forgets where every value came from.
+
+So we read the YAML *event* stream (libyaml's parser when present, which keeps an
+explicit state stack and never recurses) and build the JSON value ourselves with an
+explicit stack. That gives exact positions for every node, and each of the cases
+above becomes a diagnostic with a line and a column. JSON files go through the same
+event reader (JSON is YAML flow syntax) plus ``json.loads`` for JSON's own rules.
+
+Example::
+
+    >>> doc, diags = loads("modelspec: 1\\nname: m\\n", "m.yaml")
+    >>> doc.data, doc.position(("name",))
+    ({'modelspec': 1, 'name': 'm'}, (2, 7))
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from modelspec.errors import ERROR, Diagnostic, JsonPath
+
+MAX_BYTES = 8 * 1024 * 1024
+MAX_DEPTH = 64
+MAX_INT_DIGITS = 19
+MAX_DIAGNOSTICS = 200
+
+_Parser = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+_INT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)\Z")
+# YAML 1.2 / JSON floats: a dot or an exponent makes a float, so ``1e3`` is 1000.0.
+_FLOAT = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?\Z")
+_NULL = frozenset({"", "~", "null", "Null", "NULL"})
+_TRUE = frozenset({"true", "True", "TRUE"})
+_FALSE = frozenset({"false", "False", "FALSE"})
+_BOOL_11 = frozenset({"yes", "Yes", "YES", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF"})
+_NON_FINITE = re.compile(r"[-+]?\.(?:inf|Inf|INF|nan|NaN|NAN)\Z")
+# Other YAML 1.1 integer forms: octal, hex, binary, underscores, base 60.
+_INT_11 = re.compile(
+    r"[-+]?(?:0b[0-1_]+|0o?[0-7_]+|0x[0-9a-fA-F_]*|[0-9][0-9_]*(?::[0-5]?[0-9])+|[0-9][0-9_]+)\Z"
+)
+_FLOAT_11 = re.compile(
+    r"[-+]?(?:[0-9][0-9_]*)?\.[0-9_]*(?:[eE][-+][0-9]+)?\Z|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*\Z"
+)
+_TIMESTAMP = re.compile(
+    r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{2}.*)?\Z"
+)
+
+_CORE = "tag:yaml.org,2002:"
+_SCALAR_TAGS = {f"{_CORE}{t}": t for t in ("str", "int", "float", "bool", "null")}
+_COLLECTION_TAGS = {f"{_CORE}map", f"{_CORE}seq"}
+
+
+@dataclass(slots=True)
+class Document:
+    """A spec's data, and where in the text each part of it came from."""
+
+    file: str
+    text: str
+    data: Any
+    positions: dict[JsonPath, tuple[int, int]] = field(default_factory=dict)
+    key_positions: dict[JsonPath, tuple[int, int]] = field(default_factory=dict)
+
+    def position(self, path: JsonPath, *, key: bool = False) -> tuple[int, int]:
+        """``(line, col)`` of the value at ``path`` (of its key, with ``key=True``).
+
+        A path that does not exist (a missing key) falls back to its nearest parent.
+        """
+        path = tuple(path)
+        while True:
+            if key and path in self.key_positions:
+                return self.key_positions[path]
+            if path in self.positions:
+                return self.positions[path]
+            if not path:
+                return (1, 1)
+            path = path[:-1]
+
+    def diagnostic(
+        self,
+        code: str,
+        message: str,
+        path: JsonPath = (),
+        *,
+        hint: str | None = None,
+        level: str = ERROR,
+        key: bool = False,
+    ) -> Diagnostic:
+        line, col = self.position(path, key=key)
+        return Diagnostic(level, code, message, hint, self.file, line, col, tuple(path))
+
+
+class _Stop(Exception):
+    """Parsing cannot go on (a syntax error, too deep, too many problems)."""
+
+
+class _Frame:
+    """An open mapping or sequence while the builder walks the events."""
+
+    __slots__ = ("container", "path", "key", "key_mark", "seen")
+
+    def __init__(self, container: Any, path: JsonPath):
+        self.container = container
+        self.path = path
+        self.key: str | None = None  # the key whose value comes next, in a mapping
+        self.key_mark: Any = None
+        self.seen: dict[str, tuple[int, int]] = {}
+
+    @property
+    def awaiting_key(self) -> bool:
+        return self.key is None and isinstance(self.container, dict)
+
+    def child_path(self) -> JsonPath:
+        if isinstance(self.container, list):
+            return (*self.path, len(self.container))
+        return (*self.path, self.key)
+
+    def set_key(self, key: str, mark: Any, key_positions: dict) -> None:
+        self.key, self.key_mark = key, mark
+        pos = (mark.line + 1, mark.column + 1)
+        if key not in self.seen:
+            self.seen[key] = pos
+            key_positions[(*self.path, key)] = pos
+
+
+class _Builder:
+    """Builds plain JSON data from YAML events with an explicit stack."""
+
+    def __init__(self, file: str, text: str):
+        self.doc = Document(file, text, None)
+        self.diagnostics: list[Diagnostic] = []
+
+    def error(self, code: str, message: str, mark: Any, path: JsonPath, hint: str | None = None):
+        line, col = mark.line + 1, mark.column + 1
+        self.diagnostics.append(
+            Diagnostic(ERROR, code, message, hint, self.doc.file, line, col, path)
+        )
+        if len(self.diagnostics) >= MAX_DIAGNOSTICS:
+            raise _Stop
+
+    def run(self, events: Iterator[Any]) -> None:
+        stack: list[_Frame] = []
+        root: list[Any] = []
+        documents = 0
+        positions = self.doc.positions
+
+        def attach(value: Any, mark: Any) -> JsonPath:
+            if not stack:
+                root.append(value)
+                positions[()] = (mark.line + 1, mark.column + 1)
+                return ()
+            frame = stack[-1]
+            path = frame.child_path()
+            container = frame.container
+            if isinstance(container, list):
+                container.append(value)
+            else:
+                key = frame.key
+                if key in container:
+                    first = frame.seen[key]
+                    self.error(
+                        "MS008",
+                        f"duplicate key '{key}'; the first is at line {first[0]}",
+                        frame.key_mark,
+                        path,
+                        hint="YAML and JSON loaders silently keep only one of the two; remove one",
+                    )
+                    frame.key = None
+                    return path
+                container[key] = value
+                frame.key = None
+            positions.setdefault(path, (mark.line + 1, mark.column + 1))
+            return path
+
+        for event in events:
+            kind = type(event)
+            if kind is yaml.StreamStartEvent or kind is yaml.StreamEndEvent:
+                continue
+            if kind is yaml.DocumentStartEvent:
+                documents += 1
+                if documents > 1:
+                    msg = "a spec file holds one YAML document; found a second"
+                    self.error("MS006", msg, event.start_mark, ())
+                    raise _Stop
+                continue
+            if kind is yaml.DocumentEndEvent:
+                continue
+            top = stack[-1] if stack else None
+            awaiting_key = top is not None and top.awaiting_key
+            if top is None:
+                path: JsonPath = ()
+            else:
+                path = top.path if awaiting_key else top.child_path()
+            if kind is yaml.AliasEvent or getattr(event, "anchor", None) is not None:
+                self.error(
+                    "MS007",
+                    "YAML anchors and aliases are not allowed in a spec",
+                    event.start_mark,
+                    path,
+                    hint="define a layer once under `layers:` and call it by name instead",
+                )
+                if kind is yaml.AliasEvent:
+                    if awaiting_key:
+                        raise _Stop
+                    attach(None, event.start_mark)
+                    continue
+            if kind is yaml.ScalarEvent:
+                if awaiting_key:
+                    assert top is not None
+                    top.set_key(event.value, event.start_mark, self.doc.key_positions)
+                    continue
+                attach(self.scalar(event, path), event.start_mark)
+            elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
+                if awaiting_key:
+                    self.error(
+                        "MS009", "mapping keys must be plain strings", event.start_mark, path
+                    )
+                    raise _Stop
+                tag = event.tag
+                if tag is not None and tag not in _COLLECTION_TAGS and tag != "!":
+                    self.tag_error(event, path)
+                if len(stack) >= MAX_DEPTH:
+                    self.error(
+                        "MS010",
+                        f"nesting deeper than {MAX_DEPTH} levels is not allowed",
+                        event.start_mark,
+                        path,
+                        hint="a spec is a shallow document; check for runaway brackets",
+                    )
+                    raise _Stop
+                container: Any = {} if kind is yaml.MappingStartEvent else []
+                stack.append(_Frame(container, attach(container, event.start_mark)))
+            elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+                stack.pop()
+        self.doc.data = root[0] if root else None
+
+    def tag_error(self, event: Any, path: JsonPath) -> None:
+        tag = event.tag.replace(_CORE, "!!")
+        self.error(
+            "MS004",
+            f"YAML tag '{tag}' is not allowed: a spec holds plain data only",
+            event.start_mark,
+            path,
+            hint="remove the tag; quote the value if it should be a string",
+        )
+
+    def scalar(self, event: Any, path: JsonPath) -> Any:
+        text = event.value
+        tag = event.tag
+        if tag is not None and tag != "!":
+            kind = _SCALAR_TAGS.get(tag)
+            if kind is None:
+                self.tag_error(event, path)
+                return None
+            if kind == "str":
+                return text
+        elif event.style:  # quoted or block scalars are strings ('' or None: plain)
+            return text
+        return self.plain(text, event.start_mark, path)
+
+    def plain(self, text: str, mark: Any, path: JsonPath) -> Any:
+        if text in _NULL:
+            return None
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        if _INT.match(text):
+            digits = len(text.lstrip("+-"))
+            if digits > MAX_INT_DIGITS:
+                self.error(
+                    "MS005",
+                    f"integer with {digits} digits is too large; the limit is {MAX_INT_DIGITS}",
+                    mark,
+                    path,
+                )
+                return None
+            return int(text)
+        if _FLOAT.match(text) and ("." in text or "e" in text or "E" in text):
+            value = float(text)
+            if not math.isfinite(value):
+                self.error("MS005", f"number {text[:40]} overflows to infinity", mark, path)
+                return None
+            return value
+        if _NON_FINITE.match(text):
+            self.error(
+                "MS005",
+                f"non-finite number '{text}' is not allowed",
+                mark,
+                path,
+                hint="NaN and infinity are not JSON values; use a finite number",
+            )
+            return None
+        if text in _BOOL_11:
+            word = "true" if text.lower() in ("yes", "on") else "false"
+            self.error(
+                "MS011",
+                f"'{text}' is ambiguous: YAML 1.1 reads it as a boolean, YAML 1.2 as a string",
+                mark,
+                path,
+                hint=f"write {word} for a boolean, or quote it ('{text}') for a string",
+            )
+            return None
+        if _INT_11.match(text) or _FLOAT_11.match(text):
+            self.error(
+                "MS011",
+                f"'{text}' is ambiguous: YAML 1.1 reads it as a number in another base or format",
+                mark,
+                path,
+                hint="write a plain decimal number, or quote it for a string",
+            )
+            return None
+        if _TIMESTAMP.match(text):
+            self.error(
+                "MS011",
+                f"'{text}' would be read as a date, which is not a JSON value",
+                mark,
+                path,
+                hint="quote it for a string",
+            )
+            return None
+        return text
+
+
+def _decode(raw: bytes, file: str) -> tuple[str | None, list[Diagnostic]]:
+    """Bytes -> text: UTF-8 only, no NUL bytes, a BOM is dropped."""
+
+    def at(offset: int, code: str, message: str, hint: str | None = None) -> Diagnostic:
+        before = raw[:offset]
+        line = before.count(b"\n") + 1
+        col = len(before[before.rfind(b"\n") + 1 :].decode("utf-8", "replace")) + 1
+        return Diagnostic(ERROR, code, message, hint, file, line, col)
+
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    nul = raw.find(b"\0")
+    if nul >= 0:
+        return None, [at(nul, "MS002", "the file contains a NUL byte; a spec is UTF-8 text")]
+    try:
+        return raw.decode("utf-8"), []
+    except UnicodeDecodeError as exc:
+        msg = f"the file is not valid UTF-8: byte 0x{raw[exc.start]:02x} cannot start a character"
+        return None, [at(exc.start, "MS002", msg, "save the spec as UTF-8")]
+
+
+def _json_check(text: str, file: str) -> list[Diagnostic]:
+    """JSON's own rules that the YAML reader accepts: NaN, trailing commas, comments."""
+
+    def constant(name: str) -> Any:
+        raise ValueError(f"non-finite number '{name}' is not allowed in JSON")
+
+    try:
+        json.loads(text, parse_constant=constant, object_pairs_hook=lambda pairs: None)
+    except json.JSONDecodeError as exc:
+        return [
+            Diagnostic(
+                ERROR, "MS003", f"invalid JSON: {exc.msg}", None, file, exc.lineno, exc.colno
+            )
+        ]
+    except (ValueError, RecursionError) as exc:
+        return [Diagnostic(ERROR, "MS003", f"invalid JSON: {exc}", None, file, 1, 1)]
+    return []
+
+
+def loads(
+    text: str, file: str = "<spec>", *, fmt: str | None = None
+) -> tuple[Document | None, list[Diagnostic]]:
+    """Parse spec text. ``fmt`` is ``"json"`` or ``"yaml"`` (default: from the file name)."""
+    if fmt is None:
+        fmt = "json" if file.endswith(".json") else "yaml"
+    if len(text) > MAX_BYTES:
+        return None, [
+            Diagnostic(
+                ERROR,
+                "MS001",
+                f"the spec is larger than the {MAX_BYTES // 2**20} MiB limit",
+                None,
+                file,
+            )
+        ]
+    if "\0" in text:
+        line = text.count("\n", 0, text.index("\0")) + 1
+        return None, [
+            Diagnostic(
+                ERROR,
+                "MS002",
+                "the file contains a NUL byte; a spec is UTF-8 text",
+                None,
+                file,
+                line,
+            )
+        ]
+    builder = _Builder(file, text)
+    # JSON allows tabs between tokens where YAML does not. Outside strings they are only
+    # whitespace, and json.loads rejects raw tabs inside strings, so a space keeps columns.
+    parse_text = text.replace("\t", " ") if fmt == "json" else text
+    parser = _Parser(parse_text)
+    try:
+        builder.run(_events(parser))
+    except _Stop:
+        return None, builder.diagnostics
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        what = "JSON" if fmt == "json" else "YAML"
+        problem = exc.problem or str(exc)
+        hint = None
+        if mark is not None and parse_text[mark.index : mark.index + 1] == "\t":
+            hint = "YAML indents with spaces, never tabs"
+        builder.diagnostics.append(
+            Diagnostic(ERROR, "MS003", f"invalid {what}: {problem}", hint, file, line, col)
+        )
+        return None, builder.diagnostics
+    except yaml.YAMLError as exc:
+        builder.diagnostics.append(Diagnostic(ERROR, "MS003", f"invalid YAML: {exc}", None, file))
+        return None, builder.diagnostics
+    finally:
+        parser.dispose()
+    if fmt == "json" and not builder.diagnostics:
+        builder.diagnostics += _json_check(text, file)
+    if builder.diagnostics:
+        return builder.doc, builder.diagnostics
+    return builder.doc, []
+
+
+def _events(parser: Any) -> Iterator[Any]:
+    while parser.check_event():
+        yield parser.get_event()
+
+
+def load(
+    path: str | os.PathLike[str], *, display: str | None = None
+) -> tuple[Document | None, list[Diagnostic]]:
+    """Read and parse a spec file; every failure is a diagnostic, never an exception."""
+    name = display if display is not None else str(path)
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+        if p.is_dir():
+            return None, [
+                Diagnostic(ERROR, "MS001", f"'{name}' is a directory, not a spec file", None, name)
+            ]
+        if size > MAX_BYTES:
+            msg = f"the spec is {size / 2**20:.1f} MiB, over the {MAX_BYTES // 2**20} MiB limit"
+            return None, [Diagnostic(ERROR, "MS001", msg, None, name)]
+        with p.open("rb") as fh:
+            raw = fh.read(MAX_BYTES + 1)
+    except FileNotFoundError:
+        return None, [Diagnostic(ERROR, "MS001", f"no such file: '{name}'", None, name)]
+    except OSError as exc:
+        return None, [
+            Diagnostic(ERROR, "MS001", f"cannot read '{name}': {exc.strerror}", None, name)
+        ]
+    if len(raw) > MAX_BYTES:
+        return None, [
+            Diagnostic(
+                ERROR, "MS001", f"the spec is over the {MAX_BYTES // 2**20} MiB limit", None, name
+            )
+        ]
+    text, diags = _decode(raw, name)
+    if text is None:
+        return None, diags
+    fmt = "json" if name.endswith(".json") else "yaml"
+    return loads(text, name, fmt=fmt)
