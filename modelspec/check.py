@@ -1,0 +1,84 @@
+"""The pipeline: spec file -> document -> schema -> IR -> passes.
+
+``check(path)`` runs every stage that can run and returns a :class:`Result` with the
+IR, the facts of each pass and all diagnostics, sorted by position. Later stages
+run on whatever earlier stages could make sense of, so a user sees every problem at
+once; a stage that cannot run at all (the file is not YAML) stops the pipeline.
+
+Example::
+
+    >>> result = check("specs/seed_001_mlp.yaml")      # doctest: +SKIP
+    >>> result.ok, result.shapes.params["dense"]       # doctest: +SKIP
+    (True, (1048832, 0))
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from modelspec.errors import Diagnostic
+from modelspec.ir import Spec
+from modelspec.loader import Document, load, loads
+from modelspec.parse import parse, unused_layers
+from modelspec.passes.graph import GraphFacts, check_graph
+from modelspec.passes.shapes import ShapeFacts, infer_shapes
+from modelspec.passes.training import check_training
+from modelspec.schema import validate
+
+
+@dataclass(slots=True)
+class Result:
+    file: str
+    doc: Document | None = None
+    spec: Spec | None = None
+    graph: GraphFacts | None = None
+    shapes: ShapeFacts | None = None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.is_error]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if not d.is_error]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def check_document(doc: Document) -> Result:
+    result = Result(doc.file, doc)
+    diags = validate(doc)
+    spec, parse_diags = parse(doc)
+    diags += parse_diags
+    # A layer whose definition has errors gets no shape: guessing would only add noise.
+    bad = {d.path[:n] for d in diags if d.is_error for n in range(1, len(d.path) + 1)}
+    skip = {name for name, layer in spec.layers.items() if layer.source.path in bad}
+    graph, graph_diags = check_graph(spec)
+    diags += graph_diags
+    diags += unused_layers(spec)
+    shapes, shape_diags = infer_shapes(spec, graph, skip_layers=skip)
+    diags += shape_diags
+    diags += check_training(spec)
+    diags.sort(key=lambda d: (d.line, d.col, d.code))
+    result.spec, result.graph, result.shapes, result.diagnostics = spec, graph, shapes, diags
+    return result
+
+
+def check(path: str | os.PathLike[str], *, display: str | None = None) -> Result:
+    """Run every check on the spec file at ``path``."""
+    doc, diags = load(path, display=display)
+    if doc is None or diags:
+        return Result(display or str(path), doc, diagnostics=diags)
+    return check_document(doc)
+
+
+def check_text(text: str, file: str = "<spec>") -> Result:
+    """Like :func:`check`, for spec text already in memory."""
+    doc, diags = loads(text, file)
+    if doc is None or diags:
+        return Result(file, doc, diagnostics=diags)
+    return check_document(doc)

@@ -1,0 +1,132 @@
+"""The intermediate representation: a spec as plain, frozen data.
+
+A small, fixed set of node kinds:
+
+- :class:`Input` -- a named model input (``keras.Input``).
+- :class:`Layer` -- a layer *definition*: one Keras layer, one set of weights.
+- :class:`Call` -- one *call* of a layer on tensors (a Keras node). A shared layer
+  is one ``Layer`` with several ``Call`` s.
+- :class:`TensorRef` -- a reference to a tensor by name, ``name[i]`` picking one of
+  several outputs (an LSTM with ``return_state``).
+- :class:`Output` -- a named model output, with its loss, weight and metrics.
+- :class:`Spec` -- all of the above, plus ``compile``, ``fit`` and ``seed``.
+
+Every node carries the :class:`Source` it came from. Passes never mutate nodes;
+they return facts (order, shapes, parameter counts) in their own objects.
+
+Tensors are named after graph steps. A chain ``t1: {apply: [emb, fc], to: x}``
+produces ``t1:0`` (from ``emb``) and then ``t1`` (from ``fc``): the last call of a
+step takes the step's name, earlier ones ``step:i`` (``:`` cannot appear in a
+spec name, so these never clash).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelspec.catalog.base import Shape
+from modelspec.errors import JsonPath
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where a node was written: file, 1-based line and column, and JSON path."""
+
+    file: str
+    line: int
+    col: int
+    path: JsonPath = ()
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True, slots=True)
+class Input:
+    name: str
+    shape: Shape  # without the batch axis, as keras.Input(shape=...)
+    dtype: str
+    source: Source
+
+    @property
+    def batch_shape(self) -> Shape:
+        return (None, *self.shape)
+
+
+@dataclass(frozen=True, slots=True)
+class Layer:
+    """A layer definition. ``inline`` layers were written inside a chain."""
+
+    name: str
+    type: str
+    kwargs: Mapping[str, Any]
+    source: Source
+    inline: bool = False
+
+
+_REF = re.compile(r"(?P<name>.+)\[(?P<index>[0-9]+)\]\Z")
+
+
+@dataclass(frozen=True, slots=True)
+class TensorRef:
+    name: str
+    index: int | None
+    source: Source
+
+    @classmethod
+    def parse(cls, text: str, source: Source) -> TensorRef:
+        """``"enc[1]"`` -> ``TensorRef("enc", 1)``; ``"x"`` -> ``TensorRef("x", None)``."""
+        m = _REF.match(text)
+        if m:
+            return cls(m["name"], int(m["index"]), source)
+        return cls(text, None, source)
+
+    def __str__(self) -> str:
+        return self.name if self.index is None else f"{self.name}[{self.index}]"
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One call of ``layer`` on ``inputs``, producing the tensor ``output``."""
+
+    layer: str
+    inputs: tuple[TensorRef, ...]
+    output: str
+    step: str
+    source: Source
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    name: str
+    tensor: TensorRef | None
+    loss: str | Mapping[str, Any] | None
+    loss_weight: float | None
+    metrics: tuple[str, ...]
+    source: Source
+    has_loss_key: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    """A whole spec. ``layers`` keeps spec order; ``calls`` too."""
+
+    name: str
+    file: str
+    inputs: tuple[Input, ...]
+    layers: Mapping[str, Layer]
+    calls: tuple[Call, ...]
+    outputs: tuple[Output, ...]
+    seed: int | None = None
+    compile: Mapping[str, Any] | None = None
+    fit: Mapping[str, Any] | None = None
+    sequential: bool = False
+    steps: tuple[str, ...] = ()  # every graph step named in the spec, well-formed or not
+    source: Source = field(default=Source("<spec>", 1, 1))
+
+    @property
+    def input_map(self) -> dict[str, Input]:
+        return {i.name: i for i in self.inputs}

@@ -1,0 +1,342 @@
+"""Validated document -> :class:`~modelspec.ir.Spec`, with naming checks.
+
+The parser is lenient: it runs after schema validation even when that found errors,
+skips what is malformed and keeps going, so graph problems are reported in the same
+run as schema problems. Names that are defined but malformed still count as defined,
+so one typo does not cascade into a dozen "undefined" errors.
+
+Inline layers get the names Keras would give them in a fresh session
+(``dense``, ``dense_1``, ...), skipping names the spec already uses.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from modelspec.catalog import LAYER_TYPES
+from modelspec.errors import WARNING, Diagnostic, did_you_mean
+from modelspec.ir import Call, Input, Layer, Output, Source, Spec, TensorRef
+from modelspec.loader import Document
+
+# Keras refuses "/" in names; "[", "]" and ":" are ours (tensor indices, chain
+# tensors); the rest keeps names usable as file names and in generated code.
+NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*\Z")
+MAX_NAME = 200
+
+
+def to_snake_case(name: str) -> str:
+    """Keras's ``to_snake_case``: ``Conv2DTranspose`` -> ``conv2d_transpose``."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+class _Parser:
+    def __init__(self, doc: Document):
+        self.doc = doc
+        self.data: dict[str, Any] = doc.data if isinstance(doc.data, dict) else {}
+        self.diagnostics: list[Diagnostic] = []
+        self.taken: set[str] = set()  # names in Keras's layer namespace
+        self.auto_counts: dict[str, int] = {}
+
+    def source(self, path: tuple, *, key: bool = False) -> Source:
+        line, col = self.doc.position(path, key=key)
+        return Source(self.doc.file, line, col, path)
+
+    def error(self, code: str, message: str, path: tuple, **kw: Any) -> None:
+        self.diagnostics.append(self.doc.diagnostic(code, message, path, **kw))
+
+    def check_name(self, name: str, path: tuple, what: str) -> None:
+        if not NAME.match(name) or len(name) > MAX_NAME:
+            if "/" in name:
+                rule = "Keras does not allow '/' in names"
+            elif len(name) > MAX_NAME:
+                rule = f"names are at most {MAX_NAME} characters"
+            else:
+                rule = (
+                    "names use letters, digits, '_', '.' and '-', and do not start with '.' or '-'"
+                )
+            shown = name if len(name) <= 60 else name[:57] + "..."
+            self.error("MS206", f"invalid {what} name {shown!r}: {rule}", path, key=True)
+
+    # --- sections --------------------------------------------------------------------
+
+    def mapping(self, key: str) -> dict[str, Any]:
+        value = self.data.get(key)
+        return value if isinstance(value, dict) else {}
+
+    def inputs(self) -> tuple[Input, ...]:
+        out = []
+        for name, spec in self.mapping("inputs").items():
+            path = ("inputs", name)
+            self.check_name(name, path, "input")
+            self.taken.add(name)
+            if not isinstance(spec, dict) or not isinstance(spec.get("shape"), list):
+                continue
+            shape = tuple(
+                d if isinstance(d, int) and not isinstance(d, bool) else None for d in spec["shape"]
+            )
+            dtype = spec.get("dtype") if isinstance(spec.get("dtype"), str) else "float32"
+            out.append(Input(name, shape, dtype, self.source(path, key=True)))
+        return tuple(out)
+
+    def named_layers(self) -> dict[str, Layer]:
+        layers: dict[str, Layer] = {}
+        for name, spec in self.mapping("layers").items():
+            path = ("layers", name)
+            self.check_name(name, path, "layer")
+            if name in self.taken:
+                self.error("MS203", f"layer name '{name}' is already used by an input", path,
+                           key=True, hint="inputs and layers share Keras's layer names; rename one")  # fmt: skip
+            self.taken.add(name)
+            if not isinstance(spec, dict):
+                continue
+            if "name" in spec:
+                self.error("MS207", f"layer '{name}' has a `name` key; a layer under `layers:` is named by its key",
+                           (*path, "name"), key=True, hint="remove `name:`")  # fmt: skip
+            layers[name] = self.layer(name, spec, path, inline=False)
+        return layers
+
+    def layer(self, name: str, spec: dict[str, Any], path: tuple, *, inline: bool) -> Layer:
+        type_name = spec.get("type") if isinstance(spec.get("type"), str) else "?"
+        kwargs = {k: v for k, v in spec.items() if k not in ("type", "name")}
+        src = self.source(path, key=not inline)
+        return Layer(name, type_name, kwargs, src, inline)
+
+    def inline_names(self, uses: Iterator[tuple[tuple, Any]]) -> None:
+        """Reserve the explicit ``name`` of every inline layer before auto-naming."""
+        for path, use in uses:
+            if isinstance(use, dict) and isinstance(use.get("name"), str):
+                name = use["name"]
+                self.check_name(name, (*path, "name"), "layer")
+                if name in self.taken:
+                    self.error("MS203", f"layer name '{name}' is used twice", (*path, "name"),
+                               hint="every layer needs a unique name in Keras")  # fmt: skip
+                self.taken.add(name)
+
+    def auto_name(self, type_name: str) -> str:
+        base = to_snake_case(type_name) if type_name != "?" else "layer"
+        while True:
+            n = self.auto_counts.get(base, 0)
+            self.auto_counts[base] = n + 1
+            name = base if n == 0 else f"{base}_{n}"
+            if name not in self.taken:
+                self.taken.add(name)
+                return name
+
+    def resolve_use(
+        self, use: Any, path: tuple, layers: dict[str, Layer], all_names: set[str]
+    ) -> str | None:
+        """A chain item -> the name of the layer it calls (defining inline ones)."""
+        if isinstance(use, str):
+            if use not in layers:
+                hint = did_you_mean(use, layers)
+                if use in all_names:
+                    hint = f"'{use}' is a tensor, not a layer; layers are defined under `layers:`"
+                self.error("MS202", f"undefined layer '{use}'", path,
+                           hint=hint or "define it under `layers:` or write it inline")  # fmt: skip
+                return None
+            return use
+        if isinstance(use, dict):
+            if isinstance(use.get("name"), str):
+                name = use["name"]
+            else:
+                name = self.auto_name(use.get("type") if isinstance(use.get("type"), str) else "?")
+            layers[name] = self.layer(name, use, path, inline=True)
+            return name
+        return None
+
+    def chain_items(self, apply: Any, path: tuple) -> list[tuple[tuple, Any]]:
+        if isinstance(apply, list):
+            return [((*path, i), use) for i, use in enumerate(apply)]
+        return [(path, apply)]
+
+    def refs(self, to: Any, path: tuple) -> tuple[TensorRef, ...]:
+        if isinstance(to, str):
+            return (TensorRef.parse(to, self.source(path)),)
+        if isinstance(to, list):
+            return tuple(
+                TensorRef.parse(t, self.source((*path, i)))
+                for i, t in enumerate(to)
+                if isinstance(t, str)
+            )
+        return ()
+
+    # --- the whole spec --------------------------------------------------------------
+
+    def parse(self) -> Spec:
+        data = self.data
+        name = data.get("name") if isinstance(data.get("name"), str) else "model"
+        inputs = self.inputs()
+        layers = self.named_layers()
+        has_graph, has_seq = "graph" in data, "sequential" in data
+        if has_graph and has_seq:
+            self.error(
+                "MS107",
+                "a spec has either `graph` or `sequential`, not both",
+                ("sequential",),
+                key=True,
+            )
+        elif not has_graph and not has_seq and isinstance(self.doc.data, dict):
+            self.error("MS107", "a spec needs a `graph` or a `sequential` section", (),
+                       hint="`sequential:` lists layers applied in order; `graph:` names each step")  # fmt: skip
+        if has_seq and not has_graph:
+            calls, outputs = self.sequential(inputs, layers)
+        else:
+            calls, outputs = self.graph(inputs, layers)
+        seed = data.get("seed") if isinstance(data.get("seed"), int) else None
+        return Spec(
+            name=name,
+            file=self.doc.file,
+            inputs=inputs,
+            layers=layers,
+            calls=tuple(calls),
+            outputs=tuple(outputs),
+            seed=seed,
+            compile=data.get("compile") if isinstance(data.get("compile"), dict) else None,
+            fit=data.get("fit") if isinstance(data.get("fit"), dict) else None,
+            sequential=has_seq and not has_graph,
+            steps=tuple(self.mapping("graph")),
+            source=self.source(()),
+        )
+
+    def graph(
+        self, inputs: tuple[Input, ...], layers: dict[str, Layer]
+    ) -> tuple[list[Call], list[Output]]:
+        steps = self.mapping("graph")
+        input_names = (
+            {i.name for i in self.mapping("inputs")} if False else set(self.mapping("inputs"))
+        )
+        self.inline_names(
+            item for step, spec in steps.items() if isinstance(spec, dict)
+            for item in self.chain_items(spec.get("apply"), ("graph", step, "apply"))
+        )  # fmt: skip
+        all_names = set(steps) | input_names
+        calls: list[Call] = []
+        for step, spec in steps.items():
+            path = ("graph", step)
+            self.check_name(step, path, "tensor")
+            if step in input_names:
+                self.error("MS203", f"tensor name '{step}' is already an input", path, key=True,
+                           hint="each tensor is defined once; rename the step")  # fmt: skip
+            if not isinstance(spec, dict):
+                continue
+            items = self.chain_items(spec.get("apply"), (*path, "apply"))
+            refs = self.refs(spec.get("to"), (*path, "to"))
+            for i, (item_path, use) in enumerate(items):
+                layer = self.resolve_use(use, item_path, layers, all_names)
+                out_name = step if i == len(items) - 1 else f"{step}:{i}"
+                if layer is not None and refs:
+                    calls.append(Call(layer, refs, out_name, step, self.source(item_path)))
+                src = self.source(item_path)
+                refs = (TensorRef(out_name, None, src),)
+        outputs = []
+        for out_name, spec in self.mapping("outputs").items():
+            path = ("outputs", out_name)
+            self.check_name(out_name, path, "output")
+            if not isinstance(spec, dict):
+                continue
+            src = self.source(path, key=True)
+            ref = None
+            if isinstance(spec.get("from"), str):
+                ref = TensorRef.parse(spec["from"], self.source((*path, "from")))
+            elif "from" not in spec:
+                self.error(
+                    "MS208",
+                    f"output '{out_name}' needs `from:`, the tensor it returns",
+                    path,
+                    key=True,
+                )
+            outputs.append(self.output(out_name, spec, ref, src))
+        if not self.mapping("outputs") and isinstance(self.doc.data, dict) and "graph" in self.data:
+            self.error("MS208", "a graph spec needs an `outputs` section", ("graph",), key=True,
+                       hint="name each output and the tensor it comes `from`")  # fmt: skip
+        return calls, outputs
+
+    def output(self, name: str, spec: dict[str, Any], ref: TensorRef | None, src: Source) -> Output:
+        loss = spec.get("loss")
+        weight = spec.get("loss_weight")
+        weight = (
+            float(weight)
+            if isinstance(weight, (int, float)) and not isinstance(weight, bool)
+            else None
+        )
+        metrics = (
+            tuple(m for m in spec.get("metrics", ()) if isinstance(m, str))
+            if isinstance(spec.get("metrics"), list)
+            else ()
+        )
+        return Output(
+            name,
+            ref,
+            loss if isinstance(loss, (str, dict)) else None,
+            weight,
+            metrics,
+            src,
+            "loss" in spec,
+        )
+
+    def sequential(
+        self, inputs: tuple[Input, ...], layers: dict[str, Layer]
+    ) -> tuple[list[Call], list[Output]]:
+        items = self.chain_items(self.data.get("sequential"), ("sequential",))
+        if len(inputs) != 1 and self.mapping("inputs"):
+            self.error("MS108", f"`sequential` takes exactly one input; got {len(self.mapping('inputs'))}",
+                       ("inputs",), key=True, hint="use `graph:` for several inputs")  # fmt: skip
+        elif not self.mapping("inputs"):
+            self.error(
+                "MS108", "`sequential` needs one input under `inputs:`", ("sequential",), key=True
+            )
+        self.inline_names(iter(items))
+        all_names: set[str] = set()
+        refs = (TensorRef(inputs[0].name, None, inputs[0].source),) if len(inputs) == 1 else ()
+        calls: list[Call] = []
+        last = None
+        for item_path, use in items:
+            layer = self.resolve_use(use, item_path, layers, all_names)
+            if layer is None:
+                refs = ()
+                continue
+            if refs:
+                calls.append(Call(layer, refs, layer, "sequential", self.source(item_path)))
+            refs = (TensorRef(layer, None, self.source(item_path)),)
+            last = layer
+        outputs_spec = self.mapping("outputs")
+        outputs = []
+        if len(outputs_spec) > 1:
+            self.error("MS108", f"`sequential` has one output; got {len(outputs_spec)}", ("outputs",), key=True,
+                       hint="use `graph:` for several outputs")  # fmt: skip
+        for out_name, spec in list(outputs_spec.items())[:1]:
+            path = ("outputs", out_name)
+            self.check_name(out_name, path, "output")
+            if not isinstance(spec, dict):
+                continue
+            if isinstance(spec.get("from"), str) and spec["from"] != last:
+                self.error("MS108", f"in `sequential` the output is the last layer '{last}'; got from: '{spec['from']}'",
+                           (*path, "from"), hint="drop `from:`, or use `graph:`")  # fmt: skip
+            ref = TensorRef(last, None, self.source(path, key=True)) if last else None
+            outputs.append(self.output(out_name, spec, ref, self.source(path, key=True)))
+        if not outputs_spec and last is not None:
+            # As in keras.Sequential: the model's one output is its last layer.
+            outputs.append(Output(last, TensorRef(last, None, self.source(("sequential",))), None, None, (),
+                                  self.source(("sequential",), key=True)))  # fmt: skip
+        return calls, outputs
+
+
+def parse(doc: Document) -> tuple[Spec, list[Diagnostic]]:
+    """Build the IR of ``doc``; naming problems come back as diagnostics."""
+    parser = _Parser(doc)
+    spec = parser.parse()
+    return spec, parser.diagnostics
+
+
+def unused_layers(spec: Spec) -> Iterator[Diagnostic]:
+    """Layers defined under ``layers:`` and never called (warning MS213)."""
+    called = {c.layer for c in spec.calls}
+    for layer in spec.layers.values():
+        if not layer.inline and layer.name not in called and layer.type in LAYER_TYPES:
+            s = layer.source
+            yield Diagnostic(WARNING, "MS213", f"layer '{layer.name}' is defined but never called",
+                             "call it in `graph:` or remove it", s.file, s.line, s.col, s.path)  # fmt: skip

@@ -1,0 +1,159 @@
+"""Shape, dtype and parameter inference, without TensorFlow.
+
+Walks the calls in graph order and applies each layer type's catalogue rules. The
+result is a :class:`ShapeFacts` side table; nothing in the IR changes.
+
+- A rule's :class:`~modelspec.catalog.base.ShapeError` becomes a diagnostic at the
+  call, prefixed with the layer: "`Add` 'sum' needs equal shapes ...".
+- A tensor whose shape is unknown (its producer failed, or sits in a cycle) makes
+  everything downstream unknown, silently: one root cause, one message.
+- A shared layer's weights are counted once, from its first call, as in Keras. A
+  later call that would need different weights is an error (MS307).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelspec.catalog import LAYER_TYPES
+from modelspec.catalog.base import Shape, ShapeError, fmt_shape
+from modelspec.errors import ERROR, Diagnostic
+from modelspec.ir import Call, Source, Spec, TensorRef
+from modelspec.passes.graph import GraphFacts
+
+
+@dataclass(slots=True)
+class ShapeFacts:
+    tensors: dict[str, Any] = field(default_factory=dict)  # name -> Shape or [Shape, ...]
+    dtypes: dict[str, Any] = field(default_factory=dict)  # name -> dtype or [dtype, ...]
+    params: dict[str, tuple[int, int]] = field(default_factory=dict)  # layer -> (trainable, non)
+    outputs: dict[str, Shape | None] = field(default_factory=dict)  # output name -> shape
+    output_dtypes: dict[str, str | None] = field(default_factory=dict)
+    call_inputs: dict[str, list[Shape]] = field(default_factory=dict)  # call output -> input shapes
+
+    def shape_of(self, name: str) -> Any:
+        return self.tensors.get(name)
+
+
+def _diag(code: str, message: str, src: Source, hint: str | None = None) -> Diagnostic:
+    return Diagnostic(ERROR, code, message, hint, src.file, src.line, src.col, src.path)
+
+
+def _display(ref: TensorRef, graph: GraphFacts) -> str:
+    """How a tensor is named in messages: chain-internal tensors by their layer."""
+    if ":" in ref.name and ref.name in graph.producer:
+        return graph.producer[ref.name].layer
+    return str(ref)
+
+
+def _pick(ref: TensorRef, value: Any, what: str, diags: list[Diagnostic]) -> Any:
+    """The shape (or dtype) ``ref`` names in ``value``, honouring ``name[i]``."""
+    if value is None:
+        return None
+    if isinstance(value, list):
+        if ref.index is None:
+            diags.append(_diag("MS306", f"tensor '{ref.name}' holds {len(value)} tensors; {what} takes one",
+                               ref.source, f"pick one with '{ref.name}[0]' ... '{ref.name}[{len(value) - 1}]'"))  # fmt: skip
+            return None
+        if ref.index >= len(value):
+            diags.append(_diag("MS306", f"tensor '{ref.name}' holds {len(value)} tensors; index {ref.index} "
+                               "is out of range", ref.source))  # fmt: skip
+            return None
+        return value[ref.index]
+    if ref.index is not None:
+        diags.append(_diag("MS306", f"tensor '{ref.name}' is a single tensor; it has no [{ref.index}]",
+                           ref.source, f"write '{ref.name}'"))  # fmt: skip
+        return None
+    return value
+
+
+def infer_shapes(
+    spec: Spec, graph: GraphFacts, *, skip_layers: Collection[str] = ()
+) -> tuple[ShapeFacts, list[Diagnostic]]:
+    """Shapes of every tensor and parameters of every layer.
+
+    ``skip_layers`` are layers whose definitions failed the schema: their outputs are
+    unknown rather than guessed.
+    """
+    facts = ShapeFacts()
+    diags: list[Diagnostic] = []
+    for inp in spec.inputs:
+        facts.tensors[inp.name] = inp.batch_shape
+        facts.dtypes[inp.name] = inp.dtype
+    first_call: dict[str, Call] = {}
+    for call in graph.order:
+        if call.output in graph.broken:
+            continue
+        layer = spec.layers.get(call.layer)
+        if layer is None or layer.name in skip_layers:
+            continue
+        lt = LAYER_TYPES.get(layer.type)
+        if lt is None:
+            continue
+        what = f"`{lt.name}` '{layer.name}'"
+        shapes = [_pick(r, facts.tensors.get(r.name), what, diags) for r in call.inputs]
+        dtypes = [_pick(r, facts.dtypes.get(r.name), what, []) for r in call.inputs]
+        if any(s is None for s in shapes):
+            continue
+        n = len(shapes)
+        if n < lt.min_inputs or (lt.max_inputs is not None and n > lt.max_inputs):
+            diags.append(_diag("MS305", f"{what} {_arity(lt.min_inputs, lt.max_inputs)}; got {n}",
+                               call.source, _arity_hint(lt.min_inputs, n)))  # fmt: skip
+            continue
+        kw = lt.resolve(layer.kwargs)
+        names = [_display(r, graph) for r in call.inputs]
+        try:
+            out = lt.shape(kw, shapes)
+            counts = lt.params(kw, shapes)
+        except ShapeError as exc:
+            diags.append(
+                _diag(exc.code, f"{what} {exc.render(shapes, names)}", call.source, exc.hint)
+            )
+            continue
+        facts.call_inputs[call.output] = shapes
+        if layer.name not in facts.params:
+            facts.params[layer.name] = counts
+            first_call[layer.name] = call
+        elif counts != facts.params[layer.name]:
+            first = first_call[layer.name]
+            was = facts.call_inputs[first.output]
+            diags.append(_diag(
+                "MS307",
+                f"shared layer '{layer.name}' is called on {', '.join(map(fmt_shape, shapes))} here, but on "
+                f"{', '.join(map(fmt_shape, was))} in step '{first.step}' (line {first.source.line}); "
+                "its weights cannot fit both",
+                call.source,
+                "a shared layer has one set of weights: call it on inputs of the same size",
+            ))  # fmt: skip
+            continue
+        facts.tensors[call.output] = out
+        if lt.dtype == "same" and dtypes and dtypes[0] is not None:
+            dtype = dtypes[0]
+        else:
+            dtype = "float32"
+        facts.dtypes[call.output] = [dtype] * len(out) if isinstance(out, list) else dtype
+    for output in spec.outputs:
+        if output.tensor is None or output.tensor.name in graph.broken:
+            continue
+        ref = output.tensor
+        facts.outputs[output.name] = _pick(
+            ref, facts.tensors.get(ref.name), f"output '{output.name}'", diags
+        )
+        facts.output_dtypes[output.name] = _pick(ref, facts.dtypes.get(ref.name), "", [])
+    return facts, diags
+
+
+def _arity(lo: int, hi: int | None) -> str:
+    if hi == lo:
+        return f"takes exactly {lo} input{'s' if lo != 1 else ''}"
+    if hi is None:
+        return f"takes at least {lo} input{'s' if lo != 1 else ''}"
+    return f"takes {lo} to {hi} inputs"
+
+
+def _arity_hint(lo: int, n: int) -> str | None:
+    if n < lo:
+        return "list the tensors in `to: [a, b]`"
+    return "a chain passes one tensor from layer to layer; only its first layer can take a list"

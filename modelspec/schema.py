@@ -1,0 +1,553 @@
+"""The JSON Schema of a spec, generated from the catalogue, and validation against it.
+
+``build_schema()`` is the one source of ``schemas/modelspec.schema.json``; a test
+fails when the committed file drifts from it (regenerate with ``modelspec schema -o
+schemas/modelspec.schema.json``).
+
+# NOTE: [layer dispatch]
+For editors, ``$defs/layer`` picks the sub-schema of a layer by its ``type`` with one
+``if``/``then`` per layer type. Validating 10,000 layers that way costs 10,000 x 70
+``if`` evaluations, seconds of work. In-process we validate the document against a
+variant of the same schema whose ``layer`` only checks ``type``, then validate each
+layer against ``$defs/layer.<Type>`` directly: the same sub-schemas, dispatched by a
+dict lookup.
+
+Errors from jsonschema are turned into diagnostics that state the rule, then the
+value (``MS1xx``), with did-you-mean hints for unknown keys and names, and positions
+from the loader.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import jsonschema
+from jsonschema.exceptions import ValidationError, best_match
+
+from modelspec.catalog import LAYER_TYPES
+from modelspec.catalog import training as tc
+from modelspec.catalog.base import Kwarg
+from modelspec.errors import Diagnostic, cut_list, did_you_mean
+from modelspec.loader import Document
+
+SCHEMA_ID = "https://modelspec.dev/schemas/modelspec-1.schema.json"
+LAYER_REF = "#/$defs/layer"
+DTYPES = (
+    "float32", "float16", "bfloat16", "float64", "int8", "int16", "int32", "int64",
+    "uint8", "uint16", "uint32", "bool", "string",
+)  # fmt: skip
+# Every error past this many is counted, not explained: a spec with 100,000 bad
+# layers should still get its answer in well under a second.
+MAX_SCHEMA_ERRORS = 200
+
+
+def _kwarg_schema(k: Kwarg) -> dict[str, Any]:
+    out = dict(k.schema)
+    if k.description:
+        out["description"] = k.description
+    if not k.required:
+        out["default"] = k.default
+    return out
+
+
+def _object(
+    kwargs: tuple[Kwarg, ...], *, extra: Mapping[str, Any] | None = None, doc: str = ""
+) -> dict[str, Any]:
+    props: dict[str, Any] = dict(extra or {})
+    props.update({k.name: _kwarg_schema(k) for k in kwargs})
+    out: dict[str, Any] = {"type": "object", "properties": props, "additionalProperties": False}
+    required = [*(["type"] if "type" in props else []), *(k.name for k in kwargs if k.required)]
+    if required:
+        out["required"] = required
+    if doc:
+        out["description"] = doc
+    return out
+
+
+def _typed_union(
+    name: str, kinds: Mapping[str, tuple[Kwarg, ...]], docs: Mapping[str, str] | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``{type: Class, **kwargs}`` objects: the dispatching def and one def per class."""
+    defs = {}
+    for kind, kwargs in kinds.items():
+        doc = (docs or {}).get(kind, "")
+        defs[f"{name}.{kind}"] = _object(
+            kwargs, extra={"type": {"const": kind, "description": doc or kind}}, doc=doc
+        )
+    union = {
+        "type": "object",
+        "required": ["type"],
+        "properties": {"type": {"enum": list(kinds)}},
+        "allOf": [
+            {
+                "if": {"properties": {"type": {"const": kind}}, "required": ["type"]},
+                "then": {"$ref": f"#/$defs/{name}.{kind}"},
+            }
+            for kind in kinds
+        ],
+    }
+    return union, defs
+
+
+def build_schema(*, dispatch: bool = True) -> dict[str, Any]:
+    """The JSON Schema (2020-12) of a modelspec v1 document.
+
+    With ``dispatch=False`` the ``layer`` definition checks only ``type``; see
+    the note at the top of this module.
+    """
+    layer_kinds = {name: t.kwargs for name, t in LAYER_TYPES.items()}
+    layer_docs = {name: t.doc for name, t in LAYER_TYPES.items()}
+    layer_union, layer_defs = _typed_union("layer", layer_kinds, layer_docs)
+    for name in LAYER_TYPES:
+        layer_defs[f"layer.{name}"]["properties"]["name"] = {
+            "type": "string",
+            "description": "Name of an inline layer (a layer under `layers:` is named by its key).",
+        }
+    layer_union["description"] = "A Keras layer: `type` is the class name, the rest its kwargs."
+    if not dispatch:
+        del layer_union["allOf"]
+    loss_union, loss_defs = _typed_union("loss", tc.LOSS_CLASSES)
+    opt_union, opt_defs = _typed_union("optimizer", tc.OPTIMIZERS)
+    cb_union, cb_defs = _typed_union("callback", tc.CALLBACKS)
+
+    name_map = {
+        "type": "object",
+        "propertyNames": {"type": "string", "minLength": 1},
+    }
+    defs: dict[str, Any] = {
+        "input": {
+            "type": "object",
+            "description": "A model input, as `keras.Input(shape=..., dtype=...)`.",
+            "required": ["shape"],
+            "properties": {
+                "shape": {
+                    "type": "array",
+                    "description": "Shape without the batch axis; null for a size known only at run time.",
+                    "items": {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "null"}]},
+                    "maxItems": 16,
+                },
+                "dtype": {
+                    "enum": list(DTYPES),
+                    "default": "float32",
+                    "description": "Input dtype.",
+                },
+            },
+            "additionalProperties": False,
+        },
+        "layer": layer_union,
+        "layer_use": {
+            "description": "A layer from `layers:` by name, or an inline (anonymous) layer.",
+            "anyOf": [{"type": "string"}, {"$ref": LAYER_REF}],
+        },
+        "tensor_ref": {
+            "type": "string",
+            "description": "An input or graph tensor by name; `name[i]` picks the i-th of several outputs.",
+        },
+        "step": {
+            "type": "object",
+            "description": "One tensor of the graph: layers applied in order to `to`.",
+            "required": ["apply", "to"],
+            "properties": {
+                "apply": {
+                    "description": "A layer, or a chain of layers applied one after another.",
+                    "anyOf": [
+                        {"$ref": "#/$defs/layer_use"},
+                        {"type": "array", "items": {"$ref": "#/$defs/layer_use"}, "minItems": 1},
+                    ],
+                },
+                "to": {
+                    "description": "The input tensor, or a list of them for merges and attention.",
+                    "anyOf": [
+                        {"$ref": "#/$defs/tensor_ref"},
+                        {"type": "array", "items": {"$ref": "#/$defs/tensor_ref"}, "minItems": 1},
+                    ],
+                },
+            },
+            "additionalProperties": False,
+        },
+        "loss": {
+            "anyOf": [
+                {"enum": list(tc.LOSS_NAMES)},
+                {"type": "null"},
+                {"$ref": "#/$defs/loss_object"},
+            ]
+        },
+        "loss_object": loss_union,
+        "metric": {"enum": list(tc.METRIC_NAMES)},
+        "output": {
+            "type": "object",
+            "description": "A model output, keyed by its name.",
+            "properties": {
+                "from": {"$ref": "#/$defs/tensor_ref"},
+                "loss": {"$ref": "#/$defs/loss", "description": "Loss for this output."},
+                "loss_weight": {
+                    "type": "number",
+                    "minimum": 0,
+                    "description": "Weight of this output's loss in the total loss.",
+                },
+                "metrics": {"type": "array", "items": {"$ref": "#/$defs/metric"}},
+            },
+            "additionalProperties": False,
+        },
+        "optimizer": {
+            "anyOf": [{"enum": list(tc.OPTIMIZER_NAMES)}, {"$ref": "#/$defs/optimizer_object"}]
+        },
+        "optimizer_object": opt_union,
+        "callback": cb_union,
+        "compile": {
+            "type": "object",
+            "description": "Arguments of `model.compile`; losses live on the outputs.",
+            "properties": {
+                "optimizer": {"$ref": "#/$defs/optimizer"},
+                "jit_compile": {
+                    "anyOf": [{"type": "boolean"}, {"const": "auto"}],
+                    "default": "auto",
+                },
+                "steps_per_execution": {"type": "integer", "minimum": 1, "default": 1},
+                "run_eagerly": {"type": "boolean", "default": False},
+            },
+            "required": ["optimizer"],
+            "additionalProperties": False,
+        },
+        "fit": {
+            "type": "object",
+            "description": "Defaults for `model.fit` and `modelspec train`.",
+            "properties": {
+                "epochs": {"type": "integer", "minimum": 1, "default": 1},
+                "batch_size": {"type": "integer", "minimum": 1, "default": 32},
+                "validation_split": {
+                    "type": "number",
+                    "minimum": 0,
+                    "exclusiveMaximum": 1,
+                    "default": 0,
+                },
+                "shuffle": {"type": "boolean", "default": True},
+                "verbose": {"anyOf": [{"enum": [0, 1, 2]}, {"const": "auto"}], "default": "auto"},
+                "callbacks": {"type": "array", "items": {"$ref": "#/$defs/callback"}},
+            },
+            "additionalProperties": False,
+        },
+    }
+    defs.update(layer_defs)
+    defs.update(loss_defs)
+    defs.update(opt_defs)
+    defs.update(cb_defs)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        "title": "modelspec v1",
+        "description": "A declarative Keras model: inputs, layers, a graph of calls, outputs.",
+        "type": "object",
+        "required": ["modelspec", "name"],
+        "properties": {
+            "modelspec": {"const": 1, "description": "Version of the spec format."},
+            "name": {"type": "string", "minLength": 1, "description": "Name of the model."},
+            "description": {"type": "string"},
+            "seed": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 2**32 - 1,
+                "description": "Seed for every initializer, derived per layer.",
+            },
+            "inputs": {
+                **name_map,
+                "additionalProperties": {"$ref": "#/$defs/input"},
+                "minProperties": 1,
+            },
+            "layers": {**name_map, "additionalProperties": {"$ref": LAYER_REF}},
+            "graph": {
+                **name_map,
+                "additionalProperties": {"$ref": "#/$defs/step"},
+                "minProperties": 1,
+            },
+            "sequential": {
+                "type": "array",
+                "description": "Shorthand for a plain stack: layers applied in order to the one input.",
+                "items": {"$ref": "#/$defs/layer_use"},
+                "minItems": 1,
+            },
+            "outputs": {
+                **name_map,
+                "additionalProperties": {"$ref": "#/$defs/output"},
+                "minProperties": 1,
+            },
+            "compile": {"$ref": "#/$defs/compile"},
+            "fit": {"$ref": "#/$defs/fit"},
+        },
+        "additionalProperties": False,
+        "$defs": defs,
+    }
+
+
+def schema_text() -> str:
+    """The schema as committed: sorted-free, indented, newline-terminated."""
+    return json.dumps(build_schema(), indent=2, ensure_ascii=False) + "\n"
+
+
+def _is_int(checker: Any, instance: Any) -> bool:
+    # JSON Schema counts 2.0 as an integer and jsonschema follows; Keras does not
+    # (Dense(units=2.0) fails deep inside), so neither do we.
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+_Validator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_int),
+)
+
+
+@functools.lru_cache(maxsize=1)
+def _validators() -> tuple[Any, dict[str, Any]]:
+    schema = build_schema(dispatch=False)
+    root = _Validator(schema)
+    per_type = {name: root.evolve(schema={"$ref": f"#/$defs/layer.{name}"}) for name in LAYER_TYPES}
+    return root, per_type
+
+
+# --- validation ------------------------------------------------------------------------
+
+_JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array",
+               dict: "object", type(None): "null"}  # fmt: skip
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _type_name(value: Any) -> str:
+    return _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def _layer_dicts(data: Mapping[str, Any]) -> Iterator[tuple[tuple, dict]]:
+    """Every place a layer definition may stand: ``layers``, chains, wrappers' ``layer``."""
+
+    def uses(value: Any, path: tuple) -> Iterator[tuple[tuple, dict]]:
+        if isinstance(value, dict):
+            yield path, value
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                if isinstance(item, dict):
+                    yield (*path, i), item
+
+    layers = data.get("layers")
+    if isinstance(layers, dict):
+        for name, layer in layers.items():
+            if isinstance(layer, dict):
+                yield ("layers", name), layer
+    graph = data.get("graph")
+    if isinstance(graph, dict):
+        for name, step in graph.items():
+            if isinstance(step, dict):
+                yield from uses(step.get("apply"), ("graph", name, "apply"))
+    seq = data.get("sequential")
+    if isinstance(seq, list):
+        yield from uses(seq, ("sequential",))
+
+
+def _kind(path: tuple) -> str:
+    """What the object at ``path`` is, for messages: "layer 'fc'", "output 'y'"."""
+    if len(path) >= 2 and path[0] == "layers":
+        return f"layer '{path[1]}'"
+    if len(path) >= 2 and path[0] == "inputs":
+        return f"input '{path[1]}'"
+    if len(path) >= 2 and path[0] == "outputs":
+        return f"output '{path[1]}'"
+    if len(path) >= 2 and path[0] == "graph":
+        if len(path) >= 3 and path[2] == "apply":
+            return f"the layer in graph step '{path[1]}'"
+        return f"graph step '{path[1]}'"
+    if path and path[0] == "sequential":
+        return "the layer in `sequential`"
+    if path:
+        return f"`{path[0]}`"
+    return "the spec"
+
+
+def validate(doc: Document) -> list[Diagnostic]:
+    """Every schema error of ``doc``, capped at :data:`MAX_SCHEMA_ERRORS`."""
+    root, per_type = _validators()
+    out: list[Diagnostic] = []
+    errors = root.iter_errors(doc.data)
+    count = 0
+    for error in errors:
+        count += 1
+        out.extend(_translate(doc, error, ()))
+        if len(out) >= MAX_SCHEMA_ERRORS:
+            return out
+    if not isinstance(doc.data, dict):
+        return out
+    stack = list(_layer_dicts(doc.data))
+    stack.reverse()
+    while stack:
+        path, layer = stack.pop()
+        type_name = layer.get("type")
+        validator = per_type.get(type_name) if isinstance(type_name, str) else None
+        if validator is None:
+            if isinstance(type_name, str) and not out_has(out, (*path, "type")):
+                out.extend(_unknown_type(doc, path, type_name))
+            continue
+        for error in validator.iter_errors(layer):
+            out.extend(_translate(doc, error, path, layer_type=type_name))
+            if len(out) >= MAX_SCHEMA_ERRORS:
+                return out
+        # Wrappers hold a layer in a kwarg: validate it by its own type too.
+        for kwarg_name in _nested_layer_kwargs(type_name):
+            inner = layer.get(kwarg_name)
+            if isinstance(inner, dict):
+                stack.append(((*path, kwarg_name), inner))
+    return out
+
+
+@functools.cache
+def _nested_layer_kwargs(type_name: str) -> tuple[str, ...]:
+    """The kwargs of a type that hold a layer (``Bidirectional.layer``)."""
+    return tuple(k.name for k in LAYER_TYPES[type_name].kwargs if LAYER_REF in json.dumps(k.schema))
+
+
+def out_has(out: list[Diagnostic], path: tuple) -> bool:
+    return any(d.path == path for d in out)
+
+
+def _unknown_type(doc: Document, path: tuple, type_name: str) -> list[Diagnostic]:
+    hint = did_you_mean(type_name, LAYER_TYPES)
+    return [
+        doc.diagnostic(
+            "MS105",
+            f"unknown layer type '{type_name}' in {_kind(path)}",
+            (*path, "type"),
+            hint=hint or "see `modelspec schema` for the layer types modelspec knows",
+        )
+    ]
+
+
+def _translate(
+    doc: Document, error: ValidationError, prefix: tuple, *, layer_type: str | None = None
+) -> list[Diagnostic]:
+    path = (*prefix, *error.absolute_path)
+    kw = error.validator
+    value = error.instance
+    where = _kind(path)
+    if layer_type and len(path) > len(prefix):
+        where = f"`{layer_type}` kwarg `{path[len(prefix)]}`"
+    name = path[-1] if path and isinstance(path[-1], str) else None
+    if path and isinstance(path[-1], int) and len(path) >= 2:
+        name = f"{path[-2]}[{path[-1]}]"
+
+    if kw == "additionalProperties" and isinstance(value, dict):
+        allowed = list(error.schema.get("properties", {}))
+        extras = [k for k in value if k not in allowed]
+        what = f"`{layer_type}`" if layer_type and path == prefix else _kind(path)
+        if not layer_type and isinstance(value.get("type"), str):
+            what = f"`{value['type']}` in {what}"
+        out = []
+        for key in extras:
+            hint = did_you_mean(key, allowed)
+            if hint is None and allowed:
+                hint = "allowed keys: " + cut_list([f"'{k}'" for k in allowed], 12)
+            out.append(doc.diagnostic("MS102", f"unknown key '{key}' in {what}", (*path, key),
+                                      hint=hint, key=True))  # fmt: skip
+        return out
+    if kw == "required":
+        missing = [k for k in error.validator_value if isinstance(value, dict) and k not in value]
+        what = f"`{layer_type}` in {_kind(path)}" if layer_type else _kind(path)
+        return [
+            doc.diagnostic("MS103", f"{what} is missing the required key '{k}'", path)
+            for k in missing
+        ]
+    if kw == "type":
+        want = error.validator_value
+        want = " or ".join(want) if isinstance(want, list) else want
+        subject = f"`{name}`" if name else where
+        hint = None
+        if want == "integer" and isinstance(value, float) and value.is_integer():
+            hint = f"write {int(value)}"
+        if want == "integer" and isinstance(value, bool):
+            hint = "booleans are not integers here"
+        return [doc.diagnostic("MS104", f"{subject} must be {_article(want)}; got {_show(value)} ({_type_name(value)})",
+                               path, hint=hint)]  # fmt: skip
+    if kw == "const" and path == ("modelspec",):
+        return [doc.diagnostic("MS105", f"unsupported spec version {_show(value)}; this modelspec reads version 1",
+                               path, hint="write `modelspec: 1`")]  # fmt: skip
+    if kw == "enum" and name == "type" and error.validator_value == list(LAYER_TYPES):
+        return (
+            _unknown_type(doc, path[:-1], value)
+            if isinstance(value, str)
+            else [
+                doc.diagnostic("MS104", f"layer `type` must be a string; got {_show(value)}", path)
+            ]
+        )
+    if kw in ("enum", "const"):
+        choices = error.validator_value if kw == "enum" else [error.validator_value]
+        subject = f"`{name}`" if name else where
+        strs = [str(c) for c in choices]
+        hint = did_you_mean(value, strs) if isinstance(value, str) else None
+        if hint is None:
+            hint = "expected one of " + cut_list([_show(c) for c in choices], 10)
+        label = {"type": "type"}.get(str(name), "value")
+        return [
+            doc.diagnostic(
+                "MS105", f"unknown {label} {_show(value)} for {subject}", path, hint=hint
+            )
+        ]
+    if kw in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        op = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}[
+            kw
+        ]
+        subject = f"`{name}`" if name else where
+        return [
+            doc.diagnostic(
+                "MS106", f"{subject} must be {op} {error.validator_value}; got {_show(value)}", path
+            )
+        ]
+    if kw in ("minItems", "maxItems", "minProperties", "minLength"):
+        subject = f"`{name}`" if name else where
+        return [
+            doc.diagnostic(
+                "MS106",
+                f"{subject} {_size_rule(kw, error.validator_value)}; got {_show(value)}",
+                path,
+            )
+        ]
+    if kw in ("anyOf", "oneOf") and error.context:
+        # Pick the branch the user most likely meant: not the `null` one for a
+        # non-null value, and the deepest error otherwise.
+        candidates = [
+            e for e in error.context if not (e.validator == "type" and e.validator_value == "null")
+        ]
+        if isinstance(value, (dict, list)):
+            # A mapping or a list was meant for the branch that takes one.
+            structural = [e for e in candidates if e.validator not in ("enum", "const", "type")]
+            candidates = structural or candidates
+        best = best_match(candidates or error.context)
+        if best is not None:
+            if best.validator == "type" and len(candidates) > 1:
+                wants = sorted(
+                    {str(e.validator_value) for e in candidates if e.validator == "type"}
+                )
+                enums = [e for e in candidates if e.validator in ("enum", "const")]
+                if enums and isinstance(value, str):
+                    return _translate(doc, enums[0], prefix, layer_type=layer_type)
+                if wants:
+                    subject = f"`{name}`" if name else where
+                    return [doc.diagnostic("MS104", f"{subject} must be {' or '.join(_article(w) for w in wants)}; "
+                                           f"got {_show(value)} ({_type_name(value)})", path)]  # fmt: skip
+            return _translate(doc, best, prefix, layer_type=layer_type)
+    return [doc.diagnostic("MS100", f"{where}: {error.message}", path)]
+
+
+def _article(type_name: str) -> str:
+    return {"integer": "an integer", "array": "a list", "object": "a mapping", "null": "null",
+            "string": "a string", "number": "a number", "boolean": "a boolean"}.get(type_name, type_name)  # fmt: skip
+
+
+def _size_rule(kw: str, n: int) -> str:
+    return {
+        "minItems": f"needs at least {n} item{'s' if n != 1 else ''}",
+        "maxItems": f"takes at most {n} item{'s' if n != 1 else ''}",
+        "minProperties": f"needs at least {n} entr{'ies' if n != 1 else 'y'}",
+        "minLength": "must not be empty",
+    }[kw]
