@@ -2,17 +2,62 @@
 
 from __future__ import annotations
 
+import re
+
 from modelspec.catalog.base import (
+    ACTIVATION,
+    AXIS,
     BOOL,
+    INITIALIZERS,
+    INT,
+    NUMBER,
     POS_INT,
+    RATE,
     TRAINABLE,
     Kwarg,
     LayerType,
+    ShapeError,
     activation,
+    constraint,
+    enum,
     expect_min_rank,
+    expect_rank,
+    fmt_shape,
+    initializer,
     known_dim,
+    nullable,
+    prod,
+    regularizer,
     weight_kwargs,
 )
+
+
+def _all_trainable(count, kw):
+    """``(count, 0)``, or ``(0, count)`` when the layer is frozen."""
+    return (count, 0) if kw["trainable"] else (0, count)
+
+
+def _same_shape(kw, inputs):
+    (shape,) = inputs
+    return shape
+
+
+def _require_known(shape, what):
+    """Raise MS302 when a weight shape Keras would create has an unknown size."""
+    if any(d is None for d in shape):
+        raise ShapeError(
+            f"needs fully known sizes for its {what}; got {what} shape {fmt_shape(shape)}",
+            code="MS302",
+            hint="give the input fixed sizes on the axes the weights use",
+        )
+
+
+SEED = Kwarg("seed", nullable(INT), None, "Random seed, for reproducible noise.")
+NONNEG = {"type": "number", "minimum": 0}
+AXES = {"anyOf": [AXIS, {"type": "array", "items": AXIS}]}
+
+
+# --- Dense ------------------------------------------------------------------------------
 
 
 def _dense_shape(kw, inputs):
@@ -43,4 +88,479 @@ DENSE = LayerType(
     params=_dense_params,
 )
 
-LAYERS = (DENSE,)
+
+# --- EinsumDense --------------------------------------------------------------------------
+
+# The three forms Keras's ``_analyze_einsum_string`` accepts, tried in this order on the
+# equation with "..." replaced by "0". Keras uses ``re.match``, so only a prefix has to
+# match: trailing text ("ab,bc->ac...") is silently ignored, and we ignore it too.
+_EINSUM_FORMS = (
+    (re.compile(r"([a-zA-Z]+),([a-zA-Z]+)->([a-zA-Z]+)"), False),
+    (re.compile(r"0([a-zA-Z]+),([a-zA-Z]+)->0([a-zA-Z]+)"), True),
+    (re.compile(r"([a-zA-Z]{2,})0,([a-zA-Z]+)->([a-zA-Z]+)0"), False),
+)
+# The schema is stricter than Keras: it asks for the whole string to be one of the forms.
+_EQUATION = {
+    "type": "string",
+    "pattern": r"^([a-zA-Z]+,[a-zA-Z]+->[a-zA-Z]+"
+    r"|\.\.\.[a-zA-Z]+,[a-zA-Z]+->\.\.\.[a-zA-Z]+"
+    r"|[a-zA-Z]{2,}\.\.\.,[a-zA-Z]+->[a-zA-Z]+\.\.\.)$",
+}
+
+
+def _parse_equation(equation):
+    """``((input, weight, output), left_elided)``, or None when Keras refuses it."""
+    replaced = equation.replace("...", "0")
+    for pattern, left_elided in _EINSUM_FORMS:
+        match = pattern.match(replaced)
+        if match:
+            return match.groups(), left_elided
+    return None
+
+
+def _einsum(kw, shape):
+    """``(output_shape, kernel_shape, bias_shape)`` as Keras's ``_analyze_einsum_string``.
+
+    This follows Keras step by step, quirks included, because Keras only checks
+    the equation against the *symbolic* input here:
+
+    - an input of higher rank than the equation's input spec is accepted; without
+      an ellipsis the extra trailing axes are appended to the output (and the
+      kernel ignores them);
+    - axes the output shares with the input are not filled in from the input: a
+      ``None`` in ``output_shape`` stays ``None`` in the output shape;
+    - a left ellipsis over several axes lists them in reverse order in the output
+      shape (Keras inserts each at position 1); the running layer does not;
+    - with a left ellipsis and nothing elided, the first letter lands on the batch
+      axis: ``"...b,bc->...c"`` on ``(128,)`` gives ``(128, 64)`` and a
+      ``(128, 128)`` kernel.
+    """
+    equation = kw["equation"]
+    bias_axes = kw["bias_axes"]
+    parsed = _parse_equation(equation)
+    if parsed is None:
+        raise ShapeError(
+            "needs an equation of the form `ab,bc->ac`, `...ab,bc->...ac` or "
+            f"`ab...,bc->ac...`; got '{equation}'",
+            code="MS304",
+        )
+    (input_spec, weight_spec, output_spec), left_elided = parsed
+    if len(shape) < len(input_spec):
+        raise ShapeError(
+            f"expects input of rank at least {len(input_spec)} for equation "
+            f"'{equation}'; got rank {len(shape)}: {fmt_shape(shape)}",
+            code="MS301",
+        )
+    elided = len(shape) - len(input_spec)
+
+    partial = kw["output_shape"]
+    out = [partial] if isinstance(partial, int) else list(partial)
+    out.insert(0, shape[0])
+    if elided > 0 and left_elided:
+        for i in range(1, elided):
+            out.insert(1, shape[i])  # reverses the elided axes, as Keras does
+    elif elided > 0:
+        out.extend(shape[len(shape) - elided :])
+
+    offset = elided if left_elided else 0
+    if left_elided:
+        in_map = {d: i + elided - len(shape) for i, d in enumerate(input_spec)}
+    else:
+        in_map = {d: i for i, d in enumerate(input_spec)}
+    out_map = {d: i + offset for i, d in enumerate(output_spec)}
+
+    # Every output letter is looked up in `out` (Keras raises IndexError otherwise).
+    if len(output_spec) + offset > len(out):
+        raise ShapeError(
+            f"needs `output_shape` to cover the output '{output_spec}' of equation "
+            f"'{equation}'; got output_shape={partial!r} for input {fmt_shape(shape)}",
+            code="MS304",
+        )
+    for d in input_spec:
+        size_in, size_out = shape[in_map[d]], (out[out_map[d]] if d in out_map else None)
+        if size_out is not None and size_out != size_in:
+            raise ShapeError(
+                f"needs `output_shape` to match the input on shared axis '{d}'; "
+                f"got {size_out} in output_shape, {size_in} in input {fmt_shape(shape)}",
+                code="MS304",
+            )
+    for d in output_spec:
+        if d not in input_spec and d not in weight_spec:
+            raise ShapeError(
+                f"needs every output axis of the equation in the input or the weight; "
+                f"got '{d}' in '{equation}'",
+                code="MS304",
+            )
+    kernel = []
+    for d in weight_spec:
+        if d in out_map:
+            kernel.append(out[out_map[d]])
+        elif d in in_map:
+            kernel.append(shape[in_map[d]])
+        else:
+            raise ShapeError(
+                f"needs every weight axis of the equation in the input or the output; "
+                f"got '{d}' in '{equation}'",
+                code="MS304",
+            )
+
+    bias = None
+    if bias_axes is not None:
+        idx = {c: out[i + offset] for i, c in enumerate(output_spec)}
+        missing = [c for c in bias_axes if c not in output_spec]
+        if missing or not bias_axes:
+            raise ShapeError(
+                f"needs `bias_axes` to be output axes of the equation '{equation}'; "
+                f"got bias_axes='{bias_axes}'",
+                code="MS304",
+            )
+        first = min(output_spec.find(c) for c in bias_axes)
+        bias = [idx[c] if c in bias_axes else 1 for c in output_spec[first:]]
+        if not left_elided:
+            bias += [1] * max(elided, 0)
+    return tuple(out), tuple(kernel), None if bias is None else tuple(bias)
+
+
+def _einsum_shape(kw, inputs):
+    (shape,) = inputs
+    return _einsum(kw, shape)[0]
+
+
+def _einsum_params(kw, inputs):
+    (shape,) = inputs
+    _, kernel, bias = _einsum(kw, shape)
+    _require_known(kernel, "kernel")
+    count = prod(kernel)
+    if bias is not None:
+        _require_known(bias, "bias")
+        count += prod(bias)
+    return _all_trainable(count, kw)
+
+
+EINSUM_DENSE = LayerType(
+    name="EinsumDense",
+    category="core",
+    doc="A dense layer written as an einsum between the input and a kernel of any rank.",
+    kwargs=(
+        Kwarg(
+            "equation",
+            _EQUATION,
+            description="Einsum equation, e.g. `ab,bc->ac` or `...b,bc->...c`.",
+        ),
+        Kwarg(
+            "output_shape",
+            {"anyOf": [POS_INT, {"type": "array", "items": nullable(POS_INT)}]},
+            description="Output shape without the batch and elided axes; None where unknown.",
+        ),
+        activation(None),
+        Kwarg(
+            "bias_axes",
+            nullable({"type": "string", "pattern": "^[a-zA-Z]+$"}),
+            None,
+            "Output axes (letters of the equation's output) that get a bias; None for no bias.",
+        ),
+        *weight_kwargs("kernel", "bias"),
+        TRAINABLE,
+    ),
+    shape=_einsum_shape,
+    params=_einsum_params,
+)
+
+
+# --- Embedding ----------------------------------------------------------------------------
+
+
+def _embedding_shape(kw, inputs):
+    (shape,) = inputs
+    return (*shape, kw["output_dim"])
+
+
+def _embedding_params(kw, inputs):
+    return _all_trainable(kw["input_dim"] * kw["output_dim"], kw)
+
+
+EMBEDDING = LayerType(
+    name="Embedding",
+    category="core",
+    doc="Turns integer indices into dense vectors of size `output_dim`.",
+    kwargs=(
+        Kwarg("input_dim", POS_INT, description="Size of the vocabulary: largest index + 1."),
+        Kwarg("output_dim", POS_INT, description="Dimension of the dense embedding."),
+        # Keras's default is the alias "uniform" (RandomUniform), not in the shared list.
+        Kwarg(
+            "embeddings_initializer",
+            enum(*INITIALIZERS, "uniform"),
+            "uniform",
+            "Initializer for `embeddings`.",
+        ),
+        regularizer("embeddings_regularizer"),
+        constraint("embeddings_constraint"),
+        Kwarg("mask_zero", BOOL, False, "Whether index 0 is padding to be masked out."),
+        TRAINABLE,
+    ),
+    shape=_embedding_shape,
+    params=_embedding_params,
+)
+
+
+# --- Activations --------------------------------------------------------------------------
+
+ACTIVATION_LAYER = LayerType(
+    name="Activation",
+    category="activation",
+    doc="Applies an activation function elementwise.",
+    kwargs=(
+        Kwarg("activation", ACTIVATION, description="Activation function, by name."),
+        TRAINABLE,
+    ),
+    shape=_same_shape,
+)
+
+RELU = LayerType(
+    name="ReLU",
+    category="activation",
+    doc="Rectified linear unit, with optional cap, threshold and negative slope.",
+    kwargs=(
+        Kwarg("max_value", nullable(NONNEG), None, "Largest output value; None for no cap."),
+        Kwarg("negative_slope", NONNEG, 0.0, "Slope for values below the threshold."),
+        Kwarg("threshold", NONNEG, 0.0, "Values below this are damped by `negative_slope`."),
+        TRAINABLE,
+    ),
+    shape=_same_shape,
+)
+
+LEAKY_RELU = LayerType(
+    name="LeakyReLU",
+    category="activation",
+    doc="Leaky ReLU: `x` for `x >= 0`, `negative_slope * x` otherwise.",
+    kwargs=(
+        Kwarg("negative_slope", NONNEG, 0.3, "Slope for negative inputs."),
+        TRAINABLE,
+    ),
+    shape=_same_shape,
+)
+
+
+def _prelu_alpha(kw, shape):
+    """Keras's alpha shape: the input's non-batch axes, 1 on each shared axis.
+
+    Keras writes ``param_shape[i - 1] = 1`` for each shared axis ``i``, a plain
+    list index: so axis 0 (or a negative axis) lands on a wrapped-around entry
+    instead of being refused. We mirror the indexing exactly.
+    """
+    alpha = list(shape[1:])
+    shared = kw["shared_axes"]
+    if shared is not None:
+        for i in [shared] if isinstance(shared, int) else shared:
+            if not -len(alpha) <= i - 1 < len(alpha):
+                raise ShapeError(
+                    f"needs `shared_axes` within 1..{len(shape) - 1} for input of rank "
+                    f"{len(shape)}; got shared_axes={shared!r}: {fmt_shape(shape)}",
+                    code="MS304",
+                )
+            alpha[i - 1] = 1
+    return tuple(alpha)
+
+
+def _prelu_shape(kw, inputs):
+    (shape,) = inputs
+    _prelu_alpha(kw, shape)
+    return shape
+
+
+def _prelu_params(kw, inputs):
+    (shape,) = inputs
+    alpha = _prelu_alpha(kw, shape)
+    _require_known(alpha, "alpha")
+    return _all_trainable(prod(alpha), kw)
+
+
+PRELU = LayerType(
+    name="PReLU",
+    category="activation",
+    doc="Parametric ReLU: a learned slope `alpha` for negative inputs.",
+    kwargs=(
+        # Keras spells the default "Zeros"; "zeros" resolves to the same initializer.
+        initializer("alpha_initializer", "zeros"),
+        regularizer("alpha_regularizer"),
+        constraint("alpha_constraint"),
+        Kwarg(
+            "shared_axes",
+            nullable({"anyOf": [POS_INT, {"type": "array", "items": POS_INT}]}),
+            None,
+            "Axes (1 = first after batch) along which alpha is shared, e.g. the spatial axes.",
+        ),
+        TRAINABLE,
+    ),
+    shape=_prelu_shape,
+    params=_prelu_params,
+)
+
+ELU = LayerType(
+    name="ELU",
+    category="activation",
+    doc="Exponential linear unit: `alpha * (exp(x) - 1)` for negative inputs.",
+    kwargs=(
+        Kwarg("alpha", NUMBER, 1.0, "Scale of the negative part."),
+        TRAINABLE,
+    ),
+    shape=_same_shape,
+)
+
+# Keras does not check `axis` against the input here (compute_output_shape returns
+# the input shape), so an out-of-range axis builds and only fails when run. We trust
+# Keras and accept it.
+SOFTMAX = LayerType(
+    name="Softmax",
+    category="activation",
+    doc="Softmax over `axis`.",
+    kwargs=(
+        Kwarg("axis", AXES, -1, "Axis, or list of axes, to normalize over."),
+        TRAINABLE,
+    ),
+    shape=_same_shape,
+)
+
+
+# --- Dropout and noise --------------------------------------------------------------------
+#
+# These return their input unchanged at inference (and refuse non-float inputs in
+# training), so their output dtype is the input's: an int input stays int when the
+# model runs. Keras's symbolic KerasTensor says float32 instead, only because
+# compute_output_shape is overridden and Layer.compute_output_spec then uses the
+# compute dtype; we follow what the running model does.
+
+DROPOUT = LayerType(
+    name="Dropout",
+    category="regularization",
+    doc="Sets a fraction `rate` of inputs to 0 in training, scaling the rest by 1/(1 - rate).",
+    kwargs=(
+        Kwarg("rate", RATE, description="Fraction of the input units to drop, in [0, 1)."),
+        Kwarg(
+            "noise_shape",
+            nullable({"type": "array", "items": nullable(POS_INT)}),
+            None,
+            "Shape of the binary dropout mask, broadcast against the input; None for the input's.",
+        ),
+        SEED,
+        TRAINABLE,
+    ),
+    shape=_same_shape,
+    dtype="same",
+)
+
+DATA_FORMAT = Kwarg(
+    "data_format",
+    nullable(enum("channels_last", "channels_first")),
+    None,
+    "Where the channels axis is; None for Keras's image_data_format (channels_last).",
+)
+
+
+def _spatial_dropout(name, rank, layout, with_format):
+    def shape(kw, inputs):
+        (s,) = inputs
+        expect_rank(s, rank, layout=layout)
+        return s
+
+    # Spatial dropouts take no **kwargs in Keras (only rate, data_format, seed, name,
+    # dtype): `trainable=...` raises TypeError, so they get no TRAINABLE kwarg.
+    return LayerType(
+        name=name,
+        category="regularization",
+        doc=f"Dropout of whole feature maps (channels) of a rank-{rank} input.",
+        kwargs=(
+            Kwarg("rate", RATE, description="Fraction of the channels to drop, in [0, 1)."),
+            *((DATA_FORMAT,) if with_format else ()),
+            SEED,
+        ),
+        shape=shape,
+        dtype="same",
+    )
+
+
+SPATIAL_DROPOUT_1D = _spatial_dropout("SpatialDropout1D", 3, "(batch, steps, channels)", False)
+SPATIAL_DROPOUT_2D = _spatial_dropout("SpatialDropout2D", 4, "(batch, rows, cols, channels)", True)
+SPATIAL_DROPOUT_3D = _spatial_dropout(
+    "SpatialDropout3D", 5, "(batch, dim1, dim2, dim3, channels)", True
+)
+
+GAUSSIAN_NOISE = LayerType(
+    name="GaussianNoise",
+    category="regularization",
+    doc="Adds zero-centred Gaussian noise in training.",
+    kwargs=(
+        # Keras refuses stddev outside [0, 1].
+        Kwarg(
+            "stddev",
+            {"type": "number", "minimum": 0, "maximum": 1},
+            description="Standard deviation of the noise, in [0, 1].",
+        ),
+        SEED,
+        TRAINABLE,
+    ),
+    shape=_same_shape,
+    dtype="same",
+)
+
+GAUSSIAN_DROPOUT = LayerType(
+    name="GaussianDropout",
+    category="regularization",
+    doc="Multiplies inputs by 1-centred Gaussian noise in training.",
+    kwargs=(
+        Kwarg("rate", RATE, description="Drop probability, as for Dropout, in [0, 1)."),
+        SEED,
+        TRAINABLE,
+    ),
+    shape=_same_shape,
+    dtype="same",
+)
+
+
+# --- Masking and Rescaling ----------------------------------------------------------------
+
+# Masking zeroes masked timesteps with `where(mask, inputs, 0)`: the dtype stays the
+# input's (see the dropout note on Keras's symbolic float32).
+MASKING = LayerType(
+    name="Masking",
+    category="core",
+    doc="Masks timesteps whose features all equal `mask_value`.",
+    kwargs=(
+        Kwarg("mask_value", NUMBER, 0.0, "Timesteps whose features all equal this are masked."),
+        TRAINABLE,
+    ),
+    shape=_same_shape,
+    dtype="same",
+)
+
+RESCALING = LayerType(
+    name="Rescaling",
+    category="preprocessing",
+    doc="Computes `inputs * scale + offset`, cast to float.",
+    kwargs=(
+        Kwarg("scale", NUMBER, description="Factor the inputs are multiplied by."),
+        Kwarg("offset", NUMBER, 0.0, "Value added after scaling."),
+        TRAINABLE,
+    ),
+    shape=_same_shape,
+)
+
+LAYERS = (
+    DENSE,
+    EINSUM_DENSE,
+    EMBEDDING,
+    ACTIVATION_LAYER,
+    RELU,
+    LEAKY_RELU,
+    PRELU,
+    ELU,
+    SOFTMAX,
+    DROPOUT,
+    SPATIAL_DROPOUT_1D,
+    SPATIAL_DROPOUT_2D,
+    SPATIAL_DROPOUT_3D,
+    GAUSSIAN_NOISE,
+    GAUSSIAN_DROPOUT,
+    MASKING,
+    RESCALING,
+)

@@ -1,3 +1,364 @@
-"""Placeholder."""
+"""Recurrent layers (LSTM, GRU, SimpleRNN) and the wrappers Bidirectional and TimeDistributed.
 
-LAYERS = ()
+The wrappers take a nested layer spec (``{"type": "LSTM", "units": 8}``) and reuse
+that layer's own catalogue rules.
+"""
+
+from __future__ import annotations
+
+from modelspec.catalog.base import (
+    ACTIVATION,
+    BOOL,
+    CONSTRAINT,
+    INITIALIZER,
+    INT,
+    POS_INT,
+    RATE,
+    REGULARIZER,
+    TRAINABLE,
+    Kwarg,
+    LayerType,
+    ShapeError,
+    activation,
+    enum,
+    expect_min_rank,
+    expect_rank,
+    fmt_shape,
+    known_dim,
+    nullable,
+)
+
+LAYER_REF = {"$ref": "#/$defs/layer"}
+SEQ_LAYOUT = "(batch, timesteps, features)"
+
+# --- the recurrent layers -------------------------------------------------------------
+
+
+def _weights(unit_forget_bias: bool) -> tuple[Kwarg, ...]:
+    """Initializers, regularizers and constraints of the three recurrent weights.
+
+    Keras names them ``recurrent_*``, not ``recurrent_kernel_*``, so
+    ``base.weight_kwargs`` does not fit.
+    """
+    weights = (
+        ("kernel", "the `kernel` weights (inputs to gates)", "glorot_uniform"),
+        ("recurrent", "the `recurrent_kernel` weights (state to gates)", "orthogonal"),
+        ("bias", "the bias vector", "zeros"),
+    )
+    out = [Kwarg(f"{w}_initializer", INITIALIZER, d, f"Initializer for {what}.")
+           for w, what, d in weights]  # fmt: skip
+    if unit_forget_bias:
+        out.append(Kwarg("unit_forget_bias", BOOL, True,
+                         "Add 1 to the forget-gate bias at initialization."))  # fmt: skip
+    out += [Kwarg(f"{w}_regularizer", REGULARIZER, None, f"Regularizer for {what}.")
+            for w, what, _ in weights]  # fmt: skip
+    out.append(Kwarg("activity_regularizer", REGULARIZER, None, "Regularizer for the output."))
+    out += [Kwarg(f"{w}_constraint", CONSTRAINT, None, f"Constraint for {what}.")
+            for w, what, _ in weights]  # fmt: skip
+    return tuple(out)
+
+
+SEED = Kwarg("seed", nullable(INT), None, "Random seed for dropout.")
+
+
+def _rnn_kwargs(*, gated: bool, lstm: bool, gru: bool) -> tuple[Kwarg, ...]:
+    out = [
+        Kwarg("units", POS_INT, description="Dimensionality of the output space (and state)."),
+        activation("tanh"),
+    ]
+    if gated:
+        out.append(Kwarg("recurrent_activation", ACTIVATION, "sigmoid",
+                         "Activation for the recurrent step (the gates), by name."))  # fmt: skip
+    out.append(Kwarg("use_bias", BOOL, True, "Whether the layer uses a bias vector."))
+    out += _weights(unit_forget_bias=lstm)
+    out += [
+        Kwarg("dropout", RATE, 0.0, "Fraction of the units to drop for the inputs."),
+        Kwarg("recurrent_dropout", RATE, 0.0,
+              "Fraction of the units to drop for the recurrent state."),
+        SEED,
+        Kwarg("return_sequences", BOOL, False,
+              "Return the full output sequence rather than the last output."),
+        Kwarg("return_state", BOOL, False, "Also return the final state(s)."),
+        Kwarg("go_backwards", BOOL, False,
+              "Process the sequence backwards and return the reversed sequence."),
+        Kwarg("stateful", BOOL, False,
+              "Carry the last state of each sample over to the next batch."),
+        Kwarg("unroll", BOOL, False, "Unroll the loop (faster, more memory; short sequences)."),
+    ]  # fmt: skip
+    if gru:
+        out.append(Kwarg("reset_after", BOOL, True,
+                         "Apply the reset gate after the matrix product (cuDNN style)."))  # fmt: skip
+    if gated:
+        out.append(Kwarg("use_cudnn", {"anyOf": [enum("auto"), BOOL]}, "auto",
+                         "Whether to use the cuDNN kernel; 'auto' uses it when it can."))  # fmt: skip
+    out.append(TRAINABLE)
+    return tuple(out)
+
+
+def _rnn_shape(states: int):
+    """Shape rule of a recurrent layer with ``states`` state tensors of size ``units``."""
+
+    def shape(kw, inputs):
+        (seq,) = inputs
+        expect_rank(seq, 3, layout=SEQ_LAYOUT)
+        batch, steps, _ = seq
+        if kw["stateful"] and batch is None:
+            raise ShapeError(
+                f"with stateful=True needs a fixed batch size; got {fmt_shape(seq)}",
+                code="MS304",
+                hint="give the input a batch_shape with a fixed batch size",
+            )
+        units = kw["units"]
+        out = (batch, steps, units) if kw["return_sequences"] else (batch, units)
+        if kw["return_state"]:
+            return [out] + [(batch, units)] * states
+        return out
+
+    return shape
+
+
+def _rnn_params(gates: int):
+    def params(kw, inputs):
+        (seq,) = inputs
+        n_in = known_dim(seq, -1)
+        units = kw["units"]
+        count = gates * units * (n_in + units)
+        if kw["use_bias"]:
+            # GRU with reset_after keeps separate input and recurrent biases: shape (2, 3u).
+            count += gates * units * (2 if kw.get("reset_after") else 1)
+        return (count, 0) if kw["trainable"] else (0, count)
+
+    return params
+
+
+LSTM = LayerType(
+    name="LSTM",
+    category="recurrent",
+    doc="Long Short-Term Memory layer over a (batch, timesteps, features) sequence.",
+    kwargs=_rnn_kwargs(gated=True, lstm=True, gru=False),
+    shape=_rnn_shape(2),  # return_state: [output, state_h, state_c]
+    params=_rnn_params(4),
+)
+
+GRU = LayerType(
+    name="GRU",
+    category="recurrent",
+    doc="Gated Recurrent Unit layer over a (batch, timesteps, features) sequence.",
+    kwargs=_rnn_kwargs(gated=True, lstm=False, gru=True),
+    shape=_rnn_shape(1),
+    params=_rnn_params(3),
+)
+
+SIMPLE_RNN = LayerType(
+    name="SimpleRNN",
+    category="recurrent",
+    doc="Fully-connected RNN whose output is fed back as the next input state.",
+    kwargs=_rnn_kwargs(gated=False, lstm=False, gru=False),
+    shape=_rnn_shape(1),
+    params=_rnn_params(1),
+)
+
+
+# --- wrappers -------------------------------------------------------------------------
+
+
+def _inner(spec):
+    """The catalogue entry and resolved kwargs of a nested layer spec."""
+    from modelspec.catalog import LAYER_TYPES  # here: the registry imports this module
+
+    type_name = spec.get("type") if isinstance(spec, dict) else None
+    if type_name not in LAYER_TYPES:
+        raise ShapeError(f"wraps an unknown layer type {type_name!r}", code="MS304")
+    layer = LAYER_TYPES[type_name]
+    return layer, layer.resolve({k: v for k, v in spec.items() if k != "type"})
+
+
+# Keras's wrappers own no weights: the inner layers create them. A wrapper's own
+# trainable flag only empties the lists it reports itself, so once it is nested in
+# another wrapper Keras ignores it (and a Model ignores it too: keras-team/keras#17466).
+_FLAG_NOT_ON_WEIGHTS = {"Bidirectional", "TimeDistributed"}
+
+
+def _nested_params(layer, kw, inputs) -> tuple[int, int]:
+    if layer.name in _FLAG_NOT_ON_WEIGHTS:
+        kw = {**kw, "trainable": True}
+    return layer.params(kw, inputs)
+
+
+def _is_recurrent(layer) -> bool:
+    # Bidirectional rebuilds the layer from its config with go_backwards flipped and
+    # compares stateful/return_sequences/return_state: only RNN layers have those.
+    return all(k in layer.kwarg_map for k in ("go_backwards", "return_sequences", "return_state"))
+
+
+def _fmt(out) -> str:
+    if isinstance(out, list):
+        return "[" + ", ".join(fmt_shape(s) for s in out) + "]"
+    return fmt_shape(out)
+
+
+def _split(shape):
+    """``(output, [states])`` of a recurrent shape rule's result."""
+    if isinstance(shape, list):
+        return shape[0], shape[1:]
+    return shape, []
+
+
+def _bidirectional_shape(kw, inputs):
+    fwd, fkw = _inner(kw["layer"])
+    if not _is_recurrent(fwd):
+        raise ShapeError(
+            f"wraps only recurrent layers (LSTM, GRU, SimpleRNN); got `{fwd.name}`",
+            code="MS304",
+        )
+    out = fwd.shape(fkw, inputs)
+    if kw["backward_layer"] is None:
+        # Keras copies `layer` with go_backwards=True, so a `layer` that already goes
+        # backwards gives two layers going the same way, which Keras refuses.
+        if fkw["go_backwards"]:
+            raise ShapeError(
+                "needs `layer` with go_backwards=False when no backward_layer is given",
+                code="MS304",
+            )
+    else:
+        bwd, bkw = _inner(kw["backward_layer"])
+        if not _is_recurrent(bwd):
+            raise ShapeError(
+                f"takes only a recurrent backward_layer; got `{bwd.name}`", code="MS304"
+            )
+        if bkw["go_backwards"] == fkw["go_backwards"]:
+            raise ShapeError(
+                "needs layer and backward_layer with different go_backwards values",
+                code="MS304",
+            )
+        for attr in ("stateful", "return_sequences", "return_state"):
+            if fkw[attr] != bkw[attr]:
+                raise ShapeError(
+                    f"needs layer and backward_layer with the same {attr}; "
+                    f"got {fkw[attr]} and {bkw[attr]}",
+                    code="MS304",
+                )
+        back = bwd.shape(bkw, inputs)
+        if back != out:
+            # Keras builds this but reports the forward layer's shapes for both
+            # directions, so its output shape (and the next layer) would be wrong.
+            raise ShapeError(
+                f"needs backward_layer to give the same outputs as layer; "
+                f"got {_fmt(back)} and {_fmt(out)}",
+                code="MS304",
+                hint="give both layers the same units",
+            )
+    output, states = _split(out)
+    mode = kw["merge_mode"]
+    if mode is None:
+        outputs = [output, output]
+    elif mode == "concat":
+        last = output[-1]
+        outputs = [(*output[:-1], None if last is None else 2 * last)]
+    else:  # sum, mul, ave
+        outputs = [output]
+    # Keras returns the output(s), then the forward states, then the backward states.
+    result = outputs + states + states
+    return result[0] if len(result) == 1 else result
+
+
+def _bidirectional_params(kw, inputs):
+    fwd, fkw = _inner(kw["layer"])
+    bwd, bkw = (fwd, fkw) if kw["backward_layer"] is None else _inner(kw["backward_layer"])
+    # Keras rebuilds the backward copy from `layer`'s config, so it keeps its trainable flag.
+    t1, n1 = _nested_params(fwd, fkw, inputs)
+    t2, n2 = _nested_params(bwd, bkw, inputs)
+    trainable, frozen = t1 + t2, n1 + n2
+    return (trainable, frozen) if kw["trainable"] else (0, trainable + frozen)
+
+
+BIDIRECTIONAL = LayerType(
+    name="Bidirectional",
+    category="wrapper",
+    doc="Runs a recurrent layer forwards and backwards over the sequence and merges the two.",
+    kwargs=(
+        Kwarg("layer", LAYER_REF, description="The recurrent layer to run in both directions."),
+        Kwarg(
+            "merge_mode",
+            nullable(enum("concat", "sum", "mul", "ave")),
+            "concat",
+            "How to combine the two outputs; None returns both.",
+        ),
+        Kwarg(
+            "backward_layer",
+            nullable(LAYER_REF),
+            None,
+            "The layer for the backward pass; None copies `layer` with go_backwards=True.",
+        ),
+        TRAINABLE,
+    ),
+    shape=_bidirectional_shape,
+    params=_bidirectional_params,
+)
+
+
+def _time_distributed_inner(kw):
+    inner, ikw = _inner(kw["layer"])
+    if inner.is_merge:
+        raise ShapeError(
+            f"wraps only single-input layers; `{inner.name}` takes several inputs",
+            code="MS304",
+        )
+    return inner, ikw
+
+
+def _per_step(shape):
+    """The input of one time step: the time axis (axis 1) dropped."""
+    return (shape[0], *shape[2:])
+
+
+def _rethrow(inner, err: ShapeError, step) -> ShapeError:
+    # The wrapped layer's message is about the per-step shape, not the input itself.
+    return ShapeError(
+        f"wrapped `{inner.name}`, per time step: {err.render([step])}",
+        code=err.code,
+        hint=err.hint,
+    )
+
+
+def _time_distributed_shape(kw, inputs):
+    (shape,) = inputs
+    expect_min_rank(shape, 3)
+    inner, ikw = _time_distributed_inner(kw)
+    step = _per_step(shape)
+    try:
+        out = inner.shape(ikw, [step])
+    except ShapeError as err:
+        raise _rethrow(inner, err, step) from err
+    if isinstance(out, list):
+        raise ShapeError(
+            f"wraps only layers with one output; `{inner.name}` returns {len(out)}",
+            code="MS304",
+        )
+    return (out[0], shape[1], *out[1:])
+
+
+def _time_distributed_params(kw, inputs):
+    (shape,) = inputs
+    inner, ikw = _time_distributed_inner(kw)
+    step = _per_step(shape)
+    try:
+        trainable, frozen = _nested_params(inner, ikw, [step])
+    except ShapeError as err:
+        raise _rethrow(inner, err, step) from err
+    return (trainable, frozen) if kw["trainable"] else (0, trainable + frozen)
+
+
+TIME_DISTRIBUTED = LayerType(
+    name="TimeDistributed",
+    category="wrapper",
+    doc="Applies a layer to every time step (axis 1) of the input, with shared weights.",
+    kwargs=(
+        Kwarg("layer", LAYER_REF, description="The layer to apply to each time step."),
+        TRAINABLE,
+    ),
+    shape=_time_distributed_shape,
+    params=_time_distributed_params,
+)
+
+LAYERS = (LSTM, GRU, SIMPLE_RNN, BIDIRECTIONAL, TIME_DISTRIBUTED)

@@ -1,0 +1,170 @@
+"""The ``summary`` target: a checked spec as Keras's ``model.summary()`` would show it.
+
+Two forms:
+
+- :func:`summary_json` -- the stable JSON that other tools read (its shape is part
+  of the public interface; see ``docs/spec.md``);
+- :func:`summary_table` -- a table like ``model.summary()``: layer, type, output
+  shape, parameters, connected to, and totals, then the training objective.
+
+Layers appear once per definition, in the order Keras lists them (the order of
+their first call), so a shared layer's weights count once, as in Keras.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelspec.catalog.base import fmt_shape
+from modelspec.check import Result
+from modelspec.ir import Call
+from modelspec.passes.training import objective
+
+
+def _json_shape(shape: Any) -> Any:
+    if isinstance(shape, list):
+        return [_json_shape(s) for s in shape]
+    return None if shape is None else list(shape)
+
+
+def _layer_calls(result: Result) -> dict[str, list[Call]]:
+    """Each called layer's calls, in graph order (the order Keras creates nodes)."""
+    assert result.graph is not None
+    out: dict[str, list[Call]] = {}
+    for call in result.graph.order:
+        out.setdefault(call.layer, []).append(call)
+    return out
+
+
+def summary_json(result: Result) -> dict[str, Any]:
+    spec, shapes = result.spec, result.shapes
+    assert spec is not None and shapes is not None
+    layers = []
+    total_t = total_n = 0
+    for name, calls in _layer_calls(result).items():
+        layer = spec.layers[name]
+        trainable, non_trainable = shapes.params.get(name, (0, 0))
+        total_t += trainable
+        total_n += non_trainable
+        layers.append(
+            {
+                "name": name,
+                "type": layer.type,
+                "params": trainable + non_trainable,
+                "trainable_params": trainable,
+                "output_shapes": [_json_shape(shapes.tensors.get(c.output)) for c in calls],
+            }
+        )
+    outputs = {}
+    for out in spec.outputs:
+        loss = out.loss if isinstance(out.loss, str) or out.loss is None else out.loss.get("type")
+        outputs[out.name] = {
+            "shape": _json_shape(shapes.outputs.get(out.name)),
+            "dtype": shapes.output_dtypes.get(out.name),
+            "loss": loss,
+            "loss_weight": out.loss_weight,
+        }
+    return {
+        "name": spec.name,
+        "inputs": {
+            i.name: {"shape": _json_shape(i.batch_shape), "dtype": i.dtype} for i in spec.inputs
+        },
+        "outputs": outputs,
+        "layers": layers,
+        "total_params": total_t + total_n,
+        "trainable_params": total_t,
+        "non_trainable_params": total_n,
+    }
+
+
+def _shape_text(shape: Any) -> str:
+    if shape is None:
+        return "?"
+    if isinstance(shape, list):
+        return "[" + ", ".join(_shape_text(s) for s in shape) + "]"
+    return fmt_shape(shape)
+
+
+def _size(params: int) -> str:
+    size = params * 4  # float32 weights, as Keras reports them
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.2f} {unit}" if unit != "B" else f"{size} B"
+        size /= 1024
+    raise AssertionError  # pragma: no cover
+
+
+def summary_table(result: Result) -> str:
+    """A ``model.summary()``-like table, then totals and the objective."""
+    spec, shapes, graph = result.spec, result.shapes, result.graph
+    assert spec is not None and shapes is not None and graph is not None
+    calls_by_layer = _layer_calls(result)
+    node_index: dict[str, str] = {}  # tensor -> Keras's "layer[node][index]"
+    for name, calls in calls_by_layer.items():
+        for i, call in enumerate(calls):
+            node_index[call.output] = f"{name}[{i}]"
+    for inp in spec.inputs:
+        node_index[inp.name] = f"{inp.name}[0]"
+
+    def connected(call: Call) -> list[str]:
+        out = []
+        for ref in call.inputs:
+            base = node_index.get(ref.name, ref.name)
+            out.append(f"{base}[{ref.index or 0}]")
+        return out
+
+    rows: list[tuple[str, str, str, list[str]]] = []
+    for inp in spec.inputs:
+        rows.append((f"{inp.name} (InputLayer)", fmt_shape(inp.batch_shape), "0", ["-"]))
+    for name, calls in calls_by_layer.items():
+        layer = spec.layers[name]
+        t, n = shapes.params.get(name, (0, 0))
+        outs = [_shape_text(shapes.tensors.get(c.output)) for c in calls]
+        shown = outs[0] if len(set(outs)) == 1 else ", ".join(outs)
+        links = [link for c in calls for link in connected(c)]
+        rows.append((f"{name} ({layer.type})", shown, f"{t + n:,}", links or ["-"]))
+
+    headers = ("Layer (type)", "Output Shape", "Param #", "Connected to")
+    widths = [
+        max(len(headers[i]), *(len(r[i]) for r in rows)) if rows else len(headers[i])
+        for i in range(3)
+    ]
+    widths.append(max([len(headers[3])] + [len(x) for r in rows for x in r[3]]))
+    widths = [min(w, 60) for w in widths]
+
+    def line(cells: tuple[str, str, str, str]) -> str:
+        a, b, c, d = cells
+        return f" {a:<{widths[0]}}  {b:<{widths[1]}}  {c:>{widths[2]}}  {d}".rstrip()
+
+    rule = "-" * (sum(widths) + 8)
+    out = [f'Model: "{spec.name}"', rule, line(headers), "=" * len(rule)]
+    for i, (a, b, c, links) in enumerate(rows):
+        out.append(line((a, b, c, links[0])))
+        for extra in links[1:]:
+            out.append(line(("", "", "", extra)))
+        if i != len(rows) - 1:
+            out.append(rule)
+    out.append("=" * len(rule))
+    data = summary_json(result)
+    out.append(f" Total params: {data['total_params']:,} ({_size(data['total_params'])})")
+    out.append(
+        f" Trainable params: {data['trainable_params']:,} ({_size(data['trainable_params'])})"
+    )
+    out.append(
+        f" Non-trainable params: {data['non_trainable_params']:,} ({_size(data['non_trainable_params'])})"
+    )
+    if spec.outputs:
+        out.append("")
+        out.append(" Outputs:")
+        for o in spec.outputs:
+            info = data["outputs"][o.name]
+            loss = f", loss {info['loss']}" if info["loss"] else ""
+            weight = f" x {o.loss_weight:g}" if o.loss_weight is not None else ""
+            out.append(
+                f"   {o.name}: {_shape_text(shapes.outputs.get(o.name))} {info['dtype'] or '?'}{loss}{weight}"
+            )
+    formula = objective(spec)
+    if formula:
+        out.append("")
+        out.append(f" Objective: {formula}")
+    return "\n".join(out) + "\n"
