@@ -177,11 +177,19 @@ def schema(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
     ] = None,
+    path: Annotated[
+        bool, typer.Option("--path", help="Print where the installed schema file is, for editor settings.")
+    ] = False,
 ) -> None:
     """Print the JSON Schema of a spec (for editors and other validators)."""
     from modelspec.files import write_atomic
     from modelspec.schema import schema_text
 
+    if path:
+        from modelspec.resources import schema_path
+
+        typer.echo(str(schema_path()))
+        return
     text = schema_text()
     if output is None:
         typer.echo(text, nl=False)

@@ -8,11 +8,11 @@ rules refuse those too, and say so in a comment.
 from __future__ import annotations
 
 from modelspec.catalog.base import (
+    ACTIVITY_REGULARIZER,
     BOOL,
     INT,
     POS_INT,
     RATE,
-    REGULARIZER,
     TRAINABLE,
     Kwarg,
     LayerType,
@@ -165,7 +165,7 @@ MULTI_HEAD_ATTENTION = LayerType(
             "Use flash attention; None: Keras's global setting.",
         ),
         *weight_kwargs("kernel", "bias"),
-        Kwarg("activity_regularizer", REGULARIZER, None, "Regularizer for the output."),
+        ACTIVITY_REGULARIZER,
         Kwarg("use_gate", BOOL, False, "Gate the attention output with a sigmoid of the query."),
         SEED,
         TRAINABLE,

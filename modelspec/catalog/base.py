@@ -191,8 +191,8 @@ ACTIVATIONS = (
 )  # fmt: skip
 INITIALIZERS = (
     "constant", "glorot_normal", "glorot_uniform", "he_normal", "he_uniform",
-    "identity", "lecun_normal", "lecun_uniform", "ones", "orthogonal", "random_normal",
-    "random_uniform", "truncated_normal", "variance_scaling", "zeros",
+    "identity", "lecun_normal", "lecun_uniform", "normal", "ones", "orthogonal",
+    "random_normal", "random_uniform", "truncated_normal", "uniform", "variance_scaling", "zeros",
 )  # fmt: skip
 REGULARIZERS = ("l1", "l2", "l1_l2", "orthogonal_regularizer")
 CONSTRAINTS = ("max_norm", "min_max_norm", "non_neg", "unit_norm")
@@ -232,6 +232,9 @@ def weight_kwargs(*weights: str, inits: Mapping[str, str] | None = None) -> tupl
     return tuple(out)
 
 
+ACTIVITY_REGULARIZER = Kwarg(
+    "activity_regularizer", REGULARIZER, None, "Regularizer applied to the layer's output."
+)
 TRAINABLE = Kwarg("trainable", BOOL, True, "Whether the layer's weights are updated in training.")
 
 

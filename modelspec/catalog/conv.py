@@ -11,9 +11,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from modelspec.catalog.base import (
+    ACTIVITY_REGULARIZER,
     BOOL,
     POS_INT,
-    REGULARIZER,
     REQUIRED,
     TRAINABLE,
     Dim,
@@ -353,9 +353,6 @@ GROUPS = Kwarg(
 USE_BIAS = Kwarg("use_bias", BOOL, True, "Whether the layer adds a bias vector.")
 DEPTH_MULTIPLIER = Kwarg(
     "depth_multiplier", POS_INT, 1, "Number of depthwise output channels per input channel."
-)
-ACTIVITY_REGULARIZER = Kwarg(
-    "activity_regularizer", REGULARIZER, None, "Regularizer applied to the layer's output."
 )
 
 

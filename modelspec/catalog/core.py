@@ -6,9 +6,9 @@ import re
 
 from modelspec.catalog.base import (
     ACTIVATION,
+    ACTIVITY_REGULARIZER,
     AXIS,
     BOOL,
-    INITIALIZERS,
     INT,
     NUMBER,
     POS_INT,
@@ -82,6 +82,7 @@ DENSE = LayerType(
         activation(),
         Kwarg("use_bias", BOOL, True, "Whether the layer uses a bias vector."),
         *weight_kwargs("kernel", "bias"),
+        ACTIVITY_REGULARIZER,
         TRAINABLE,
     ),
     shape=_dense_shape,
@@ -260,6 +261,7 @@ EINSUM_DENSE = LayerType(
             "Output axes (letters of the equation's output) that get a bias; None for no bias.",
         ),
         *weight_kwargs("kernel", "bias"),
+        ACTIVITY_REGULARIZER,
         TRAINABLE,
     ),
     shape=_einsum_shape,
@@ -286,14 +288,9 @@ EMBEDDING = LayerType(
     kwargs=(
         Kwarg("input_dim", POS_INT, description="Size of the vocabulary: largest index + 1."),
         Kwarg("output_dim", POS_INT, description="Dimension of the dense embedding."),
-        # Keras's default is the alias "uniform" (RandomUniform), not in the shared list.
-        Kwarg(
-            "embeddings_initializer",
-            enum(*INITIALIZERS, "uniform"),
-            "uniform",
-            "Initializer for `embeddings`.",
-        ),
+        initializer("embeddings_initializer", "uniform"),  # Keras's alias of RandomUniform
         regularizer("embeddings_regularizer"),
+        ACTIVITY_REGULARIZER,
         constraint("embeddings_constraint"),
         Kwarg("mask_zero", BOOL, False, "Whether index 0 is padding to be masked out."),
         TRAINABLE,

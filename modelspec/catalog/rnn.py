@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from modelspec.catalog.base import (
     ACTIVATION,
+    ACTIVITY_REGULARIZER,
     BOOL,
     CONSTRAINT,
     INITIALIZER,
@@ -52,7 +53,7 @@ def _weights(unit_forget_bias: bool) -> tuple[Kwarg, ...]:
                          "Add 1 to the forget-gate bias at initialization."))  # fmt: skip
     out += [Kwarg(f"{w}_regularizer", REGULARIZER, None, f"Regularizer for {what}.")
             for w, what, _ in weights]  # fmt: skip
-    out.append(Kwarg("activity_regularizer", REGULARIZER, None, "Regularizer for the output."))
+    out.append(ACTIVITY_REGULARIZER)
     out += [Kwarg(f"{w}_constraint", CONSTRAINT, None, f"Constraint for {what}.")
             for w, what, _ in weights]  # fmt: skip
     return tuple(out)

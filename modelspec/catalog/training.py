@@ -141,7 +141,9 @@ OPTIMIZERS: dict[str, tuple[Kwarg, ...]] = {
 OPTIMIZER_NAMES = tuple(name.lower() for name in OPTIMIZERS)
 
 _MONITOR = Kwarg("monitor", STRING, "val_loss", "Quantity to monitor.")
-_MODE = Kwarg("mode", enum("auto", "min", "max"), "auto", "Whether the monitored value should go down or up.")
+_MODE = Kwarg(
+    "mode", enum("auto", "min", "max"), "auto", "Whether the monitored value should go down or up."
+)
 _VERBOSE = Kwarg("verbose", {"type": "integer", "minimum": 0, "maximum": 2}, 0, "Verbosity.")
 
 CALLBACKS: dict[str, tuple[Kwarg, ...]] = {
