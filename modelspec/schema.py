@@ -348,6 +348,23 @@ def _layer_dicts(data: Mapping[str, Any]) -> Iterator[tuple[tuple, dict]]:
         yield from uses(seq, ("sequential",))
 
 
+def _layer_label(path: tuple, layer_type: str) -> str:
+    """ "`Dense` 'fc'", "`Dense` in step 'y'", "`Dense` in `sequential`"."""
+    if len(path) >= 2 and path[0] == "layers":
+        label = f"`{layer_type}` '{path[1]}'"
+    elif len(path) >= 2 and path[0] == "graph":
+        label = f"`{layer_type}` in step '{path[1]}'"
+    elif path and path[0] == "sequential":
+        label = f"`{layer_type}` in `sequential`"
+    else:
+        label = f"`{layer_type}`"
+    if path and path[-1] in ("layer", "backward_layer"):
+        outer = _layer_label(path[:-1], "?").replace("`?` ", "")
+        outer = outer if outer.startswith("in ") else f"layer {outer}"
+        label = f"`{layer_type}` inside {outer.removeprefix('in ')}"
+    return label
+
+
 def _kind(path: tuple) -> str:
     """What the object at ``path`` is, for messages: "layer 'fc'", "output 'y'"."""
     if len(path) >= 2 and path[0] == "layers":
@@ -440,7 +457,7 @@ def _translate(
     if kw == "additionalProperties" and isinstance(value, dict):
         allowed = list(error.schema.get("properties", {}))
         extras = [k for k in value if k not in allowed]
-        what = f"`{layer_type}`" if layer_type and path == prefix else _kind(path)
+        what = _layer_label(path, layer_type) if layer_type and path == prefix else _kind(path)
         if not layer_type and isinstance(value.get("type"), str):
             what = f"`{value['type']}` in {what}"
         out = []
@@ -453,7 +470,7 @@ def _translate(
         return out
     if kw == "required":
         missing = [k for k in error.validator_value if isinstance(value, dict) and k not in value]
-        what = f"`{layer_type}` in {_kind(path)}" if layer_type else _kind(path)
+        what = _layer_label(path, layer_type) if layer_type else _kind(path)
         return [
             doc.diagnostic("MS103", f"{what} is missing the required key '{k}'", path)
             for k in missing

@@ -88,6 +88,7 @@ def check_graph(spec: Spec) -> tuple[GraphFacts, list[Diagnostic]]:
 
     # Cycles: graphlib reports one per prepare(); cut it out and look again.
     cycles = 0
+    cyclic: dict[str, int] = {}  # tensor in a cycle -> line of that cycle's report
     work = dict(deps)
     while True:
         sorter = graphlib.TopologicalSorter(work)
@@ -112,6 +113,7 @@ def check_graph(spec: Spec) -> tuple[GraphFacts, list[Diagnostic]]:
                 diags.append(_diag(ERROR, "MS204", f"cycle in the graph: {_cycle_text(steps_in_cycle)}",
                                    first.source, "a tensor cannot depend on itself; break the loop"))  # fmt: skip
             broken |= members
+            cyclic.update(dict.fromkeys(members, first.source.line))
             work = {
                 k: {d for d in v if d not in members} for k, v in work.items() if k not in members
             }
@@ -131,6 +133,9 @@ def check_graph(spec: Spec) -> tuple[GraphFacts, list[Diagnostic]]:
     for name in names:
         if any(d in broken for d in deps[name]):
             broken.add(name)
+        for d in deps[name]:
+            if d in cyclic:
+                cyclic.setdefault(name, cyclic[d])
     order = tuple(producer[n] for n in names)
 
     # Outputs, and what they need.
@@ -141,9 +146,12 @@ def check_graph(spec: Spec) -> tuple[GraphFacts, list[Diagnostic]]:
             continue
         if not check_ref(out.tensor, f"in output '{out.name}'"):
             continue
-        if out.tensor.name in broken and out.tensor.name in producer:
+        if out.tensor.name in cyclic:
+            # Undefined names are reported where they are written; a cycle is reported
+            # once, so say which outputs it cuts off.
             diags.append(_diag(ERROR, "MS214", f"output '{out.name}' cannot be computed from the inputs: "
-                               f"'{out.tensor.name}' depends on a cycle or an undefined tensor", out.source))  # fmt: skip
+                               f"'{out.tensor.name}' depends on the cycle reported at line {cyclic[out.tensor.name]}",
+                               out.source))  # fmt: skip
         _mark_live(out.tensor.name, deps, producer, live, used_inputs, inputs)
 
     for name, inp in inputs.items():

@@ -1,0 +1,3 @@
+from modelspec.cli import main
+
+main()

@@ -1,0 +1,170 @@
+"""The real ``modelspec`` command, run as a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = ROOT / "specs"
+TOWER = SPECS / "seed_000_shared_tower.yaml"
+
+BAD = """\
+modelspec: 1
+name: bad
+inputs:
+  x: {shape: [8]}
+layers:
+  fc: {type: Dense, unitz: 4}
+graph:
+  y: {apply: fc, to: z}
+outputs:
+  y: {from: y}
+"""
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "MODELSPEC_DEBUG"}
+    return subprocess.run(
+        [sys.executable, "-m", "modelspec", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd or ROOT,
+        env=env,
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def bad_spec(tmp_path: Path) -> Path:
+    path = tmp_path / "bad.yaml"
+    path.write_text(BAD, encoding="utf-8")
+    return path
+
+
+def test_lint_clean_specs_exit_0():
+    proc = run("lint", "specs")
+    assert proc.returncode == 0, proc.stderr
+    assert "5 files checked: clean" in proc.stderr
+
+
+def test_lint_reports_every_error_compiler_style(bad_spec: Path):
+    proc = run("lint", str(bad_spec))
+    assert proc.returncode == 1
+    assert f"{bad_spec}:6:21: error MS102: unknown key 'unitz' in `Dense`" in proc.stderr
+    assert "hint: did you mean 'units'?" in proc.stderr
+    assert f"{bad_spec}:6:7: error MS103:" in proc.stderr
+    assert f"{bad_spec}:8:22: error MS201: undefined tensor 'z'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    # The offending line is shown, with a caret under the column.
+    assert "      fc: {type: Dense, unitz: 4}\n                        ^" in proc.stderr
+
+
+def test_lint_json_format(bad_spec: Path):
+    proc = run("lint", "--format", "json", str(bad_spec))
+    assert proc.returncode == 1
+    payload = json.loads(proc.stdout)
+    assert payload["files"] == 1 and payload["errors"] == 3
+    first = payload["diagnostics"][0]
+    assert set(first) == {"file", "line", "col", "level", "code", "message", "hint", "path"}
+    assert {d["path"] for d in payload["diagnostics"]} >= {"$.layers.fc.unitz", "$.graph.y.to"}
+
+
+def test_lint_github_annotations(bad_spec: Path):
+    proc = run("lint", "--format", "github", str(bad_spec))
+    assert proc.returncode == 1
+    lines = proc.stdout.splitlines()
+    expected = f"::error file={bad_spec},line=6,col=21,title=MS102::unknown key 'unitz' in `Dense` (hint: did you mean 'units'?)"
+    assert expected in lines
+    assert any(line.startswith("::warning ") and "MS212" in line for line in lines)
+
+
+def test_lint_strict_turns_warnings_into_errors(tmp_path: Path):
+    spec = tmp_path / "warn.yaml"
+    spec.write_text(
+        "modelspec: 1\nname: w\ninputs:\n  x: {shape: [4]}\nlayers:\n"
+        "  fc: {type: Dense, units: 2}\n  unused: {type: Dense, units: 2}\n"
+        "graph:\n  y: {apply: fc, to: x}\noutputs:\n  y: {from: y}\n",
+        encoding="utf-8",
+    )
+    relaxed = run("lint", str(spec))
+    assert relaxed.returncode == 0
+    assert "warning MS213: layer 'unused' is defined but never called" in relaxed.stderr
+    strict = run("lint", "--strict", str(spec))
+    assert strict.returncode == 1
+    assert "error MS213" in strict.stderr
+
+
+def test_lint_usage_errors_exit_2(tmp_path: Path):
+    assert run("lint", str(tmp_path / "missing.yaml")).returncode == 2
+    assert run("lint", "--format", "xml", str(TOWER)).returncode == 2
+    assert run("lint").returncode == 2
+
+
+def test_lint_hostile_yaml_has_no_traceback(tmp_path: Path):
+    spec = tmp_path / "evil.yaml"
+    spec.write_text("modelspec: !!python/object/apply:os.system ['echo pwned']\n", encoding="utf-8")
+    proc = run("lint", str(spec))
+    assert proc.returncode == 1
+    assert "MS004" in proc.stderr and "pwned" not in proc.stdout
+    assert "Traceback" not in proc.stderr
+
+
+def test_summary_json_has_the_documented_shape():
+    proc = run("summary", "--format", "json", str(TOWER))
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert set(data) == {
+        "name", "inputs", "outputs", "layers", "total_params", "trainable_params", "non_trainable_params",
+    }  # fmt: skip
+    assert data["inputs"]["labeled_1"] == {"shape": [None, None], "dtype": "int32"}
+    assert data["outputs"]["lab_1"] == {
+        "shape": [None, 5], "dtype": "float32", "loss": "categorical_crossentropy", "loss_weight": 0.5,
+    }  # fmt: skip
+    emb = data["layers"][0]
+    assert emb == {
+        "name": "emb", "type": "Embedding", "params": 50_000_000, "trainable_params": 50_000_000,
+        "output_shapes": [[None, None, 500], [None, None, 500]],
+    }  # fmt: skip
+    # The shared tower counts once: 50,000,000 + 100,200 + 40,200 + 1,005.
+    assert data["total_params"] == 50_141_405
+    assert data["trainable_params"] == 50_141_405 and data["non_trainable_params"] == 0
+
+
+def test_summary_table_shows_the_objective():
+    proc = run("summary", str(SPECS / "seed_003_multitask.yaml"))
+    assert proc.returncode == 0, proc.stderr
+    assert "Objective: loss = mse(task_1) + mse(task_2)" in proc.stdout
+    assert "shared (Dense)" in proc.stdout and "Total params: 4,762" in proc.stdout
+
+
+def test_summary_of_a_bad_spec_exits_1(bad_spec: Path):
+    proc = run("summary", str(bad_spec))
+    assert proc.returncode == 1
+    assert "MS102" in proc.stderr and proc.stdout == ""
+
+
+def test_schema_prints_the_committed_schema():
+    proc = run("schema")
+    assert proc.returncode == 0
+    assert proc.stdout == (ROOT / "schemas" / "modelspec.schema.json").read_text(encoding="utf-8")
+
+
+def test_schema_output_is_written_atomically(tmp_path: Path):
+    target = tmp_path / "schema.json"
+    proc = run("schema", "-o", str(target))
+    assert proc.returncode == 0
+    assert json.loads(target.read_text(encoding="utf-8"))["title"] == "modelspec v1"
+    assert [p.name for p in tmp_path.iterdir()] == ["schema.json"]  # no temporary left behind
+    proc = run("schema", "-o", str(tmp_path))
+    assert proc.returncode == 1 and "is a directory" in proc.stderr
+
+
+def test_version():
+    proc = run("--version")
+    assert proc.returncode == 0 and proc.stdout.startswith("modelspec ")

@@ -1,0 +1,77 @@
+"""The JSON Schema: generated from the catalogue, committed, and usable by editors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from modelspec.catalog import LAYER_TYPES
+from modelspec.loader import load
+from modelspec.resources import schema_path
+from modelspec.schema import SCHEMA_ID, build_schema, schema_text
+
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = sorted((ROOT / "specs").glob("*.yaml"))
+
+
+def test_committed_schema_is_generated_from_the_catalogue():
+    committed = (ROOT / "schemas" / "modelspec.schema.json").read_text(encoding="utf-8")
+    assert committed == schema_text(), (
+        "schemas/modelspec.schema.json is stale: run `modelspec schema -o schemas/modelspec.schema.json`"
+    )
+
+
+def test_installed_schema_path_is_the_committed_file():
+    assert schema_path().read_text(encoding="utf-8") == schema_text()
+
+
+def test_schema_is_valid_draft_2020_12_with_an_id():
+    schema = build_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert schema["$id"] == SCHEMA_ID
+
+
+def test_every_layer_type_and_kwarg_is_described_for_editors():
+    defs = build_schema()["$defs"]
+    for name, layer_type in LAYER_TYPES.items():
+        props = defs[f"layer.{name}"]["properties"]
+        for kwarg in layer_type.kwargs:
+            assert props[kwarg.name].get("description"), f"{name}.{kwarg.name} has no description"
+            if not kwarg.required:
+                assert props[kwarg.name]["default"] == kwarg.default
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.name)
+def test_example_specs_validate_with_plain_jsonschema(spec):
+    """What an editor sees: the committed schema, a stock validator, no modelspec code."""
+    doc, diags = load(spec)
+    assert not diags
+    schema = json.loads((ROOT / "schemas" / "modelspec.schema.json").read_text(encoding="utf-8"))
+    errors = list(jsonschema.Draft202012Validator(schema).iter_errors(doc.data))
+    assert errors == []
+
+
+def test_editor_schema_dispatches_on_layer_type():
+    """The `if`/`then` per type makes an editor flag a kwarg of the wrong layer."""
+    schema = build_schema()
+    validator = jsonschema.Draft202012Validator(schema)
+    spec = {
+        "modelspec": 1,
+        "name": "m",
+        "inputs": {"x": {"shape": [4]}},
+        "layers": {"fc": {"type": "Dense", "units": 3, "filters": 2}},
+        "graph": {"y": {"apply": "fc", "to": "x"}},
+        "outputs": {"y": {"from": "y"}},
+    }
+    messages = [e.message for e in validator.iter_errors(spec)]
+    assert any("filters" in m for m in messages)
+
+
+def test_yaml_language_server_modeline_points_at_the_schema():
+    for spec in SPECS:
+        first = spec.read_text(encoding="utf-8").splitlines()[0]
+        assert first == "# yaml-language-server: $schema=../schemas/modelspec.schema.json"
