@@ -299,12 +299,66 @@ _Validator = jsonschema.validators.extend(
 )
 
 
+def _inline_refs(node: Any, defs: Mapping[str, Any], seen: tuple[str, ...] = ()) -> Any:
+    """Replace every local ``$ref`` by the definition it names.
+
+    jsonschema resolves a ``$ref`` through its registry on every visit, which was
+    most of the time spent validating a 10,000-layer spec. The in-process schema has
+    no recursion (see the note on dispatch above), so inlining is finite.
+    """
+    if isinstance(node, list):
+        return [_inline_refs(item, defs, seen) for item in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        name = ref.removeprefix("#/$defs/")
+        if name in seen:  # pragma: no cover - a recursive schema: keep the reference
+            return node
+        target = _inline_refs(defs[name], defs, (*seen, name))
+        siblings = {k: v for k, v in node.items() if k != "$ref" and k not in target}
+        return {**target, **siblings}
+    return {k: _inline_refs(v, defs, seen) for k, v in node.items()}
+
+
 @functools.lru_cache(maxsize=1)
-def _validators() -> tuple[Any, dict[str, Any]]:
+def _validators() -> tuple[Any, Any, dict[str, Any]]:
+    """The root validator, the graph-step validator and one validator per layer type.
+
+    The root leaves layer and step entries to the other two (see :func:`validate`).
+    """
     schema = build_schema(dispatch=False)
-    root = _Validator(schema)
-    per_type = {name: root.evolve(schema={"$ref": f"#/$defs/layer.{name}"}) for name in LAYER_TYPES}
-    return root, per_type
+    defs = schema.pop("$defs")
+    props = schema["properties"]
+    props["layers"] = {
+        **props["layers"],
+        "additionalProperties": {"type": "object", "required": ["type"]},
+    }
+    props["graph"] = {**props["graph"], "additionalProperties": {"type": "object"}}
+    root = _Validator(_inline_refs(schema, defs))
+    step = _Validator(_inline_refs(defs["step"], defs))
+    per_type = {name: _Validator(_inline_refs(defs[f"layer.{name}"], defs)) for name in LAYER_TYPES}
+    return root, step, per_type
+
+
+def _plain_step(step: dict[str, Any]) -> bool:
+    """A graph step that the step schema certainly accepts.
+
+    jsonschema spends ~10 descents on each step; on a 10,000-step graph that was the
+    biggest cost of `lint`. Steps that are not plainly well-formed still go through
+    jsonschema, which explains what is wrong; inline layers are validated as layers.
+    """
+    if len(step) != 2 or "apply" not in step or "to" not in step:
+        return False
+    apply, to = step["apply"], step["to"]
+    if isinstance(apply, list):
+        if not apply or not all(isinstance(a, (str, dict)) for a in apply):
+            return False
+    elif not isinstance(apply, (str, dict)):
+        return False
+    if isinstance(to, list):
+        return bool(to) and all(isinstance(t, str) for t in to)
+    return isinstance(to, str)
 
 
 # --- validation ------------------------------------------------------------------------
@@ -386,31 +440,54 @@ def _kind(path: tuple) -> str:
 
 def validate(doc: Document) -> list[Diagnostic]:
     """Every schema error of ``doc``, capped at :data:`MAX_SCHEMA_ERRORS`."""
-    root, per_type = _validators()
+    root, step_validator, per_type = _validators()
     out: list[Diagnostic] = []
-    errors = root.iter_errors(doc.data)
-    count = 0
-    for error in errors:
-        count += 1
+    for error in root.iter_errors(doc.data):
         out.extend(_translate(doc, error, ()))
         if len(out) >= MAX_SCHEMA_ERRORS:
             return out
     if not isinstance(doc.data, dict):
         return out
+    graph = doc.data.get("graph")
+    if isinstance(graph, dict):
+        for name, step in graph.items():
+            if isinstance(step, dict) and not _plain_step(step):
+                for error in step_validator.iter_errors(step):
+                    out.extend(_translate(doc, error, ("graph", name)))
+                if len(out) >= MAX_SCHEMA_ERRORS:
+                    return out
     stack = list(_layer_dicts(doc.data))
     stack.reverse()
+    # Real specs repeat layers ("Dense, 64 units, relu" many times): validate each
+    # distinct definition once. The key is exact JSON, so 1 and 1.0 stay apart.
+    valid: set[str] = set()
     while stack:
         path, layer = stack.pop()
         type_name = layer.get("type")
         validator = per_type.get(type_name) if isinstance(type_name, str) else None
         if validator is None:
-            if isinstance(type_name, str) and not out_has(out, (*path, "type")):
+            if isinstance(type_name, str):
                 out.extend(_unknown_type(doc, path, type_name))
+            elif "type" in layer:
+                out.append(doc.diagnostic("MS104", f"layer `type` must be a string; got {_show(type_name)}",
+                                          (*path, "type")))  # fmt: skip
+            elif path[0] != "layers":  # under `layers:` the root schema reports it
+                out.append(
+                    doc.diagnostic(
+                        "MS103", f"{_kind(path)} is missing the required key 'type'", path
+                    )
+                )
             continue
+        key = json.dumps(layer, sort_keys=True)
+        if key in valid:
+            continue
+        before = len(out)
         for error in validator.iter_errors(layer):
             out.extend(_translate(doc, error, path, layer_type=type_name))
             if len(out) >= MAX_SCHEMA_ERRORS:
                 return out
+        if len(out) == before and not _nested_layer_kwargs(type_name):
+            valid.add(key)
         # Wrappers hold a layer in a kwarg: validate it by its own type too.
         for kwarg_name in _nested_layer_kwargs(type_name):
             inner = layer.get(kwarg_name)
@@ -423,10 +500,6 @@ def validate(doc: Document) -> list[Diagnostic]:
 def _nested_layer_kwargs(type_name: str) -> tuple[str, ...]:
     """The kwargs of a type that hold a layer (``Bidirectional.layer``)."""
     return tuple(k.name for k in LAYER_TYPES[type_name].kwargs if LAYER_REF in json.dumps(k.schema))
-
-
-def out_has(out: list[Diagnostic], path: tuple) -> bool:
-    return any(d.path == path for d in out)
 
 
 def _unknown_type(doc: Document, path: tuple, type_name: str) -> list[Diagnostic]:

@@ -56,7 +56,7 @@ def test_lint_clean_specs_exit_0():
 def test_lint_reports_every_error_compiler_style(bad_spec: Path):
     proc = run("lint", str(bad_spec))
     assert proc.returncode == 1
-    assert f"{bad_spec}:6:21: error MS102: unknown key 'unitz' in `Dense`" in proc.stderr
+    assert f"{bad_spec}:6:21: error MS102: unknown key 'unitz' in `Dense` 'fc'" in proc.stderr
     assert "hint: did you mean 'units'?" in proc.stderr
     assert f"{bad_spec}:6:7: error MS103:" in proc.stderr
     assert f"{bad_spec}:8:22: error MS201: undefined tensor 'z'" in proc.stderr
@@ -79,7 +79,7 @@ def test_lint_github_annotations(bad_spec: Path):
     proc = run("lint", "--format", "github", str(bad_spec))
     assert proc.returncode == 1
     lines = proc.stdout.splitlines()
-    expected = f"::error file={bad_spec},line=6,col=21,title=MS102::unknown key 'unitz' in `Dense` (hint: did you mean 'units'?)"
+    expected = f"::error file={bad_spec},line=6,col=21,title=MS102::unknown key 'unitz' in `Dense` 'fc' (hint: did you mean 'units'?)"
     assert expected in lines
     assert any(line.startswith("::warning ") and "MS212" in line for line in lines)
 
