@@ -178,7 +178,10 @@ def schema(
         Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
     ] = None,
     path: Annotated[
-        bool, typer.Option("--path", help="Print where the installed schema file is, for editor settings.")
+        bool,
+        typer.Option(
+            "--path", help="Print where the installed schema file is, for editor settings."
+        ),
     ] = False,
 ) -> None:
     """Print the JSON Schema of a spec (for editors and other validators)."""
@@ -213,3 +216,7 @@ def main() -> None:
         typer.echo(f"modelspec: internal error: {type(exc).__name__}: {exc}", err=True)
         typer.echo("set MODELSPEC_DEBUG=1 for the traceback, and please report it", err=True)
         sys.exit(3)
+
+
+if __name__ == "__main__":
+    main()

@@ -101,6 +101,13 @@ class _Parser:
 
     def layer(self, name: str, spec: dict[str, Any], path: tuple, *, inline: bool) -> Layer:
         type_name = spec.get("type") if isinstance(spec.get("type"), str) else "?"
+        # A wrapper's inner layer is created without a name, which uses up Keras's
+        # name for its type ("lstm") just as an inline layer would.
+        lt = LAYER_TYPES.get(type_name)
+        for kwarg in lt.nested if lt else ():
+            inner = spec.get(kwarg)
+            if isinstance(inner, dict) and isinstance(inner.get("type"), str):
+                self.auto_name(inner["type"])
         kwargs = {k: v for k, v in spec.items() if k not in ("type", "name")}
         src = self.source(path, key=not inline)
         return Layer(name, type_name, kwargs, src, inline)

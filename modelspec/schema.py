@@ -29,12 +29,11 @@ from jsonschema.exceptions import ValidationError, best_match
 
 from modelspec.catalog import LAYER_TYPES
 from modelspec.catalog import training as tc
-from modelspec.catalog.base import Kwarg
+from modelspec.catalog.base import LAYER_REF, Kwarg
 from modelspec.errors import Diagnostic, cut_list, did_you_mean
 from modelspec.loader import Document
 
 SCHEMA_ID = "https://modelspec.dev/schemas/modelspec-1.schema.json"
-LAYER_REF = "#/$defs/layer"
 DTYPES = (
     "float32", "float16", "bfloat16", "float64", "int8", "int16", "int32", "int64",
     "uint8", "uint16", "uint32", "bool", "string",
@@ -508,20 +507,14 @@ def _validate(doc: Document) -> list[Diagnostic]:
             out.extend(_translate(doc, error, path, layer_type=type_name))
             if len(out) >= MAX_SCHEMA_ERRORS:
                 return out
-        if len(out) == before and not _nested_layer_kwargs(type_name):
+        if len(out) == before and not LAYER_TYPES[type_name].nested:
             valid.add(key)
         # Wrappers hold a layer in a kwarg: validate it by its own type too.
-        for kwarg_name in _nested_layer_kwargs(type_name):
+        for kwarg_name in LAYER_TYPES[type_name].nested:
             inner = layer.get(kwarg_name)
             if isinstance(inner, dict):
                 stack.append(((*path, kwarg_name), inner))
     return out
-
-
-@functools.cache
-def _nested_layer_kwargs(type_name: str) -> tuple[str, ...]:
-    """The kwargs of a type that hold a layer (``Bidirectional.layer``)."""
-    return tuple(k.name for k in LAYER_TYPES[type_name].kwargs if LAYER_REF in json.dumps(k.schema))
 
 
 def _unknown_type(doc: Document, path: tuple, type_name: str) -> list[Diagnostic]:

@@ -54,3 +54,56 @@ def keras_facts(type_name: str, kwargs: dict[str, Any], input_shapes: list[tuple
     trainable = sum(math.prod(w.shape) for w in layer.trainable_weights)
     non_trainable = sum(math.prod(w.shape) for w in layer.non_trainable_weights)
     return output, trainable, non_trainable
+
+
+def build_model(result):
+    """A Keras Functional model from a checked spec: the reference for ``summary``.
+
+    Deliberately plain, and independent of any modelspec emitter: one ``keras.Input``
+    per input, one Keras layer per layer definition (named as in the spec), the calls
+    applied in graph order, and the outputs as ``{output name: tensor}``.
+
+    The symbolic result of every call is kept on the model as ``model.call_outputs``
+    (tensor name -> a tensor, or a list of tensors for multi-output calls), so tests
+    can read the shape of each node.
+    """
+    import keras
+
+    spec, graph = result.spec, result.graph
+    assert spec is not None and graph is not None, "build_model needs a checked spec"
+
+    tensors: dict[str, Any] = {}
+    inputs = {}
+    for inp in spec.inputs:
+        inputs[inp.name] = tensors[inp.name] = keras.Input(
+            shape=inp.shape, dtype=inp.dtype, name=inp.name
+        )
+
+    layers = {
+        name: build_layer(layer.type, {**layer.kwargs, "name": name})
+        for name, layer in spec.layers.items()
+    }
+
+    def tensor(ref):
+        value = tensors[ref.name]
+        return value if ref.index is None else value[ref.index]
+
+    call_outputs: dict[str, Any] = {}
+    for call in graph.order:
+        layer_type = get(spec.layers[call.layer].type)
+        args = [tensor(ref) for ref in call.inputs]
+        if layer_type.call == "positional":
+            out = layers[call.layer](*args)
+        elif layer_type.is_merge:
+            out = layers[call.layer](args)
+        else:
+            (arg,) = args
+            out = layers[call.layer](arg)
+        if isinstance(out, tuple):
+            out = list(out)
+        tensors[call.output] = call_outputs[call.output] = out
+
+    outputs = {out.name: tensor(out.tensor) for out in spec.outputs}
+    model = keras.Model(inputs=inputs, outputs=outputs, name=spec.name)
+    model.call_outputs = call_outputs
+    return model

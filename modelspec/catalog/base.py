@@ -35,6 +35,7 @@ Dim = int | None
 Shape = tuple[Dim, ...]
 ShapeOut = Shape | list  # a shape, or a list of shapes for multi-output calls
 
+LAYER_REF = "#/$defs/layer"  # the JSON Schema of a layer, for kwargs that hold one
 REQUIRED: Any = type("Required", (), {"__repr__": lambda self: "REQUIRED"})()
 
 
@@ -110,7 +111,8 @@ class LayerType:
     ``min_inputs``/``max_inputs`` give how many tensors one call takes
     (``max_inputs=None``: any number, as for merges). ``dtype`` says what the
     output dtype is: ``"float"`` (the layer's float32 compute dtype) or
-    ``"same"`` (the input's, for layers that only move values around).
+    ``"same"`` (layers that only move values around keep an integer or boolean
+    input's dtype; a floating input is still cast to float32, as Keras does).
     ``call`` says how a call passes several inputs: ``"list"`` (``layer([a, b])``,
     merges and ``Attention``) or ``"positional"`` (``layer(a, b)``,
     ``MultiHeadAttention``'s query, value and key).
@@ -127,9 +129,13 @@ class LayerType:
     dtype: str = "float"
     call: str = "list"
     kwarg_map: Mapping[str, Kwarg] = field(init=False, repr=False, compare=False)
+    nested: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kwarg_map", {k.name: k for k in self.kwargs})
+        # Kwargs that hold a layer (a wrapper's ``layer``): their schema refers to one.
+        holds_layer = tuple(k.name for k in self.kwargs if LAYER_REF in repr(k.schema))
+        object.__setattr__(self, "nested", holds_layer)
 
     @property
     def is_merge(self) -> bool:

@@ -443,7 +443,6 @@ DROPOUT = LayerType(
         TRAINABLE,
     ),
     shape=_same_shape,
-    dtype="same",
 )
 
 DATA_FORMAT = Kwarg(
@@ -472,7 +471,6 @@ def _spatial_dropout(name, rank, layout, with_format):
             SEED,
         ),
         shape=shape,
-        dtype="same",
     )
 
 
@@ -497,7 +495,6 @@ GAUSSIAN_NOISE = LayerType(
         TRAINABLE,
     ),
     shape=_same_shape,
-    dtype="same",
 )
 
 GAUSSIAN_DROPOUT = LayerType(
@@ -510,7 +507,6 @@ GAUSSIAN_DROPOUT = LayerType(
         TRAINABLE,
     ),
     shape=_same_shape,
-    dtype="same",
 )
 
 
@@ -527,7 +523,6 @@ MASKING = LayerType(
         TRAINABLE,
     ),
     shape=_same_shape,
-    dtype="same",
 )
 
 RESCALING = LayerType(

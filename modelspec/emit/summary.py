@@ -18,6 +18,7 @@ from typing import Any
 from modelspec.catalog.base import fmt_shape
 from modelspec.check import Result
 from modelspec.ir import Call
+from modelspec.passes.keras_order import keras_layer_order
 from modelspec.passes.training import objective
 
 
@@ -28,12 +29,18 @@ def _json_shape(shape: Any) -> Any:
 
 
 def _layer_calls(result: Result) -> dict[str, list[Call]]:
-    """Each called layer's calls, in graph order (the order Keras creates nodes)."""
-    assert result.graph is not None
-    out: dict[str, list[Call]] = {}
+    """Each called layer's calls (in graph order, as Keras numbers nodes), with the
+    layers in the order Keras lists them."""
+    assert result.graph is not None and result.spec is not None
+    calls: dict[str, list[Call]] = {}
     for call in result.graph.order:
-        out.setdefault(call.layer, []).append(call)
-    return out
+        calls.setdefault(call.layer, []).append(call)
+    order = keras_layer_order(result.spec, result.graph)
+    listed = [name for name in order if name in calls]
+    # Layers on no path to an output are not in the Keras model; keep them last so the
+    # summary of a spec with warnings still shows them.
+    listed += [name for name in calls if name not in set(listed)]
+    return {name: calls[name] for name in listed}
 
 
 def summary_json(result: Result) -> dict[str, Any]:
@@ -114,9 +121,15 @@ def summary_table(result: Result) -> str:
         return out
 
     rows: list[tuple[str, str, str, list[str]]] = []
-    for inp in spec.inputs:
-        rows.append((f"{inp.name} (InputLayer)", fmt_shape(inp.batch_shape), "0", ["-"]))
-    for name, calls in calls_by_layer.items():
+    inputs = spec.input_map
+    order = keras_layer_order(spec, graph)
+    order += [name for name in calls_by_layer if name not in set(order)]
+    for name in order:
+        if name in inputs:
+            inp = inputs[name]
+            rows.append((f"{inp.name} (InputLayer)", fmt_shape(inp.batch_shape), "0", ["-"]))
+            continue
+        calls = calls_by_layer[name]
         layer = spec.layers[name]
         t, n = shapes.params.get(name, (0, 0))
         outs = [_shape_text(shapes.tensors.get(c.output)) for c in calls]

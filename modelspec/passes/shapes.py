@@ -129,7 +129,14 @@ def infer_shapes(
             ))  # fmt: skip
             continue
         facts.tensors[call.output] = out
-        if lt.dtype == "same" and dtypes and dtypes[0] is not None:
+        # Keras casts floating inputs to the layer's float32 compute dtype; layers that
+        # only move values around keep integer and boolean inputs as they are.
+        if (
+            lt.dtype == "same"
+            and dtypes
+            and isinstance(dtypes[0], str)
+            and not _is_float(dtypes[0])
+        ):
             dtype = dtypes[0]
         else:
             dtype = "float32"
@@ -143,6 +150,10 @@ def infer_shapes(
         )
         facts.output_dtypes[output.name] = _pick(ref, facts.dtypes.get(ref.name), "", [])
     return facts, diags
+
+
+def _is_float(dtype: str) -> bool:
+    return dtype.startswith(("float", "bfloat"))
 
 
 def _arity(lo: int, hi: int | None) -> str:

@@ -1,0 +1,618 @@
+"""The loader's rules (MS0xx): spec text -> plain JSON data with positions, or diagnostics.
+
+Each test states one rule with exact assertions: the code, the line and column it
+points at, and a fragment of the message. The properties at the end check that
+any JSON value survives a round trip, and that no text makes ``loads`` raise.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from modelspec.loader import MAX_BYTES, MAX_DEPTH, MAX_INT_DIGITS, load, loads
+
+SPECS = sorted((Path(__file__).parent.parent / "specs").glob("*.yaml"))
+
+
+def diags_of(text: str, file: str = "s.yaml") -> list[tuple[str, int, int]]:
+    return [(d.code, d.line, d.col) for d in loads(text, file)[1]]
+
+
+def expect(text: str, code: str, line: int, col: int, fragment: str, file: str = "s.yaml"):
+    """``text`` gives exactly one diagnostic, ``code`` at ``line:col``; return (doc, diag)."""
+    doc, diags = loads(text, file)
+    assert [(d.code, d.line, d.col) for d in diags] == [(code, line, col)], diags
+    assert fragment in diags[0].message, diags[0].message
+    assert diags[0].level == "error"
+    assert diags[0].file == file
+    return doc, diags[0]
+
+
+def clean(text: str, file: str = "s.yaml"):
+    doc, diags = loads(text, file)
+    assert diags == [], diags
+    assert doc is not None
+    return doc.data
+
+
+def same(a, b) -> bool:
+    """Equal, and of the same JSON types all the way down (``1 != True != 1.0`` here)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+# --- YAML and JSON, positions ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", SPECS, ids=lambda p: p.name)
+def test_yaml_and_json_give_the_same_data(path):
+    text = path.read_text(encoding="utf-8")
+    data = clean(text, path.name)
+    # The seed specs hold no ambiguous scalars, so PyYAML agrees with us...
+    assert same(data, yaml.safe_load(text))
+    # ...and the JSON twin reads back to the very same value.
+    assert same(clean(json.dumps(data, indent=2), "twin.json"), data)
+    assert same(clean(json.dumps(data), "twin.json"), data)
+
+
+def test_yaml_positions_of_keys_and_values():
+    doc = loads("a: 1\nb:\n  c: [10, 20]\n  'd': x\n", "s.yaml")[0]
+    assert doc.data == {"a": 1, "b": {"c": [10, 20], "d": "x"}}
+    assert doc.position(("a",)) == (1, 4)
+    assert doc.position(("a",), key=True) == (1, 1)
+    assert doc.position(("b",), key=True) == (2, 1)
+    assert doc.position(("b",)) == (3, 3)  # a block mapping starts at its first key
+    assert doc.position(("b", "c"), key=True) == (3, 3)
+    assert doc.position(("b", "c")) == (3, 6)
+    assert doc.position(("b", "c", 0)) == (3, 7)
+    assert doc.position(("b", "c", 1)) == (3, 11)
+    assert doc.position(("b", "d"), key=True) == (4, 3)  # the quote opens the key
+    assert doc.position(("b", "d")) == (4, 8)
+    # A path that does not exist falls back to its nearest parent; the root is 1:1.
+    assert doc.position(("b", "missing", 3)) == (3, 3)
+    assert doc.position(()) == (1, 1)
+
+
+def test_json_positions_of_keys_and_values():
+    doc = loads('{\n  "a": 1,\n  "b": {"c": [10, 20]}\n}\n', "s.json")[0]
+    assert doc.data == {"a": 1, "b": {"c": [10, 20]}}
+    assert doc.position(("a",), key=True) == (2, 3)
+    assert doc.position(("a",)) == (2, 8)
+    assert doc.position(("b",)) == (3, 8)
+    assert doc.position(("b", "c"), key=True) == (3, 9)
+    assert doc.position(("b", "c", 1)) == (3, 19)
+
+
+def test_diagnostic_carries_its_json_path():
+    _, d = expect("layers:\n  fc: {units: yes}\n", "MS011", 2, 15, "'yes' is ambiguous")
+    assert d.path == ("layers", "fc", "units")
+    assert d.json_path == "$.layers.fc.units"
+
+
+def test_empty_text_is_no_data_and_no_diagnostic():
+    # The schema stage says "the spec must be a mapping"; the loader has nothing to add.
+    for text in ("", "# only a comment\n", "---\n"):
+        doc, diags = loads(text, "s.yaml")
+        assert doc is not None and doc.data is None and diags == []
+
+
+# --- duplicate keys, anchors, non-string keys ---------------------------------------------
+
+
+def test_duplicate_yaml_key_points_at_the_second():
+    doc, d = expect("a: 1\nb: 2\na: 3\n", "MS008", 3, 1, "duplicate key 'a'; the first is at line 1")
+    assert doc.data == {"a": 1, "b": 2}  # the first one is kept
+    assert "silently keep only one" in d.hint
+
+
+def test_duplicate_json_key_points_at_the_second():
+    text = '{"a": 1,\n "b": 2,\n "a": 3}'
+    doc, _ = expect(text, "MS008", 3, 2, "duplicate key 'a'; the first is at line 1", "s.json")
+    assert doc.data == {"a": 1, "b": 2}
+
+
+def test_each_repeat_of_a_key_is_reported():
+    assert diags_of("b: 1\nb: 2\nb: 3\n") == [("MS008", 2, 1), ("MS008", 3, 1)]
+
+
+def test_duplicate_nested_key():
+    expect("layers:\n  fc: {type: Dense, units: 4, units: 5}\n", "MS008", 2, 31, "duplicate key 'units'")
+
+
+def test_anchor_and_alias_are_both_reported():
+    text = "a: &x 1\nb: *x\n"
+    doc, diags = loads(text, "s.yaml")
+    assert [(d.code, d.line, d.col) for d in diags] == [("MS007", 1, 4), ("MS007", 2, 4)]
+    assert all("anchors and aliases are not allowed" in d.message for d in diags)
+    assert "call it by name" in diags[0].hint
+    assert doc.data == {"a": 1, "b": None}  # the alias is not expanded
+
+
+def test_alias_as_a_key_stops_the_loader():
+    doc, diags = loads("a: &x k\n*x : 2\n", "s.yaml")
+    assert doc is None
+    assert [(d.code, d.line, d.col) for d in diags] == [("MS007", 1, 4), ("MS007", 2, 1)]
+
+
+def billion_laughs(levels: int = 9) -> str:
+    lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for i in range(1, levels + 1):
+        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def test_billion_laughs_is_not_expanded():
+    text = billion_laughs(9)
+    assert len(yaml.safe_load(billion_laughs(2))["a2"]) == 9  # what expansion would do
+    start = time.perf_counter()
+    doc, diags = loads(text, "s.yaml")
+    assert time.perf_counter() - start < 2.0
+    assert {d.code for d in diags} == {"MS007"}
+    assert (diags[0].line, diags[0].col) == (1, 5)
+    assert len(diags) == 10 + 9 * 9  # ten anchors, 81 aliases
+    assert json.dumps(doc.data).count("lol") == 9
+
+
+@pytest.mark.parametrize("text, col", [("{[a]: 1}\n", 2), ("? [a]\n: 1\n", 3), ("? {a: 1}\n: 1\n", 3)])
+def test_collection_keys_are_refused(text, col):
+    doc, _ = expect(text, "MS009", 1, col, "mapping keys must be plain strings")
+    assert doc is None
+
+
+def test_scalar_keys_stay_strings():
+    # JSON has only string keys, so a YAML key is always its text: ``1`` is "1".
+    assert same(clean("1: a\ntrue: b\nnull: c\n"), {"1": "a", "true": "b", "null": "c"})
+
+
+# --- tags -----------------------------------------------------------------------------
+
+
+def test_python_tag_is_refused_and_nothing_runs(tmp_path):
+    marker = tmp_path / "pwned"
+    for tag in ("!!python/object/apply:os.system", "!!python/object/new:os.system"):
+        text = f"name: m\nseed: {tag} ['touch {marker}']\n"
+        expect(text, "MS004", 2, 7, f"YAML tag '{tag}' is not allowed")
+    expect("x: !!python/name:os.system ''\n", "MS004", 1, 4, "'!!python/name:os.system'")
+    # Loading the same text through our CLI entry point must not run it either.
+    assert load(_write(tmp_path / "p.yaml", f"a: !!python/object/apply:os.system ['touch {marker}']\n"))[1]
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "text, tag",
+    [
+        ("a: !!binary aGVsbG8=\n", "!!binary"),
+        ("a: !!set {x, y}\n", "!!set"),
+        ("a: !!timestamp 2001-12-14\n", "!!timestamp"),
+        ("a: !!omap [{x: 1}]\n", "!!omap"),
+        ("a: !custom 1\n", "!custom"),
+    ],
+)
+def test_other_tags_are_refused(text, tag):
+    _, d = expect(text, "MS004", 1, 4, f"YAML tag '{tag}' is not allowed: a spec holds plain data only")
+    assert "quote the value" in d.hint
+
+
+def test_str_tag_makes_a_string():
+    assert same(clean("a: !!str 012\nb: !!str yes\nc: !!str 1e3\n"), {"a": "012", "b": "yes", "c": "1e3"})
+
+
+def test_non_specific_tag_is_a_plain_scalar():
+    # ``!`` only says "not plain": the value still goes through the ambiguity checks.
+    expect("x: ! 012\n", "MS011", 1, 4, "'012' is ambiguous")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: core tags other than !!str are ignored, so `!!int abc` silently loads as the string 'abc'",
+)
+def test_core_tag_that_does_not_fit_its_value():
+    assert loads("a: !!int abc\n", "s.yaml")[1] != []
+
+
+# --- scalars ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("word, meant", [("yes", "true"), ("no", "false"), ("on", "true"), ("off", "false"),
+                                         ("Yes", "true"), ("OFF", "false")])  # fmt: skip
+def test_yaml11_booleans_are_ambiguous(word, meant):
+    doc, d = expect(
+        f"a: {word}\n", "MS011", 1, 4,
+        f"'{word}' is ambiguous: YAML 1.1 reads it as a boolean, YAML 1.2 as a string",
+    )  # fmt: skip
+    assert d.hint == f"write {meant} for a boolean, or quote it ('{word}') for a string"
+    assert doc.data == {"a": None}
+
+
+def test_quoted_yaml11_booleans_are_strings():
+    assert same(clean("a: 'yes'\nb: \"off\"\nc: true\nd: False\n"), {"a": "yes", "b": "off", "c": True, "d": False})
+
+
+@pytest.mark.parametrize("text", ["012", "0x_", "0o17", "1_000", "1:20", "0b101", "0x1F", "-017", "190:20:30"])
+def test_yaml11_numbers_are_ambiguous(text):
+    _, d = expect(f"a: {text}\n", "MS011", 1, 4, f"'{text}' is ambiguous: YAML 1.1 reads it as a number")
+    assert d.hint == "write a plain decimal number, or quote it for a string"
+
+
+@pytest.mark.parametrize(
+    "text, value",
+    [("1e3", 1000.0), ("1.5e+3", 1500.0), ("-2E-2", -0.02), (".5", 0.5), ("1.", 1.0), ("-0.0", -0.0),
+     ("0", 0), ("-7", -7), ("+3", 3)],
+)  # fmt: skip
+def test_yaml12_numbers(text, value):
+    assert same(clean(f"a: {text}\n"), {"a": value})
+
+
+@pytest.mark.parametrize("text", ["2001-12-14", "2001-12-14T21:59:43.10-05:00", "2001-12-14 21:59:43", "2001-13-45"])
+def test_dates_are_ambiguous(text):
+    _, d = expect(f"a: {text}\n", "MS011", 1, 4, f"'{text}' would be read as a date, which is not a JSON value")
+    assert d.hint == "quote it for a string"
+
+
+def test_quoted_date_is_a_string():
+    assert clean("a: '2001-13-45'\n") == {"a": "2001-13-45"}
+
+
+@pytest.mark.parametrize("text", [".nan", ".NaN", ".inf", "-.inf", "+.Inf"])
+def test_non_finite_numbers_are_refused(text):
+    _, d = expect(f"a: {text}\n", "MS005", 1, 4, f"non-finite number '{text}' is not allowed")
+    assert "NaN and infinity are not JSON values" in d.hint
+
+
+def test_float_overflow_is_refused():
+    expect("a: 1e400\n", "MS005", 1, 4, "number 1e400 overflows to infinity")
+    expect('{"a": -1e400}', "MS005", 1, 7, "number -1e400 overflows to infinity", "s.json")
+
+
+def test_huge_integer_is_refused_quickly():
+    digits = "9" * 5000
+    start = time.perf_counter()
+    doc, _ = expect(f"a: {digits}\n", "MS005", 1, 4, "integer with 5000 digits is too large; the limit is 19")
+    assert time.perf_counter() - start < 1.0
+    assert doc.data == {"a": None}
+    expect(f'{{"a": {digits}}}', "MS005", 1, 7, "5000 digits", "s.json")
+
+
+def test_integer_digit_limit_is_inclusive():
+    biggest = "9" * MAX_INT_DIGITS
+    assert clean(f"a: {biggest}\nb: -{biggest}\n") == {"a": int(biggest), "b": -int(biggest)}
+    expect(f"a: 1{biggest}\n", "MS005", 1, 4, f"integer with {MAX_INT_DIGITS + 1} digits")
+
+
+# --- structure ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("file", ["s.yaml", "s.json"])
+def test_deep_nesting_is_refused_quickly(file):
+    n = 100_000
+    for text in ("[" * n + "]" * n, '{"a": ' * n + "1" + "}" * n):
+        start = time.perf_counter()
+        doc, d = expect(text, "MS010", 1, MAX_DEPTH + 1 if text[0] == "[" else 6 * MAX_DEPTH + 1,
+                        f"nesting deeper than {MAX_DEPTH} levels is not allowed", file)  # fmt: skip
+        assert time.perf_counter() - start < 2.0
+        assert doc is None
+        assert "runaway brackets" in d.hint
+
+
+def test_nesting_limit_is_inclusive():
+    assert clean("[" * MAX_DEPTH + "]" * MAX_DEPTH) is not None
+    expect("[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1), "MS010", 1, MAX_DEPTH + 1, "nesting deeper")
+
+
+def test_deep_block_nesting_is_refused():
+    text = "".join("  " * i + "a:\n" for i in range(MAX_DEPTH + 5))
+    expect(text, "MS010", MAX_DEPTH + 1, 2 * MAX_DEPTH + 1, "nesting deeper than 64 levels")
+
+
+def test_two_yaml_documents():
+    doc, _ = expect("a: 1\n---\nb: 2\n", "MS006", 2, 1, "a spec file holds one YAML document; found a second")
+    assert doc is None
+
+
+def test_one_document_with_markers_is_fine():
+    assert clean("---\na: 1\n...\n") == {"a": 1}
+
+
+# --- encoding -------------------------------------------------------------------------
+
+
+def _write(path: Path, data: str | bytes) -> Path:
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    path.write_bytes(data)
+    return path
+
+
+def test_nul_byte_in_text():
+    doc, _ = expect("a: 1\nb: x\0\n", "MS002", 2, 1, "the file contains a NUL byte; a spec is UTF-8 text")
+    assert doc is None
+
+
+def test_nul_byte_in_file(tmp_path):
+    doc, diags = load(_write(tmp_path / "s.yaml", b"a: 1\nb: x\x00\n"), display="s.yaml")
+    assert doc is None
+    assert [(d.code, d.line, d.col) for d in diags] == [("MS002", 2, 5)]
+    assert "NUL byte" in diags[0].message
+
+
+def test_invalid_utf8_in_file(tmp_path):
+    doc, diags = load(_write(tmp_path / "s.yaml", b"a: 1\nb: caf\xe9\n"), display="s.yaml")
+    assert doc is None
+    assert [(d.code, d.line, d.col) for d in diags] == [("MS002", 2, 7)]
+    assert diags[0].message == "the file is not valid UTF-8: byte 0xe9 cannot start a character"
+    assert diags[0].hint == "save the spec as UTF-8"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: a control character (U+007F) is reported as MS003 at 1:1, "
+    "'in \"<unicode string>\", position 9', not at its line",
+)
+def test_control_character_points_at_its_line():
+    (d,) = loads("a: 1\nb: x\x7f\n", "s.yaml")[1]
+    assert (d.line, d.col) == (2, 5)
+    assert "<unicode string>" not in d.message
+
+
+@pytest.mark.xfail(
+    strict=True, reason="bug: U+2028 / U+0085 count as line breaks, so lines after one are off by one"
+)
+def test_unicode_line_separator_in_a_comment_keeps_line_numbers():
+    assert diags_of("# a\u2028b\na: yes\n") == [("MS011", 2, 4)]
+
+
+def test_bom_is_accepted(tmp_path):
+    assert clean("\ufeffa: 1\n") == {"a": 1}
+    for name, text in (("s.yaml", "a: 1\n"), ("s.json", '{"a": 1}\n')):
+        doc, diags = load(_write(tmp_path / name, b"\xef\xbb\xbf" + text.encode()))
+        assert diags == [] and doc.data == {"a": 1}
+        assert doc.position(("a",)) == ((1, 4) if name == "s.yaml" else (1, 7))
+
+
+def test_tab_indentation_has_a_hint():
+    _, d = expect("a:\n\tb: 1\n", "MS003", 2, 1, "invalid YAML: found character that cannot start any token")
+    assert d.hint == "YAML indents with spaces, never tabs"
+    _, d = expect("a:\n  b: 1\n\tc: 2\n", "MS003", 3, 1, "invalid YAML")
+    assert d.hint == "YAML indents with spaces, never tabs"
+
+
+def test_yaml_syntax_error_position():
+    _, d = expect("a: [1, 2\n", "MS003", 2, 1, "invalid YAML: did not find expected ',' or ']'")
+    assert d.hint is None
+
+
+# --- size and files -----------------------------------------------------------------------
+
+
+def test_file_over_the_size_cap_is_not_read(tmp_path, monkeypatch):
+    big = tmp_path / "big.yaml"
+    with big.open("wb") as fh:
+        fh.truncate(64 * 2**30)  # sparse: 64 GiB that take no disk, and would take long to read
+    opened = []
+    monkeypatch.setattr(Path, "open", lambda self, *a, **k: opened.append(self) or 1 / 0)
+    start = time.perf_counter()
+    doc, diags = load(big, display="big.yaml")
+    assert time.perf_counter() - start < 1.0
+    assert opened == []
+    assert doc is None
+    assert [(d.code, d.line, d.col, d.message) for d in diags] == [
+        ("MS001", 1, 1, "the spec is 65536.0 MiB, over the 8 MiB limit")
+    ]
+
+
+def test_just_over_the_cap(tmp_path):
+    path = tmp_path / "s.yaml"
+    with path.open("wb") as fh:
+        fh.truncate(MAX_BYTES + 1)
+    assert [d.code for d in load(path)[1]] == ["MS001"]
+
+
+def test_text_over_the_size_cap():
+    doc, diags = loads("#" * (MAX_BYTES + 1), "s.yaml")
+    assert doc is None
+    assert [(d.code, d.message) for d in diags] == [("MS001", "the spec is larger than the 8 MiB limit")]
+
+
+def test_directory_and_missing_file(tmp_path):
+    doc, diags = load(tmp_path, display="specs")
+    assert doc is None
+    assert [(d.code, d.file, d.message) for d in diags] == [
+        ("MS001", "specs", "'specs' is a directory, not a spec file")
+    ]
+    doc, diags = load(tmp_path / "nope.yaml", display="nope.yaml")
+    assert doc is None
+    assert [(d.code, d.message) for d in diags] == [("MS001", "no such file: 'nope.yaml'")]
+
+
+def test_load_picks_the_format_from_the_name(tmp_path):
+    # The same text is YAML (a string) in one file and invalid JSON in the other.
+    assert load(_write(tmp_path / "s.yaml", '{"a": NaN}'))[0].data == {"a": "NaN"}
+    assert [d.code for d in load(_write(tmp_path / "s.json", '{"a": NaN}'))[1]] == ["MS003"]
+
+
+# --- JSON's own rules ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("const", ["NaN", "Infinity", "-Infinity"])
+def test_json_non_finite_constants(const):
+    expect(f'{{"a": {const}}}', "MS003", 1, 1, f"invalid JSON: non-finite number '{const}' is not allowed", "s.json")
+
+
+@pytest.mark.parametrize(
+    "text, line, col, fragment",
+    [
+        ('{"a": 1,}', 1, 9, "invalid JSON: Expecting property name enclosed in double quotes"),
+        ('{"a": [1, 2,]}', 1, 13, "invalid JSON: Expecting value"),
+        ('{"a": .5}', 1, 7, "invalid JSON: Expecting value"),
+        ('{"a": 1}\n{"b": 2}', 2, 1, "invalid JSON"),
+        ('// comment\n{"a": 1}', 2, 5, "invalid JSON"),
+    ],
+)
+def test_json_syntax(text, line, col, fragment):
+    expect(text, "MS003", line, col, fragment, "s.json")
+
+
+def test_json_with_tab_indentation_parses():
+    doc = loads('{\n\t"a": 1,\n\t"b": [\n\t\t2\n\t]\n}\n', "s.json")[0]
+    assert same(doc.data, {"a": 1, "b": [2]})
+    assert doc.position(("a",)) == (2, 7)  # a tab is one column, as a space would be
+    assert doc.position(("b", 0)) == (4, 3)
+
+
+def test_json_duplicate_key_and_yaml11_scalars_are_caught_too():
+    expect('{"a": "x", "a": "y"}', "MS008", 1, 12, "duplicate key 'a'", "s.json")
+    expect('{"a": 012}', "MS011", 1, 7, "'012' is ambiguous", "s.json")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: a non-BMP character escaped as a JSON surrogate pair (json.dumps's default) "
+    "is refused: MS003 'found invalid Unicode character escape code'",
+)
+def test_json_surrogate_pair_escape():
+    assert clean(json.dumps({"description": "\U0001f600"}), "s.json") == {"description": "\U0001f600"}
+
+
+@pytest.mark.xfail(
+    strict=True, reason="bug: a raw U+0085 (NEL) inside a JSON string silently becomes a space"
+)
+def test_json_raw_next_line_character_is_kept():
+    assert loads('{"a": "x\x85y"}', "s.json")[0].data == {"a": "x\x85y"}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: raw U+007F..U+009F are valid in JSON strings but refused as 'invalid YAML' at 1:1",
+)
+def test_json_raw_c1_control_characters_are_valid():
+    assert clean('{"a": "x\x7f\x9ay"}', "s.json") == {"a": "x\x7f\x9ay"}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: plain '.', '0x' and '2001-1-1' are strings in YAML 1.1 and 1.2 alike, "
+    "but are reported as ambiguous numbers / dates (MS011)",
+)
+@pytest.mark.parametrize("text", [".", "0x", "2001-1-1"])
+def test_strings_that_no_yaml_version_reads_as_numbers(text):
+    assert yaml.safe_load(f"a: {text}\n") == {"a": text}
+    assert clean(f"a: {text}\n") == {"a": text}
+
+
+# --- properties ---------------------------------------------------------------------------
+
+MAX_INT = 10**MAX_INT_DIGITS - 1
+# Strings stay in the Basic Multilingual Plane: json.dumps writes other characters
+# as surrogate pairs, which the loader refuses (see test_json_surrogate_pair_escape).
+bmp_text = st.text(st.characters(max_codepoint=0xFFFF, exclude_categories=("Cs",)), max_size=20)
+# A plain YAML scalar that starts with a digit, a sign or a dot may be a number in
+# one YAML version and a string in another: that case has its own property below.
+yaml_text = bmp_text.filter(lambda s: s[:1] not in set("0123456789+-."))
+
+
+def json_values(strings):
+    leaves = (
+        st.none()
+        | st.booleans()
+        | st.integers(-MAX_INT, MAX_INT)
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | strings
+    )
+    return st.recursive(
+        leaves,
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(bmp_text, inner, max_size=4),
+        max_leaves=16,
+    )
+
+
+PROPS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@PROPS
+@given(json_values(bmp_text), st.sampled_from([None, 2]))
+def test_any_json_value_round_trips(value, indent):
+    doc, diags = loads(json.dumps(value, indent=indent), "x.json")
+    assert diags == []
+    assert same(doc.data, value)
+
+
+@PROPS
+@given(json_values(yaml_text))
+def test_any_yaml_dump_round_trips(value):
+    doc, diags = loads(yaml.safe_dump(value), "x.yaml")
+    assert diags == []
+    assert same(doc.data, value)
+
+
+# YAML 1.2 core schema numbers: a plain scalar PyYAML (YAML 1.1) reads as a string but
+# modelspec reads as a number, on purpose (``1e3`` is 1000.0).
+_YAML12_INT = re.compile(r"[-+]?[0-9]+\Z")
+_YAML12_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?\Z")
+
+
+def _agrees(got, want) -> bool:
+    """``got`` is ``want``, but for strings that YAML 1.2 reads as numbers."""
+    if isinstance(want, str) and isinstance(got, (int, float)) and not isinstance(got, bool):
+        return bool(_YAML12_INT.match(want) or _YAML12_FLOAT.match(want)) and got == float(want)
+    if isinstance(want, dict) and isinstance(got, dict):
+        return got.keys() == want.keys() and all(_agrees(got[k], want[k]) for k in want)
+    if isinstance(want, list) and isinstance(got, list):
+        return len(got) == len(want) and all(_agrees(g, w) for g, w in zip(got, want))
+    return same(got, want)
+
+
+@PROPS
+@given(json_values(bmp_text))
+def test_yaml_never_silently_changes_a_value(value):
+    """Where PyYAML and modelspec could read a scalar differently, a diagnostic says so."""
+    doc, diags = loads(yaml.safe_dump(value), "x.yaml")
+    if diags:
+        assert {d.code for d in diags} == {"MS011"}
+    else:
+        assert _agrees(doc.data, value)
+
+
+_FRAGMENTS = ["a", ": ", " ", "\n", "- ", "[", "]", "{", "}", ", ", "&x ", "*x", "!!str ", "!t ",
+              "? ", "'", '"', "# c", "|", ">", "\t", "1", "yes", "...", "---", "%YAML 1.1",
+              "\ufeff", "\x85", "\\", "1e3", "012", ".nan", "\0", "\x7f"]  # fmt: skip
+any_text = st.text(max_size=200) | st.lists(st.sampled_from(_FRAGMENTS), max_size=40).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(any_text, st.sampled_from(["x.yaml", "x.json"]))
+def test_loads_never_raises(text, file):
+    doc, diags = loads(text, file)
+    if doc is None:
+        assert diags, "no data needs a reason"
+    for d in diags:
+        assert re.fullmatch(r"MS0[01][0-9]", d.code)
+        assert d.line >= 1 and d.col >= 1 and d.file == file
+    if doc is not None and not diags:
+        json.dumps(doc.data, allow_nan=False)  # plain, finite JSON data
+        assert not any(isinstance(x, float) and not math.isfinite(x) for x in _leaves(doc.data))
+
+
+def _leaves(value):
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+        else:
+            yield v
