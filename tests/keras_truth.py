@@ -107,3 +107,33 @@ def build_model(result):
     model = keras.Model(inputs=inputs, outputs=outputs, name=spec.name)
     model.call_outputs = call_outputs
     return model
+
+
+def fails_at_run_time(type_name: str, kwargs: dict[str, Any], input_shapes: list[tuple]) -> bool:
+    """True when Keras accepts the inputs symbolically but a real call fails, or returns
+    other shapes than Keras claimed symbolically."""
+    import numpy as np
+
+    claimed, _, _ = keras_facts(type_name, kwargs, input_shapes)
+    layer = build_layer(type_name, kwargs)
+    concrete = [tuple(2 if i == 0 and d is None else (3 if d is None else d) for i, d in enumerate(s))
+                for s in input_shapes]  # fmt: skip
+    arrays = [np.random.default_rng(0).random(s, dtype="float32") for s in concrete]
+    style = get(type_name).call
+    try:
+        if len(arrays) == 1 and not get(type_name).is_merge:
+            out = layer(arrays[0])
+        elif style == "positional":
+            out = layer(*arrays)
+        else:
+            out = layer(arrays)
+    except Exception:  # noqa: BLE001 - any failure at run time is what we look for
+        return True
+    got = [tuple(t.shape) for t in out] if isinstance(out, (list, tuple)) else [tuple(out.shape)]
+    want = claimed if isinstance(claimed, list) else [claimed]
+    if len(got) != len(want):
+        return True
+    return any(
+        len(g) != len(w) or any(wd is not None and gd != wd for gd, wd in zip(g, w))
+        for g, w in zip(got, want)
+    )

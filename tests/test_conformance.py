@@ -9,6 +9,7 @@ from tests import cases
 
 CASES = cases.load("CASES")
 BAD = cases.load("BAD")
+DIVERGENT = cases.load("DIVERGENT")
 
 
 def _id(case: tuple) -> str:
@@ -44,6 +45,7 @@ def test_rule_is_total_without_keras(case):
 def test_matches_keras(case):
     pytest.importorskip("keras")
     from tests import keras_truth as truth
+
     _, type_name, kwargs, shapes = case
     assert ours(type_name, kwargs, shapes) == truth.keras_facts(type_name, kwargs, shapes)
 
@@ -53,9 +55,24 @@ def test_matches_keras(case):
 def test_refused_like_keras(case):
     pytest.importorskip("keras")
     from tests import keras_truth as truth
+
     _, type_name, kwargs, shapes, code = case
     with pytest.raises(ShapeError) as info:
         ours(type_name, kwargs, shapes)
     assert info.value.code == code
     with pytest.raises(Exception):  # noqa: B017 - Keras raises ValueError or TypeError
         truth.keras_facts(type_name, kwargs, shapes)
+
+
+@pytest.mark.keras
+@pytest.mark.parametrize("case", DIVERGENT, ids=_id)
+def test_refused_where_keras_fails_at_run_time(case):
+    """Keras builds these symbolically, then fails (or mis-shapes) on real data; we refuse."""
+    pytest.importorskip("keras")
+    from tests import keras_truth as truth
+
+    _, type_name, kwargs, shapes, code = case
+    with pytest.raises(ShapeError) as info:
+        ours(type_name, kwargs, shapes)
+    assert info.value.code == code
+    assert truth.fails_at_run_time(type_name, kwargs, shapes)
