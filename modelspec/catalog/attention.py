@@ -132,6 +132,7 @@ def _mha_params(kw, inputs):
 
 MULTI_HEAD_ATTENTION = LayerType(
     name="MultiHeadAttention",
+    owns_sublayers=True,
     category="attention",
     doc="Multi-head attention of `query` over `value` (keys default to the values).",
     kwargs=(

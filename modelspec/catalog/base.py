@@ -115,7 +115,10 @@ class LayerType:
     input's dtype; a floating input is still cast to float32, as Keras does).
     ``call`` says how a call passes several inputs: ``"list"`` (``layer([a, b])``,
     merges and ``Attention``) or ``"positional"`` (``layer(a, b)``,
-    ``MultiHeadAttention``'s query, value and key).
+    ``MultiHeadAttention``'s query, value and key). ``owns_sublayers`` marks layers
+    whose weights live in inner layers: Keras's ``trainable=False`` on them hides
+    the weights from ``layer.trainable_weights`` but not from the model's, so
+    they are still trained (see :mod:`modelspec.passes.training`).
     """
 
     name: str
@@ -128,6 +131,7 @@ class LayerType:
     max_inputs: int | None = 1
     dtype: str = "float"
     call: str = "list"
+    owns_sublayers: bool = False
     kwarg_map: Mapping[str, Kwarg] = field(init=False, repr=False, compare=False)
     nested: tuple[str, ...] = field(init=False, repr=False, compare=False)
 

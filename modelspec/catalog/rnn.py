@@ -275,6 +275,7 @@ def _bidirectional_params(kw, inputs):
 
 BIDIRECTIONAL = LayerType(
     name="Bidirectional",
+    owns_sublayers=True,
     category="wrapper",
     doc="Runs a recurrent layer forwards and backwards over the sequence and merges the two.",
     kwargs=(
@@ -352,6 +353,7 @@ def _time_distributed_params(kw, inputs):
 
 TIME_DISTRIBUTED = LayerType(
     name="TimeDistributed",
+    owns_sublayers=True,
     category="wrapper",
     doc="Applies a layer to every time step (axis 1) of the input, with shared weights.",
     kwargs=(

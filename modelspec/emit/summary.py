@@ -51,8 +51,10 @@ def summary_json(result: Result) -> dict[str, Any]:
     for name, calls in _layer_calls(result).items():
         layer = spec.layers[name]
         trainable, non_trainable = shapes.params.get(name, (0, 0))
-        total_t += trainable
-        total_n += non_trainable
+        # Totals count as the Keras model does (see ShapeFacts.model_params).
+        model_t, model_n = shapes.model_params.get(name, (trainable, non_trainable))
+        total_t += model_t
+        total_n += model_n
         layers.append(
             {
                 "name": name,

@@ -29,6 +29,9 @@ class ShapeFacts:
     tensors: dict[str, Any] = field(default_factory=dict)  # name -> Shape or [Shape, ...]
     dtypes: dict[str, Any] = field(default_factory=dict)  # name -> dtype or [dtype, ...]
     params: dict[str, tuple[int, int]] = field(default_factory=dict)  # layer -> (trainable, non)
+    # As the model counts them: differs from ``params`` only for a frozen layer that
+    # owns sublayers (Keras still trains those; see LayerType.owns_sublayers).
+    model_params: dict[str, tuple[int, int]] = field(default_factory=dict)
     outputs: dict[str, Shape | None] = field(default_factory=dict)  # output name -> shape
     output_dtypes: dict[str, str | None] = field(default_factory=dict)
     call_inputs: dict[str, list[Shape]] = field(default_factory=dict)  # call output -> input shapes
@@ -115,6 +118,9 @@ def infer_shapes(
         facts.call_inputs[call.output] = shapes
         if layer.name not in facts.params:
             facts.params[layer.name] = counts
+            facts.model_params[layer.name] = counts
+            if lt.owns_sublayers and kw.get("trainable") is False:
+                facts.model_params[layer.name] = lt.params({**kw, "trainable": True}, shapes)
             first_call[layer.name] = call
         elif counts != facts.params[layer.name]:
             first = first_call[layer.name]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from modelspec.catalog import LAYER_TYPES
 from modelspec.errors import ERROR, WARNING, Diagnostic
 from modelspec.ir import Output, Spec
 
@@ -18,7 +19,8 @@ def _diag(level: str, code: str, message: str, out: Output, hint: str | None = N
 
 
 def check_training(spec: Spec) -> Iterator[Diagnostic]:
-    """MS401 missing loss, MS402 nothing to train, MS403 a weight with no loss."""
+    """MS401 missing loss, MS402 nothing to train, MS403 a weight with no loss,
+    MS404 a frozen layer that Keras trains anyway."""
     if spec.compile is not None:
         for out in spec.outputs:
             if not out.has_loss_key:
@@ -27,6 +29,18 @@ def check_training(spec: Spec) -> Iterator[Diagnostic]:
         if spec.outputs and all(o.has_loss_key and o.loss is None for o in spec.outputs):
             yield _diag(ERROR, "MS402", "every output has `loss: null`; there is nothing to train",
                         spec.outputs[0], "give at least one output a loss")  # fmt: skip
+    for layer in spec.layers.values():
+        lt = LAYER_TYPES.get(layer.type)
+        if lt is not None and lt.owns_sublayers and layer.kwargs.get("trainable") is False:
+            s = layer.source
+            yield Diagnostic(
+                WARNING, "MS404",
+                f"`trainable: false` on `{layer.type}` '{layer.name}' does not freeze it: Keras still "
+                "trains the weights of the layers inside it",
+                "set `trainable: false` on the wrapped layer instead" if lt.nested else
+                "freeze it after building (layer.trainable = False), or leave it out of training",
+                s.file, s.line, s.col, s.path,
+            )  # fmt: skip
     for out in spec.outputs:
         if out.loss_weight is not None and out.loss is None:
             yield _diag(WARNING, "MS403", f"output '{out.name}' has a `loss_weight` but no loss", out,
