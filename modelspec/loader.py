@@ -26,6 +26,7 @@ Example::
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import os
@@ -53,19 +54,19 @@ _NULL = frozenset({"", "~", "null", "Null", "NULL"})
 _TRUE = frozenset({"true", "True", "TRUE"})
 _FALSE = frozenset({"false", "False", "FALSE"})
 _BOOL_11 = frozenset({"yes", "Yes", "YES", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF"})
+# Integers that YAML 1.2 reads in another base, where YAML 1.1 sees a string.
+_INT_12_BASES = re.compile(r"[-+]?(?:0o[0-7]+|0x[0-9a-fA-F]+)\Z")
 _NON_FINITE = re.compile(r"[-+]?\.(?:inf|Inf|INF|nan|NaN|NAN)\Z")
-# Other YAML 1.1 integer forms: octal, hex, binary, underscores, base 60.
-_INT_11 = re.compile(
-    r"[-+]?(?:0b[0-1_]+|0o?[0-7_]+|0x[0-9a-fA-F_]*|[0-9][0-9_]*(?::[0-5]?[0-9])+|[0-9][0-9_]+)\Z"
-)
-_FLOAT_11 = re.compile(
-    r"[-+]?(?:[0-9][0-9_]*)?\.[0-9_]*(?:[eE][-+][0-9]+)?\Z|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*\Z"
-)
-_TIMESTAMP = re.compile(
-    r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{2}.*)?\Z"
-)
-
 _CORE = "tag:yaml.org,2002:"
+# How YAML 1.1 (PyYAML's own resolvers) would read a plain scalar that we read as a
+# string: a boolean, a number in another base or format, or a date.
+_YAML_11 = {
+    tag.removeprefix(_CORE): regex
+    for resolvers in yaml.resolver.Resolver.yaml_implicit_resolvers.values()
+    for tag, regex in resolvers
+    if tag.removeprefix(_CORE) in ("bool", "int", "float", "timestamp")
+}
+
 _SCALAR_TAGS = {f"{_CORE}{t}": t for t in ("str", "int", "float", "bool", "null")}
 _COLLECTION_TAGS = {f"{_CORE}map", f"{_CORE}seq"}
 
@@ -109,6 +110,26 @@ class Document:
         return Diagnostic(level, code, message, hint, self.file, line, col, tuple(path))
 
 
+_EXOTIC_BREAKS = ("\x85", "\u2028", "\u2029")
+
+
+def _positions(text: str) -> Any:
+    """``mark -> (line, col)``, 1-based, counting lines as editors do.
+
+    YAML also breaks lines at U+0085, U+2028 and U+2029, which editors and
+    ``file:line`` tools do not; only then are lines counted from the text itself.
+    """
+    if not any(c in text for c in _EXOTIC_BREAKS):
+        return lambda mark: (mark.line + 1, mark.column + 1)
+    starts = [0] + [m.end() for m in re.finditer("\n", text)]
+
+    def position(mark: Any) -> tuple[int, int]:
+        line = bisect.bisect_right(starts, mark.index)
+        return line, mark.index - starts[line - 1] + 1
+
+    return position
+
+
 class _Stop(Exception):
     """Parsing cannot go on (a syntax error, too deep, too many problems)."""
 
@@ -134,9 +155,9 @@ class _Frame:
             return (*self.path, len(self.container))
         return (*self.path, self.key)
 
-    def set_key(self, key: str, mark: Any, key_positions: dict) -> None:
+    def set_key(self, key: str, mark: Any, position: Any, key_positions: dict) -> None:
         self.key, self.key_mark = key, mark
-        pos = (mark.line + 1, mark.column + 1)
+        pos = position(mark)
         if key not in self.seen:
             self.seen[key] = pos
             key_positions[(*self.path, key)] = pos
@@ -148,9 +169,10 @@ class _Builder:
     def __init__(self, file: str, text: str):
         self.doc = Document(file, text, None)
         self.diagnostics: list[Diagnostic] = []
+        self.pos = _positions(text)
 
     def error(self, code: str, message: str, mark: Any, path: JsonPath, hint: str | None = None):
-        line, col = mark.line + 1, mark.column + 1
+        line, col = self.pos(mark)
         self.diagnostics.append(
             Diagnostic(ERROR, code, message, hint, self.doc.file, line, col, path)
         )
@@ -166,7 +188,7 @@ class _Builder:
         def attach(value: Any, mark: Any) -> JsonPath:
             if not stack:
                 root.append(value)
-                positions[()] = (mark.line + 1, mark.column + 1)
+                positions[()] = self.pos(mark)
                 return ()
             frame = stack[-1]
             path = frame.child_path()
@@ -188,7 +210,7 @@ class _Builder:
                     return path
                 container[key] = value
                 frame.key = None
-            positions.setdefault(path, (mark.line + 1, mark.column + 1))
+            positions.setdefault(path, self.pos(mark))
             return path
 
         for event in events:
@@ -226,7 +248,7 @@ class _Builder:
             if kind is yaml.ScalarEvent:
                 if awaiting_key:
                     assert top is not None
-                    top.set_key(event.value, event.start_mark, self.doc.key_positions)
+                    top.set_key(event.value, event.start_mark, self.pos, self.doc.key_positions)
                     continue
                 attach(self.scalar(event, path), event.start_mark)
             elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
@@ -273,6 +295,20 @@ class _Builder:
                 return None
             if kind == "str":
                 return text
+            value = self.plain(text, event.start_mark, path)
+            wanted = {"int": int, "float": (int, float), "bool": bool, "null": type(None)}[kind]
+            if not isinstance(value, wanted) or (
+                kind in ("int", "float") and isinstance(value, bool)
+            ):
+                self.error(
+                    "MS004",
+                    f"tag '!!{kind}' does not fit the value {text[:40]!r}",
+                    event.start_mark,
+                    path,
+                    hint=f"write a plain {kind} value, or drop the tag",
+                )
+                return None
+            return float(value) if kind == "float" else value
         elif event.style:  # quoted or block scalars are strings ('' or None: plain)
             return text
         return self.plain(text, event.start_mark, path)
@@ -310,7 +346,7 @@ class _Builder:
                 hint="NaN and infinity are not JSON values; use a finite number",
             )
             return None
-        if text in _BOOL_11:
+        if text in _BOOL_11:  # the YAML 1.1 booleans that YAML 1.2 reads as strings
             word = "true" if text.lower() in ("yes", "on") else "false"
             self.error(
                 "MS011",
@@ -320,16 +356,17 @@ class _Builder:
                 hint=f"write {word} for a boolean, or quote it ('{text}') for a string",
             )
             return None
-        if _INT_11.match(text) or _FLOAT_11.match(text):
+        yaml_11 = next((kind for kind, regex in _YAML_11.items() if regex.match(text)), None)
+        if yaml_11 in ("int", "float") or _INT_12_BASES.match(text):
             self.error(
                 "MS011",
-                f"'{text}' is ambiguous: YAML 1.1 reads it as a number in another base or format",
+                f"'{text}' is ambiguous: YAML reads it as a number in another base or format",
                 mark,
                 path,
                 hint="write a plain decimal number, or quote it for a string",
             )
             return None
-        if _TIMESTAMP.match(text):
+        if yaml_11 == "timestamp":
             self.error(
                 "MS011",
                 f"'{text}' would be read as a date, which is not a JSON value",
@@ -362,23 +399,36 @@ def _decode(raw: bytes, file: str) -> tuple[str | None, list[Diagnostic]]:
         return None, [at(exc.start, "MS002", msg, "save the spec as UTF-8")]
 
 
-def _json_check(text: str, file: str) -> list[Diagnostic]:
-    """JSON's own rules that the YAML reader accepts: NaN, trailing commas, comments."""
+def _json_value(text: str, file: str) -> tuple[Any, list[Diagnostic]]:
+    """The JSON value by JSON's own rules, which the YAML reader does not know: no NaN,
+    no trailing commas or comments; surrogate-pair escapes and raw C1 characters
+    allowed in strings."""
 
     def constant(name: str) -> Any:
         raise ValueError(f"non-finite number '{name}' is not allowed in JSON")
 
     try:
-        json.loads(text, parse_constant=constant, object_pairs_hook=lambda pairs: None)
+        return json.loads(text, parse_constant=constant), []
     except json.JSONDecodeError as exc:
-        return [
-            Diagnostic(
-                ERROR, "MS003", f"invalid JSON: {exc.msg}", None, file, exc.lineno, exc.colno
-            )
-        ]
+        msg = f"invalid JSON: {exc.msg}"
+        return None, [Diagnostic(ERROR, "MS003", msg, None, file, exc.lineno, exc.colno)]
     except (ValueError, RecursionError) as exc:
-        return [Diagnostic(ERROR, "MS003", f"invalid JSON: {exc}", None, file, 1, 1)]
-    return []
+        return None, [Diagnostic(ERROR, "MS003", f"invalid JSON: {exc}", None, file, 1, 1)]
+
+
+# In JSON text, what the YAML reader refuses or reads otherwise, replaced by text of
+# the same length (positions are kept; the values come from json.loads): tabs
+# between tokens, raw C1 controls and line separators inside strings, and the halves
+# of escaped surrogate pairs.
+_JSON_FOR_YAML = re.compile(
+    r"[\t\x7f-\x9f\u2028\u2029]|(?<!\\)((?:\\\\)*)\\u[dD][89a-fA-F][0-9a-fA-F]{2}"
+)
+
+
+def _json_for_yaml(match: re.Match[str]) -> str:
+    if match.group(1) is None:
+        return " "
+    return match.group(1) + "\\u0020"
 
 
 def loads(
@@ -410,17 +460,24 @@ def loads(
             )
         ]
     builder = _Builder(file, text)
-    # JSON allows tabs between tokens where YAML does not. Outside strings they are only
-    # whitespace, and json.loads rejects raw tabs inside strings, so a space keeps columns.
-    parse_text = text.replace("\t", " ") if fmt == "json" else text
+    parse_text = _JSON_FOR_YAML.sub(_json_for_yaml, text) if fmt == "json" else text
     parser = _Parser(parse_text)
     try:
         builder.run(_events(parser))
     except _Stop:
         return None, builder.diagnostics
+    except yaml.reader.ReaderError as exc:
+        line, col = _index_position(parse_text, exc.position)
+        char = exc.character if isinstance(exc.character, str) else chr(exc.character)
+        msg = (
+            f"the file contains the control character U+{ord(char):04X}, which YAML does not allow"
+        )
+        hint = 'remove it, or write it as an escape in a double-quoted string ("\\x7f")'
+        builder.diagnostics.append(Diagnostic(ERROR, "MS002", msg, hint, file, line, col))
+        return None, builder.diagnostics
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        line, col = builder.pos(mark) if mark else (1, 1)
         what = "JSON" if fmt == "json" else "YAML"
         problem = exc.problem or str(exc)
         hint = None
@@ -436,10 +493,17 @@ def loads(
     finally:
         parser.dispose()
     if fmt == "json" and not builder.diagnostics:
-        builder.diagnostics += _json_check(text, file)
+        value, json_diags = _json_value(text, file)
+        builder.diagnostics += json_diags
+        builder.doc.data = value
     if builder.diagnostics:
         return builder.doc, builder.diagnostics
     return builder.doc, []
+
+
+def _index_position(text: str, index: int) -> tuple[int, int]:
+    line = text.count("\n", 0, index) + 1
+    return line, index - (text.rfind("\n", 0, index) + 1) + 1
 
 
 def _events(parser: Any) -> Iterator[Any]:
