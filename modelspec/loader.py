@@ -360,7 +360,8 @@ class _Builder:
         if yaml_11 in ("int", "float") or _INT_12_BASES.match(text):
             self.error(
                 "MS011",
-                f"'{text}' is ambiguous: YAML reads it as a number in another base or format",
+                f"'{text}' is ambiguous: YAML {'1.1' if yaml_11 else '1.2'} reads it as a number "
+                "in another base or format",
                 mark,
                 path,
                 hint="write a plain decimal number, or quote it for a string",
