@@ -21,17 +21,18 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Iterator, Mapping
-from typing import Any
-
-import jsonschema
-from jsonschema.exceptions import ValidationError, best_match
+from typing import TYPE_CHECKING, Any
 
 from modelspec.catalog import LAYER_TYPES
 from modelspec.catalog import training as tc
 from modelspec.catalog.base import LAYER_REF, Kwarg
 from modelspec.errors import Diagnostic, cut_list, did_you_mean
 from modelspec.loader import Document
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
 
 SCHEMA_ID = "https://modelspec.dev/schemas/modelspec-1.schema.json"
 DTYPES = (
@@ -292,12 +293,6 @@ def _is_int(checker: Any, instance: Any) -> bool:
     return isinstance(instance, int) and not isinstance(instance, bool)
 
 
-_Validator = jsonschema.validators.extend(
-    jsonschema.Draft202012Validator,
-    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_int),
-)
-
-
 def _inline_refs(node: Any, defs: Mapping[str, Any], seen: tuple[str, ...] = ()) -> Any:
     """Replace every local ``$ref`` by the definition it names.
 
@@ -321,8 +316,8 @@ def _inline_refs(node: Any, defs: Mapping[str, Any], seen: tuple[str, ...] = ())
 
 
 @functools.lru_cache(maxsize=1)
-def _validators() -> tuple[Any, Any, dict[str, Any]]:
-    """The root validator, the graph-step validator and one validator per layer type.
+def _schemas() -> tuple[dict[str, Any], dict[str, Any], dict[str, dict[str, Any]]]:
+    """The in-process schemas, refs inlined: the root, a graph step, one per layer type.
 
     The root leaves layer and step entries to the other two (see :func:`validate`).
     """
@@ -333,10 +328,168 @@ def _validators() -> tuple[Any, Any, dict[str, Any]]:
     # names in parse.py: descending into 100,000 of them here would be the slowest part.
     props["layers"] = {"type": "object"}
     props["graph"] = {"type": "object", "minProperties": 1}
-    root = _Validator(_inline_refs(schema, defs))
-    step = _Validator(_inline_refs(defs["step"], defs))
-    per_type = {name: _Validator(_inline_refs(defs[f"layer.{name}"], defs)) for name in LAYER_TYPES}
+    root = _inline_refs(schema, defs)
+    step = _inline_refs(defs["step"], defs)
+    per_type = {name: _inline_refs(defs[f"layer.{name}"], defs) for name in LAYER_TYPES}
     return root, step, per_type
+
+
+@functools.lru_cache(maxsize=1)
+def _validators() -> tuple[Any, Any, dict[str, Any]]:
+    """jsonschema validators for :func:`_schemas`, imported only to explain errors."""
+    import jsonschema
+
+    validator_class = jsonschema.validators.extend(
+        jsonschema.Draft202012Validator,
+        type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_int),
+    )
+    root, step, per_type = _schemas()
+    return (
+        validator_class(root),
+        validator_class(step),
+        {name: validator_class(schema) for name, schema in per_type.items()},
+    )
+
+
+# --- the fast accept -----------------------------------------------------------------
+#
+# NOTE: [fast accept]
+# Importing jsonschema costs about 120 ms, a third of the 0.3 s that a pre-commit
+# lint of a 200-layer spec may take. Most specs are valid, so `_accepts` first
+# decides validity with a small, exact reading of the keywords our own generated
+# schema uses, and jsonschema is imported only to explain a spec that fails. Any
+# keyword outside that set makes `_accepts` answer "no", which falls back to
+# jsonschema, so a new keyword can only cost speed, never correctness.
+# tests/test_schema.py checks with hypothesis that both agree on mutated specs.
+
+_ANNOTATIONS = frozenset({"description", "default", "title", "$schema", "$id"})
+_TYPES = {
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+    "string": lambda v: isinstance(v, str),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "null": lambda v: v is None,
+}
+
+
+def _json_equal(a: Any, b: Any) -> bool:
+    """JSON equality: 1 == 1.0, but true != 1."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_json_equal(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_json_equal(a[k], b[k]) for k in a)
+    numbers = isinstance(a, (int, float)) and isinstance(b, (int, float))
+    return (numbers or type(a) is type(b)) and a == b
+
+
+def _accepts(schema: Any, value: Any) -> bool:
+    """True only if ``value`` is valid against ``schema`` (see the note above)."""
+    if schema is True or schema == {}:
+        return True
+    if schema is False:
+        return False
+    for key, arg in schema.items():
+        if key in _ANNOTATIONS:
+            continue
+        if key == "type":
+            names = arg if isinstance(arg, list) else [arg]
+            if not any(_TYPES[n](value) for n in names):
+                return False
+        elif key == "enum":
+            if not any(_json_equal(value, option) for option in arg):
+                return False
+        elif key == "const":
+            if not _json_equal(value, arg):
+                return False
+        elif key == "properties":
+            if isinstance(value, dict):
+                for name, sub in arg.items():
+                    if name in value and not _accepts(sub, value[name]):
+                        return False
+        elif key == "required":
+            if isinstance(value, dict) and any(name not in value for name in arg):
+                return False
+        elif key == "additionalProperties":
+            if isinstance(value, dict):
+                known = schema.get("properties", {})
+                for name, item in value.items():
+                    if name not in known and not _accepts(arg, item):
+                        return False
+        elif key == "propertyNames":
+            if isinstance(value, dict) and not all(_accepts(arg, name) for name in value):
+                return False
+        elif key == "items":
+            if isinstance(value, list) and not all(_accepts(arg, item) for item in value):
+                return False
+        elif key in ("minItems", "maxItems", "minProperties", "minLength"):
+            kinds = {"minItems": list, "maxItems": list, "minProperties": dict, "minLength": str}
+            if isinstance(value, kinds[key]):
+                if key == "maxItems" and len(value) > arg:
+                    return False
+                if key != "maxItems" and len(value) < arg:
+                    return False
+        elif key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                ok = {"minimum": value >= arg, "maximum": value <= arg,
+                      "exclusiveMinimum": value > arg, "exclusiveMaximum": value < arg}[key]  # fmt: skip
+                if not ok:
+                    return False
+        elif key == "pattern":
+            if isinstance(value, str) and not re.search(arg, value):
+                return False
+        elif key == "anyOf":
+            if not any(_accepts(sub, value) for sub in arg):
+                return False
+        elif key == "allOf":
+            if not all(_accepts(sub, value) for sub in arg):
+                return False
+        elif key == "if":
+            branch = "then" if _accepts(arg, value) else "else"
+            if branch in schema and not _accepts(schema[branch], value):
+                return False
+        elif key in ("then", "else"):
+            continue  # read with "if"
+        else:
+            return False  # a keyword this reader does not know: let jsonschema decide
+    return True
+
+
+def _document_accepted(data: Any) -> bool:
+    """Whether :func:`validate` would find no error, without importing jsonschema."""
+    root, step, per_type = _schemas()
+    if not _accepts(root, data):
+        return False
+    for section in ("layers", "graph"):
+        entries = data.get(section)
+        for entry in entries.values() if isinstance(entries, dict) else ():
+            if not isinstance(entry, dict) or (section == "layers" and "type" not in entry):
+                return False
+    graph = data.get("graph")
+    for entry in graph.values() if isinstance(graph, dict) else ():
+        if not _plain_step(entry) and not _accepts(step, entry):
+            return False
+    stack = [layer for _, layer in _layer_dicts(data)]
+    seen: set[str] = set()
+    while stack:
+        layer = stack.pop()
+        type_name = layer.get("type")
+        if not isinstance(type_name, str) or type_name not in per_type:
+            return False
+        key = json.dumps(layer, sort_keys=True)
+        if key in seen:
+            continue
+        if not _accepts(per_type[type_name], layer):
+            return False
+        seen.add(key)
+        for kwarg_name in LAYER_TYPES[type_name].nested:
+            inner = layer.get(kwarg_name)
+            if isinstance(inner, dict):
+                stack.append(inner)
+    return True
 
 
 def _plain_step(step: dict[str, Any]) -> bool:
@@ -441,6 +594,8 @@ def validate(doc: Document) -> list[Diagnostic]:
 
     At the cap, one more diagnostic (MS109) says the check stopped there.
     """
+    if _document_accepted(doc.data):
+        return []
     out = _validate(doc)
     if len(out) >= MAX_SCHEMA_ERRORS:
         out = out[:MAX_SCHEMA_ERRORS]
@@ -627,6 +782,8 @@ def _translate(
             # A mapping or a list was meant for the branch that takes one.
             structural = [e for e in candidates if e.validator not in ("enum", "const", "type")]
             candidates = structural or candidates
+        from jsonschema.exceptions import best_match
+
         best = best_match(candidates or error.context)
         if best is not None:
             if best.validator == "type" and len(candidates) > 1:

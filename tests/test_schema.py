@@ -75,3 +75,87 @@ def test_yaml_language_server_modeline_points_at_the_schema():
     for spec in SPECS:
         first = spec.read_text(encoding="utf-8").splitlines()[0]
         assert first == "# yaml-language-server: $schema=../schemas/modelspec.schema.json"
+
+
+# --- the fast accept agrees with jsonschema --------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from modelspec.loader import loads  # noqa: E402
+from modelspec.schema import _document_accepted, _validate  # noqa: E402
+
+_BASES = [load(p)[0].data for p in SPECS] + [
+    load(p)[0].data for p in sorted((ROOT / "tests" / "specs").glob("*.yaml"))
+]
+_LEAVES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 300),
+    st.floats(-2, 2, allow_nan=False),
+    st.sampled_from(["relu", "Dense", "x", "same", "mse", "adam", "Adamm", "float31", "", "t1"]),
+)
+_VALUES = st.recursive(
+    _LEAVES,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(
+            st.sampled_from(["type", "units", "to", "apply", "shape", "rate", "zz"]),
+            inner,
+            max_size=3,
+        ),
+    ),
+    max_leaves=6,
+)
+
+
+def _paths(value, prefix=()):
+    yield prefix
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _paths(item, (*prefix, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _paths(item, (*prefix, i))
+
+
+def _mutate(data, path, how, new):
+    data = json.loads(json.dumps(data))
+    if not path:
+        return new if how == "replace" else data
+    parent = data
+    for part in path[:-1]:
+        parent = parent[part]
+    last = path[-1]
+    if how == "replace":
+        parent[last] = new
+    elif how == "delete":
+        del parent[last]
+    elif how == "add" and isinstance(parent[last], dict):
+        parent[last]["zz_extra" if not isinstance(new, str) or not new else new] = new
+    return data
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_fast_accept_agrees_with_jsonschema(data):
+    base = data.draw(st.sampled_from(_BASES))
+    path = data.draw(st.sampled_from(list(_paths(base))))
+    how = data.draw(st.sampled_from(["replace", "delete", "add"]))
+    spec = _mutate(base, path, how, data.draw(_VALUES))
+    doc, diags = loads(json.dumps(spec), "mutated.json")
+    assert not diags
+    assert _document_accepted(doc.data) == (not _validate(doc)), (path, how, spec)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.name)
+def test_valid_specs_never_import_jsonschema(spec):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from modelspec.check import check; "
+        f"assert check({str(spec)!r}).ok; print('jsonschema' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

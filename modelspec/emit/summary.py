@@ -39,7 +39,8 @@ def _layer_calls(result: Result) -> dict[str, list[Call]]:
     listed = [name for name in order if name in calls]
     # Layers on no path to an output are not in the Keras model; keep them last so the
     # summary of a spec with warnings still shows them.
-    listed += [name for name in calls if name not in set(listed)]
+    seen = set(listed)
+    listed += [name for name in calls if name not in seen]
     return {name: calls[name] for name in listed}
 
 
@@ -125,7 +126,8 @@ def summary_table(result: Result) -> str:
     rows: list[tuple[str, str, str, list[str]]] = []
     inputs = spec.input_map
     order = keras_layer_order(spec, graph)
-    order += [name for name in calls_by_layer if name not in set(order)]
+    seen = set(order)
+    order += [name for name in calls_by_layer if name not in seen]
     for name in order:
         if name in inputs:
             inp = inputs[name]
