@@ -47,13 +47,13 @@ class Source:
 @dataclass(frozen=True, slots=True)
 class Input:
     name: str
-    shape: Shape  # without the batch axis, as keras.Input(shape=...)
+    shape: Shape | None  # without the batch axis, as keras.Input(shape=...); None if invalid
     dtype: str
     source: Source
 
     @property
-    def batch_shape(self) -> Shape:
-        return (None, *self.shape)
+    def batch_shape(self) -> Shape | None:
+        return None if self.shape is None else (None, *self.shape)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +108,7 @@ class Output:
     metrics: tuple[str, ...]
     source: Source
     has_loss_key: bool = False
+    null_loss: bool = False  # written as `loss: null`: deliberately not trained
 
 
 @dataclass(frozen=True, slots=True)

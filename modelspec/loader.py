@@ -54,8 +54,10 @@ _NULL = frozenset({"", "~", "null", "Null", "NULL"})
 _TRUE = frozenset({"true", "True", "TRUE"})
 _FALSE = frozenset({"false", "False", "FALSE"})
 _BOOL_11 = frozenset({"yes", "Yes", "YES", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF"})
-# Integers that YAML 1.2 reads in another base, where YAML 1.1 sees a string.
-_INT_12_BASES = re.compile(r"[-+]?(?:0o[0-7]+|0x[0-9a-fA-F]+)\Z")
+# Integers that YAML 1.2 reads as numbers (in another base, or decimals with a
+# leading zero), where YAML 1.1 sees a string.
+_INT_12_BASES = re.compile(r"[-+]?(?:0o[0-7]+|0x[0-9a-fA-F]+|0[0-9]+)\Z")
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?\Z")
 _NON_FINITE = re.compile(r"[-+]?\.(?:inf|Inf|INF|nan|NaN|NAN)\Z")
 _CORE = "tag:yaml.org,2002:"
 # How YAML 1.1 (PyYAML's own resolvers) would read a plain scalar that we read as a
@@ -166,7 +168,8 @@ class _Frame:
 class _Builder:
     """Builds plain JSON data from YAML events with an explicit stack."""
 
-    def __init__(self, file: str, text: str):
+    def __init__(self, file: str, text: str, *, json_mode: bool = False):
+        self.json_mode = json_mode
         self.doc = Document(file, text, None)
         self.diagnostics: list[Diagnostic] = []
         self.pos = _positions(text)
@@ -201,7 +204,7 @@ class _Builder:
                     first = frame.seen[key]
                     self.error(
                         "MS008",
-                        f"duplicate key '{key}'; the first is at line {first[0]}",
+                        f"duplicate key '{key}'; the first is at line {first[0]}, column {first[1]}",
                         frame.key_mark,
                         path,
                         hint="YAML and JSON loaders silently keep only one of the two; remove one",
@@ -314,6 +317,28 @@ class _Builder:
         return self.plain(text, event.start_mark, path)
 
     def plain(self, text: str, mark: Any, path: JsonPath) -> Any:
+        if (
+            self.json_mode
+            and text not in ("null", "true", "false")
+            and not _JSON_NUMBER.match(text)
+        ):
+            if text in ("NaN", "Infinity", "-Infinity"):
+                self.error("MS005", f"non-finite number '{text}' is not allowed in JSON", mark, path,
+                           hint="NaN and infinity are not JSON values; use a finite number")  # fmt: skip
+            else:
+                hint = (
+                    "JSON has no comments"
+                    if "//" in text or "/*" in text
+                    else "strings are written in double quotes"
+                )
+                self.error(
+                    "MS003",
+                    f"invalid JSON: {text[:40]!r} is not a JSON value",
+                    mark,
+                    path,
+                    hint=hint,
+                )
+            return None
         if text in _NULL:
             return None
         if text in _TRUE:
@@ -417,19 +442,33 @@ def _json_value(text: str, file: str) -> tuple[Any, list[Diagnostic]]:
         return None, [Diagnostic(ERROR, "MS003", f"invalid JSON: {exc}", None, file, 1, 1)]
 
 
-# In JSON text, what the YAML reader refuses or reads otherwise, replaced by text of
-# the same length (positions are kept; the values come from json.loads): tabs
-# between tokens, raw C1 controls and line separators inside strings, and the halves
-# of escaped surrogate pairs.
+# In JSON text, what the YAML reader refuses or reads otherwise is replaced by text of
+# the same length, so positions are kept (the values come from json.loads). Tabs
+# between tokens become spaces; inside strings, raw C1 controls, line separators and
+# escaped surrogates are moved to the private-use area, one to one, so that two
+# different keys stay different for the duplicate-key check.
 _JSON_FOR_YAML = re.compile(
-    r"[\t\x7f-\x9f\u2028\u2029]|(?<!\\)((?:\\\\)*)\\u[dD][89a-fA-F][0-9a-fA-F]{2}"
+    r"[\t\x7f-\x9f\u2028\u2029]|(?<!\\)((?:\\\\)*)\\u([dD][89a-fA-F][0-9a-fA-F]{2})"
 )
+_PRIVATE = {"\u2028": "\uf028", "\u2029": "\uf029"}
 
 
 def _json_for_yaml(match: re.Match[str]) -> str:
-    if match.group(1) is None:
+    if match.group(2) is not None:  # an escaped surrogate: \ud83d -> \ue83d
+        return match.group(1) + "\\u" + "e" + match.group(2)[1:]
+    char = match.group(0)
+    if char == "\t":
         return " "
-    return match.group(1) + "\\u0020"
+    return _PRIVATE.get(char) or chr(0xE000 + ord(char))
+
+
+def _lone_surrogate(value: Any) -> bool:
+    """Whether a JSON value holds a lone surrogate (``"\\ud83d"`` without its pair)."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def loads(
@@ -460,7 +499,7 @@ def loads(
                 line,
             )
         ]
-    builder = _Builder(file, text)
+    builder = _Builder(file, text, json_mode=fmt == "json")
     parse_text = _JSON_FOR_YAML.sub(_json_for_yaml, text) if fmt == "json" else text
     parser = _Parser(parse_text)
     try:
@@ -477,6 +516,10 @@ def loads(
         builder.diagnostics.append(Diagnostic(ERROR, "MS002", msg, hint, file, line, col))
         return None, builder.diagnostics
     except yaml.MarkedYAMLError as exc:
+        if fmt == "json":
+            _, json_diags = _json_value(text, file)
+            if json_diags:  # json.loads is the authority on JSON syntax
+                return None, json_diags
         mark = exc.problem_mark or exc.context_mark
         line, col = builder.pos(mark) if mark else (1, 1)
         what = "JSON" if fmt == "json" else "YAML"
@@ -484,6 +527,13 @@ def loads(
         hint = None
         if mark is not None and parse_text[mark.index : mark.index + 1] == "\t":
             hint = "YAML indents with spaces, never tabs"
+        elif (
+            mark is not None
+            and parse_text[mark.index : mark.index + 1] == "["
+            and "expected ','" in problem
+        ):
+            hint = 'inside {...}, quote a tensor index: to: "enc[1]"'
+
         builder.diagnostics.append(
             Diagnostic(ERROR, "MS003", f"invalid {what}: {problem}", hint, file, line, col)
         )
@@ -495,6 +545,21 @@ def loads(
         parser.dispose()
     if fmt == "json" and not builder.diagnostics:
         value, json_diags = _json_value(text, file)
+        if not json_diags and _lone_surrogate(value):
+            m = re.search(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}", text)
+            line, col = _index_position(text, m.start()) if m else (1, 1)
+            msg = "a string holds half of a surrogate pair (a lone \\ud800-\\udfff escape), which is not text"
+            json_diags = [
+                Diagnostic(
+                    ERROR,
+                    "MS002",
+                    msg,
+                    "write the character itself, or its full pair",
+                    file,
+                    line,
+                    col,
+                )
+            ]
         builder.diagnostics += json_diags
         builder.doc.data = value
     if builder.diagnostics:

@@ -49,6 +49,8 @@ class _Parser:
         self.diagnostics.append(self.doc.diagnostic(code, message, path, **kw))
 
     def check_name(self, name: str, path: tuple, what: str) -> None:
+        if not name:
+            return  # the schema reports empty names
         if not NAME.match(name) or len(name) > MAX_NAME:
             if "/" in name:
                 rule = "Keras does not allow '/' in names"
@@ -73,11 +75,14 @@ class _Parser:
             path = ("inputs", name)
             self.check_name(name, path, "input")
             self.taken.add(name)
-            if not isinstance(spec, dict) or not isinstance(spec.get("shape"), list):
+            if not isinstance(spec, dict):
                 continue
-            shape = tuple(
-                d if isinstance(d, int) and not isinstance(d, bool) else None for d in spec["shape"]
+            raw = spec.get("shape")
+            ok = isinstance(raw, list) and all(
+                d is None or (isinstance(d, int) and not isinstance(d, bool) and d >= 1) for d in raw
             )
+            # A shape the schema refused is unknown here, not guessed: one error, not two.
+            shape = tuple(raw) if ok else None
             dtype = spec.get("dtype") if isinstance(spec.get("dtype"), str) else "float32"
             out.append(Input(name, shape, dtype, self.source(path, key=True)))
         return tuple(out)
@@ -138,6 +143,8 @@ class _Parser:
     ) -> str | None:
         """A chain item -> the name of the layer it calls (defining inline ones)."""
         if isinstance(use, str):
+            if use not in layers and use in self.mapping("layers"):
+                return None  # defined, but malformed: the schema said so
             if use not in layers:
                 hint = did_you_mean(use, layers)
                 if use in all_names:
@@ -228,6 +235,7 @@ class _Parser:
             if step in input_names:
                 self.error("MS203", f"tensor name '{step}' is already an input", path, key=True,
                            hint="each tensor is defined once; rename the step")  # fmt: skip
+                continue  # its calls would shadow the input and loop onto themselves
             if not isinstance(spec, dict):
                 continue
             items = self.chain_items(spec.get("apply"), (*path, "apply"))
@@ -282,25 +290,31 @@ class _Parser:
             weight,
             metrics,
             src,
-            "loss" in spec,
+            has_loss_key="loss" in spec,
+            null_loss="loss" in spec and loss is None,
         )
 
     def sequential(
         self, inputs: tuple[Input, ...], layers: dict[str, Layer]
     ) -> tuple[list[Call], list[Output]]:
         items = self.chain_items(self.data.get("sequential"), ("sequential",))
-        if len(inputs) != 1 and self.mapping("inputs"):
-            self.error("MS108", f"`sequential` takes exactly one input; got {len(self.mapping('inputs'))}",
+        declared = len(self.mapping("inputs"))
+        if declared > 1:
+            self.error("MS108", f"`sequential` takes exactly one input; got {declared}",
                        ("inputs",), key=True, hint="use `graph:` for several inputs")  # fmt: skip
-        elif not self.mapping("inputs"):
-            self.error(
-                "MS108", "`sequential` needs one input under `inputs:`", ("sequential",), key=True
-            )
+        elif declared == 0 and "inputs" not in self.data:
+            self.error("MS108", "`sequential` needs one input under `inputs:`", ("sequential",), key=True)
         self.inline_names(iter(items))
         all_names: set[str] = set()
         refs = (TensorRef(inputs[0].name, None, inputs[0].source),) if len(inputs) == 1 else ()
         calls: list[Call] = []
         last = None
+        if not refs:
+            # No usable input (reported above, or by the schema): name the layers, build
+            # no calls, so nothing downstream reports the same cause again.
+            for item_path, use in items:
+                self.resolve_use(use, item_path, layers, all_names)
+            return [], []
         for item_path, use in items:
             layer = self.resolve_use(use, item_path, layers, all_names)
             if layer is None:

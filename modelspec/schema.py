@@ -323,6 +323,9 @@ def _schemas() -> tuple[dict[str, Any], dict[str, Any], dict[str, dict[str, Any]
     """
     schema = build_schema(dispatch=False)
     defs = schema.pop("$defs")
+    # A layer written in place (in a chain, in `sequential`) is checked by its own
+    # type's schema in _validate; here it only needs to be a mapping.
+    defs["layer"] = {"type": "object"}
     props = schema["properties"]
     # Entries of `layers` and `graph` are checked one by one in _validate, and their
     # names in parse.py: descending into 100,000 of them here would be the slowest part.
@@ -729,6 +732,9 @@ def _translate(
             hint = "booleans are not integers here"
         return [doc.diagnostic("MS104", f"{subject} must be {_article(want)}; got {_show(value)} ({_type_name(value)})",
                                path, hint=hint)]  # fmt: skip
+    if kw == "const" and path == ("modelspec",) and isinstance(value, str):
+        return [doc.diagnostic("MS104", f"`modelspec` must be the number 1; got {_show(value)} (string)",
+                               path, hint="write `modelspec: 1`, without quotes")]  # fmt: skip
     if kw == "const" and path == ("modelspec",):
         return [doc.diagnostic("MS105", f"unsupported spec version {_show(value)}; this modelspec reads version 1",
                                path, hint="write `modelspec: 1`")]  # fmt: skip
@@ -747,12 +753,15 @@ def _translate(
         hint = did_you_mean(value, strs) if isinstance(value, str) else None
         if hint is None:
             hint = "expected one of " + cut_list([_show(c) for c in choices], 10)
-        label = {"type": "type"}.get(str(name), "value")
-        return [
-            doc.diagnostic(
-                "MS105", f"unknown {label} {_show(value)} for {subject}", path, hint=hint
+        if name == "type":
+            owner = next((p for p in reversed(path[:-1]) if isinstance(p, str)), "")
+            kind = {"optimizer": "optimizer ", "loss": "loss ", "callbacks": "callback "}.get(
+                owner, ""
             )
-        ]
+            message = f"unknown {kind}type {_show(value)}"
+        else:
+            message = f"unknown value {_show(value)} for {subject}"
+        return [doc.diagnostic("MS105", message, path, hint=hint)]
     if kw in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
         op = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}[
             kw
@@ -763,6 +772,9 @@ def _translate(
                 "MS106", f"{subject} must be {op} {error.validator_value}; got {_show(value)}", path
             )
         ]
+    if kw == "minLength" and "propertyNames" in error.schema_path:
+        return [doc.diagnostic("MS106", f"a name in {_kind(path) if path else 'the spec'} is empty", path,
+                               hint="give it a name")]  # fmt: skip
     if kw in ("minItems", "maxItems", "minProperties", "minLength"):
         subject = f"`{name}`" if name else where
         return [
@@ -773,32 +785,64 @@ def _translate(
             )
         ]
     if kw in ("anyOf", "oneOf") and error.context:
-        # Pick the branch the user most likely meant: not the `null` one for a
-        # non-null value, and the deepest error otherwise.
-        candidates = [
-            e for e in error.context if not (e.validator == "type" and e.validator_value == "null")
+        # Pick the branch the user most likely meant. An error inside a branch (a
+        # mapping whose `type` is misspelt) says more than "not a string".
+        inner = [
+            e for e in error.context if e.relative_path or e.validator not in ("type", "enum", "const")
         ]
-        if isinstance(value, (dict, list)):
-            # A mapping or a list was meant for the branch that takes one.
-            structural = [e for e in candidates if e.validator not in ("enum", "const", "type")]
-            candidates = structural or candidates
-        from jsonschema.exceptions import best_match
+        if inner and isinstance(value, (dict, list)):
+            from jsonschema.exceptions import best_match
 
-        best = best_match(candidates or error.context)
-        if best is not None:
-            if best.validator == "type" and len(candidates) > 1:
-                wants = sorted(
-                    {str(e.validator_value) for e in candidates if e.validator == "type"}
+            return _translate(doc, best_match(inner), prefix, layer_type=layer_type)
+        choices = _expected(error.schema)
+        enums = [
+            e for e in error.context if e.validator in ("enum", "const") and not e.relative_path
+        ]
+        if (
+            isinstance(value, str)
+            and enums
+            and all(isinstance(c, str) for e in enums for c in _options(e))
+        ):
+            options = [c for e in enums for c in _options(e)]
+            subject = f"`{name}`" if name else where
+            hint = did_you_mean(value, options) or "expected " + " or ".join(choices)
+            return [
+                doc.diagnostic(
+                    "MS105", f"unknown value {_show(value)} for {subject}", path, hint=hint
                 )
-                enums = [e for e in candidates if e.validator in ("enum", "const")]
-                if enums and isinstance(value, str):
-                    return _translate(doc, enums[0], prefix, layer_type=layer_type)
-                if wants:
-                    subject = f"`{name}`" if name else where
-                    return [doc.diagnostic("MS104", f"{subject} must be {' or '.join(_article(w) for w in wants)}; "
-                                           f"got {_show(value)} ({_type_name(value)})", path)]  # fmt: skip
-            return _translate(doc, best, prefix, layer_type=layer_type)
+            ]
+        subject = f"`{name}`" if name else where
+        return [doc.diagnostic("MS104", f"{subject} must be {' or '.join(choices)}; got {_show(value)} "
+                               f"({_type_name(value)})", path)]  # fmt: skip
     return [doc.diagnostic("MS100", f"{where}: {error.message}", path)]
+
+
+def _options(error: ValidationError) -> list[Any]:
+    return list(error.validator_value) if error.validator == "enum" else [error.validator_value]
+
+
+def _expected(schema: Any) -> list[str]:
+    """What a schema accepts, for messages: ["a string", "a mapping", "'auto'"]."""
+    if not isinstance(schema, dict):
+        return ["valid"]
+    if "anyOf" in schema or "oneOf" in schema:
+        out: list[str] = []
+        for sub in schema.get("anyOf", schema.get("oneOf", [])):
+            out += [e for e in _expected(sub) if e not in out]
+        return out
+    if "const" in schema:
+        return [_show(schema["const"])]
+    if "enum" in schema:
+        values = schema["enum"]
+        return [
+            ("one of " + cut_list([_show(v) for v in values], 6))
+            if len(values) > 1
+            else _show(values[0])
+        ]
+    kinds = schema.get("type")
+    if kinds is None:
+        return ["valid"]
+    return [_article(k) for k in (kinds if isinstance(kinds, list) else [kinds])]
 
 
 def _article(type_name: str) -> str:

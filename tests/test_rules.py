@@ -193,11 +193,6 @@ def test_ms105_unknown_layer_type_with_did_you_mean():
            hint="did you mean 'Dense'?")  # fmt: skip
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: an unknown layer type in `sequential` also reports MS104 "
-    '\'`sequential[0]` must be a string; got {"type": "Dence", "units": 4} (object)\'',
-)
 def test_ms105_unknown_layer_type_in_sequential_is_one_error():
     text = spec("sequential:", "  - {type: Dence, units: 4}")
     assert codes(lint(text)) == [("MS105", 6, 12)]
@@ -261,12 +256,6 @@ def test_ms105_unknown_callback_type():
     expect(text, "MS105", 10, 26, "'EarlyStoping'", hint="did you mean 'EarlyStopping'?")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="message: a typo in a loss/optimizer *class* (`{type: Adamm}`) says "
-    '\'unknown value {"type": "Adamm"} for `optimizer`\' and lists the string names, '
-    "with no did-you-mean for the class",
-)
 def test_ms105_unknown_optimizer_class_with_did_you_mean():
     text = spec("sequential:", "  - {type: Dense, units: 4}", "outputs:", "  y: {loss: {type: MeanSquaredEror}}",
                 "compile:", "  optimizer: {type: Adamm}")  # fmt: skip
@@ -319,20 +308,11 @@ def test_ms108_sequential_with_two_inputs():
     assert d.hint == "use `graph:` for several inputs"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: with 2 inputs, `sequential` also reports MS201 \"undefined tensor 'dense' in output "
-    "'dense'\" (hint: \"'dense' is a layer\"), a cascade of the one MS108",
-)
 def test_ms108_sequential_with_two_inputs_is_one_error():
     text = spec("  z: {shape: [8]}", "sequential:", "  - {type: Dense, units: 4}")
     assert [d.code for d in lint(text).errors] == ["MS108"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason='bug: `inputs: {x: 3}` with `sequential` says "`sequential` takes exactly one input; got 1"',
-)
 def test_ms108_malformed_input_does_not_give_a_contradiction():
     text = "modelspec: 1\nname: m\ninputs:\n  x: 3\nsequential:\n  - {type: Dense, units: 4}\n"
     assert "got 1" not in " ".join(d.message for d in lint(text).diagnostics)
@@ -421,11 +401,6 @@ def test_ms202_tensor_used_as_a_layer():
     expect(text, "MS202", 7, 14, "undefined layer 'h'", hint="'h' is a tensor, not a layer")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a layer whose definition is not a mapping (`fc: 3`) is also reported as "
-    "MS202 \"undefined layer 'fc'\" where it is called",
-)
 def test_ms202_malformed_layer_still_counts_as_defined():
     text = spec("layers:", "  fc: 3", "sequential: [fc]")
     assert [d.code for d in lint(text).errors] == ["MS104"]
@@ -453,9 +428,8 @@ def test_ms203_step_named_like_an_input():
     text = spec(
         "graph:", "  x: {apply: {type: Dense, units: 4}, to: x}", "outputs:", "  y: {from: x}"
     )
-    d = expect(
-        text, "MS203", 6, 3, "tensor name 'x' is already an input", others=("MS204", "MS214")
-    )
+    # The step is skipped, so its call does not loop onto itself: one error, no cycle.
+    d = expect(text, "MS203", 6, 3, "tensor name 'x' is already an input")
     assert d.hint == "each tensor is defined once; rename the step"
 
 
@@ -604,10 +578,10 @@ def test_ms211_unused_step():
 
 
 def test_ms212_unused_input():
-    text = spec("  z: {shape: [3]}", "sequential:", "  - {type: Dense, units: 4}")
+    text = spec("  z: {shape: [3]}", "graph:", "  h: {apply: {type: Dense, units: 4}, to: x}",
+                "outputs:", "  y: {from: h}")  # fmt: skip
     result = lint(text)
     assert [(d.code, d.line, d.col, d.message) for d in result.warnings] == [
-        ("MS212", 4, 3, "input 'x' is never used"),
         ("MS212", 5, 3, "input 'z' is never used"),
     ]
 
@@ -616,7 +590,7 @@ def test_ms212_input_that_reaches_no_output():
     text = spec("  z: {shape: [3]}", "graph:", "  h: {apply: {type: Dense, units: 4}, to: x}",
                 "  side: {apply: {type: Dense, units: 4}, to: z}", "outputs:", "  y: {from: h}")  # fmt: skip
     d = expect(text, "MS212", 5, 3, "input 'z' does not reach any output", level="warning")
-    assert "Keras requires every model input to feed an output" in d.hint
+    assert "Keras still expects data for it in fit and predict" in d.hint
 
 
 def test_ms213_unused_layer():
@@ -686,11 +660,6 @@ def test_ms302_kernel_larger_than_the_input():
     expect(text, "MS302", 15, 5, "`Conv1D` 'conv1d_1'", hint="use padding 'same'")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: an input shape that failed the schema ([0, -1, 2.5, a]) is still used, giving a "
-    "second error: MS302 '... got (None, 0, -1, None, None)'",
-)
 def test_ms302_bad_input_shape_is_one_set_of_errors():
     text = "modelspec: 1\nname: m\ninputs:\n  x: {shape: [4, 2.5]}\nsequential:\n  - {type: Dense, units: 4}\n"
     assert [d.code for d in lint(text).errors] == ["MS104"]
@@ -807,10 +776,6 @@ def test_ms402_every_loss_is_null():
            hint="give at least one output a loss")  # fmt: skip
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: `loss: 3` (a schema error, MS105) also reports MS402 'every output has `loss: null`'",
-)
 def test_ms402_not_for_an_invalid_loss():
     text = spec(
         "sequential:",
@@ -819,7 +784,7 @@ def test_ms402_not_for_an_invalid_loss():
         "  y: {loss: 3}",
         "compile: {optimizer: adam}",
     )
-    assert [d.code for d in lint(text).errors] == ["MS105"]
+    assert [d.code for d in lint(text).errors] == ["MS104"]
 
 
 def test_ms403_loss_weight_without_loss():

@@ -131,7 +131,7 @@ def summary_table(result: Result) -> str:
     for name in order:
         if name in inputs:
             inp = inputs[name]
-            rows.append((f"{inp.name} (InputLayer)", fmt_shape(inp.batch_shape), "0", ["-"]))
+            rows.append((f"{inp.name} (InputLayer)", _shape_text(inp.batch_shape), "0", ["-"]))
             continue
         calls = calls_by_layer[name]
         layer = spec.layers[name]

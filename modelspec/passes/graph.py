@@ -159,7 +159,7 @@ def check_graph(spec: Spec) -> tuple[GraphFacts, list[Diagnostic]]:
             used = any(ref.name == name for c in spec.calls for ref in c.inputs)
             what = "is never used" if not used else "does not reach any output"
             diags.append(_diag(WARNING, "MS212", f"input '{name}' {what}", inp.source,
-                               "Keras requires every model input to feed an output; remove it or use it"))  # fmt: skip
+                               "Keras still expects data for it in fit and predict; remove it or use it"))  # fmt: skip
     for step, calls in steps.items():
         last = calls[-1]
         if last.output not in live and last.output not in broken and spec.outputs:

@@ -26,7 +26,7 @@ def check_training(spec: Spec) -> Iterator[Diagnostic]:
             if not out.has_loss_key:
                 yield _diag(ERROR, "MS401", f"output '{out.name}' has no loss, but `compile` asks for training",
                             out, "add `loss:` to the output (or `loss: null` to leave it untrained)")  # fmt: skip
-        if spec.outputs and all(o.has_loss_key and o.loss is None for o in spec.outputs):
+        if spec.outputs and all(o.null_loss for o in spec.outputs):
             yield _diag(ERROR, "MS402", "every output has `loss: null`; there is nothing to train",
                         spec.outputs[0], "give at least one output a loss")  # fmt: skip
     for layer in spec.layers.values():
