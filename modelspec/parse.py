@@ -79,7 +79,8 @@ class _Parser:
                 continue
             raw = spec.get("shape")
             ok = isinstance(raw, list) and all(
-                d is None or (isinstance(d, int) and not isinstance(d, bool) and d >= 1) for d in raw
+                d is None or (isinstance(d, int) and not isinstance(d, bool) and d >= 1)
+                for d in raw
             )
             # A shape the schema refused is unknown here, not guessed: one error, not two.
             shape = tuple(raw) if ok else None
@@ -303,7 +304,9 @@ class _Parser:
             self.error("MS108", f"`sequential` takes exactly one input; got {declared}",
                        ("inputs",), key=True, hint="use `graph:` for several inputs")  # fmt: skip
         elif declared == 0 and "inputs" not in self.data:
-            self.error("MS108", "`sequential` needs one input under `inputs:`", ("sequential",), key=True)
+            self.error(
+                "MS108", "`sequential` needs one input under `inputs:`", ("sequential",), key=True
+            )
         self.inline_names(iter(items))
         all_names: set[str] = set()
         refs = (TensorRef(inputs[0].name, None, inputs[0].source),) if len(inputs) == 1 else ()

@@ -788,7 +788,9 @@ def _translate(
         # Pick the branch the user most likely meant. An error inside a branch (a
         # mapping whose `type` is misspelt) says more than "not a string".
         inner = [
-            e for e in error.context if e.relative_path or e.validator not in ("type", "enum", "const")
+            e
+            for e in error.context
+            if e.relative_path or e.validator not in ("type", "enum", "const")
         ]
         if inner and isinstance(value, (dict, list)):
             from jsonschema.exceptions import best_match

@@ -34,7 +34,8 @@ def regenerate(text: str) -> str:
             raise SystemExit(f"{code}: its example no longer gives {code}")
         shown = re.compile(rf"(^{FENCE}text\n)(.*?)(^{FENCE})", flags=re.M | re.S)
         tail = body[example.end() :]
-        tail = shown.sub(lambda m: m[1] + printed[0] + "\n" + m[3], tail, count=1)
+        new = printed[0]
+        tail = shown.sub(lambda m, new=new: m[1] + new + "\n" + m[3], tail, count=1)
         parts[i + 1] = body[: example.end()] + tail
     return "".join(parts)
 
