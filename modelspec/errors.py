@@ -108,7 +108,13 @@ class SpecError(ModelspecError):
 
 def did_you_mean(name: str, choices: Iterable[str], *, n: int = 1) -> str | None:
     """``"did you mean 'units'?"`` for the closest choice, or None."""
-    close = difflib.get_close_matches(name, list(choices), n=n, cutoff=0.6)
+    pool = list(choices)
+    if len(pool) > 500:
+        # difflib compares against every choice; with 20,000 names and many typos that
+        # is minutes. A match at cutoff 0.6 cannot differ in length by more than the
+        # shorter length allows, so filter on that first (ratio = 2*M / (len a + len b)).
+        pool = [c for c in pool if 0.6 * (len(c) + len(name)) <= 2 * min(len(c), len(name))]
+    close = difflib.get_close_matches(name, pool, n=n, cutoff=0.6)
     if not close:
         # A case slip ("dense" for "Dense") scores low with difflib's ratio.
         lowered = {c.lower(): c for c in choices}

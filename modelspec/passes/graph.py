@@ -25,6 +25,7 @@ from modelspec.errors import ERROR, WARNING, Diagnostic, did_you_mean
 from modelspec.ir import Call, Source, Spec, TensorRef
 
 MAX_CYCLES = 10
+MAX_SUGGESTIONS = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,11 +64,16 @@ def check_graph(spec: Spec) -> tuple[GraphFacts, list[Diagnostic]]:
     user_names = set(inputs) | set(spec.steps)
 
     broken: set[str] = set(malformed)
+    suggestions = [MAX_SUGGESTIONS]
+    sorted_names = sorted(user_names)
 
     def check_ref(ref: TensorRef, what: str) -> bool:
         if ref.name in known:
             return True
-        hint = did_you_mean(ref.name, sorted(user_names))
+        # Each suggestion compares against every name: cap them, or a spec with
+        # thousands of dangling references takes minutes.
+        hint = did_you_mean(ref.name, sorted_names) if suggestions[0] > 0 else None
+        suggestions[0] -= 1
         if ref.name in spec.layers:
             hint = f"'{ref.name}' is a layer; `to`/`from` take tensors: an input or a graph step"
         diags.append(_diag(ERROR, "MS201", f"undefined tensor '{ref.name}' {what}", ref.source,
