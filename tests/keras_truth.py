@@ -27,6 +27,16 @@ def build_layer(type_name: str, kwargs: dict[str, Any]):
     return cls(**{k: convert(v) for k, v in kwargs.items()})
 
 
+def call_layer(layer, type_name: str, inputs: list):
+    """Call ``layer`` the way its catalogue entry says: one tensor, a list, or positionally."""
+    layer_type = get(type_name)
+    if len(inputs) == 1 and not layer_type.is_merge:
+        return layer(inputs[0])
+    if layer_type.call == "positional":
+        return layer(*inputs)
+    return layer(inputs)
+
+
 def _shape(t) -> tuple:
     return tuple(None if d is None else int(d) for d in t.shape)
 
@@ -40,13 +50,7 @@ def keras_facts(type_name: str, kwargs: dict[str, Any], input_shapes: list[tuple
 
     layer = build_layer(type_name, kwargs)
     inputs = [keras.Input(batch_shape=s) for s in input_shapes]
-    style = get(type_name).call
-    if len(inputs) == 1 and not get(type_name).is_merge:
-        out = layer(inputs[0])
-    elif style == "positional":
-        out = layer(*inputs)
-    else:
-        out = layer(inputs)
+    out = call_layer(layer, type_name, inputs)
     if isinstance(out, (list, tuple)):
         output: Any = [_shape(t) for t in out]
     else:
@@ -90,15 +94,8 @@ def build_model(result):
 
     call_outputs: dict[str, Any] = {}
     for call in graph.order:
-        layer_type = get(spec.layers[call.layer].type)
         args = [tensor(ref) for ref in call.inputs]
-        if layer_type.call == "positional":
-            out = layers[call.layer](*args)
-        elif layer_type.is_merge:
-            out = layers[call.layer](args)
-        else:
-            (arg,) = args
-            out = layers[call.layer](arg)
+        out = call_layer(layers[call.layer], spec.layers[call.layer].type, args)
         if isinstance(out, tuple):
             out = list(out)
         tensors[call.output] = call_outputs[call.output] = out
@@ -119,14 +116,8 @@ def fails_at_run_time(type_name: str, kwargs: dict[str, Any], input_shapes: list
     concrete = [tuple(2 if i == 0 and d is None else (3 if d is None else d) for i, d in enumerate(s))
                 for s in input_shapes]  # fmt: skip
     arrays = [np.random.default_rng(0).random(s, dtype="float32") for s in concrete]
-    style = get(type_name).call
     try:
-        if len(arrays) == 1 and not get(type_name).is_merge:
-            out = layer(arrays[0])
-        elif style == "positional":
-            out = layer(*arrays)
-        else:
-            out = layer(arrays)
+        out = call_layer(layer, type_name, arrays)
     except Exception:  # noqa: BLE001 - any failure at run time is what we look for
         return True
     got = [tuple(t.shape) for t in out] if isinstance(out, (list, tuple)) else [tuple(out.shape)]

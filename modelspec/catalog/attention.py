@@ -17,6 +17,7 @@ from modelspec.catalog.base import (
     Kwarg,
     LayerType,
     ShapeError,
+    by_trainable,
     enum,
     expect_min_rank,
     known_dim,
@@ -127,7 +128,7 @@ def _mha_params(kw, inputs):
     if kw["use_gate"]:
         count += (q_in + bias) * heads * value_dim  # sigmoid gate on the query
     count += (heads * value_dim + bias) * prod(out)  # output: kernel (heads, value_dim, *out)
-    return (count, 0) if kw["trainable"] else (0, count)
+    return by_trainable(kw, count)
 
 
 MULTI_HEAD_ATTENTION = LayerType(
@@ -219,7 +220,7 @@ def _attention_shape(kw, inputs):
 def _attention_params(kw, inputs):
     # Two scalar weights: the score scale and, for "concat", the concat score weight.
     count = int(kw["use_scale"]) + int(kw["score_mode"] == "concat")
-    return (count, 0) if kw["trainable"] else (0, count)
+    return by_trainable(kw, count)
 
 
 ATTENTION = LayerType(
@@ -248,7 +249,7 @@ ATTENTION = LayerType(
 def _additive_params(kw, inputs):
     # A scale vector the size of the query's last axis.
     count = known_dim(inputs[0]) if kw["use_scale"] else 0
-    return (count, 0) if kw["trainable"] else (0, count)
+    return by_trainable(kw, count)
 
 
 ADDITIVE_ATTENTION = LayerType(

@@ -104,6 +104,11 @@ def no_params(kw: Mapping[str, Any], inputs: Sequence[Shape]) -> tuple[int, int]
     return (0, 0)
 
 
+def by_trainable(kw: Mapping[str, Any], trainable: int, frozen: int = 0) -> tuple[int, int]:
+    """``(trainable, non_trainable)``; ``trainable=False`` freezes every weight."""
+    return (trainable, frozen) if kw["trainable"] else (0, trainable + frozen)
+
+
 @dataclass(frozen=True, slots=True)
 class LayerType:
     """A Keras layer class as the catalogue knows it.

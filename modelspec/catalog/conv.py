@@ -23,6 +23,7 @@ from modelspec.catalog.base import (
     ShapeError,
     activation,
     as_tuple,
+    by_trainable,
     conv_out_len,
     enum,
     expect_rank,
@@ -144,7 +145,7 @@ def _spatial_kwargs(kw: Mapping[str, Any], rank: int):
 
 def _count(kw: Mapping[str, Any], total: int) -> tuple[int, int]:
     # Every conv weight is created trainable; trainable=False moves them all.
-    return (total, 0) if kw["trainable"] else (0, total)
+    return by_trainable(kw, total)
 
 
 # --- rules for each family -------------------------------------------------------------

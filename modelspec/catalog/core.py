@@ -18,6 +18,7 @@ from modelspec.catalog.base import (
     LayerType,
     ShapeError,
     activation,
+    by_trainable,
     constraint,
     enum,
     expect_min_rank,
@@ -34,7 +35,7 @@ from modelspec.catalog.base import (
 
 def _all_trainable(count, kw):
     """``(count, 0)``, or ``(0, count)`` when the layer is frozen."""
-    return (count, 0) if kw["trainable"] else (0, count)
+    return by_trainable(kw, count)
 
 
 def _same_shape(kw, inputs):
@@ -70,7 +71,7 @@ def _dense_params(kw, inputs):
     (shape,) = inputs
     n_in = known_dim(shape, -1)
     count = n_in * kw["units"] + (kw["units"] if kw["use_bias"] else 0)
-    return (count, 0) if kw["trainable"] else (0, count)
+    return by_trainable(kw, count)
 
 
 DENSE = LayerType(

@@ -21,6 +21,7 @@ from modelspec.catalog.base import (
     LayerType,
     ShapeError,
     activation,
+    by_trainable,
     enum,
     expect_min_rank,
     expect_rank,
@@ -127,7 +128,7 @@ def _rnn_params(gates: int):
         if kw["use_bias"]:
             # GRU with reset_after keeps separate input and recurrent biases: shape (2, 3u).
             count += gates * units * (2 if kw.get("reset_after") else 1)
-        return (count, 0) if kw["trainable"] else (0, count)
+        return by_trainable(kw, count)
 
     return params
 
@@ -270,7 +271,7 @@ def _bidirectional_params(kw, inputs):
     t1, n1 = _nested_params(fwd, fkw, inputs)
     t2, n2 = _nested_params(bwd, bkw, inputs)
     trainable, frozen = t1 + t2, n1 + n2
-    return (trainable, frozen) if kw["trainable"] else (0, trainable + frozen)
+    return by_trainable(kw, trainable, frozen)
 
 
 BIDIRECTIONAL = LayerType(
@@ -348,7 +349,7 @@ def _time_distributed_params(kw, inputs):
         trainable, frozen = _nested_params(inner, ikw, [step])
     except ShapeError as err:
         raise _rethrow(inner, err, step) from err
-    return (trainable, frozen) if kw["trainable"] else (0, trainable + frozen)
+    return by_trainable(kw, trainable, frozen)
 
 
 TIME_DISTRIBUTED = LayerType(
