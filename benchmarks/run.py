@@ -1,0 +1,836 @@
+"""Benchmark: ``modelspec lint``/``summary`` against importing Keras and building the model.
+
+    .venv/bin/python benchmarks/run.py            # 7 runs of each timing (about 8 minutes)
+    .venv/bin/python benchmarks/run.py --quick    # 3 runs, no 10,000-layer Keras build
+
+What it does (see benchmarks/README.md):
+
+1. generates specs of 10, 200, 2,000 and 10,000 layers (benchmarks/specgen.py) into a
+   temporary folder and checks that each lints clean (no error, no warning) and that
+   ``summary`` counts exactly that many layers;
+2. times whole processes, interleaved round by round so drift hits every size alike:
+   ``modelspec lint SPEC``, ``modelspec summary --format json SPEC``, plus baselines
+   (``python -c pass``, ``modelspec --version``) and ``python -c "import keras"``;
+3. builds the same models in Keras in fresh processes (benchmarks/keras_build.py,
+   which reads the spec with PyYAML only), timing the build in-process after import;
+   a RecursionError is recorded, then retried with a raised recursion limit;
+4. profiles one in-process ``check()`` of the 10,000-layer spec (cProfile), one whole
+   ``modelspec lint`` of the 200-layer spec, and ``-X importtime`` of ``modelspec lint``;
+5. prints the table and writes benchmarks/RESULTS.md, benchmarks/lint_vs_keras.png
+   and the "Latest numbers" section of benchmarks/README.md.
+
+Reported times are medians (min and max beside them): these machines are shared and
+noisy. CPU times (user + sys of the child) are reported too; they move less with load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import importlib.metadata as _md
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+import specgen  # noqa: E402
+
+SIZES = (10, 200, 2000, 10000)
+TARGET_200_S = 0.3
+TARGET_10K_S = 3.0
+LINEAR_TOLERANCE = 1.25  # per-layer cost at 10k may be at most this times that at 2k
+PACKAGES = ("modelspec", "PyYAML", "jsonschema", "referencing", "typer", "pydantic", "rich",
+            "keras", "tensorflow-cpu", "tensorflow", "numpy", "matplotlib")  # fmt: skip
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# --- running things -------------------------------------------------------------------
+
+
+class Run:
+    __slots__ = ("wall", "cpu", "rc", "out", "err")
+
+    def __init__(self, wall: float, cpu: float, rc: int, out: str, err: str):
+        self.wall, self.cpu, self.rc, self.out, self.err = wall, cpu, rc, out, err
+
+
+def run(cmd: list[str], env: dict[str, str], *, timeout: float = 900, keep: bool = False) -> Run:
+    """Run ``cmd`` to completion: wall time, CPU time of the child, exit code, output."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    try:
+        p = subprocess.run(
+            cmd,
+            env=env,
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=timeout,
+            text=True,
+        )
+        rc, out, err = p.returncode, p.stdout, p.stderr
+    except subprocess.TimeoutExpired as exc:
+        rc = 124
+        out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        err = f"timed out after {timeout} s"
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    if not keep:
+        out, err = out[-4000:], err[-4000:]
+    return Run(wall, cpu, rc, out, err)
+
+
+class Series:
+    """Repeated measurements of one thing."""
+
+    def __init__(self) -> None:
+        self.wall: list[float] = []
+        self.cpu: list[float] = []
+
+    def add(self, wall: float, cpu: float | None = None) -> None:
+        self.wall.append(wall)
+        if cpu is not None:
+            self.cpu.append(cpu)
+
+    @property
+    def median(self) -> float | None:
+        return statistics.median(self.wall) if self.wall else None
+
+    @property
+    def cpu_median(self) -> float | None:
+        return statistics.median(self.cpu) if self.cpu else None
+
+    def to_dict(self) -> dict:
+        return {"wall": self.wall, "cpu": self.cpu, "median": self.median,
+                "cpu_median": self.cpu_median}  # fmt: skip
+
+
+def fmt_s(x: float | None) -> str:
+    if x is None:
+        return "-"
+    if x < 1:
+        return f"{x * 1000:.0f} ms"
+    return f"{x:.2f} s"
+
+
+def fmt_series(s: Series) -> str:
+    if not s.wall:
+        return "-"
+    if len(s.wall) == 1:
+        return f"{fmt_s(s.median)} (1 run)"
+    return f"{fmt_s(s.median)} ({fmt_s(min(s.wall))}–{fmt_s(max(s.wall))})"
+
+
+# --- the machine ----------------------------------------------------------------------
+
+
+def machine() -> dict[str, str]:
+    info: dict[str, str] = {}
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+        models = re.findall(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)
+        info["cpu"] = models[0] if models else platform.processor() or "?"
+        mhz = re.findall(r"^cpu MHz\s*:\s*(.+)$", cpuinfo, re.M)
+        cache = re.findall(r"^cache size\s*:\s*(.+)$", cpuinfo, re.M)
+        if mhz:
+            info["cpu"] += f" @ {float(mhz[0]):.0f} MHz"
+        if cache:
+            info["cpu"] += f", {cache[0]} cache"
+    except OSError:
+        info["cpu"] = platform.processor() or "?"
+    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    info["cores"] = f"{os.cpu_count()} logical" + (
+        f" ({affinity} usable by this process)" if affinity else ""
+    )
+    try:
+        mem = re.search(r"MemTotal:\s*(\d+) kB", Path("/proc/meminfo").read_text())
+        info["memory"] = f"{int(mem[1]) / 2**20:.1f} GiB" if mem else "?"
+    except OSError:
+        pass
+    info["os"] = platform.platform()
+    info["python"] = (
+        f"{platform.python_implementation()} {platform.python_version()} ({sys.executable})"
+    )
+    versions = []
+    for name in PACKAGES:
+        try:
+            versions.append(f"{name} {_md.version(name)}")
+        except _md.PackageNotFoundError:
+            pass
+    info["packages"] = ", ".join(versions)
+    try:
+        import yaml
+
+        info["packages"] += f"; libyaml: {'yes' if yaml.__with_libyaml__ else 'no'}"
+    except ImportError:
+        pass
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
+                              capture_output=True).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "modelspec"], cwd=ROOT,
+                               text=True, capture_output=True).stdout.strip()  # fmt: skip
+        info["commit"] = head + (" (modelspec/ has uncommitted changes)" if dirty else "")
+    except OSError:
+        pass
+    info["date"] = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return info
+
+
+def loadavg() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
+# --- the benchmark ----------------------------------------------------------------------
+
+
+def bench_env(tmp: Path) -> dict[str, str]:
+    """Bytecode cached outside the tree, as for an installed wheel; quiet TensorFlow."""
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
+    env["KERAS_BACKEND"] = "tensorflow"
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    env.pop("MODELSPEC_DEBUG", None)
+    return env
+
+
+def verify(spec: Path, n: int, cli: list[str], env: dict[str, str]) -> dict:
+    r = run([*cli, "lint", "--format", "json", str(spec)], env)
+    if r.rc != 0:
+        raise SystemExit(f"{spec.name} does not lint clean (rc {r.rc}):\n{r.out}\n{r.err}")
+    payload = json.loads(r.out)
+    if payload["errors"] or payload["warnings"]:
+        raise SystemExit(f"{spec.name} has diagnostics:\n{json.dumps(payload, indent=2)[:3000]}")
+    r = run([*cli, "summary", "--format", "json", str(spec)], env, keep=True)
+    if r.rc != 0:
+        raise SystemExit(f"summary of {spec.name} failed (rc {r.rc}):\n{r.err}")
+    summary = json.loads(r.out)
+    if len(summary["layers"]) != n:
+        raise SystemExit(f"{spec.name}: summary lists {len(summary['layers'])} layers, not {n}")
+    return {"layers": len(summary["layers"]), "params": summary["total_params"]}
+
+
+def keras_build(spec: Path, env: dict[str, str], py: str, timeout: float, limit: int = 0) -> dict:
+    cmd = [py, str(HERE / "keras_build.py"), str(spec)]
+    if limit:
+        cmd += ["--recursion-limit", str(limit)]
+    r = run(cmd, env, timeout=timeout)
+    last = r.out.strip().splitlines()[-1] if r.out.strip() else ""
+    try:
+        data = json.loads(last)
+    except json.JSONDecodeError:
+        data = {"error": f"exit {r.rc}: {(r.err or r.out).strip()[-600:]}"}
+    data["process_s"] = r.wall
+    return data
+
+
+def parse_importtime(stderr: str) -> list[tuple[str, int, int, int]]:
+    """``-X importtime`` lines -> (module, depth, self us, cumulative us)."""
+    out = []
+    for line in stderr.splitlines():
+        m = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)", line)
+        if m:
+            out.append((m[4], len(m[3]) // 2, int(m[1]), int(m[2])))
+    return out
+
+
+def importtime(spec: Path, cli: list[str], env: dict[str, str], runs: int) -> dict:
+    per_module: dict[str, dict] = {}
+    totals: list[float] = []
+    by_package: dict[str, list[int]] = {}
+    for _ in range(runs):
+        r = run([cli[0], "-X", "importtime", *cli[1:], "lint", str(spec)], env, keep=True)
+        rows = parse_importtime(r.err)
+        seen: set[str] = set()
+        pkg_sum: dict[str, int] = {}
+        for name, depth, self_us, cum_us in rows:
+            if name in seen:
+                continue
+            seen.add(name)
+            entry = per_module.setdefault(name, {"depth": depth, "self": [], "cum": []})
+            entry["self"].append(self_us)
+            entry["cum"].append(cum_us)
+            top = name.split(".")[0]
+            pkg_sum[top] = pkg_sum.get(top, 0) + self_us
+        for top, us in pkg_sum.items():
+            by_package.setdefault(top, []).append(us)
+        totals.append(sum(s for _, _, s, _ in rows) / 1e6)
+    modules = [
+        {"module": name, "depth": e["depth"], "self_ms": statistics.median(e["self"]) / 1000,
+         "cum_ms": statistics.median(e["cum"]) / 1000}
+        for name, e in per_module.items()
+    ]  # fmt: skip
+    modules.sort(key=lambda m: -m["cum_ms"])
+    packages = sorted(
+        ({"package": k, "self_ms": statistics.median(v) / 1000} for k, v in by_package.items()),
+        key=lambda p: -p["self_ms"],
+    )
+    return {"modules": modules, "packages": packages, "total_s": statistics.median(totals)}
+
+
+_PSTATS_TABLE = """
+import pstats, sys
+from pathlib import Path
+stats = pstats.Stats(sys.argv[1]).stats
+rows = []
+for (file, line, func), (cc, nc, tt, ct, _callers) in stats.items():
+    if file.startswith("<frozen") or func in ("<built-in method builtins.exec>",
+            "<built-in method builtins.__import__>", "<built-in method _imp.exec_dynamic>",
+            "<built-in method _imp.create_dynamic>"):
+        continue
+    where = "/".join(Path(file).parts[-2:]) if file != "~" else ""
+    calls = str(nc) if nc == cc else f"{nc}/{cc}"
+    rows.append((ct, tt, calls, f"{where}:{line}({func})" if where else func))
+rows.sort(key=lambda r: -r[0])
+print(f"{'ncalls':>12} {'tottime':>8} {'cumtime':>8}  function (<module>: the import of that file)")
+for ct, tt, calls, name in rows[: int(sys.argv[2])]:
+    print(f"{calls:>12} {tt:8.3f} {ct:8.3f}  {name}")
+"""
+
+
+def cli_profile(spec: Path, cli: list[str], env: dict[str, str], top: int) -> str:
+    """cProfile of a whole ``modelspec lint`` process (imports, typer and the check).
+
+    The import machinery's own frames are left out of the table, so what remains is
+    modules' top-level code (``<module>``), typer's dispatch and the check.
+    """
+    with tempfile.NamedTemporaryFile(suffix=".prof", delete=False) as fh:
+        prof = fh.name
+    try:
+        run([cli[0], "-m", "cProfile", "-o", prof, *cli[1:], "lint", str(spec)], env)
+        return run([cli[0], "-c", _PSTATS_TABLE, prof, str(top)], env, keep=True).out
+    finally:
+        os.unlink(prof)
+
+
+def pstats_rows(text: str) -> str:
+    """Just the header and rows of a pstats table."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if line.strip().startswith("ncalls"):
+            return "\n".join(lines[i:]).rstrip()
+    return text.rstrip()
+
+
+# --- report -----------------------------------------------------------------------------
+
+
+def build_report(res: dict) -> tuple[str, str]:
+    """(RESULTS.md text, the short table for the README)."""
+    sizes = res["sizes"]
+    lint, summ = res["lint"], res["summary"]
+    k_import = res["keras_import"]
+    kb = res["keras_build"]
+    rows = []
+    hdr = (
+        "| layers | `lint` (whole process) | `lint` CPU | `summary --format json` "
+        "| Keras build (in-process, after import) | Keras import + build | lint / (import + build) |"
+        "\n|---:|---|---:|---|---|---|---:|"
+    )
+    notes = []
+    for n in sizes:
+        b = kb.get(str(n))
+        build_cell, total_cell, ratio_cell = "-", "-", "-"
+        if b is not None:
+            s = b["series"]
+            if s.wall:
+                build_cell = fmt_series(s)
+                if b.get("raised_limit"):
+                    build_cell += " †"
+                total = (k_import.median or 0) + s.median
+                total_cell = fmt_s(total)
+                ratio_cell = f"{lint[n].median / total:.3f} ({total / lint[n].median:.0f}x faster)"
+            elif b.get("error"):
+                build_cell = "failed: " + b["error"][:80]
+        elif res.get("keras_skipped"):
+            build_cell = f"not run ({res['keras_skipped']})"
+        rows.append(
+            f"| {n:,} | {fmt_series(lint[n])} | {fmt_s(lint[n].cpu_median)} | {fmt_series(summ[n])} "
+            f"| {build_cell} | {total_cell} | {ratio_cell} |"
+        )
+    for n, b in kb.items():
+        if b.get("default_limit_error"):
+            notes.append(
+                f"† {int(n):,} layers: at Python's default recursion limit the Keras build fails with "
+                f"`{b['default_limit_error'][:120]}` after {b['default_limit_failed_after_s']:.1f} s "
+                f"(in `{b.get('recursing_in', '?')}`; keras-team/keras#15596). The time shown is with "
+                f"`sys.setrecursionlimit({b['raised_limit']})` and a 512 MiB thread stack."
+            )
+    table = hdr + "\n" + "\n".join(rows)
+    cpu_rows = "\n".join(
+        f"| {n:,} | {fmt_s(lint[n].cpu_median)} | {fmt_s(summ[n].cpu_median)} |" for n in sizes
+    )
+
+    # Linearity and targets.
+    lin = res["linearity"]
+    t = res["targets"]
+    ok = lambda b: "**met**" if b else "**NOT met**"  # noqa: E731
+    targets = (
+        f"- lint, 200 layers, median whole process <= {TARGET_200_S} s on 2 cores: "
+        f"{fmt_s(lint[200].median)} -> {ok(t['200'])}\n"
+        f"- lint, 10,000 layers <= {TARGET_10K_S:.0f} s: {fmt_s(lint[10000].median)} -> {ok(t['10k'])}\n"
+        f"- linear from 2,000 to 10,000 layers (per-layer cost at 10k <= {LINEAR_TOLERANCE}x that at 2k): "
+        f"{lin['ratio']:.2f}x -> {ok(t['linear'])}"
+    )
+    linearity = (
+        f"Per-layer lint cost, startup (the 10-layer median) subtracted: "
+        f"{lin['per_layer_2k_us']:.0f} µs/layer at 2,000 layers, {lin['per_layer_10k_us']:.0f} µs/layer at "
+        f"10,000 (ratio {lin['ratio']:.2f}; log-log slope of (t - t10) from 2k to 10k: {lin['slope']:.2f}, "
+        f"1.00 is linear). Marginal cost between 2,000 and 10,000: {lin['marginal_us']:.0f} µs/layer. "
+        f"By CPU time: {lin['cpu_per_layer_2k_us']:.0f} and {lin['cpu_per_layer_10k_us']:.0f} µs/layer "
+        f"(ratio {lin['cpu_ratio']:.2f})."
+    )
+    if "summary_ratio" in lin:
+        flag = (
+            " **Not linear: look for a quadratic step in `summary`.**"
+            if lin["summary_ratio"] > LINEAR_TOLERANCE
+            else ""
+        )
+        linearity += (
+            f"\n\nFor comparison (no target), `summary --format json`: "
+            f"{lin['summary_per_layer_2k_us']:.0f} µs/layer at 2,000 layers, "
+            f"{lin['summary_per_layer_10k_us']:.0f} µs/layer at 10,000 "
+            f"(ratio {lin['summary_ratio']:.2f}).{flag}"
+        )
+
+    m = res["machine"]
+    machine_md = "\n".join(f"- **{k}**: {v}" for k, v in m.items())
+    base = res["baselines"]
+    base_md = "\n".join(
+        f"| {k} | {fmt_series(s)} | {fmt_s(s.cpu_median)} |" for k, s in base.items()
+    )
+
+    prof = res["profile"]
+    stages = prof.get("stages", {})
+    if "error" in stages:
+        stages_md = f"(stage timing failed: {stages['error']})"
+    else:
+        total = sum(stages.values()) or 1
+        stages_md = "| stage | time | share |\n|---|---:|---:|\n" + "\n".join(
+            f"| {k} | {fmt_s(v)} | {100 * v / total:.0f}% |" for k, v in stages.items()
+        )
+    it = res["importtime"]
+    mods = "| module (indent = nesting) | cumulative | self |\n|---|---:|---:|\n" + "\n".join(
+        f"| `{'· ' * m_['depth']}{m_['module']}` | {m_['cum_ms']:.1f} ms | {m_['self_ms']:.1f} ms |"
+        for m_ in it["modules"][:15]
+    )
+    pkgs = "| top-level package | self time summed |\n|---|---:|\n" + "\n".join(
+        f"| `{p['package']}` | {p['self_ms']:.1f} ms |" for p in it["packages"][:12]
+    )
+
+    results = f"""# modelspec benchmark results
+
+Generated by `benchmarks/run.py{" --quick" if res["quick"] else ""}` ({res["runs"]} runs per timing;
+medians, with min–max in brackets). Do not edit by hand: run the benchmark again.
+
+## Machine
+
+{machine_md}
+- **load average**: {res["load_before"]} at the start, {res["load_after"]} at the end (other jobs share this machine)
+- **benchmark wall time**: {res["elapsed_s"] / 60:.1f} min
+
+Whole-process timings run with the bytecode cache in a temporary `PYTHONPYCACHEPREFIX`
+(as for an installed wheel, where pip compiles `.pyc` files); each command ran once
+untimed first to fill it.
+
+## Lint vs Keras
+
+{table}
+
+{chr(10).join(notes)}
+
+Keras import (`python -c "import keras"`, TensorFlow backend, whole process): {fmt_series(k_import)}.
+Keras builds run each in a fresh process with {res["keras_runs"]} run(s) per size up to 2,000 layers and
+1 run above; the models Keras built have the same layer and parameter counts as
+`modelspec summary`: {res["keras_crosscheck"]}.
+
+![lint vs Keras](lint_vs_keras.png)
+
+### CPU time (user + sys of the child process, medians)
+
+| layers | `lint` | `summary --format json` |
+|---:|---:|---:|
+{cpu_rows}
+
+### Baselines
+
+| command | wall | CPU |
+|---|---|---:|
+{base_md}
+
+## Targets
+
+{targets}
+
+{linearity}
+
+## Where the time goes: one in-process `check()` of the 10,000-layer spec
+
+Unprofiled, stage by stage with warm caches (`check_document`'s steps; the first `check()` in the
+process took {fmt_s(prof.get("profiled_s"))} under cProfile, a second one {fmt_s(prof.get("warm_check_s"))} without):
+
+{stages_md}
+
+cProfile, top 15 by cumulative time:
+
+```
+{pstats_rows(prof.get("tables", {}).get("cumulative", ""))}
+```
+
+cProfile, top 15 by own time:
+
+```
+{pstats_rows(prof.get("tables", {}).get("tottime", ""))}
+```
+
+## Where the time goes: a whole `modelspec lint` of the 200-layer spec
+
+cProfile of the process, top 25 by cumulative time; the import machinery's frames are\nleft out, `<module>` rows are the top-level code of a module (its import):
+
+```
+{pstats_rows(res["cli_profile"])}
+```
+
+## `modelspec lint` startup: `-X importtime`
+
+Median over {res["importtime_runs"]} runs of `python -X importtime .venv/bin/modelspec lint` (10 layers);
+imports add up to {fmt_s(it["total_s"])} of self time. Top 15 modules by cumulative time:
+
+{mods}
+
+By top-level package (self time of all its modules):
+
+{pkgs}
+"""
+    readme_table = (
+        f"{res['machine'].get('date', '')}, {res['machine'].get('cpu', '')}, "
+        f"{res['machine'].get('cores', '')}; {res['runs']} runs, medians (min–max). "
+        f"Load average {res['load_before']} at the start, {res['load_after']} at the end. "
+        f"Full details: [RESULTS.md](RESULTS.md).\n\n{table}\n\n{chr(10).join(notes)}\n\n"
+        f"{targets}\n\n{linearity}\n"
+    )
+    return results, readme_table
+
+
+def plot(res: dict, path: Path) -> str | None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "matplotlib is not installed: no plot (pip install matplotlib)"
+    sizes = res["sizes"]
+    fig, ax = plt.subplots(figsize=(7.5, 5.2), dpi=120)
+
+    def line(xs, series_list, label, style, **kw):
+        pts = [(x, s) for x, s in zip(xs, series_list) if s is not None and s.wall]
+        if not pts:
+            return
+        x = [p[0] for p in pts]
+        y = [p[1].median for p in pts]
+        lo = [p[1].median - min(p[1].wall) for p in pts]
+        hi = [max(p[1].wall) - p[1].median for p in pts]
+        ax.errorbar(x, y, yerr=[lo, hi], fmt=style, capsize=3, label=label, **kw)
+
+    line(sizes, [res["lint"][n] for n in sizes], "modelspec lint (whole process)", "o-", color="C0")
+    line(sizes, [res["summary"][n] for n in sizes], "modelspec summary --format json (whole process)",
+         "s--", color="C2", alpha=0.7)  # fmt: skip
+    kb = res["keras_build"]
+    build = [kb[str(n)]["series"] if str(n) in kb else None for n in sizes]
+    line(sizes, build, "Keras build (in-process, after import)", "^-", color="C3")
+    ki = res["keras_import"]
+    if ki.wall:
+        totals = []
+        for s in build:
+            if s is None or not s.wall:
+                totals.append(None)
+                continue
+            t = Series()
+            t.wall = [w + ki.median for w in s.wall]
+            totals.append(t)
+        line(sizes, totals, "Keras import + build", "v:", color="C1")
+    for n in sizes:
+        b = kb.get(str(n))
+        if b and b.get("raised_limit") and b["series"].wall:
+            ax.annotate("raised recursion limit", (n, b["series"].median), textcoords="offset points",
+                        xytext=(-110, 8), fontsize=8, color="C3")  # fmt: skip
+    ax.scatter([200, 10000], [TARGET_200_S, TARGET_10K_S], marker="x", s=80, color="k", zorder=5,
+               label="lint targets (0.3 s @ 200, 3 s @ 10k)")  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("layers in the spec")
+    ax.set_ylabel("seconds (median; bars: min–max)")
+    ax.set_title("modelspec lint vs Keras model build")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return None
+
+
+def update_readme(readme: Path, section: str) -> None:
+    start, end = "<!-- latest-results:start -->", "<!-- latest-results:end -->"
+    if not readme.exists():
+        return
+    text = readme.read_text(encoding="utf-8")
+    if start not in text or end not in text:
+        return
+    before, rest = text.split(start, 1)
+    _, after = rest.split(end, 1)
+    readme.write_text(f"{before}{start}\n{section}{end}{after}", encoding="utf-8")
+
+
+# --- main -------------------------------------------------------------------------------
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="3 runs each; Keras up to 2,000 layers")
+    ap.add_argument("--runs", type=int, help="runs per timing (default 7, --quick 3)")
+    ap.add_argument("--keras-max", type=int,
+                    help="largest spec to build in Keras (default 10000, --quick 2000); 0: no Keras")  # fmt: skip
+    ap.add_argument("--keras-timeout", type=float, default=600, help="seconds per Keras build")
+    ap.add_argument("--out", type=Path, default=HERE, help="where RESULTS.md and the PNG go")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary folder of specs")
+    args = ap.parse_args()
+    runs = args.runs or (3 if args.quick else 7)
+    keras_max = args.keras_max if args.keras_max is not None else (2000 if args.quick else 10000)
+
+    started = time.perf_counter()
+    py = str(Path(sys.executable))
+    script = Path(py).parent / "modelspec"
+    cli = [py, str(script)] if script.exists() else [py, "-m", "modelspec.cli"]
+    if not script.exists():
+        # ``python -m modelspec.cli`` does not call main(); go through a tiny shim.
+        cli = [
+            py,
+            "-c",
+            "import sys; from modelspec.cli import main; sys.argv[0]='modelspec'; main()",
+        ]
+    tmp = Path(tempfile.mkdtemp(prefix="modelspec-bench-"))
+    env = bench_env(tmp)
+    res: dict = {"quick": args.quick, "runs": runs, "sizes": list(SIZES), "load_before": loadavg()}
+    res["machine"] = machine()
+    log(f"machine: {res['machine']['cpu']}, {res['machine']['cores']}; load {res['load_before']}")
+    log(f"specs and bytecode cache in {tmp}")
+    try:
+        # 1. Specs, checked.
+        specs: dict[int, Path] = {}
+        facts: dict[int, dict] = {}
+        for n in SIZES:
+            specs[n] = specgen.write(tmp, n)
+            facts[n] = verify(specs[n], n, cli, env)
+            log(f"{specs[n].name}: lints clean, {facts[n]['layers']} layers, "
+                f"{facts[n]['params']:,} params, {specs[n].stat().st_size / 1024:.0f} KiB")  # fmt: skip
+
+        # 2. Whole-process timings, interleaved.
+        have_keras = run([py, "-c", "import keras"], env).rc == 0  # also warms the cache
+        if not have_keras:
+            res["keras_skipped"] = "keras is not importable in this Python"
+        elif keras_max <= 0:
+            res["keras_skipped"] = "--keras-max 0"
+        baselines = {
+            "`python -c pass` (interpreter start)": [py, "-c", "pass"],
+            "`python -c 'import modelspec'`": [py, "-c", "import modelspec"],
+            "`modelspec --version`": [*cli, "--version"],
+        }
+        nocache_env = dict(env)
+        nocache_env.pop("PYTHONPYCACHEPREFIX")
+        nocache_env["PYTHONDONTWRITEBYTECODE"] = "1"
+        has_pycache = (ROOT / "modelspec" / "__pycache__").exists()
+        nocache_label = (
+            "`modelspec lint` 200 layers, PYTHONDONTWRITEBYTECODE=1 and no cache prefix, as this dev "
+            "env runs it (modelspec/__pycache__ "
+            + ("exists" if has_pycache else "absent: modelspec's modules compile on every run")
+            + ")"
+        )
+        for cmd in baselines.values():
+            run(cmd, env)
+        lint = {n: Series() for n in SIZES}
+        summ = {n: Series() for n in SIZES}
+        base = {k: Series() for k in baselines}
+        base[nocache_label] = Series()
+        k_import = Series()
+        for r in range(runs):
+            log(
+                f"round {r + 1}/{runs}: lint, summary, baselines"
+                + (", import keras" if have_keras else "")
+            )
+            for n in SIZES:
+                for cmd, series in (
+                    ([*cli, "lint", str(specs[n])], lint[n]),
+                    ([*cli, "summary", "--format", "json", str(specs[n])], summ[n]),
+                ):
+                    if r == 0:
+                        run(cmd, env)  # untimed warm-up
+                    x = run(cmd, env)
+                    if x.rc != 0:
+                        raise SystemExit(f"{cmd} failed (rc {x.rc}): {x.err}")
+                    series.add(x.wall, x.cpu)
+            for label, cmd in baselines.items():
+                x = run(cmd, env)
+                base[label].add(x.wall, x.cpu)
+            x = run([*cli, "lint", str(specs[200])], nocache_env)
+            base[nocache_label].add(x.wall, x.cpu)
+            if have_keras:
+                x = run([py, "-c", "import keras"], env)
+                if x.rc == 0:
+                    k_import.add(x.wall, x.cpu)
+        base['`python -c "import keras"`'] = k_import
+        res.update(lint=lint, summary=summ, baselines=base, keras_import=k_import)
+
+        # 3. Keras builds.
+        kb: dict[str, dict] = {}
+        cross = []
+        res["keras_runs"] = runs
+        if have_keras and keras_max > 0:
+            for n in SIZES:
+                if n > keras_max:
+                    continue
+                entry: dict = {"series": Series()}
+                kb[str(n)] = entry
+                reps = runs if n <= 2000 else 1
+                limit = 0
+                for i in range(reps):
+                    log(
+                        f"Keras build, {n} layers, run {i + 1}/{reps}"
+                        + (f" (recursion limit {limit})" if limit else "")
+                    )
+                    d = keras_build(specs[n], env, py, args.keras_timeout, limit)
+                    if "error" in d and "RecursionError" in d["error"] and not limit:
+                        entry["default_limit_error"] = d["error"]
+                        entry["default_limit_failed_after_s"] = d.get(
+                            "failed_after_s", d["process_s"]
+                        )
+                        entry["recursing_in"] = d.get("recursing_in", "?")
+                        limit = 200_000
+                        entry["raised_limit"] = limit
+                        log(
+                            f"  RecursionError after {entry['default_limit_failed_after_s']:.1f} s; retrying with a raised limit"
+                        )
+                        d = keras_build(specs[n], env, py, args.keras_timeout, limit)
+                    if "error" in d:
+                        entry["error"] = d["error"]
+                        log(f"  failed: {d['error'][:200]}")
+                        break
+                    entry["series"].add(d["build_s"])
+                    entry["last"] = d
+                    log(f"  build {d['build_s']:.2f} s (import in-process {d['import_s']:.2f} s)")
+                last = entry.get("last")
+                if last:
+                    same = (
+                        last["layers"] == facts[n]["layers"]
+                        and last["params"] == facts[n]["params"]
+                    )
+                    cross.append(
+                        f"{n:,}: {'yes' if same else 'NO'} ({last['layers']:,} layers, {last['params']:,} params)"
+                    )
+        res["keras_build"] = kb
+        res["keras_crosscheck"] = "; ".join(cross) if cross else "not checked"
+
+        # 4. Profiles.
+        log("cProfile of check() on 10,000 layers")
+        r = run(
+            [py, str(HERE / "profile_check.py"), str(specs[10000]), "--top", "15"], env, keep=True
+        )
+        try:
+            res["profile"] = json.loads(r.out.strip().splitlines()[-1])
+        except (json.JSONDecodeError, IndexError):
+            res["profile"] = {"stages": {"error": (r.err or r.out)[-500:]}}
+        log("cProfile of a whole `modelspec lint`, 200 layers")
+        res["cli_profile"] = cli_profile(specs[200], cli, env, 25)
+        res["importtime_runs"] = min(runs, 5)
+        log("-X importtime of `modelspec lint`")
+        res["importtime"] = importtime(specs[10], cli, env, res["importtime_runs"])
+
+        # 5. Analysis.
+        t10, t2k, t10k = lint[10].median, lint[2000].median, lint[10000].median
+        c10, c2k, c10k = lint[10].cpu_median, lint[2000].cpu_median, lint[10000].cpu_median
+        import math
+
+        per2k = (t2k - t10) / (2000 - 10)
+        per10k = (t10k - t10) / (10000 - 10)
+        res["linearity"] = {
+            "per_layer_2k_us": per2k * 1e6,
+            "per_layer_10k_us": per10k * 1e6,
+            "ratio": per10k / per2k,
+            "slope": math.log((t10k - t10) / (t2k - t10)) / math.log((10000 - 10) / (2000 - 10)),
+            "marginal_us": (t10k - t2k) / 8000 * 1e6,
+            "cpu_per_layer_2k_us": (c2k - c10) / 1990 * 1e6,
+            "cpu_per_layer_10k_us": (c10k - c10) / 9990 * 1e6,
+            "cpu_ratio": ((c10k - c10) / 9990) / ((c2k - c10) / 1990),
+        }
+        s10, s2k, s10k = summ[10].median, summ[2000].median, summ[10000].median
+        res["linearity"]["summary_per_layer_2k_us"] = (s2k - s10) / 1990 * 1e6
+        res["linearity"]["summary_per_layer_10k_us"] = (s10k - s10) / 9990 * 1e6
+        res["linearity"]["summary_ratio"] = ((s10k - s10) / 9990) / ((s2k - s10) / 1990)
+        res["targets"] = {
+            "200": lint[200].median <= TARGET_200_S,
+            "10k": t10k <= TARGET_10K_S,
+            "linear": per10k / per2k <= LINEAR_TOLERANCE,
+        }
+        res["load_after"] = loadavg()
+        res["elapsed_s"] = time.perf_counter() - started
+
+        results_md, readme_section = build_report(res)
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "RESULTS.md").write_text(results_md, encoding="utf-8")
+        raw = {k: (v.to_dict() if isinstance(v, Series) else v) for k, v in res.items()
+               if k not in ("lint", "summary", "baselines", "keras_build")}  # fmt: skip
+        raw["lint"] = {n: s.to_dict() for n, s in lint.items()}
+        raw["summary"] = {n: s.to_dict() for n, s in summ.items()}
+        raw["baselines"] = {k: s.to_dict() for k, s in base.items()}
+        raw["keras_build"] = {n: {**{k: v for k, v in e.items() if k != "series"},
+                                  "series": e["series"].to_dict()} for n, e in kb.items()}  # fmt: skip
+        (args.out / "results.json").write_text(
+            json.dumps(raw, indent=1, default=str), encoding="utf-8"
+        )
+        problem = plot(res, args.out / "lint_vs_keras.png")
+        if problem:
+            log(problem)
+        if args.out.resolve() == HERE:
+            update_readme(HERE / "README.md", readme_section)
+
+        # 6. The console.
+        print()
+        print(readme_section)
+        print("\nProfile of check(), 10,000 layers, top 15 by cumulative time:")
+        print(pstats_rows(res["profile"].get("tables", {}).get("cumulative", "")))
+        print("\nStages:", json.dumps(res["profile"].get("stages"), indent=1))
+        print("\n-X importtime of `modelspec lint`, top 15 by cumulative time:")
+        for m in res["importtime"]["modules"][:15]:
+            print(
+                f"  {m['cum_ms']:8.1f} ms  {m['self_ms']:7.1f} ms self  {'  ' * m['depth']}{m['module']}"
+            )
+        print(f"\nWrote {args.out / 'RESULTS.md'}, {args.out / 'results.json'}, {args.out / 'lint_vs_keras.png'}"
+              f" in {res['elapsed_s'] / 60:.1f} min")  # fmt: skip
+    finally:
+        if args.keep:
+            log(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
