@@ -11,6 +11,7 @@ Inline layers get the names Keras would give them in a fresh session
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -26,6 +27,7 @@ NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*\Z")
 MAX_NAME = 200
 
 
+@functools.cache
 def to_snake_case(name: str) -> str:
     """Keras's ``to_snake_case``: ``Conv2DTranspose`` -> ``conv2d_transpose``."""
     name = re.sub(r"\W+", "", name)
