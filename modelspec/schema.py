@@ -650,11 +650,12 @@ def _validate(doc: Document) -> list[Diagnostic]:
             elif "type" in layer:
                 out.append(doc.diagnostic("MS104", f"layer `type` must be a string; got {_show(type_name)}",
                                           (*path, "type")))  # fmt: skip
-            elif path[0] != "layers":  # under `layers:` reported above
+            elif not (len(path) == 2 and path[0] == "layers"):  # under `layers:` reported above
+                what = _kind(path)
+                if path[-1] in ("layer", "backward_layer"):
+                    what = f"the `{path[-1]}` of {_kind(path[:-1])}"
                 out.append(
-                    doc.diagnostic(
-                        "MS103", f"{_kind(path)} is missing the required key 'type'", path
-                    )
+                    doc.diagnostic("MS103", f"{what} is missing the required key 'type'", path)
                 )
             continue
         key = json.dumps(layer, sort_keys=True)

@@ -977,3 +977,10 @@ def test_docs_examples_give_the_output_shown():
         assert shown[1].split(": ")[1].split()[-1] == code
         checked += 1
     assert checked >= 35
+
+
+def test_ms103_wrapped_layer_without_type():
+    # Found by the fast-accept property test: the jsonschema path missed this one.
+    text = spec("layers:", "  td: {type: TimeDistributed, layer: {units: 3}}", "graph:",
+                "  y: {apply: td, to: x}", "outputs:", "  y: {from: y}")  # fmt: skip
+    expect(text, "MS103", 6, 38, "the `layer` of layer 'td' is missing the required key 'type'")
