@@ -53,6 +53,7 @@ _FLOAT = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?\
 _NULL = frozenset({"", "~", "null", "Null", "NULL"})
 _TRUE = frozenset({"true", "True", "TRUE"})
 _FALSE = frozenset({"false", "False", "FALSE"})
+_NUMERIC_START = frozenset("0123456789+-.")
 _BOOL_11 = frozenset({"yes", "Yes", "YES", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF"})
 # Integers that YAML 1.2 reads as numbers (in another base, or decimals with a
 # leading zero), where YAML 1.1 sees a string.
@@ -316,6 +317,17 @@ class _Builder:
             return text
         return self.plain(text, event.start_mark, path)
 
+    def ambiguous_bool(self, text: str, mark: Any, path: JsonPath) -> None:
+        """The YAML 1.1 booleans (yes, no, on, off) that YAML 1.2 reads as strings."""
+        word = "true" if text.lower() in ("yes", "on") else "false"
+        self.error(
+            "MS011",
+            f"'{text}' is ambiguous: YAML 1.1 reads it as a boolean, YAML 1.2 as a string",
+            mark,
+            path,
+            hint=f"write {word} for a boolean, or quote it ('{text}') for a string",
+        )
+
     def plain(self, text: str, mark: Any, path: JsonPath) -> Any:
         if (
             self.json_mode
@@ -345,6 +357,13 @@ class _Builder:
             return True
         if text in _FALSE:
             return False
+        if text[0] not in _NUMERIC_START:
+            # Numbers, dates and the non-finite floats all start with one of these (as
+            # PyYAML's resolvers, keyed by first character, also assume); most plain
+            # scalars are names like `relu` and need no regex at all.
+            if text in _BOOL_11:
+                return self.ambiguous_bool(text, mark, path)
+            return text
         if _INT.match(text):
             digits = len(text.lstrip("+-"))
             if digits > MAX_INT_DIGITS:
@@ -369,16 +388,6 @@ class _Builder:
                 mark,
                 path,
                 hint="NaN and infinity are not JSON values; use a finite number",
-            )
-            return None
-        if text in _BOOL_11:  # the YAML 1.1 booleans that YAML 1.2 reads as strings
-            word = "true" if text.lower() in ("yes", "on") else "false"
-            self.error(
-                "MS011",
-                f"'{text}' is ambiguous: YAML 1.1 reads it as a boolean, YAML 1.2 as a string",
-                mark,
-                path,
-                hint=f"write {word} for a boolean, or quote it ('{text}') for a string",
             )
             return None
         yaml_11 = next((kind for kind, regex in _YAML_11.items() if regex.match(text)), None)
