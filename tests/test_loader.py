@@ -700,3 +700,31 @@ def _leaves(value):
             stack.extend(v)
         else:
             yield v
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        (Path(__file__).resolve().parent.parent / "specs" / "seed_004_branches.yaml").read_text(
+            encoding="utf-8"
+        ),
+        "a: [1, 2\n",
+        "a: " + "[" * 10_000,
+        "a: 1\na: 2\nb: *x\nc: !!python/name:os.system\nd: yes\n",
+    ],
+    ids=["spec", "syntax", "deep", "hostile"],
+)
+def test_pure_python_parser_gives_the_same_result(text, monkeypatch):
+    """Without libyaml, PyYAML's own parser is used: same data, positions and errors."""
+    import yaml
+
+    import modelspec.loader as loader
+
+    with_libyaml = loader.loads(text, "s.yaml")
+    monkeypatch.setattr(loader, "_Parser", yaml.SafeLoader)
+    pure = loader.loads(text, "s.yaml")
+    assert [d.code for d in pure[1]] == [d.code for d in with_libyaml[1]]
+    assert [(d.line, d.col) for d in pure[1]][:1] == [(d.line, d.col) for d in with_libyaml[1]][:1]
+    if with_libyaml[0] is not None and not with_libyaml[1]:
+        assert pure[0].data == with_libyaml[0].data
+        assert pure[0].positions == with_libyaml[0].positions
