@@ -1,0 +1,163 @@
+"""Rules stated once and checked on generated specs (hypothesis)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from modelspec.catalog import ShapeError, get
+from modelspec.check import check_text
+from modelspec.passes.keras_order import keras_layer_order
+
+
+@st.composite
+def dags(draw):
+    """A random DAG of Dense steps and Add/Concatenate merges over 1-3 inputs.
+
+    Every step reads earlier tensors only; some steps are outputs, and every step feeds
+    an output (the last one reads all loose ends), so the spec must lint clean.
+    """
+    n_inputs = draw(st.integers(1, 3))
+    width = draw(st.sampled_from([4, 8]))
+    inputs = {f"in{i}": {"shape": [width]} for i in range(n_inputs)}
+    tensors = list(inputs)
+    graph: dict[str, dict] = {}
+    used: set[str] = set()
+    for i in range(draw(st.integers(1, 12))):
+        kind = draw(st.sampled_from(["dense", "dense", "add", "concat"]))
+        if kind == "dense" or len(tensors) < 2:
+            src = draw(st.sampled_from(tensors))
+            graph[f"s{i}"] = {"apply": {"type": "Dense", "units": width}, "to": src}
+            used.add(src)
+        else:
+            srcs = draw(st.lists(st.sampled_from(tensors), min_size=2, max_size=3, unique=True))
+            merge = {"type": "Add"} if kind == "add" else {"type": "Concatenate"}
+            chain = [merge] if kind == "add" else [merge, {"type": "Dense", "units": width}]
+            graph[f"s{i}"] = {"apply": chain, "to": srcs}
+            used.update(srcs)
+        tensors.append(f"s{i}")
+    loose = [t for t in tensors if t not in used]
+    if len(loose) > 1:
+        graph["last"] = {"apply": {"type": "Add"}, "to": loose}
+        loose = ["last"]
+    outputs = {"y": {"from": loose[0]}} if loose[0] in graph else {}
+    assume(outputs)
+    return {"modelspec": 1, "name": "dag", "inputs": inputs, "graph": graph, "outputs": outputs}
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(dags())
+def test_generated_dags_lint_clean_and_order_is_topological(spec):
+    result = check_text(json.dumps(spec), "dag.json")
+    assert result.ok, [d.format() for d in result.diagnostics]
+    order = keras_layer_order(result.spec, result.graph)
+    position = {name: i for i, name in enumerate(order)}
+    for call in result.graph.order:
+        for ref in call.inputs:
+            producer = (
+                ref.name
+                if ref.name in result.spec.input_map
+                else result.graph.producer[ref.name].layer
+            )
+            assert position[producer] < position[call.layer]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(dags(), st.data())
+def test_a_back_edge_is_one_cycle_error(spec, data):
+    steps = [name for name, step in spec["graph"].items() if isinstance(step["to"], str)]
+    assume(len(spec["graph"]) >= 2 and steps)
+    victim = data.draw(st.sampled_from(steps))
+    readers: dict[str, set[str]] = {}
+    for name, step in spec["graph"].items():
+        for src in [step["to"]] if isinstance(step["to"], str) else step["to"]:
+            readers.setdefault(src, set()).add(name)
+    descendants, todo = {victim}, [victim]
+    while todo:
+        for reader in readers.get(todo.pop(), ()):
+            if reader not in descendants:
+                descendants.add(reader)
+                todo.append(reader)
+    target = data.draw(st.sampled_from(sorted(descendants)))
+    spec["graph"][victim]["to"] = target  # the step now reads itself or its descendant
+    result = check_text(json.dumps(spec), "dag.json")
+    cycles = [d for d in result.errors if d.code == "MS204"]
+    # The cycle goes through the edited step (a step may also be cut off from its
+    # input, which is then reported as unused, never as a second error).
+    assert len(cycles) == 1, [d.format() for d in result.diagnostics]
+    assert victim in cycles[0].message or "more)" in cycles[0].message  # long cycles are cut
+    assert {d.code for d in result.errors} <= {"MS204", "MS214"}
+
+
+# --- shape rules against Keras -----------------------------------------------------------
+
+conv_kwargs = st.fixed_dictionaries(
+    {
+        "filters": st.integers(1, 6),
+        "kernel_size": st.integers(1, 5),
+        "strides": st.integers(1, 3),
+        "padding": st.sampled_from(["valid", "same"]),
+        "use_bias": st.booleans(),
+    }
+)
+
+
+@pytest.mark.keras
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(["Conv1D", "Conv2D", "Conv1DTranspose", "Conv2DTranspose", "SeparableConv2D"]),
+    conv_kwargs,
+    st.integers(1, 12),
+    st.integers(1, 4),
+)
+def test_conv_rules_match_keras(type_name, kwargs, size, channels):
+    """Whatever the kwargs, the catalogue agrees with Keras: same shape and parameters,
+    or both refuse."""
+    pytest.importorskip("keras")
+    from tests.keras_truth import keras_facts
+
+    rank = 2 if "2D" in type_name else 1
+    shape = (None, *([size] * rank), channels)
+    layer = get(type_name)
+    kw = layer.resolve(kwargs)
+    try:
+        ours = (layer.shape(kw, [shape]), *layer.params(kw, [shape]))
+    except ShapeError:
+        ours = None
+    try:
+        theirs = keras_facts(type_name, kwargs, [shape])
+    except Exception:  # noqa: BLE001 - Keras refuses with ValueError or TypeError
+        theirs = None
+    assert ours == theirs
+
+
+@pytest.mark.keras
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(["MaxPooling2D", "AveragePooling1D", "MaxPooling1D", "AveragePooling2D"]),
+    st.integers(1, 4),
+    st.one_of(st.none(), st.integers(1, 3)),
+    st.sampled_from(["valid", "same"]),
+    st.integers(1, 10),
+)
+def test_pooling_rules_match_keras(type_name, pool, strides, padding, size):
+    pytest.importorskip("keras")
+    from tests.keras_truth import keras_facts
+
+    rank = 2 if "2D" in type_name else 1
+    shape = (None, *([size] * rank), 3)
+    kwargs = {"pool_size": pool, "strides": strides, "padding": padding}
+    layer = get(type_name)
+    kw = layer.resolve(kwargs)
+    try:
+        ours = (layer.shape(kw, [shape]), *layer.params(kw, [shape]))
+    except ShapeError:
+        ours = None
+    try:
+        theirs = keras_facts(type_name, kwargs, [shape])
+    except Exception:  # noqa: BLE001
+        theirs = None
+    assert ours == theirs
