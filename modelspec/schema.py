@@ -276,6 +276,10 @@ def build_schema(*, dispatch: bool = True) -> dict[str, Any]:
             },
             "compile": {"$ref": "#/$defs/compile"},
             "fit": {"$ref": "#/$defs/fit"},
+            "$schema": {
+                "type": "string",
+                "description": "This schema's URL or path, for JSON editors (ignored by modelspec).",
+            },
         },
         "additionalProperties": False,
         "$defs": defs,

@@ -159,3 +159,17 @@ def test_valid_specs_never_import_jsonschema(spec):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_yaml_and_json_specs_are_the_same_document():
+    """specs/seed_003_multitask.json is the YAML spec's twin: same data, same summary."""
+    from modelspec.check import check
+    from modelspec.emit.summary import summary_json
+
+    yaml_result = check(ROOT / "specs" / "seed_003_multitask.yaml")
+    json_result = check(ROOT / "specs" / "seed_003_multitask.json")
+    assert yaml_result.ok and json_result.ok
+    json_data = dict(json_result.doc.data)
+    assert json_data.pop("$schema") == "../schemas/modelspec.schema.json"
+    assert json_data == yaml_result.doc.data
+    assert summary_json(json_result) == summary_json(yaml_result)
