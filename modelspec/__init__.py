@@ -14,10 +14,9 @@ Example::
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from typing import TYPE_CHECKING, Any
 
-from modelspec.check import Result, check, check_text  # noqa: E402
-from modelspec.errors import Diagnostic, ModelspecError, SpecError  # noqa: E402
+__version__ = "0.1.0"
 
 __all__ = [
     "Diagnostic",
@@ -28,3 +27,28 @@ __all__ = [
     "check",
     "check_text",
 ]
+
+_LAZY = {
+    "Result": "modelspec.check",
+    "check": "modelspec.check",
+    "check_text": "modelspec.check",
+    "Diagnostic": "modelspec.errors",
+    "ModelspecError": "modelspec.errors",
+    "SpecError": "modelspec.errors",
+}
+
+if TYPE_CHECKING:
+    from modelspec.check import Result, check, check_text
+    from modelspec.errors import Diagnostic, ModelspecError, SpecError
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use, so `modelspec --version` and `modelspec schema` do not
+    # pay for the loader, the catalogue and the passes.
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'modelspec' has no attribute {name!r}")
