@@ -161,3 +161,102 @@ def test_pooling_rules_match_keras(type_name, pool, strides, padding, size):
     except Exception:  # noqa: BLE001
         theirs = None
     assert ours == theirs
+
+
+# --- no input makes the pipeline raise ------------------------------------------------------
+
+from pathlib import Path  # noqa: E402
+
+from tests.test_schema import _VALUES, _mutate, _paths  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+_SPECS = sorted((ROOT / "specs").glob("*.yaml")) + sorted((ROOT / "tests" / "specs").glob("*.yaml"))
+_TEXTS = [p.read_text(encoding="utf-8") for p in _SPECS]
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_no_mutated_spec_makes_check_raise(data):
+    """Whatever a spec holds, `check` returns diagnostics: it never raises."""
+    from modelspec.loader import loads
+
+    text = data.draw(st.sampled_from(_TEXTS))
+    base = loads(text, "s.yaml")[0].data
+    spec = base
+    for _ in range(data.draw(st.integers(1, 3))):
+        path = data.draw(st.sampled_from(list(_paths(spec))))
+        how = data.draw(st.sampled_from(["replace", "delete", "add"]))
+        spec = _mutate(spec, path, how, data.draw(_VALUES))
+    result = check_text(json.dumps(spec), "mutated.json")
+    assert all(d.line >= 1 and d.col >= 1 for d in result.diagnostics)
+
+
+# --- every shape rule is total -----------------------------------------------------------------
+
+from modelspec.catalog import LAYER_TYPES  # noqa: E402
+from modelspec.schema import _accepts, _schemas  # noqa: E402
+
+
+def _from_schema(schema, depth=0):
+    """Values for a kwarg's JSON Schema: mostly valid, at the edges of its ranges."""
+    if "anyOf" in schema:
+        return st.one_of([_from_schema(s, depth) for s in schema["anyOf"]])
+    if "const" in schema:
+        return st.just(schema["const"])
+    if "enum" in schema:
+        return st.sampled_from(schema["enum"])
+    kind = schema.get("type")
+    if kind == "integer":
+        lo = schema.get("minimum", -3)
+        return st.integers(lo, max(lo, 0) + 6)
+    if kind == "number":
+        return st.floats(-1, 2, allow_nan=False)
+    if kind == "boolean":
+        return st.booleans()
+    if kind == "string":
+        return st.sampled_from(["ab,bc->ac", "abc,cd->abd", "...b,bc->...c", "a", ""])
+    if kind == "null":
+        return st.none()
+    if kind == "array" and depth < 2:
+        size = {"min_size": schema.get("minItems", 0), "max_size": schema.get("maxItems", 4)}
+        return st.lists(_from_schema(schema.get("items", {"type": "integer"}), depth + 1), **size)
+    if kind == "object":  # a wrapped layer
+        return st.sampled_from([{"type": "LSTM", "units": 3}, {"type": "Dense", "units": 2},
+                                {"type": "GRU", "units": 2, "return_sequences": True}])  # fmt: skip
+    return st.none()
+
+
+_SHAPES = st.lists(st.one_of(st.none(), st.integers(1, 7)), min_size=0, max_size=5).map(
+    lambda dims: (None, *dims)
+)
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+@given(st.data())
+@pytest.mark.parametrize("type_name", sorted(LAYER_TYPES))
+def test_shape_and_param_rules_are_total(type_name, data):
+    """For kwargs the schema accepts and any input shapes, a rule answers or raises
+    ShapeError: never another exception, which would reach the user as a traceback."""
+    layer = LAYER_TYPES[type_name]
+    per_type = _schemas()[2][type_name]
+    kwargs = {}
+    for kwarg in layer.kwargs:
+        if kwarg.required or data.draw(st.booleans()):
+            kwargs[kwarg.name] = data.draw(_from_schema(per_type["properties"][kwarg.name]))
+    assume(_accepts(per_type, {"type": type_name, **kwargs}))
+    n = layer.min_inputs if layer.max_inputs == layer.min_inputs else data.draw(st.integers(1, 3))
+    shapes = [data.draw(_SHAPES) for _ in range(n)]
+    kw = layer.resolve(kwargs)
+    try:
+        out = layer.shape(kw, shapes)
+        trainable, frozen = layer.params(kw, shapes)
+    except ShapeError:
+        return
+    assert isinstance(trainable, int) and isinstance(frozen, int)
+    assert trainable >= 0 and frozen >= 0
+    outs = out if isinstance(out, list) else [out]
+    assert all(isinstance(s, tuple) for s in outs)
