@@ -223,9 +223,7 @@ class _Parser:
         self, inputs: tuple[Input, ...], layers: dict[str, Layer]
     ) -> tuple[list[Call], list[Output]]:
         steps = self.mapping("graph")
-        input_names = (
-            {i.name for i in self.mapping("inputs")} if False else set(self.mapping("inputs"))
-        )
+        input_names = set(self.mapping("inputs"))
         self.inline_names(
             item for step, spec in steps.items() if isinstance(spec, dict)
             for item in self.chain_items(spec.get("apply"), ("graph", step, "apply"))
@@ -246,9 +244,9 @@ class _Parser:
             for i, (item_path, use) in enumerate(items):
                 layer = self.resolve_use(use, item_path, layers, all_names)
                 out_name = step if i == len(items) - 1 else f"{step}:{i}"
-                if layer is not None and refs:
-                    calls.append(Call(layer, refs, out_name, step, self.source(item_path)))
                 src = self.source(item_path)
+                if layer is not None and refs:
+                    calls.append(Call(layer, refs, out_name, step, src))
                 refs = (TensorRef(out_name, None, src),)
         outputs = []
         for out_name, spec in self.mapping("outputs").items():
