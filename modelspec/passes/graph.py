@@ -160,10 +160,10 @@ def check_graph(spec: Spec) -> tuple[GraphFacts, list[Diagnostic]]:
                                out.source))  # fmt: skip
         _mark_live(out.tensor.name, deps, producer, live, used_inputs, inputs)
 
+    read = {ref.name for c in spec.calls for ref in c.inputs}
     for name, inp in inputs.items():
         if name not in used_inputs and spec.outputs:
-            used = any(ref.name == name for c in spec.calls for ref in c.inputs)
-            what = "is never used" if not used else "does not reach any output"
+            what = "is never used" if name not in read else "does not reach any output"
             diags.append(_diag(WARNING, "MS212", f"input '{name}' {what}", inp.source,
                                "Keras still expects data for it in fit and predict; remove it or use it"))  # fmt: skip
     for step, calls in steps.items():
