@@ -114,6 +114,9 @@ class Document:
 
 
 _EXOTIC_BREAKS = ("\x85", "\u2028", "\u2029")
+_HIDDEN_BREAKS = ("\ue085", "\uf028", "\uf029")
+_HIDE_BREAKS = str.maketrans(dict(zip(_EXOTIC_BREAKS, _HIDDEN_BREAKS)))
+_RESTORE_BREAKS = str.maketrans(dict(zip(_HIDDEN_BREAKS, _EXOTIC_BREAKS)))
 
 
 def _positions(text: str) -> Any:
@@ -171,6 +174,7 @@ class _Builder:
 
     def __init__(self, file: str, text: str, *, json_mode: bool = False):
         self.json_mode = json_mode
+        self.restore: dict[int, int] | None = None  # see loads(): hidden line breaks
         self.doc = Document(file, text, None)
         self.diagnostics: list[Diagnostic] = []
         self.pos = _positions(text)
@@ -252,7 +256,10 @@ class _Builder:
             if kind is yaml.ScalarEvent:
                 if awaiting_key:
                     assert top is not None
-                    top.set_key(event.value, event.start_mark, self.pos, self.doc.key_positions)
+                    key = (
+                        event.value if self.restore is None else event.value.translate(self.restore)
+                    )
+                    top.set_key(key, event.start_mark, self.pos, self.doc.key_positions)
                     continue
                 attach(self.scalar(event, path), event.start_mark, path)
             elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
@@ -290,7 +297,7 @@ class _Builder:
         )
 
     def scalar(self, event: Any, path: JsonPath) -> Any:
-        text = event.value
+        text = event.value if self.restore is None else event.value.translate(self.restore)
         tag = event.tag
         if tag is not None and tag != "!":
             kind = _SCALAR_TAGS.get(tag)
@@ -509,7 +516,16 @@ def loads(
             )
         ]
     builder = _Builder(file, text, json_mode=fmt == "json")
-    parse_text = _JSON_FOR_YAML.sub(_json_for_yaml, text) if fmt == "json" else text
+    if fmt == "json":
+        parse_text = _JSON_FOR_YAML.sub(_json_for_yaml, text)
+    elif any(c in text for c in _EXOTIC_BREAKS) and not any(c in text for c in _HIDDEN_BREAKS):
+        # YAML 1.2 breaks lines at LF and CR only; PyYAML (YAML 1.1) also at U+0085,
+        # U+2028 and U+2029, which would end a comment or fold a string. Hide them from
+        # the parser (same length, so positions hold) and restore them in the values.
+        parse_text = text.translate(_HIDE_BREAKS)
+        builder.restore = _RESTORE_BREAKS
+    else:
+        parse_text = text
     parser = _Parser(parse_text)
     try:
         builder.run(_events(parser))

@@ -431,13 +431,17 @@ def test_unicode_line_separators_do_not_shift_line_numbers(sep):
     assert diags_of(f"a: 'x{sep}y'\nb: yes\n") == [("MS011", 2, 4)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: U+2028 inside a comment ends the comment (a YAML 1.1 line break), "
-    "so '# a<U+2028>b' is a syntax error (MS003)",
-)
 def test_unicode_line_separator_inside_a_comment():
     assert clean("# a\u2028b\na: 1\n") == {"a": 1}
+
+
+@pytest.mark.parametrize("char", ["\x85", "\u2028", "\u2029"])
+def test_yaml_values_keep_characters_that_yaml_1_1_reads_as_line_breaks(char):
+    # YAML 1.2 breaks lines at LF and CR only, so these stay in keys and values.
+    assert clean(f'a: "x{char}y"\nk{char}: p{char}q\n') == {
+        "a": f"x{char}y",
+        f"k{char}": f"p{char}q",
+    }
 
 
 def test_bom_is_accepted(tmp_path):
