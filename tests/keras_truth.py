@@ -27,6 +27,28 @@ def build_layer(type_name: str, kwargs: dict[str, Any]):
     return cls(**{k: convert(v) for k, v in kwargs.items()})
 
 
+def catalogue_facts(type_name: str, kwargs: dict[str, Any], input_shapes: list[tuple]):
+    """``(output, trainable, non_trainable)`` as the catalogue infers them, no Keras."""
+    layer_type = get(type_name)
+    kw = layer_type.resolve(kwargs)
+    return (layer_type.shape(kw, input_shapes), *layer_type.params(kw, input_shapes))
+
+
+def agree_or_both_refuse(type_name: str, kwargs: dict[str, Any], input_shapes: list[tuple]):
+    """The catalogue's facts and Keras's, each ``None`` where that side refuses."""
+    from modelspec.catalog import ShapeError
+
+    try:
+        ours = catalogue_facts(type_name, kwargs, input_shapes)
+    except ShapeError:
+        ours = None
+    try:
+        theirs = keras_facts(type_name, kwargs, input_shapes)
+    except Exception:  # noqa: BLE001 - Keras refuses with ValueError or TypeError
+        theirs = None
+    return ours, theirs
+
+
 def call_layer(layer, type_name: str, inputs: list):
     """Call ``layer`` the way its catalogue entry says: one tensor, a list, or positionally."""
     layer_type = get(type_name)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from modelspec.catalog import LAYER_TYPES, ShapeError, get
+from modelspec.catalog import LAYER_TYPES, ShapeError
 from tests import cases
+from tests.keras_truth import catalogue_facts as ours
 
 CASES = cases.load("CASES")
 BAD = cases.load("BAD")
@@ -16,14 +17,6 @@ def _id(case: tuple) -> str:
     family, type_name, kwargs, shapes, *rest = case
     kw = ",".join(f"{k}={v}" for k, v in kwargs.items())
     return f"{type_name}({kw})@{shapes}"[:120]
-
-
-def ours(type_name, kwargs, shapes):
-    layer = get(type_name)
-    kw = layer.resolve(kwargs)
-    out = layer.shape(kw, shapes)
-    trainable, non_trainable = layer.params(kw, shapes)
-    return out, trainable, non_trainable
 
 
 def test_every_layer_type_has_cases():

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from modelspec.catalog import ShapeError, get
+from modelspec.catalog import ShapeError
 from modelspec.check import check_text
 from modelspec.passes.keras_order import keras_layer_order
 
@@ -117,20 +117,10 @@ def test_conv_rules_match_keras(type_name, kwargs, size, channels):
     """Whatever the kwargs, the catalogue agrees with Keras: same shape and parameters,
     or both refuse."""
     pytest.importorskip("keras")
-    from tests.keras_truth import keras_facts
+    from tests.keras_truth import agree_or_both_refuse
 
     rank = 2 if "2D" in type_name else 1
-    shape = (None, *([size] * rank), channels)
-    layer = get(type_name)
-    kw = layer.resolve(kwargs)
-    try:
-        ours = (layer.shape(kw, [shape]), *layer.params(kw, [shape]))
-    except ShapeError:
-        ours = None
-    try:
-        theirs = keras_facts(type_name, kwargs, [shape])
-    except Exception:  # noqa: BLE001 - Keras refuses with ValueError or TypeError
-        theirs = None
+    ours, theirs = agree_or_both_refuse(type_name, kwargs, [(None, *([size] * rank), channels)])
     assert ours == theirs
 
 
@@ -145,21 +135,11 @@ def test_conv_rules_match_keras(type_name, kwargs, size, channels):
 )
 def test_pooling_rules_match_keras(type_name, pool, strides, padding, size):
     pytest.importorskip("keras")
-    from tests.keras_truth import keras_facts
+    from tests.keras_truth import agree_or_both_refuse
 
     rank = 2 if "2D" in type_name else 1
-    shape = (None, *([size] * rank), 3)
     kwargs = {"pool_size": pool, "strides": strides, "padding": padding}
-    layer = get(type_name)
-    kw = layer.resolve(kwargs)
-    try:
-        ours = (layer.shape(kw, [shape]), *layer.params(kw, [shape]))
-    except ShapeError:
-        ours = None
-    try:
-        theirs = keras_facts(type_name, kwargs, [shape])
-    except Exception:  # noqa: BLE001
-        theirs = None
+    ours, theirs = agree_or_both_refuse(type_name, kwargs, [(None, *([size] * rank), 3)])
     assert ours == theirs
 
 
