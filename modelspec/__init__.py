@@ -23,12 +23,18 @@ __all__ = [
     "ModelspecError",
     "Result",
     "SpecError",
+    "SpecModel",
     "__version__",
+    "build_model",
     "check",
     "check_text",
+    "load",
 ]
 
 _LAZY = {
+    "SpecModel": "modelspec.api",
+    "build_model": "modelspec.api",
+    "load": "modelspec.api",
     "Result": "modelspec.check",
     "check": "modelspec.check",
     "check_text": "modelspec.check",
@@ -38,6 +44,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
+    from modelspec.api import SpecModel, build_model, load
     from modelspec.check import Result, check, check_text
     from modelspec.errors import Diagnostic, ModelspecError, SpecError
 

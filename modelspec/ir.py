@@ -65,6 +65,9 @@ class Layer:
     kwargs: Mapping[str, Any]
     source: Source
     inline: bool = False
+    # Names of the layers a wrapper holds, by kwarg: ``(("layer", "lstm"),)``. Keras
+    # names an unnamed inner layer itself; the spec records the name it gets.
+    inner: tuple[tuple[str, str], ...] = ()
 
 
 _REF = re.compile(r"(?P<name>.+)\[(?P<index>[0-9]+)\]\Z")

@@ -112,13 +112,16 @@ class _Parser:
         # A wrapper's inner layer is created without a name, which uses up Keras's
         # name for its type ("lstm") just as an inline layer would.
         lt = LAYER_TYPES.get(type_name)
+        inner_names = []
         for kwarg in lt.nested if lt else ():
             inner = spec.get(kwarg)
             if isinstance(inner, dict) and isinstance(inner.get("type"), str):
-                self.auto_name(inner["type"])
+                given = inner.get("name")
+                inner_name = given if isinstance(given, str) else self.auto_name(inner["type"])
+                inner_names.append((kwarg, inner_name))
         kwargs = {k: v for k, v in spec.items() if k not in ("type", "name")}
         src = self.source(path, key=not inline)
-        return Layer(name, type_name, kwargs, src, inline)
+        return Layer(name, type_name, kwargs, src, inline, tuple(inner_names))
 
     def inline_names(self, uses: Iterator[tuple[tuple, Any]]) -> None:
         """Reserve the explicit ``name`` of every inline layer before auto-naming."""

@@ -1,0 +1,243 @@
+"""Safe Python source for generated modules: literals, identifiers, and line layout.
+
+Nothing from a spec reaches generated code except through this module:
+
+- :func:`literal` renders a plain value (``str``, ``int``, ``float``, ``bool``,
+  ``None``, tuples and lists of them) as a Python literal. Strings go through
+  ``repr``, then take the quotes ``ruff format`` prefers; non-finite floats are
+  refused.
+- :class:`Namespace` hands out identifiers: ASCII only, never a keyword, a soft
+  keyword, a builtin or a name the module itself uses, and unique.
+- :func:`comment_text` escapes text onto one ASCII line, for comments and docstrings.
+- :func:`statement` lays out one statement the way ``ruff format`` (default settings,
+  88 columns) would: on one line when it fits, comment included, otherwise exploded
+  one argument per line with a trailing comma, which ruff keeps as written.
+
+Expressions are a tiny tree (:class:`Call`, :class:`Seq`, :class:`Atom`) rather than
+strings, so layout can split them where ruff would.
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+LINE_LENGTH = 88
+INDENT = "    "
+
+
+class UnsafeValue(ValueError):
+    """A value that cannot be rendered as a plain Python literal."""
+
+
+def _quote(text: str) -> str:
+    """``repr(text)`` with ruff's quote preference: double quotes unless they need more escapes."""
+    r = repr(text)
+    if r[0] == '"':
+        return r  # repr chose double quotes: the text has a ' and no "
+    body = r[1:-1]
+    # ruff (as black) switches to double quotes unless that adds escapes.
+    if text.count('"') <= body.count("\\'"):
+        body = body.replace("\\'", "'").replace('"', '\\"')
+        return f'"{body}"'
+    return r
+
+
+def literal(value: object) -> str:
+    """A Python literal for a plain value; :class:`UnsafeValue` for anything else.
+
+    >>> literal(["same", 3, 0.5, None])
+    '["same", 3, 0.5, None]'
+    >>> literal((3,))
+    '(3,)'
+    """
+    if value is None or isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, int):
+        return repr(int(value))  # an int subclass could override __repr__
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise UnsafeValue(f"non-finite number {value!r}")
+        return repr(float(value))
+    if isinstance(value, str):
+        return _quote(str(value))
+    if isinstance(value, tuple):
+        items = [literal(v) for v in value]
+        return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+    if isinstance(value, list):
+        return f"[{', '.join(literal(v) for v in value)}]"
+    raise UnsafeValue(f"{type(value).__name__} is not a plain value")
+
+
+def comment_text(text: str) -> str:
+    """``text`` on one line of printable ASCII, safe in a comment or a docstring.
+
+    Backslashes, line breaks, non-ASCII characters and ``"`` are escaped, so the text
+    can neither end the comment nor close a docstring.
+    """
+    escaped = text.encode("ascii", "backslashreplace").decode("ascii")
+    escaped = escaped.replace("\\", "\\\\")
+    out = []
+    for ch in escaped:
+        if ch == '"':
+            out.append('\\"')
+        elif ch.isprintable():
+            out.append(ch)
+        else:
+            out.append(f"\\\\x{ord(ch):02x}")
+    return "".join(out)
+
+
+# --- identifiers ----------------------------------------------------------------------
+
+_RESERVED = frozenset(
+    {*keyword.kwlist, *keyword.softkwlist, *dir(builtins), "keras", "build_model", "model"}
+)
+
+
+def _base_identifier(name: str) -> str:
+    ident = re.sub(r"[^A-Za-z0-9_]", "_", name)
+    if not ident or ident[0].isdigit():
+        ident = f"t_{ident}"
+    if ident in _RESERVED or ident.startswith("__"):
+        ident = ident.strip("_") + "_" if ident.strip("_") else "t_"
+        if ident in _RESERVED:
+            ident += "_"
+    return ident
+
+
+class Namespace:
+    """Hands out unique, safe identifiers for spec names (as torch.fx's ``_Namespace``).
+
+    >>> ns = Namespace()
+    >>> ns.create("conv-1"), ns.create("conv_1"), ns.create("print"), ns.create("class")
+    ('conv_1', 'conv_1_2', 'print_', 'class_')
+    """
+
+    def __init__(self, taken: Iterable[str] = ()):
+        self._used: set[str] = set(taken)
+
+    def create(self, name: str) -> str:
+        base = _base_identifier(name)
+        ident, n = base, 1
+        while ident in self._used:
+            n += 1
+            ident = f"{base}_{n}"
+        assert ident.isascii() and ident.isidentifier() and not keyword.iskeyword(ident)
+        self._used.add(ident)
+        return ident
+
+
+# --- expressions and layout --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Atom:
+    """Source text that is never split: a name or a rendered literal."""
+
+    text: str
+
+    def flat(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """``func(arg, key=value, ...)``; ``func`` is a dotted name or another call."""
+
+    func: Atom | Call
+    args: tuple[tuple[str | None, Expr], ...]
+
+    def flat(self) -> str:
+        return f"{self.func.flat()}({_flat_args(self.args)})"
+
+
+@dataclass(frozen=True, slots=True)
+class Seq:
+    """A list ``[...]``, a tuple ``(...)`` or a dict ``{...}`` (items as ``(key, value)``)."""
+
+    kind: str  # "list", "tuple" or "dict"
+    items: tuple[Expr | tuple[Expr, Expr], ...]
+
+    def flat(self) -> str:
+        if self.kind == "dict":
+            body = ", ".join(f"{k.flat()}: {v.flat()}" for k, v in self.items)  # type: ignore[misc]
+            return f"{{{body}}}"
+        body = ", ".join(i.flat() for i in self.items)  # type: ignore[union-attr]
+        if self.kind == "tuple":
+            return f"({body},)" if len(self.items) == 1 else f"({body})"
+        return f"[{body}]"
+
+
+Expr = Atom | Call | Seq
+
+
+def _flat_args(args: Sequence[tuple[str | None, Expr]]) -> str:
+    return ", ".join(v.flat() if k is None else f"{k}={v.flat()}" for k, v in args)
+
+
+def _fits(line: str, comment: str) -> bool:
+    full = f"{line}  # {comment}" if comment else line
+    return len(full) <= LINE_LENGTH
+
+
+def _split(expr: Expr, indent: str, head: str, tail: str, comment: str) -> list[str]:
+    """Lines for ``head + expr + tail`` at ``indent``: flat when it fits, else exploded."""
+    line = f"{indent}{head}{expr.flat()}{tail}"
+    if _fits(line, comment) or isinstance(expr, Atom) or (isinstance(expr, Seq) and not expr.items):
+        return [_with_comment(line, comment)]
+    inner = indent + INDENT
+    if isinstance(expr, Call):
+        if isinstance(expr.func, Call):
+            # ``Layer(...)(x)``: explode the constructor, keep the call of it on its ``)``.
+            lines = _split(expr.func, indent, head, "", "")
+            last = lines.pop()
+            applied = f"{last}({_flat_args(expr.args)}){tail}"
+            if _fits(applied, comment) or not expr.args:
+                return [*lines, _with_comment(applied, comment)]
+            body = [ln for k, v in expr.args for ln in _split(v, inner, _key(k), ",", "")]
+            return [*lines, f"{last}(", *body, _with_comment(f"{indent}){tail}", comment)]
+        opening = f"{indent}{head}{expr.func.flat()}("
+        body = [ln for k, v in expr.args for ln in _split(v, inner, _key(k), ",", "")]
+        return [_with_comment(opening, comment), *body, f"{indent}){tail}"]
+    opening, closing = {"list": "[]", "tuple": "()", "dict": "{}"}[expr.kind]
+    body = []
+    for item in expr.items:
+        if expr.kind == "dict":
+            k, v = item  # type: ignore[misc]
+            body += _split(v, inner, f"{k.flat()}: ", ",", "")
+        else:
+            body += _split(item, inner, "", ",", "")  # type: ignore[arg-type]
+    return [_with_comment(f"{indent}{head}{opening}", comment), *body, f"{indent}{closing}{tail}"]
+
+
+def _key(k: str | None) -> str:
+    return "" if k is None else f"{k}="
+
+
+def _with_comment(line: str, comment: str) -> str:
+    return f"{line}  # {comment}" if comment else line
+
+
+def statement(expr: Expr, *, target: str = "", comment: str = "", indent: int = 1) -> str:
+    """One statement, ``target = expr  # comment``, laid out as ``ruff format`` would."""
+    head = f"{target} = " if target else ""
+    return "\n".join(_split(expr, INDENT * indent, head, "", comment_text(comment)))
+
+
+def call(func: str | Call, *args: Expr, **kwargs: Expr) -> Call:
+    """A :class:`Call` from Python arguments; ``kwargs`` keep their order."""
+    f = Atom(func) if isinstance(func, str) else func
+    return Call(f, (*((None, a) for a in args), *kwargs.items()))
+
+
+def value(v: object) -> Expr:
+    """A plain value as an expression; lists and tuples become splittable sequences."""
+    if isinstance(v, (list, tuple)) and v:
+        kind = "list" if isinstance(v, list) else "tuple"
+        return Seq(kind, tuple(value(i) for i in v))
+    return Atom(literal(v))

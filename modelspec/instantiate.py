@@ -1,0 +1,92 @@
+"""The live target: a build plan -> a ``keras.Model``, with no generated text in between.
+
+It follows the plan exactly as :mod:`modelspec.emit.keras_py` writes it out: the
+same constructors with the same kwargs, created in the same order, called in the
+same order, so the generated module and this build give equal ``get_config()`` and,
+with a seed, equal weights (``tests/test_build.py``).
+
+Only :class:`~modelspec.plan.Ctor` names reach Keras, and a ``Ctor`` can only name
+what the catalogue lists; kwargs are plain values. Nothing goes through Keras's
+deserializer. Keras is imported on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelspec.plan import Ctor, Plan
+
+
+def make(value: Any) -> Any:
+    """A plan value as a Keras object: constructors are called, containers rebuilt."""
+    import keras
+
+    if isinstance(value, Ctor):
+        cls = getattr(getattr(keras, value.namespace), value.cls)
+        return cls(**{k: make(v) for k, v in value.kwargs})
+    if isinstance(value, dict):
+        return {k: make(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [make(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(make(v) for v in value)
+    return value
+
+
+def _input(inp: Any) -> Any:
+    import keras
+
+    kwargs: dict[str, Any] = {"shape": tuple(inp.shape)}
+    if inp.dtype != "float32":
+        kwargs["dtype"] = inp.dtype
+    return keras.Input(**kwargs, name=inp.name)
+
+
+def compile_model(model: Any, plan: Plan) -> None:
+    """``model.compile`` with the plan's arguments; a fresh optimizer every time."""
+    if plan.compile is not None:
+        model.compile(**{k: make(v) for k, v in plan.compile})
+
+
+def to_keras(plan: Plan, form: str = "auto", *, compile: bool = True) -> Any:
+    """Build ``plan`` as a Sequential or Functional ``keras.Model`` (``form`` as in ``build``)."""
+    import keras
+
+    form = plan.choose_form(form)
+    if form == "sequential":
+        model = keras.Sequential(name=plan.name)
+        model.add(_input(plan.inputs[0]))
+        for c in plan.calls:
+            model.add(make(plan.layers[c.layer].ctor))
+    else:
+        tensors: dict[str, Any] = {i.name: _input(i) for i in plan.inputs}
+        # Shared layers first, then each other layer where it is called: the order
+        # the generated module creates them in.
+        shared = {n: make(p.ctor) for n, p in plan.layers.items() if p.calls > 1}
+
+        def tensor(name: str, index: int | None) -> Any:
+            value = tensors[name]
+            return value if index is None else value[index]
+
+        for c in plan.calls:
+            layer = shared.get(c.layer) or make(plan.layers[c.layer].ctor)
+            args = [tensor(n, i) for n, i in c.inputs]
+            if c.style == "one":
+                out = layer(args[0])
+            elif c.style == "positional":
+                out = layer(*args)
+            else:
+                out = layer(args)
+            tensors[c.output] = list(out) if isinstance(out, tuple) else out
+
+        def io(items: list[tuple[str, Any]]) -> Any:
+            return items[0][1] if len(items) == 1 else dict(items)
+
+        model = keras.Model(
+            inputs=io([(i.name, tensors[i.name]) for i in plan.inputs]),
+            outputs=io([(o.name, tensor(*o.tensor)) for o in plan.outputs]),
+            name=plan.name,
+        )
+    if compile:
+        compile_model(model, plan)
+    return model

@@ -1,0 +1,389 @@
+"""Lowering: a checked spec -> a build plan that every Keras target follows.
+
+The plan is the spec in Keras's terms: each layer as a constructor call with plain
+keyword arguments (seeded initializers filled in), the calls in the order they are
+written, the outputs, and ``model.compile``'s arguments keyed by output name. Two
+targets read it: :mod:`modelspec.emit.keras_py` renders it as Python source, and
+:mod:`modelspec.keras.instantiate` builds the live model from it. Because both
+follow one plan, the generated code and the direct instantiation build the same
+model; ``tests/test_build.py`` compares their ``get_config()`` and weights.
+
+Nothing here imports Keras.
+
+Seeds: with ``seed: S`` in the spec, every random initializer of layer ``L``'s
+kwarg ``k`` becomes ``Class(seed=derive_seed(S, L, k))``, and every layer with
+random behaviour (dropout, noise) gets ``seed=derive_seed(S, L, "seed")``. The seed
+depends on names only, not on the order layers are built in, so the Sequential
+form, the Functional form and the direct instantiation start from the same weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from modelspec.catalog import LAYER_TYPES
+from modelspec.catalog import training as tc
+from modelspec.errors import ERROR, Diagnostic
+from modelspec.ir import Source, Spec
+
+# Initializer names -> Keras classes; the seeded ones take ``seed=``.
+INITIALIZER_CLASSES = {
+    "constant": "Constant",
+    "glorot_normal": "GlorotNormal",
+    "glorot_uniform": "GlorotUniform",
+    "he_normal": "HeNormal",
+    "he_uniform": "HeUniform",
+    "identity": "Identity",
+    "lecun_normal": "LecunNormal",
+    "lecun_uniform": "LecunUniform",
+    "normal": "RandomNormal",
+    "ones": "Ones",
+    "orthogonal": "Orthogonal",
+    "random_normal": "RandomNormal",
+    "random_uniform": "RandomUniform",
+    "truncated_normal": "TruncatedNormal",
+    "uniform": "RandomUniform",
+    "variance_scaling": "VarianceScaling",
+    "zeros": "Zeros",
+}
+UNSEEDED = frozenset({"constant", "identity", "ones", "zeros"})
+
+# What a ``Ctor`` may construct: the catalogue's names, nothing a spec can add.
+NAMESPACES: Mapping[str, Any] = {
+    "layers": LAYER_TYPES,
+    "initializers": frozenset(INITIALIZER_CLASSES.values()),
+    "optimizers": tc.OPTIMIZERS,
+    "losses": tc.LOSS_CLASSES,
+    "callbacks": tc.CALLBACKS,
+}
+
+FORMS = ("functional", "sequential")
+
+
+def derive_seed(seed: int, layer: str, kwarg: str) -> int:
+    """A seed in ``[0, 2**31)`` for one initializer, from the spec's seed and names only.
+
+    >>> derive_seed(1337, "fc", "kernel_initializer") == derive_seed(1337, "fc", "kernel_initializer")
+    True
+    """
+    digest = hashlib.blake2b(f"{seed}/{layer}/{kwarg}".encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big") & 0x7FFFFFFF
+
+
+@dataclass(frozen=True, slots=True)
+class Ctor:
+    """``keras.<namespace>.<cls>(**kwargs)``: a Keras object the plan creates."""
+
+    namespace: str
+    cls: str
+    kwargs: tuple[tuple[str, Any], ...]
+
+    def __post_init__(self) -> None:
+        # The one gate between a spec and a Keras constructor: catalogue names only.
+        if self.cls not in NAMESPACES.get(self.namespace, ()):
+            raise ValueError(f"keras.{self.namespace}.{self.cls} is not in the catalogue")
+
+
+@dataclass(frozen=True, slots=True)
+class PlanInput:
+    name: str
+    shape: tuple[int | None, ...]
+    dtype: str
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class PlanLayer:
+    name: str
+    ctor: Ctor
+    line: int
+    calls: int  # how many calls the model makes of it: more than one shares its weights
+
+
+@dataclass(frozen=True, slots=True)
+class PlanCall:
+    """``layer`` called on ``inputs`` (tensor name, index) -> tensor ``output``.
+
+    ``style``: ``"one"`` (``layer(x)``), ``"list"`` (``layer([a, b])``) or
+    ``"positional"`` (``layer(q, v)``).
+    """
+
+    layer: str
+    inputs: tuple[tuple[str, int | None], ...]
+    style: str
+    output: str
+    step: str
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class PlanOutput:
+    name: str
+    tensor: tuple[str, int | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    name: str
+    file: str  # the spec's file name, for comments
+    description: str | None
+    seed: int | None
+    inputs: tuple[PlanInput, ...]
+    layers: Mapping[str, PlanLayer]
+    calls: tuple[PlanCall, ...]
+    outputs: tuple[PlanOutput, ...]
+    # ``model.compile`` kwargs in order: optimizer, loss, loss_weights, metrics, ...
+    compile: tuple[tuple[str, Any], ...] | None
+    fit: Mapping[str, Any]
+    callbacks: tuple[Ctor, ...]
+    # Why the graph is not a plain stack (None when it is), and where.
+    not_a_chain: tuple[str, Source] | None
+
+    @property
+    def forms(self) -> tuple[str, ...]:
+        """The forms this model can be written in: Functional always, Sequential for stacks."""
+        return FORMS if self.not_a_chain is None else ("functional",)
+
+    def choose_form(self, form: str) -> str:
+        """``auto`` -> the simplest form; ``sequential`` on a non-stack -> :class:`NotAChain`."""
+        if form == "auto":
+            return "sequential" if self.not_a_chain is None else "functional"
+        if form == "sequential" and self.not_a_chain is not None:
+            reason, src = self.not_a_chain
+            raise NotAChain(
+                Diagnostic(ERROR, "MS501", f"cannot build a Sequential model: {reason}",
+                           "use --form functional (or auto)", src.file, src.line, src.col, src.path)
+            )  # fmt: skip
+        if form not in FORMS:
+            raise ValueError(f"unknown form {form!r}")
+        return form
+
+
+class NotAChain(Exception):
+    def __init__(self, diagnostic: Diagnostic):
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
+
+
+# --- values --------------------------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    """Spec values as Keras takes them: lists of scalars become tuples (shapes, sizes)."""
+    if isinstance(value, list):
+        items = [_plain(v) for v in value]
+        if all(isinstance(v, (int, float, str, tuple)) or v is None for v in items):
+            return tuple(items)
+        return items
+    return value
+
+
+def _is_random(type_name: str, kw: Mapping[str, Any]) -> bool:
+    """Whether a layer draws random numbers when called (dropout, noise)."""
+    if "rate" in kw or "stddev" in kw:
+        return True
+    return any(isinstance(kw.get(k), (int, float)) and kw[k] > 0
+               for k in ("dropout", "recurrent_dropout"))  # fmt: skip
+
+
+def layer_ctor(
+    type_name: str,
+    given: Mapping[str, Any],
+    name: str,
+    seed: int | None,
+    inner: Mapping[str, str] | None = None,
+) -> Ctor:
+    """The constructor of one layer: the spec's kwargs in spec order, seeds, then ``name``."""
+    lt = LAYER_TYPES[type_name]
+    inner = inner or {}
+    kwargs: dict[str, Any] = {}
+    for key, value in given.items():
+        if key in lt.nested and isinstance(value, dict):
+            sub = {k: v for k, v in value.items() if k not in ("type", "name")}
+            kwargs[key] = layer_ctor(
+                value["type"], sub, inner.get(key, str(value.get("name"))), seed
+            )
+        else:
+            kwargs[key] = _plain(value)
+    if seed is not None:
+        resolved = lt.resolve(given)
+        for kwarg in lt.kwargs:
+            if not kwarg.name.endswith("_initializer"):
+                continue
+            init = resolved.get(kwarg.name)
+            if isinstance(init, str) and init not in UNSEEDED and init in INITIALIZER_CLASSES:
+                kwargs[kwarg.name] = Ctor(
+                    "initializers",
+                    INITIALIZER_CLASSES[init],
+                    (("seed", derive_seed(seed, name, kwarg.name)),),
+                )
+        if "seed" in lt.kwarg_map and given.get("seed") is None and _is_random(type_name, resolved):
+            kwargs["seed"] = derive_seed(seed, name, "seed")
+    kwargs["name"] = name
+    return Ctor("layers", type_name, tuple(kwargs.items()))
+
+
+def typed_ctor(namespace: str, value: Mapping[str, Any]) -> Ctor:
+    """``{type: Adam, learning_rate: 0.01}`` -> ``Ctor("optimizers", "Adam", ...)``."""
+    kwargs = tuple((k, _plain(v)) for k, v in value.items() if k != "type")
+    return Ctor(namespace, value["type"], kwargs)
+
+
+def _loss(value: Any) -> Any:
+    return typed_ctor("losses", value) if isinstance(value, dict) else value
+
+
+# --- the plan --------------------------------------------------------------------------------
+
+
+def _written_order(spec: Spec, live: list) -> list:
+    """Calls in the order the spec writes their steps, moving a step only as far as its
+    inputs require (a stable topological order): chains stay together and read top down."""
+    by_step: dict[str, list] = {}
+    for call in live:
+        by_step.setdefault(call.step, []).append(call)
+    steps = list(by_step)
+    index = {s: i for i, s in enumerate(steps)}
+    produced_by = {c.output: c.step for c in live}
+    needs: dict[str, set[str]] = {}
+    for step, calls in by_step.items():
+        deps = {produced_by[r.name] for c in calls for r in c.inputs if r.name in produced_by}
+        needs[step] = deps - {step}
+    waiting_on: dict[str, list[str]] = {}
+    for step, deps in needs.items():
+        for dep in deps:
+            waiting_on.setdefault(dep, []).append(step)
+    ready = [index[s] for s, deps in needs.items() if not deps]
+    heapq.heapify(ready)
+    out = []
+    while ready:
+        step = steps[heapq.heappop(ready)]
+        out += by_step[step]
+        for later in waiting_on.get(step, ()):
+            needs[later].discard(step)
+            if not needs[later]:
+                heapq.heappush(ready, index[later])
+    return out
+
+
+def _chain_break(spec: Spec, calls: list, shapes: Any) -> tuple[str, Source] | None:
+    """The first place where the graph stops being a single-input, single-output stack."""
+    if len(spec.inputs) != 1:
+        return f"the spec has {len(spec.inputs)} inputs", spec.inputs[1].source
+    if len(spec.outputs) != 1:
+        return f"the spec has {len(spec.outputs)} outputs", spec.outputs[1].source
+    previous = spec.inputs[0].name
+    count: dict[str, int] = {}
+    for call in calls:
+        count[call.layer] = count.get(call.layer, 0) + 1
+    for call in calls:
+        if count[call.layer] > 1:
+            return (
+                f"layer '{call.layer}' is called {count[call.layer]} times (shared weights)",
+                call.source,
+            )
+        if len(call.inputs) != 1:
+            return f"layer '{call.layer}' has {len(call.inputs)} inputs", call.source
+        ref = call.inputs[0]
+        if ref.index is not None:
+            return f"layer '{call.layer}' reads '{ref}', one of several outputs", call.source
+        if ref.name != previous:
+            shown = ref.name.split(":")[0]
+            return (f"layer '{call.layer}' reads '{shown}', not the output of the layer before it",
+                    call.source)  # fmt: skip
+        if isinstance(shapes.tensors.get(call.output), list):
+            n = len(shapes.tensors[call.output])
+            return f"layer '{call.layer}' returns {n} tensors", call.source
+        previous = call.output
+    out = spec.outputs[0]
+    if out.tensor is None or out.tensor.index is not None or out.tensor.name != previous:
+        return f"output '{out.name}' is not the last layer's output", out.source
+    return None
+
+
+def _compile(spec: Spec) -> tuple[tuple[str, Any], ...] | None:
+    trained = [o for o in spec.outputs if o.loss is not None]
+    if spec.compile is None and not trained:
+        return None
+    config = dict(spec.compile or {})
+    optimizer = config.pop("optimizer", "rmsprop")  # keras.Model.compile's default
+    args: list[tuple[str, Any]] = [
+        (
+            "optimizer",
+            typed_ctor("optimizers", optimizer) if isinstance(optimizer, dict) else optimizer,
+        )
+    ]
+    single = len(spec.outputs) == 1
+    weighted = [o for o in trained if o.loss_weight is not None]
+    with_metrics = [o for o in spec.outputs if o.metrics]
+    if single:
+        out = spec.outputs[0]
+        if out.loss is not None:
+            args.append(("loss", _loss(out.loss)))
+        if out.loss_weight is not None and out.loss is not None:
+            args.append(("loss_weights", [out.loss_weight]))
+        if out.metrics:
+            args.append(("metrics", list(out.metrics)))
+    else:
+        if trained:
+            args.append(("loss", {o.name: _loss(o.loss) for o in trained}))
+        if weighted:
+            args.append(("loss_weights", {o.name: o.loss_weight for o in weighted}))
+        if with_metrics:
+            args.append(("metrics", {o.name: list(o.metrics) for o in with_metrics}))
+    args += [(k, _plain(v)) for k, v in config.items()]
+    return tuple(args)
+
+
+def plan(result: Any) -> Plan:
+    """The build plan of a checked spec (``modelspec.check(...)`` with no errors)."""
+    if not result.ok or result.spec is None:
+        raise ValueError("a spec with errors has no build plan")
+    spec: Spec = result.spec
+    graph, shapes = result.graph, result.shapes
+    live = [c for c in graph.order if c.output in graph.live]
+    calls = _written_order(spec, live)
+    count: dict[str, int] = {}
+    for call in calls:
+        count[call.layer] = count.get(call.layer, 0) + 1
+    layers = {}
+    for call in calls:
+        if call.layer in layers:
+            continue
+        layer = spec.layers[call.layer]
+        ctor = layer_ctor(layer.type, layer.kwargs, layer.name, spec.seed, dict(layer.inner))
+        layers[layer.name] = PlanLayer(layer.name, ctor, layer.source.line, count[layer.name])
+    plan_calls = []
+    for call in calls:
+        lt = LAYER_TYPES[spec.layers[call.layer].type]
+        if len(call.inputs) == 1 and not lt.is_merge:
+            style = "one"
+        else:
+            style = "positional" if lt.call == "positional" else "list"
+        ins = tuple((r.name, r.index) for r in call.inputs)
+        plan_calls.append(
+            PlanCall(call.layer, ins, style, call.output, call.step, call.source.line)
+        )
+    outputs = tuple(PlanOutput(o.name, (o.tensor.name, o.tensor.index)) for o in spec.outputs)
+    fit = dict(spec.fit or {})
+    callbacks = tuple(typed_ctor("callbacks", cb) for cb in fit.pop("callbacks", ()))
+    inputs = tuple(PlanInput(i.name, i.shape, i.dtype, i.source.line) for i in spec.inputs)
+    description = result.doc.data.get("description") if result.doc is not None else None
+    return Plan(
+        name=spec.name,
+        file=spec.file.replace("\\", "/").rsplit("/", 1)[-1],
+        description=description if isinstance(description, str) else None,
+        seed=spec.seed,
+        inputs=inputs,
+        layers=layers,
+        calls=tuple(plan_calls),
+        outputs=outputs,
+        compile=_compile(spec),
+        fit=fit,
+        callbacks=callbacks,
+        not_a_chain=_chain_break(spec, calls, shapes),
+    )
