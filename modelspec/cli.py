@@ -158,6 +158,11 @@ def _checked(spec: Path):
     return result
 
 
+def _quiet_tensorflow() -> None:
+    """Keep TensorFlow's start-up INFO lines off the terminal, unless the user set a level."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
 def _fail(message: str, code: int = 1) -> typer.Exit:
     typer.echo(f"modelspec: error: {message}", err=True)
     return typer.Exit(code)
@@ -246,6 +251,38 @@ def build(
     except OSError as exc:
         raise _fail(f"cannot write '{output}': {exc.strerror or exc}") from None
     typer.echo(f"wrote {output}", err=True)
+
+
+class EquivFormat(str, enum.Enum):
+    text = "text"
+    json = "json"
+
+
+@app.command()
+def equiv(
+    spec: Annotated[Path, typer.Argument(help="The spec file.")],
+    steps: Annotated[
+        int, typer.Option("--steps", min=1, help="Training steps before the last comparison.")
+    ] = 3,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Batch size.")] = 8,
+    fmt: Annotated[
+        EquivFormat, typer.Option("--format", "-f", help="Output format.")
+    ] = EquivFormat.text,
+) -> None:
+    """Build every form of a spec and prove them the same model (exit 0) or not (exit 1)."""
+    from modelspec.api import SpecModel
+    from modelspec.equiv import compare
+    from modelspec.plan import plan
+
+    result = _checked(spec)
+    _quiet_tensorflow()
+
+    report = compare(SpecModel(result, plan(result)), steps=steps, batch_size=batch_size)
+    if fmt is EquivFormat.json:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        typer.echo(report.text(), nl=False)
+    raise typer.Exit(0 if report.identical else 1)
 
 
 @app.command()

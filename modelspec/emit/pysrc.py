@@ -192,15 +192,17 @@ def _split(expr: Expr, indent: str, head: str, tail: str, comment: str) -> list[
         return [_with_comment(line, comment)]
     inner = indent + INDENT
     if isinstance(expr, Call):
-        if isinstance(expr.func, Call):
-            # ``Layer(...)(x)``: explode the constructor, keep the call of it on its ``)``.
-            lines = _split(expr.func, indent, head, "", "")
-            last = lines.pop()
-            applied = f"{last}({_flat_args(expr.args)}){tail}"
-            if _fits(applied, comment) or not expr.args:
-                return [*lines, _with_comment(applied, comment)]
+        if isinstance(expr.func, Call) and expr.func.args:
+            # ``Layer(...)(x)``: explode the constructor, comment on its first line, and
+            # keep the call of it on the closing ``)`` while that fits.
+            ctor = expr.func
+            lines = [_with_comment(f"{indent}{head}{ctor.func.flat()}(", comment)]
+            lines += [ln for k, v in ctor.args for ln in _split(v, inner, _key(k), ",", "")]
+            applied = f"{indent})({_flat_args(expr.args)}){tail}"
+            if _fits(applied, "") or not expr.args:
+                return [*lines, applied]
             body = [ln for k, v in expr.args for ln in _split(v, inner, _key(k), ",", "")]
-            return [*lines, f"{last}(", *body, _with_comment(f"{indent}){tail}", comment)]
+            return [*lines, f"{indent})(", *body, f"{indent}){tail}"]
         opening = f"{indent}{head}{expr.func.flat()}("
         body = [ln for k, v in expr.args for ln in _split(v, inner, _key(k), ",", "")]
         return [_with_comment(opening, comment), *body, f"{indent}){tail}"]

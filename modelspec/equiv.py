@@ -1,0 +1,248 @@
+"""``modelspec equiv``: prove that every form of one spec is the same model.
+
+A spec can be built four ways: the generated module in each form the graph allows
+(Functional always, Sequential for plain stacks) and the direct instantiation in
+each. :func:`compare` builds them all and checks, in order:
+
+1. parameters: the same counts, trainable and not;
+2. initial weights: layer by layer (matched by name), bit for bit;
+3. outputs: on one random batch, in inference mode, bit for bit;
+4. training: after a few steps of ``fit`` on random data (shuffling off, a fresh
+   optimizer per model, deterministic ops), the weights again, bit for bit.
+
+It stops at the first check that fails and names the first difference: which two
+builds, which layer, which weight. Weights can only agree when the spec has a
+``seed`` (see :mod:`modelspec.plan`); without one, check 2 fails and says so.
+
+Specs without ``compile`` are trained, for this comparison only, with
+``SGD(learning_rate=0.01)`` and mean squared error on every output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelspec.api import SpecModel
+
+NONE_SIZE = 5  # the size given to axes the spec leaves open (None)
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class Report:
+    spec: str
+    builds: list[str]
+    checks: list[Check] = field(default_factory=list)
+    hint: str | None = None
+
+    @property
+    def identical(self) -> bool:
+        return len(self.checks) == 4 and all(c.ok for c in self.checks)
+
+    def text(self) -> str:
+        lines = [f"model '{self.spec}': {len(self.builds)} builds: " + ", ".join(self.builds)]
+        for i, c in enumerate(self.checks, 1):
+            lines.append(f"  {i}. {c.name:<16} {'same' if c.ok else 'DIFFERENT':<9}  {c.detail}")
+        if self.identical:
+            lines.append(f"verdict: identical: all {len(self.builds)} builds are the same model")
+        else:
+            n, failed = next((i, c) for i, c in enumerate(self.checks, 1) if not c.ok)
+            lines.append(f"verdict: different, from check {n} ({failed.name}) on")
+            if self.hint:
+                lines.append(f"hint: {self.hint}")
+        return "\n".join(lines) + "\n"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "spec": self.spec,
+            "builds": self.builds,
+            "identical": self.identical,
+            "checks": [{"name": c.name, "same": c.ok, "detail": c.detail} for c in self.checks],
+            "hint": self.hint,
+        }
+
+
+def _builders(spec: SpecModel) -> dict[str, Any]:
+    """``label -> () -> keras.Model`` for every build of the spec."""
+    out = {}
+    for form in spec.forms:
+        source = spec.to_python(form)
+
+        def generated(source: str = source, form: str = form) -> Any:
+            namespace: dict[str, Any] = {"__name__": f"modelspec_equiv_{form}"}
+            exec(compile(source, f"<{spec.name}.{form}.py>", "exec"), namespace)  # noqa: S102 - our own output
+            return namespace["build_model"]()
+
+        out[f"{form} (generated)"] = generated
+    for form in spec.forms:
+        out[f"{form} (direct)"] = lambda form=form: spec.to_keras(form)
+    return out
+
+
+def _fmt_diff(a: Any, b: Any) -> str:
+    import numpy as np
+
+    if a.shape != b.shape:
+        return f"shapes {a.shape} and {b.shape}"
+    diff = np.max(np.abs(a.astype("float64") - b.astype("float64"))) if a.size else 0.0
+    return f"max |difference| {diff:.3g}"
+
+
+def _weights(model: Any) -> dict[str, list[tuple[str, Any]]]:
+    """Layer name -> [(weight path, array)], for layers that have weights."""
+    out = {}
+    for layer in model.layers:
+        pairs = [(w.path, w.numpy()) for w in layer.weights]
+        if pairs:
+            out[layer.name] = pairs
+    return out
+
+
+def _compare_weights(ref: str, other: str, a: Any, b: Any) -> tuple[bool, str]:
+    import numpy as np
+
+    wa, wb = _weights(a), _weights(b)
+    if list(wa) != list(wb):
+        missing = sorted(set(wa) ^ set(wb))
+        return False, f"{other} vs {ref}: layers with weights differ: {missing[:5]}"
+    count = 0
+    for layer, pairs in wa.items():
+        for (path, x), (_, y) in zip(pairs, wb[layer]):
+            count += 1
+            if x.shape != y.shape or not np.array_equal(x, y, equal_nan=True):
+                return False, (f"{other} vs {ref}: layer '{layer}', weight '{path}': "
+                               f"{_fmt_diff(x, y)}")  # fmt: skip
+    return True, f"{count} arrays in {len(wa)} layers"
+
+
+def _sample(spec: SpecModel, batch: int, rng: Any) -> Any:
+    """A random batch for the model's inputs: valid token ids for integer inputs."""
+
+    bounds = [v for layer in spec.plan.layers.values() for k, v in layer.ctor.kwargs
+              if k in ("input_dim", "num_tokens") and isinstance(v, int)]  # fmt: skip
+    high = max(1, min([1000, *bounds]))
+    arrays = {}
+    for inp in spec.plan.inputs:
+        shape = (batch, *(NONE_SIZE if d is None else d for d in inp.shape))
+        if inp.dtype == "bool":
+            arrays[inp.name] = rng.integers(0, 2, shape).astype(bool)
+        elif inp.dtype.startswith(("int", "uint")):
+            arrays[inp.name] = rng.integers(0, high, shape).astype(inp.dtype)
+        else:
+            arrays[inp.name] = rng.random(shape).astype(inp.dtype)
+    if len(arrays) == 1:
+        return next(iter(arrays.values()))
+    return arrays
+
+
+def _targets(spec: SpecModel, outputs: Any, rng: Any) -> Any:
+    """Random targets shaped like the model's outputs (class ids for sparse losses)."""
+    import numpy as np
+
+    names = [o.name for o in spec.plan.outputs]
+    values = outputs if isinstance(outputs, dict) else {names[0]: outputs}
+    losses = dict(spec.plan.compile or ()).get("loss")
+    out = {}
+    for name, pred in values.items():
+        pred = np.asarray(pred)
+        loss = losses.get(name) if isinstance(losses, dict) else losses
+        loss_name = getattr(loss, "cls", loss) or ""
+        if "sparse" in str(loss_name).lower():
+            out[name] = rng.integers(0, pred.shape[-1], pred.shape[:-1])
+        else:
+            out[name] = rng.random(pred.shape).astype("float32")
+    return out if isinstance(outputs, dict) else out[names[0]]
+
+
+def _outputs(model: Any, x: Any) -> dict[str, Any]:
+    import numpy as np
+
+    y = model(x, training=False)
+    if isinstance(y, dict):
+        return {k: np.asarray(v) for k, v in y.items()}
+    if isinstance(y, (list, tuple)):
+        return {str(i): np.asarray(v) for i, v in enumerate(y)}
+    return {"": np.asarray(y)}
+
+
+def compare(spec: SpecModel, *, steps: int = 3, batch_size: int = 8, data_seed: int = 0) -> Report:
+    """Build every form of ``spec`` and compare them (see the module docstring)."""
+    import keras
+    import numpy as np
+
+    try:  # the same ops in the same order give the same bits
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+    except (ImportError, AttributeError):  # pragma: no cover - other backends
+        pass
+
+    builders = _builders(spec)
+    report = Report(spec.name, list(builders))
+    models = {}
+    for label, build in builders.items():
+        # No global seed here: a build gets what build_model() gives a user, so
+        # weights agree only through the spec's seed.
+        keras.backend.clear_session()
+        models[label] = build()
+        if spec.plan.compile is None:
+            models[label].compile(optimizer=keras.optimizers.SGD(learning_rate=0.01), loss="mse")
+    (ref, first), *others = models.items()
+
+    counts = {label: (m.count_params(),
+                      sum(int(np.prod(w.shape)) for w in m.trainable_weights))
+              for label, m in models.items()}  # fmt: skip
+    for label, _ in others:
+        if counts[label] != counts[ref]:
+            report.checks.append(Check("parameters", False,
+                f"{label} has {counts[label][0]:,} parameters ({counts[label][1]:,} trainable), "
+                f"{ref} has {counts[ref][0]:,} ({counts[ref][1]:,})"))  # fmt: skip
+            return report
+    report.checks.append(Check("parameters", True, f"{counts[ref][0]:,} in every build"))
+
+    for label, model in others:
+        ok, detail = _compare_weights(ref, label, first, model)
+        if not ok:
+            report.checks.append(Check("initial weights", False, detail))
+            if spec.plan.seed is None:
+                report.hint = (
+                    "add `seed:` to the spec: every build then starts from the same weights"
+                )
+            return report
+    report.checks.append(Check("initial weights", True, detail))
+
+    rng = np.random.default_rng(data_seed)
+    x = _sample(spec, batch_size, rng)
+    expected = _outputs(first, x)
+    for label, model in others:
+        got = _outputs(model, x)
+        for key, want in expected.items():
+            same = key in got and got[key].shape == want.shape
+            if not same or not np.array_equal(got[key], want, equal_nan=want.dtype.kind == "f"):
+                where = f"output '{key}'" if key else "the output"
+                shown = _fmt_diff(want, got[key]) if key in got else "missing"
+                report.checks.append(Check("outputs", False, f"{label} vs {ref}: {where}: {shown}"))
+                return report
+    report.checks.append(Check("outputs", True, f"a batch of {batch_size}, bit for bit"))
+
+    xs = _sample(spec, batch_size * steps, rng)
+    ys = _targets(
+        spec, _outputs(first, xs) if len(expected) > 1 else first(xs, training=False), rng
+    )
+    for model in models.values():
+        keras.utils.set_random_seed(data_seed)
+        model.fit(xs, ys, batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
+    for label, model in others:
+        ok, detail = _compare_weights(ref, label, first, model)
+        if not ok:
+            report.checks.append(Check(f"after {steps} steps", False, detail))
+            return report
+    report.checks.append(Check(f"after {steps} steps", True, detail))
+    return report
