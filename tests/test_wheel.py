@@ -56,10 +56,12 @@ def test_wheel_contains_schemas_and_templates(wheel: Path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "modelspec/_data/schemas/modelspec.schema.json" in names
     assert "modelspec/_data/templates/README.md" in names
+    for form in ("functional", "sequential"):
+        assert f"modelspec/_data/templates/{form}.py.j2" in names
     assert not any(n.startswith(("tests/", "specs/")) for n in names)
 
 
-def test_wheel_in_a_fresh_venv_lints_an_example(wheel: Path, tmp_path: Path):
+def test_wheel_in_a_fresh_venv_lints_and_builds_an_example(wheel: Path, tmp_path: Path):
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", str(venv)], tmp_path)
     bindir = venv / ("Scripts" if os.name == "nt" else "bin")
@@ -72,3 +74,10 @@ def test_wheel_in_a_fresh_venv_lints_an_example(wheel: Path, tmp_path: Path):
     where = _run([str(bindir / "modelspec"), "schema", "--path"], work).stdout.strip()
     assert Path(where).is_relative_to(venv)
     assert Path(where).read_text(encoding="utf-8") == schema_text()
+    # `build` renders the packaged templates, without TensorFlow in the venv.
+    build = _run([str(bindir / "modelspec"), "build", "spec.yaml", "-o", "model.py"], work)
+    assert "wrote model.py" in build.stderr
+    import modelspec
+
+    text = (work / "model.py").read_text(encoding="utf-8")
+    assert text == modelspec.load(work / "spec.yaml").to_python()
