@@ -317,6 +317,120 @@ def schema(
         raise typer.Exit(1) from None
 
 
+class Strategy(str, enum.Enum):
+    none = "none"
+    mirrored = "mirrored"
+    multi_worker_mirrored = "multi_worker_mirrored"
+
+
+def _echo_data_diagnostics(diagnostics: list[Diagnostic], result) -> None:
+    """The data file's own problems first, then those at spec lines, with the line shown."""
+    spec_file = result.spec.file
+    on_data = [d for d in diagnostics if d.file != spec_file]
+    in_spec = sorted(
+        (d for d in diagnostics if d.file == spec_file), key=lambda d: (d.line, d.col, d.code)
+    )
+    if on_data:
+        typer.echo(format_all(on_data), err=True)
+    if in_spec:
+        typer.echo(format_all(in_spec, source=result.doc.text if result.doc else None), err=True)
+
+
+@app.command()
+def train(
+    spec: Annotated[Path, typer.Argument(help="The spec file.")],
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data",
+            help="An .npz file (numpy.savez) of arrays named after the spec's inputs and "
+            "trained outputs.",
+        ),
+    ],
+    epochs: Annotated[
+        int | None,
+        typer.Option("--epochs", min=1, help="Epochs (default: the spec's fit.epochs, else 1)."),
+    ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            "--batch-size", min=1, help="Samples per step (default: fit.batch_size, else 32)."
+        ),
+    ] = None,
+    validation_split: Annotated[
+        float | None,
+        typer.Option(
+            "--validation-split",
+            min=0.0,
+            max=1.0,
+            help="Fraction of the samples, from the end, kept for validation "
+            "(default: fit.validation_split, else 0).",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Where to save the trained model (default: <spec name>.keras in the "
+            "current folder).",
+        ),
+    ] = None,
+    strategy: Annotated[
+        Strategy | None,
+        typer.Option(
+            "--strategy",
+            help="The tf.distribute strategy (default: the spec's distribution.strategy, "
+            "else none).",
+        ),
+    ] = None,
+) -> None:
+    """Train the spec's model on arrays from an .npz file and save it as .keras."""
+    from modelspec import train as tr
+    from modelspec.plan import plan as build_plan
+
+    if validation_split is not None and validation_split >= 1:
+        raise _usage_error(f"--validation-split must be below 1; got {validation_split:g}")
+    result = _checked(spec)
+    the_plan = build_plan(result)
+    target = tr.default_out(the_plan) if out is None else out
+    problem = tr.out_problem(target)
+    if problem is not None:
+        raise _fail(problem)
+    # Every check of the data runs here, with numpy only: TensorFlow is not imported yet.
+    arrays, diagnostics = tr.prepare(result, the_plan, data)
+    if arrays is None:
+        _echo_data_diagnostics(diagnostics, result)
+        raise typer.Exit(1)
+    settings = tr.fit_settings(
+        the_plan, epochs=epochs, batch_size=batch_size, validation_split=validation_split
+    )
+    samples = len(next(iter(arrays.values())))
+    problem = tr.split_problem(samples, settings.validation_split)
+    if problem is not None:
+        raise _fail(problem)
+    name = tr.strategy_name(result.spec, strategy.value if strategy else None)
+    try:
+        strat = tr.make_strategy(name)
+        if name != "none":
+            n = strat.num_replicas_in_sync
+            typer.echo(f"training with {type(strat).__name__}: {n} replica{'s' * (n != 1)} "
+                       "in sync", err=True)  # fmt: skip
+        trained = tr.fit(the_plan, arrays, settings, strategy=strat)
+    except (ValueError, OSError) as exc:  # Keras's word for a bad argument or callback
+        if os.environ.get("MODELSPEC_DEBUG"):
+            raise
+        raise _fail(f"training failed: {exc}") from None
+    for line in tr.final_metrics(trained.history):
+        typer.echo(line)
+    try:
+        wrote = tr.save_trained(trained, target)
+    except OSError as exc:
+        raise _fail(f"cannot write '{target}': {exc.strerror or exc}") from None
+    if wrote:
+        typer.echo(f"saved {target}", err=True)
+
+
 def main() -> None:
     """Entry point: no traceback for anything a user can cause."""
     try:

@@ -9,7 +9,8 @@ A small, fixed set of node kinds:
 - :class:`TensorRef` -- a reference to a tensor by name, ``name[i]`` picking one of
   several outputs (an LSTM with ``return_state``).
 - :class:`Output` -- a named model output, with its loss, weight and metrics.
-- :class:`Spec` -- all of the above, plus ``compile``, ``fit`` and ``seed``.
+- :class:`Spec` -- all of the above, plus ``compile``, ``fit``, ``distribution`` and
+  ``seed``.
 
 Every node carries the :class:`Source` it came from. Passes never mutate nodes;
 they return facts (order, shapes, parameter counts) in their own objects.
@@ -127,6 +128,8 @@ class Spec:
     seed: int | None = None
     compile: Mapping[str, Any] | None = None
     fit: Mapping[str, Any] | None = None
+    # How `modelspec train` spreads training over devices: {"strategy": "mirrored"}.
+    distribution: Mapping[str, Any] | None = None
     sequential: bool = False
     steps: tuple[str, ...] = ()  # every graph step named in the spec, well-formed or not
     source: Source = field(default=Source("<spec>", 1, 1))

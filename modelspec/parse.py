@@ -217,6 +217,9 @@ class _Parser:
             seed=seed,
             compile=data.get("compile") if isinstance(data.get("compile"), dict) else None,
             fit=data.get("fit") if isinstance(data.get("fit"), dict) else None,
+            distribution=data.get("distribution")
+            if isinstance(data.get("distribution"), dict)
+            else None,
             sequential=has_seq and not has_graph,
             steps=tuple(self.mapping("graph")),
             source=self.source(()),

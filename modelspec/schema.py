@@ -230,6 +230,20 @@ def build_schema(*, dispatch: bool = True) -> dict[str, Any]:
             },
             "additionalProperties": False,
         },
+        "distribution": {
+            "type": "object",
+            "description": "How `modelspec train` spreads training over devices; "
+            "`--strategy` overrides it.",
+            "properties": {
+                "strategy": {
+                    "enum": list(tc.STRATEGIES),
+                    "description": "The tf.distribute strategy. "
+                    + " ".join(f"`{name}`: {doc}" for name, doc in tc.STRATEGIES.items()),
+                },
+            },
+            "required": ["strategy"],
+            "additionalProperties": False,
+        },
     }
     defs.update(layer_defs)
     defs.update(loss_defs)
@@ -276,6 +290,7 @@ def build_schema(*, dispatch: bool = True) -> dict[str, Any]:
             },
             "compile": {"$ref": "#/$defs/compile"},
             "fit": {"$ref": "#/$defs/fit"},
+            "distribution": {"$ref": "#/$defs/distribution"},
             "$schema": {
                 "type": "string",
                 "description": "This schema's URL or path, for JSON editors (ignored by modelspec).",

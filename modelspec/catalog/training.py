@@ -1,4 +1,4 @@
-"""What a spec's ``outputs``, ``compile`` and ``fit`` sections may name.
+"""What a spec's ``outputs``, ``compile``, ``fit`` and ``distribution`` sections may name.
 
 Losses, metrics, optimizers and callbacks, listed as data. A spec names them by
 string (``categorical_crossentropy``, ``adam``) or as ``{type: ClassName, ...}`` with
@@ -185,3 +185,12 @@ CALLBACKS: dict[str, tuple[Kwarg, ...]] = {
         Kwarg("embeddings_freq", {"type": "integer", "minimum": 0}, 0, "Epochs between embedding dumps."),
     ),
 }  # fmt: skip
+
+# `distribution.strategy` values and what `modelspec train` builds for each
+# (`--strategy none` builds none).
+STRATEGIES = {
+    "mirrored": "tf.distribute.MirroredStrategy: one machine, every GPU (every logical CPU "
+    "device when there is no GPU).",
+    "multi_worker_mirrored": "tf.distribute.MultiWorkerMirroredStrategy: the machines that "
+    "the TF_CONFIG environment variable names.",
+}
