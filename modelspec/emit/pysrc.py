@@ -10,11 +10,12 @@ Nothing from a spec reaches generated code except through this module:
   keyword, a builtin or a name the module itself uses, and unique.
 - :func:`comment_text` escapes text onto one ASCII line, for comments and docstrings.
 - :func:`statement` lays out one statement the way ``ruff format`` (default settings,
-  88 columns) would: on one line when it fits, comment included, otherwise exploded
-  one argument per line with a trailing comma, which ruff keeps as written.
+  88 columns, counted as ruff counts them) would: on one line when it fits, comment
+  included, otherwise exploded one argument per line with a trailing comma, which
+  ruff keeps as written.
 
-Expressions are a tiny tree (:class:`Call`, :class:`Seq`, :class:`Atom`) rather than
-strings, so layout can split them where ruff would.
+Expressions are a tiny tree (:class:`Call`, :class:`Seq`, :class:`Index`,
+:class:`Atom`) rather than strings, so layout can split them where ruff would.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import builtins
 import keyword
 import math
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -62,7 +64,7 @@ def literal(value: object) -> str:
     if isinstance(value, float):
         if not math.isfinite(value):
             raise UnsafeValue(f"non-finite number {value!r}")
-        return repr(float(value))
+        return repr(float(value)).replace("e+", "e")  # ruff writes 1e16, not 1e+16
     if isinstance(value, str):
         return _quote(str(value))
     if isinstance(value, tuple):
@@ -73,11 +75,33 @@ def literal(value: object) -> str:
     raise UnsafeValue(f"{type(value).__name__} is not a plain value")
 
 
+# NOTE: [directives in comments] Some comments are not just text. In the first two
+# lines, ``coding:`` or ``coding=`` is a PEP 263 declaration: Python decodes the file
+# with it, so a spec file named ``x coding=utf_7.yaml`` in the header comment turned
+# ``+ACI-`` inside a string literal into a closing quote, and the spec's text into code.
+# Tools obey comments too (noqa, nosec, type-ignore, fmt-skip, pylint-disable: a word,
+# then a colon), and ruff measures a line without its pragma. So spec text in a comment
+# never carries a ``#``, a ``:`` or ``=`` right after one of these words, or a leading
+# noqa or nosec.
+_DIRECTIVE = re.compile(
+    r"(coding|(?<![A-Za-z0-9_])(?:noqa|nosec|type|pyright|pyrefly|pylint|flake8|ruff|ty"
+    r"|isort|fmt|yapf|mypy|pragma))(\s*)([:=])",
+    re.IGNORECASE,
+)
+_LEADING_PRAGMA = re.compile(r"\A( *)(noqa|nosec)", re.IGNORECASE)
+
+
+def _hex(ch: str) -> str:
+    return f"\\\\x{ord(ch):02x}"
+
+
 def comment_text(text: str) -> str:
     """``text`` on one line of printable ASCII, safe in a comment or a docstring.
 
     Backslashes, line breaks, non-ASCII characters and ``"`` are escaped, so the text
-    can neither end the comment nor close a docstring.
+    can neither end the comment nor close a docstring; ``#``, a trailing space and
+    directives (see the note above) are escaped too: ``'a "b"\\n'`` becomes
+    ``a \\"b\\"\\\\x0a``, ``x.yaml coding: y`` becomes ``x.yaml coding\\\\x3a y``.
     """
     escaped = text.encode("ascii", "backslashreplace").decode("ascii")
     escaped = escaped.replace("\\", "\\\\")
@@ -85,11 +109,18 @@ def comment_text(text: str) -> str:
     for ch in escaped:
         if ch == '"':
             out.append('\\"')
+        elif ch == "#":
+            out.append(_hex(ch))
         elif ch.isprintable():
             out.append(ch)
         else:
-            out.append(f"\\\\x{ord(ch):02x}")
-    return "".join(out)
+            out.append(_hex(ch))
+    line = "".join(out)
+    line = _DIRECTIVE.sub(lambda m: f"{m[1]}{m[2]}{_hex(m[3])}", line)
+    line = _LEADING_PRAGMA.sub(lambda m: f"{m[1]}{_hex(m[2][0])}{m[2][1:]}", line, count=1)
+    if line.endswith(" "):  # ruff strips trailing spaces in comments and docstrings
+        line = line[:-1] + _hex(" ")
+    return line
 
 
 # --- identifiers ----------------------------------------------------------------------
@@ -101,12 +132,13 @@ _RESERVED = frozenset(
 
 def _base_identifier(name: str) -> str:
     ident = re.sub(r"[^A-Za-z0-9_]", "_", name)
-    if not ident or ident[0].isdigit():
-        ident = f"t_{ident}"
     if ident in _RESERVED or ident.startswith("__"):
-        ident = ident.strip("_") + "_" if ident.strip("_") else "t_"
-        if ident in _RESERVED:
-            ident += "_"
+        core = ident.strip("_")
+        ident = f"{core}_" if core else "t_"
+    if not ident or ident[0].isdigit():  # after the strip: ``__0`` is ``0_`` by then
+        ident = f"t_{ident}"
+    while ident in _RESERVED:
+        ident += "_"
     return ident
 
 
@@ -146,6 +178,17 @@ class Atom:
 
 
 @dataclass(frozen=True, slots=True)
+class Index:
+    """``value[index]``: ruff splits even this, as ``value[``, ``index``, ``]``."""
+
+    value: str
+    index: int
+
+    def flat(self) -> str:
+        return f"{self.value}[{self.index}]"
+
+
+@dataclass(frozen=True, slots=True)
 class Call:
     """``func(arg, key=value, ...)``; ``func`` is a dotted name or another call."""
 
@@ -173,24 +216,44 @@ class Seq:
         return f"[{body}]"
 
 
-Expr = Atom | Call | Seq
+Expr = Atom | Index | Call | Seq
 
 
 def _flat_args(args: Sequence[tuple[str | None, Expr]]) -> str:
     return ", ".join(v.flat() if k is None else f"{k}={v.flat()}" for k, v in args)
 
 
+def _width(text: str) -> int:
+    """Columns ``text`` takes as ruff counts them: East Asian wide and fullwidth
+    characters two, combining marks none, anything else one.
+
+    ruff's tables follow a newer Unicode than ``unicodedata``: a few hundred rare
+    characters (Hangul jamo, some vowel signs, hexagram symbols) count differently.
+    """
+    if text.isascii():
+        return len(text)
+    return sum(
+        0 if unicodedata.category(ch) in ("Mn", "Me")
+        else 2 if unicodedata.east_asian_width(ch) in ("W", "F")
+        else 1
+        for ch in text
+    )  # fmt: skip
+
+
 def _fits(line: str, comment: str) -> bool:
     full = f"{line}  # {comment}" if comment else line
-    return len(full) <= LINE_LENGTH
+    return _width(full) <= LINE_LENGTH
 
 
 def _split(expr: Expr, indent: str, head: str, tail: str, comment: str) -> list[str]:
     """Lines for ``head + expr + tail`` at ``indent``: flat when it fits, else exploded."""
     line = f"{indent}{head}{expr.flat()}{tail}"
-    if _fits(line, comment) or isinstance(expr, Atom) or (isinstance(expr, Seq) and not expr.items):
+    if _fits(line, comment) or not _splittable(expr):
         return [_with_comment(line, comment)]
     inner = indent + INDENT
+    if isinstance(expr, Index):
+        opening = _with_comment(f"{indent}{head}{expr.value}[", comment)
+        return [opening, f"{inner}{expr.index}", f"{indent}]{tail}"]
     if isinstance(expr, Call):
         if isinstance(expr.func, Call) and expr.func.args:
             # ``Layer(...)(x)``: explode the constructor, comment on its first line, and
@@ -217,6 +280,17 @@ def _split(expr: Expr, indent: str, head: str, tail: str, comment: str) -> list[
     return [_with_comment(f"{indent}{head}{opening}", comment), *body, f"{indent}{closing}{tail}"]
 
 
+def _splittable(expr: Expr) -> bool:
+    """Whether ruff can split ``expr``: an atom, ``[]`` and ``f()`` have nothing to split."""
+    if isinstance(expr, Atom):
+        return False
+    if isinstance(expr, Seq):
+        return bool(expr.items)
+    if isinstance(expr, Call):
+        return bool(expr.args) or (isinstance(expr.func, Call) and _splittable(expr.func))
+    return True
+
+
 def _key(k: str | None) -> str:
     return "" if k is None else f"{k}="
 
@@ -226,13 +300,41 @@ def _with_comment(line: str, comment: str) -> str:
 
 
 def statement(expr: Expr, *, target: str = "", comment: str = "", indent: int = 1) -> str:
-    """One statement, ``target = expr  # comment``, laid out as ``ruff format`` would."""
+    """One statement, ``target = expr  # comment``, laid out as ``ruff format`` would.
+
+    With a target, ``expr`` is one ruff can split (a call with arguments, a sequence
+    with items): ruff wraps a long atom or ``f()`` after ``=`` in parentheses instead,
+    a layout this does not write.
+    """
     head = f"{target} = " if target else ""
-    return "\n".join(_split(expr, INDENT * indent, head, "", comment_text(comment)))
+    pad, note = INDENT * indent, comment_text(comment)
+    lines = _split(expr, pad, head, "", note)
+    opening = f"{pad}{head}("
+    if target and isinstance(expr, Call) and _splittable(expr) and not _fits(lines[0], ""):
+        # ruff moves a call after ``=`` into parentheses when that is what makes its
+        # first line (``func(  # comment``) fit: a long target, a long comment.
+        inner = _split(expr, pad + INDENT, "", "", note)
+        if _fits(opening, "") and _fits(inner[0], ""):
+            return "\n".join([opening, *inner, f"{pad})"])
+    return "\n".join(lines)
+
+
+def _identifier(name: str, what: str) -> str:
+    if not (name.isascii() and name.isidentifier() and not keyword.iskeyword(name)):
+        raise UnsafeValue(f"{what} must be an ASCII identifier and not a keyword: {name!r}")
+    return name
 
 
 def call(func: str | Call, *args: Expr, **kwargs: Expr) -> Call:
-    """A :class:`Call` from Python arguments; ``kwargs`` keep their order."""
+    """A :class:`Call` from Python arguments; ``kwargs`` keep their order.
+
+    ``func`` (a dotted name) and the keywords are checked: they are written as code.
+    """
+    if isinstance(func, str):
+        for part in func.split("."):
+            _identifier(part, "a called name")
+    for key in kwargs:
+        _identifier(key, "a keyword argument")
     f = Atom(func) if isinstance(func, str) else func
     return Call(f, (*((None, a) for a in args), *kwargs.items()))
 
