@@ -117,6 +117,8 @@ class _Parser:
             inner = spec.get(kwarg)
             if isinstance(inner, dict) and isinstance(inner.get("type"), str):
                 given = inner.get("name")
+                if isinstance(given, str):
+                    self.check_name(given, (*path, kwarg, "name"), "layer")
                 inner_name = given if isinstance(given, str) else self.auto_name(inner["type"])
                 inner_names.append((kwarg, inner_name))
         kwargs = {k: v for k, v in spec.items() if k not in ("type", "name")}
@@ -189,6 +191,9 @@ class _Parser:
     def parse(self) -> Spec:
         data = self.data
         name = data.get("name") if isinstance(data.get("name"), str) else "model"
+        if "/" in name:
+            self.error("MS206", f"invalid model name {name[:60]!r}: Keras does not allow '/' in names",
+                       ("name",), hint="use another separator, such as '_' or '-'")  # fmt: skip
         inputs = self.inputs()
         layers = self.named_layers()
         has_graph, has_seq = "graph" in data, "sequential" in data

@@ -537,6 +537,20 @@ def test_ms206_slash_in_a_name():
     expect(text, "MS206", 6, 3, "invalid layer name 'a/b': Keras does not allow '/' in names")
 
 
+def test_ms206_model_and_wrapped_layer_names():
+    text = """\
+modelspec: 1
+name: a/b
+inputs:
+  x: {shape: [4, 3]}
+sequential:
+  - {type: Bidirectional, layer: {type: LSTM, units: 2, name: %s}}
+"""
+    expect(text % "lstm", "MS206", 2, 7, "invalid model name 'a/b': Keras does not allow '/'")
+    wrapped = (text % '"l/r"').replace("name: a/b", "name: m")
+    expect(wrapped, "MS206", 6, 57, "invalid layer name 'l/r': Keras does not allow '/'")
+
+
 @pytest.mark.parametrize(
     "name, rule",
     [
