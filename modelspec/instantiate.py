@@ -54,10 +54,8 @@ def to_keras(plan: Plan, form: str = "auto", *, compile: bool = True) -> Any:
 
     form = plan.choose_form(form)
     if form == "sequential":
-        model = keras.Sequential(name=plan.name)
-        model.add(_input(plan.inputs[0]))
-        for c in plan.calls:
-            model.add(make(plan.layers[c.layer].ctor))
+        layers = [make(plan.layers[c.layer].ctor) for c in plan.calls]
+        model = keras.Sequential([_input(plan.inputs[0]), *layers], name=plan.name)
     else:
         tensors: dict[str, Any] = {i.name: _input(i) for i in plan.inputs}
         # Shared layers first, then each other layer where it is called: the order

@@ -105,7 +105,9 @@ def test_readable_shape_of_the_code():
     assert 'outputs={"lab_1": t1, "lab_2": t2}' in tower
     assert 'loss_weights={"lab_1": 0.5, "lab_2": 0.5}' in tower
     mlp = (GOLDEN / "seed_001_mlp.sequential.py").read_text(encoding="utf-8")
-    assert 'model = keras.Sequential(name="mlp")' in mlp
+    # A stack is one `keras.Sequential([...])`, each layer with its spec line.
+    assert "    model = keras.Sequential(\n        [\n            keras.Input(" in mlp
+    assert '        name="mlp",\n    )\n' in mlp
     assert "# seed_001_mlp.yaml:" in mlp
 
 

@@ -363,7 +363,7 @@ def test_split_problem_as_keras_splits():
 
 def test_default_out_and_what_out_refuses(tmp_path: Path):
     assert default_out(build_plan(check_text(TINY))) == Path("tiny.keras")
-    named = build_plan(check_text(TINY.replace("name: tiny", "name: ../a b/c d")))
+    named = build_plan(check_text(TINY.replace("name: tiny", "name: ..\\a b\\c d")))
     assert default_out(named) == Path("c_d.keras")
     assert out_problem(tmp_path) == f"'{tmp_path}' is a directory"
     assert "does not end in .keras" in out_problem(tmp_path / "m.h5")

@@ -131,15 +131,17 @@ def render(plan: Plan, form: str = "auto") -> str:
     if form == "sequential":
         (inp,) = plan.inputs
         context["form_title"] = "Sequential"
-        context["model"] = statement(call("keras.Sequential", name=expr(plan.name)), target="model")
-        lines = [statement(call("model.add", input_expr(inp.name, inp.shape, inp.dtype)),
-                           comment=f"{plan.file}:{inp.line}")]  # fmt: skip
+        # ``Sequential([...])``, not ``model.add()``: Keras rebuilds the model on every
+        # add, which makes a long stack quadratic to build (benchmarks/RESULTS.md).
+        items = [input_expr(inp.name, inp.shape, inp.dtype)]
+        notes = [f"{plan.file}:{inp.line}"]
         for c in plan.calls:
             layer = plan.layers[c.layer]
-            lines.append(
-                statement(call("model.add", expr(layer.ctor)), comment=f"{plan.file}:{layer.line}")
-            )
-        context["layers"] = lines
+            items.append(expr(layer.ctor))
+            notes.append(f"{plan.file}:{layer.line}")
+        stack = Seq("list", tuple(items), tuple(notes))
+        model = call("keras.Sequential", stack, name=expr(plan.name))
+        context["model"] = statement(model, target="model")
     else:
         names = _Names(plan)
         context["form_title"] = "Functional"

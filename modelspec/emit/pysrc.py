@@ -201,10 +201,15 @@ class Call:
 
 @dataclass(frozen=True, slots=True)
 class Seq:
-    """A list ``[...]``, a tuple ``(...)`` or a dict ``{...}`` (items as ``(key, value)``)."""
+    """A list ``[...]``, a tuple ``(...)`` or a dict ``{...}`` (items as ``(key, value)``).
+
+    ``comments`` (a list's only) puts a trailing comment on each item, which forces
+    the list onto one line per item.
+    """
 
     kind: str  # "list", "tuple" or "dict"
     items: tuple[Expr | tuple[Expr, Expr], ...]
+    comments: tuple[str, ...] = ()
 
     def flat(self) -> str:
         if self.kind == "dict":
@@ -248,7 +253,7 @@ def _fits(line: str, comment: str) -> bool:
 def _split(expr: Expr, indent: str, head: str, tail: str, comment: str) -> list[str]:
     """Lines for ``head + expr + tail`` at ``indent``: flat when it fits, else exploded."""
     line = f"{indent}{head}{expr.flat()}{tail}"
-    if _fits(line, comment) or not _splittable(expr):
+    if (_fits(line, comment) and not _commented(expr)) or not _splittable(expr):
         return [_with_comment(line, comment)]
     inner = indent + INDENT
     if isinstance(expr, Index):
@@ -271,13 +276,25 @@ def _split(expr: Expr, indent: str, head: str, tail: str, comment: str) -> list[
         return [_with_comment(opening, comment), *body, f"{indent}){tail}"]
     opening, closing = {"list": "[]", "tuple": "()", "dict": "{}"}[expr.kind]
     body = []
-    for item in expr.items:
+    for i, item in enumerate(expr.items):
         if expr.kind == "dict":
             k, v = item  # type: ignore[misc]
             body += _split(v, inner, f"{k.flat()}: ", ",", "")
         else:
-            body += _split(item, inner, "", ",", "")  # type: ignore[arg-type]
+            note = comment_text(expr.comments[i]) if expr.comments else ""
+            body += _split(item, inner, "", ",", note)  # type: ignore[arg-type]
     return [_with_comment(f"{indent}{head}{opening}", comment), *body, f"{indent}{closing}{tail}"]
+
+
+def _commented(expr: Expr) -> bool:
+    """Whether ``expr`` holds a list with item comments, which cannot be written flat."""
+    if isinstance(expr, Seq):
+        return any(expr.comments) or any(
+            _commented(i[1] if isinstance(i, tuple) else i) for i in expr.items
+        )
+    if isinstance(expr, Call):
+        return _commented(expr.func) or any(_commented(v) for _, v in expr.args)
+    return False
 
 
 def _splittable(expr: Expr) -> bool:

@@ -15,31 +15,29 @@ import keras
 
 def build_model() -> keras.Model:
     """Build the `circles` model, compiled for training."""
-    model = keras.Sequential(name="circles")
-    model.add(keras.Input(shape=(2,), name="point"))  # example_circles.yaml:14
-    model.add(  # example_circles.yaml:16
-        keras.layers.Dense(
-            units=16,
-            activation="relu",
-            kernel_initializer=keras.initializers.GlorotUniform(seed=1928101001),
-            name="dense",
-        ),
-    )
-    model.add(  # example_circles.yaml:17
-        keras.layers.Dense(
-            units=16,
-            activation="relu",
-            kernel_initializer=keras.initializers.GlorotUniform(seed=809524362),
-            name="dense_1",
-        ),
-    )
-    model.add(  # example_circles.yaml:18
-        keras.layers.Dense(
-            units=1,
-            activation="sigmoid",
-            kernel_initializer=keras.initializers.GlorotUniform(seed=182683736),
-            name="dense_2",
-        ),
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(2,), name="point"),  # example_circles.yaml:14
+            keras.layers.Dense(  # example_circles.yaml:16
+                units=16,
+                activation="relu",
+                kernel_initializer=keras.initializers.GlorotUniform(seed=1928101001),
+                name="dense",
+            ),
+            keras.layers.Dense(  # example_circles.yaml:17
+                units=16,
+                activation="relu",
+                kernel_initializer=keras.initializers.GlorotUniform(seed=809524362),
+                name="dense_1",
+            ),
+            keras.layers.Dense(  # example_circles.yaml:18
+                units=1,
+                activation="sigmoid",
+                kernel_initializer=keras.initializers.GlorotUniform(seed=182683736),
+                name="dense_2",
+            ),
+        ],
+        name="circles",
     )
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=0.01),

@@ -13,39 +13,35 @@ import keras
 
 def build_model() -> keras.Model:
     """Build the `mlp` model, compiled for training."""
-    model = keras.Sequential(name="mlp")
-    model.add(keras.Input(shape=(4096,), name="features"))  # seed_001_mlp.yaml:10
-    model.add(  # seed_001_mlp.yaml:12
-        keras.layers.Dense(
-            units=256,
-            activation="sigmoid",
-            kernel_initializer=keras.initializers.GlorotUniform(seed=1928101001),
-            name="dense",
-        ),
-    )
-    model.add(  # seed_001_mlp.yaml:13
-        keras.layers.Dense(
-            units=256,
-            activation="sigmoid",
-            kernel_initializer=keras.initializers.GlorotUniform(seed=809524362),
-            name="dense_1",
-        ),
-    )
-    model.add(  # seed_001_mlp.yaml:14
-        keras.layers.Dense(
-            units=256,
-            activation="sigmoid",
-            kernel_initializer=keras.initializers.GlorotUniform(seed=182683736),
-            name="dense_2",
-        ),
-    )
-    model.add(  # seed_001_mlp.yaml:15
-        keras.layers.Dense(
-            units=200,
-            activation="sigmoid",
-            kernel_initializer=keras.initializers.GlorotUniform(seed=1360981754),
-            name="dense_3",
-        ),
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(4096,), name="features"),  # seed_001_mlp.yaml:10
+            keras.layers.Dense(  # seed_001_mlp.yaml:12
+                units=256,
+                activation="sigmoid",
+                kernel_initializer=keras.initializers.GlorotUniform(seed=1928101001),
+                name="dense",
+            ),
+            keras.layers.Dense(  # seed_001_mlp.yaml:13
+                units=256,
+                activation="sigmoid",
+                kernel_initializer=keras.initializers.GlorotUniform(seed=809524362),
+                name="dense_1",
+            ),
+            keras.layers.Dense(  # seed_001_mlp.yaml:14
+                units=256,
+                activation="sigmoid",
+                kernel_initializer=keras.initializers.GlorotUniform(seed=182683736),
+                name="dense_2",
+            ),
+            keras.layers.Dense(  # seed_001_mlp.yaml:15
+                units=200,
+                activation="sigmoid",
+                kernel_initializer=keras.initializers.GlorotUniform(seed=1360981754),
+                name="dense_3",
+            ),
+        ],
+        name="mlp",
     )
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.01), loss="mse")
     return model

@@ -13,58 +13,55 @@ import keras
 
 def build_model() -> keras.Model:
     """Build the `conv_lstm` model, compiled for training."""
-    model = keras.Sequential(name="conv_lstm")
-    model.add(keras.Input(shape=(30, 2), name="window"))  # seed_002_conv_lstm.yaml:12
-    model.add(  # seed_002_conv_lstm.yaml:14
-        keras.layers.Conv1D(
-            filters=4,
-            kernel_size=7,
-            activation="relu",
-            kernel_initializer=keras.initializers.GlorotUniform(seed=693177606),
-            name="conv1d",
-        ),
-    )
-    model.add(  # seed_002_conv_lstm.yaml:15
-        keras.layers.Conv1D(
-            filters=6,
-            kernel_size=11,
-            activation="relu",
-            kernel_initializer=keras.initializers.GlorotUniform(seed=192200802),
-            name="conv1d_1",
-        ),
-    )
-    model.add(  # seed_002_conv_lstm.yaml:16
-        keras.layers.LSTM(
-            units=100,
-            return_sequences=True,
-            activation="relu",
-            kernel_initializer=keras.initializers.GlorotUniform(seed=1580984084),
-            recurrent_initializer=keras.initializers.Orthogonal(seed=600153883),
-            name="lstm",
-        ),
-    )
-    model.add(  # seed_002_conv_lstm.yaml:17
-        keras.layers.Dropout(rate=0.2, seed=1965448431, name="dropout"),
-    )
-    model.add(  # seed_002_conv_lstm.yaml:18
-        keras.layers.LSTM(
-            units=100,
-            activation="relu",
-            kernel_initializer=keras.initializers.GlorotUniform(seed=218877744),
-            recurrent_initializer=keras.initializers.Orthogonal(seed=1072351350),
-            name="lstm_1",
-        ),
-    )
-    model.add(  # seed_002_conv_lstm.yaml:19
-        keras.layers.Dense(
-            units=2,
-            activation="relu",
-            kernel_initializer=keras.initializers.GlorotUniform(seed=42669442),
-            name="dense",
-        ),
-    )
-    model.add(  # seed_002_conv_lstm.yaml:20
-        keras.layers.Reshape(target_shape=(1, 2), name="reshape"),
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(30, 2), name="window"),  # seed_002_conv_lstm.yaml:12
+            keras.layers.Conv1D(  # seed_002_conv_lstm.yaml:14
+                filters=4,
+                kernel_size=7,
+                activation="relu",
+                kernel_initializer=keras.initializers.GlorotUniform(seed=693177606),
+                name="conv1d",
+            ),
+            keras.layers.Conv1D(  # seed_002_conv_lstm.yaml:15
+                filters=6,
+                kernel_size=11,
+                activation="relu",
+                kernel_initializer=keras.initializers.GlorotUniform(seed=192200802),
+                name="conv1d_1",
+            ),
+            keras.layers.LSTM(  # seed_002_conv_lstm.yaml:16
+                units=100,
+                return_sequences=True,
+                activation="relu",
+                kernel_initializer=keras.initializers.GlorotUniform(seed=1580984084),
+                recurrent_initializer=keras.initializers.Orthogonal(seed=600153883),
+                name="lstm",
+            ),
+            keras.layers.Dropout(  # seed_002_conv_lstm.yaml:17
+                rate=0.2,
+                seed=1965448431,
+                name="dropout",
+            ),
+            keras.layers.LSTM(  # seed_002_conv_lstm.yaml:18
+                units=100,
+                activation="relu",
+                kernel_initializer=keras.initializers.GlorotUniform(seed=218877744),
+                recurrent_initializer=keras.initializers.Orthogonal(seed=1072351350),
+                name="lstm_1",
+            ),
+            keras.layers.Dense(  # seed_002_conv_lstm.yaml:19
+                units=2,
+                activation="relu",
+                kernel_initializer=keras.initializers.GlorotUniform(seed=42669442),
+                name="dense",
+            ),
+            keras.layers.Reshape(  # seed_002_conv_lstm.yaml:20
+                target_shape=(1, 2),
+                name="reshape",
+            ),
+        ],
+        name="conv_lstm",
     )
     model.compile(optimizer="adam", loss="mse", metrics=["mae"])
     return model
