@@ -573,6 +573,10 @@ def fit(
                          f"KERAS_BACKEND is {keras.config.backend()!r}")  # fmt: skip
     with strategy.scope():
         model = to_keras(plan, "auto", compile=True)
+    if plan.seed is not None:
+        # A seeded spec trains the same way every run: the shuffle order (and anything
+        # else drawn from the global generators) follows the spec's seed too.
+        keras.utils.set_random_seed(plan.seed)
     samples = len(next(iter(arrays.values())))
     x, y = model_data(plan, arrays, samples)
     history = model.fit(

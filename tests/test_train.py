@@ -474,6 +474,14 @@ def test_two_inputs_two_outputs_one_untrained(tmp_path: Path):
 
 
 @pytest.mark.keras
+def test_a_seeded_spec_trains_the_same_way_every_run(tmp_path: Path):
+    pytest.importorskip("keras")
+    data = good_tiny()
+    runs = [trained_in_process(tmp_path, TINY, data, epochs=3) for _ in range(2)]
+    assert runs[0].history == runs[1].history  # shuffled, but by the spec's seed
+
+
+@pytest.mark.keras
 def test_validation_split(tmp_path: Path):
     pytest.importorskip("keras")
     trained = trained_in_process(tmp_path, TINY, good_tiny(), validation_split=0.25, epochs=2)
