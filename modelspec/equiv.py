@@ -33,6 +33,7 @@ class Check:
     name: str
     ok: bool
     detail: str
+    failed: bool = False  # Keras could not run this check at all
 
 
 @dataclass
@@ -49,12 +50,16 @@ class Report:
     def text(self) -> str:
         lines = [f"model '{self.spec}': {len(self.builds)} builds: " + ", ".join(self.builds)]
         for i, c in enumerate(self.checks, 1):
-            lines.append(f"  {i}. {c.name:<16} {'same' if c.ok else 'DIFFERENT':<9}  {c.detail}")
+            status = "same" if c.ok else "FAILED" if c.failed else "DIFFERENT"
+            lines.append(f"  {i}. {c.name:<16} {status:<9}  {c.detail}")
         if self.identical:
             lines.append(f"verdict: identical: all {len(self.builds)} builds are the same model")
         else:
             n, failed = next((i, c) for i, c in enumerate(self.checks, 1) if not c.ok)
-            lines.append(f"verdict: different, from check {n} ({failed.name}) on")
+            if failed.failed:
+                lines.append(f"verdict: not proven: check {n} ({failed.name}) could not run")
+            else:
+                lines.append(f"verdict: different, from check {n} ({failed.name}) on")
             if self.hint:
                 lines.append(f"hint: {self.hint}")
         return "\n".join(lines) + "\n"
@@ -64,7 +69,10 @@ class Report:
             "spec": self.spec,
             "builds": self.builds,
             "identical": self.identical,
-            "checks": [{"name": c.name, "same": c.ok, "detail": c.detail} for c in self.checks],
+            "checks": [
+                {"name": c.name, "same": c.ok, "failed": c.failed, "detail": c.detail}
+                for c in self.checks
+            ],
             "hint": self.hint,
         }
 
@@ -84,6 +92,16 @@ def _builders(spec: SpecModel) -> dict[str, Any]:
     for form in spec.forms:
         out[f"{form} (direct)"] = lambda form=form: spec.to_keras(form)
     return out
+
+
+def _first_line(exc: BaseException) -> str:
+    """An exception's message on one line, without the terminal colours Keras adds."""
+    import re
+
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    detail = next((ln for ln in lines[1:] if not ln.startswith(("Arguments", "•"))), "")
+    return f"{type(exc).__name__}: {lines[0] if lines else ''} {detail}".strip()
 
 
 def _fmt_diff(a: Any, b: Any) -> str:
@@ -236,9 +254,15 @@ def compare(spec: SpecModel, *, steps: int = 3, batch_size: int = 8, data_seed: 
     ys = _targets(
         spec, _outputs(first, xs) if len(expected) > 1 else first(xs, training=False), rng
     )
-    for model in models.values():
+    for label, model in models.items():
         keras.utils.set_random_seed(data_seed)
-        model.fit(xs, ys, batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
+        try:
+            model.fit(xs, ys, batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
+        except Exception as exc:  # noqa: BLE001 - Keras's own failure, reported as such
+            report.checks.append(Check(f"after {steps} steps", False,
+                                       f"{label}: Keras cannot train it: {_first_line(exc)}",
+                                       failed=True))  # fmt: skip
+            return report
     for label, model in others:
         ok, detail = _compare_weights(ref, label, first, model)
         if not ok:

@@ -100,3 +100,20 @@ def test_a_different_build_is_caught(monkeypatch):
         "sequential (direct) vs functional (generated): layer 'dense_2', "
         "weight 'dense_2/bias': max |difference| 0.001"
     )
+
+
+def test_a_model_keras_cannot_train_is_reported_not_raised(tmp_path: Path):
+    """GaussianNoise passes int32 through at inference but fails in training."""
+    from modelspec.equiv import compare
+
+    spec = tmp_path / "noisy.yaml"
+    spec.write_text(
+        "modelspec: 1\nname: noisy\nseed: 1\ninputs:\n  ids: {shape: [3], dtype: int32}\n"
+        "sequential:\n  - {type: GaussianNoise, stddev: 0.1}\n",
+        encoding="utf-8",
+    )
+    report = compare(modelspec.load(spec), steps=1)
+    last = report.checks[-1]
+    assert (last.name, last.ok, last.failed) == ("after 1 steps", False, True)
+    assert "Keras cannot train it: TypeError" in last.detail
+    assert "verdict: not proven: check 4 (after 1 steps) could not run" in report.text()
