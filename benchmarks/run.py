@@ -589,6 +589,16 @@ def plot(res: dict, path: Path) -> str | None:
     return None
 
 
+def keep_build_section(path: Path, new_text: str) -> str:
+    """``new_text`` plus the section build_bench.py wrote into the old file, if any."""
+    start, end = "<!-- build-bench:start -->", "<!-- build-bench:end -->"
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    if start not in old or end not in old:
+        return new_text
+    section = start + old.split(start, 1)[1].split(end, 1)[0] + end
+    return f"{new_text.rstrip()}\n\n{section}\n"
+
+
 def update_readme(readme: Path, section: str) -> None:
     start, end = "<!-- latest-results:start -->", "<!-- latest-results:end -->"
     if not readme.exists():
@@ -795,7 +805,9 @@ def main() -> None:
 
         results_md, readme_section = build_report(res)
         args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "RESULTS.md").write_text(results_md, encoding="utf-8")
+        (args.out / "RESULTS.md").write_text(
+            keep_build_section(args.out / "RESULTS.md", results_md), encoding="utf-8"
+        )
         raw = {k: (v.to_dict() if isinstance(v, Series) else v) for k, v in res.items()
                if k not in ("lint", "summary", "baselines", "keras_build")}  # fmt: skip
         raw["lint"] = {n: s.to_dict() for n, s in lint.items()}
