@@ -2,26 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 
-def write_atomic(path: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename.
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str], *, suffix: str = ".tmp") -> Iterator[Path]:
+    """A temporary path next to ``path`` to write; renamed over ``path`` when the block ends.
 
-    Readers see the old file or the new one, never a mix. ``OSError`` propagates with
-    the target path; the temporary file is removed.
+    Readers see the old file or the new one, never a mix. The new file keeps an
+    existing file's permissions (else the umask's). If the block raises, the temporary
+    file is removed and ``path`` is untouched. ``suffix`` is the temporary file's
+    extension, for writers that insist on one (Keras saves only to ``*.keras``).
     """
     target = Path(path)
     if target.is_dir():
         raise IsADirectoryError(f"'{target}' is a directory")
     folder = target.parent if str(target.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=folder)
+    os.close(fd)
+    tmp = Path(name)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
+        yield tmp
+        with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         if target.exists():
             os.chmod(tmp, target.stat().st_mode & 0o777)
@@ -31,5 +37,14 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> None:
             os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, target)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def write_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename.
+
+    ``OSError`` propagates with the target path; the temporary file is removed.
+    """
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+        fh.write(text)

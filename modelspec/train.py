@@ -597,23 +597,10 @@ def save_model(model: Any, path: str | os.PathLike[str]) -> None:
 
     Readers see the old model or the new one, never half a zip.
     """
-    target = Path(path)
-    if target.is_dir():
-        raise IsADirectoryError(f"'{target}' is a directory")
-    folder = target.parent if str(target.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".keras", dir=folder)
-    os.close(fd)
-    try:
+    from modelspec.files import atomic_path
+
+    with atomic_path(path, suffix=".keras") as tmp:
         model.save(tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_trained(trained: Trained, path: str | os.PathLike[str]) -> bool:
