@@ -36,6 +36,7 @@ class LintFormat(str, enum.Enum):
     text = "text"
     json = "json"
     github = "github"
+    sarif = "sarif"
 
 
 class SummaryFormat(str, enum.Enum):
@@ -127,6 +128,10 @@ def lint(
             "diagnostics": [d.to_dict() for d in all_diags],
         }
         typer.echo(json.dumps(payload, indent=2))
+    elif fmt is LintFormat.sarif:
+        from modelspec.emit.sarif import sarif
+
+        typer.echo(json.dumps(sarif(all_diags), indent=2))
     elif fmt is LintFormat.github:
         for d in all_diags:
             typer.echo(_github(d))
