@@ -12,20 +12,9 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.test_cli import BAD
 
-BAD = """\
-modelspec: 1
-name: bad
-inputs:
-  x: {shape: [8]}
-layers:
-  fc: {type: Dense, unitz: 4}
-graph:
-  y: {apply: fc, to: z}
-outputs:
-  y: {from: y}
-"""
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _hook() -> dict:
