@@ -66,8 +66,9 @@ class Layer:
     kwargs: Mapping[str, Any]
     source: Source
     inline: bool = False
-    # Names of the layers a wrapper holds, by kwarg: ``(("layer", "lstm"),)``. Keras
-    # names an unnamed inner layer itself; the spec records the name it gets.
+    # Names of the layers a wrapper holds, by kwarg path: ``(("layer", "lstm"),)``, and
+    # ``"layer.layer"`` for a wrapper inside a wrapper. Keras names an unnamed inner
+    # layer itself; the spec records the name it gets.
     inner: tuple[tuple[str, str], ...] = ()
 
 

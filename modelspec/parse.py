@@ -109,21 +109,32 @@ class _Parser:
 
     def layer(self, name: str, spec: dict[str, Any], path: tuple, *, inline: bool) -> Layer:
         type_name = spec.get("type") if isinstance(spec.get("type"), str) else "?"
-        # A wrapper's inner layer is created without a name, which uses up Keras's
-        # name for its type ("lstm") just as an inline layer would.
-        lt = LAYER_TYPES.get(type_name)
-        inner_names = []
+        kwargs = {k: v for k, v in spec.items() if k not in ("type", "name")}
+        src = self.source(path, key=not inline)
+        return Layer(name, type_name, kwargs, src, inline, tuple(self.inner_names(spec, path)))
+
+    def inner_names(self, spec: dict[str, Any], path: tuple, prefix: str = "") -> list:
+        """``(kwarg path, name)`` of the layers a wrapper holds, at any depth.
+
+        Keras names an unnamed inner layer when it is created, which uses up its type's
+        name ("lstm") just as an inline layer would; the innermost is created first.
+        """
+        lt = LAYER_TYPES.get(spec.get("type")) if isinstance(spec.get("type"), str) else None
+        out = []
         for kwarg in lt.nested if lt else ():
             inner = spec.get(kwarg)
             if isinstance(inner, dict) and isinstance(inner.get("type"), str):
+                out += self.inner_names(inner, (*path, kwarg), f"{prefix}{kwarg}.")
                 given = inner.get("name")
                 if isinstance(given, str):
                     self.check_name(given, (*path, kwarg, "name"), "layer")
-                inner_name = given if isinstance(given, str) else self.auto_name(inner["type"])
-                inner_names.append((kwarg, inner_name))
-        kwargs = {k: v for k, v in spec.items() if k not in ("type", "name")}
-        src = self.source(path, key=not inline)
-        return Layer(name, type_name, kwargs, src, inline, tuple(inner_names))
+                out.append(
+                    (
+                        prefix + kwarg,
+                        given if isinstance(given, str) else self.auto_name(inner["type"]),
+                    )
+                )
+        return out
 
     def inline_names(self, uses: Iterator[tuple[tuple, Any]]) -> None:
         """Reserve the explicit ``name`` of every inline layer before auto-naming."""

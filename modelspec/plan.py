@@ -182,8 +182,10 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _is_random(type_name: str, kw: Mapping[str, Any]) -> bool:
-    """Whether a layer draws random numbers when called (dropout, noise)."""
+def _is_random(kw: Mapping[str, Any]) -> bool:
+    """Whether a layer with a ``seed`` kwarg draws random numbers when called: the
+    dropout and noise layers always (``rate``, ``stddev``), attention and recurrent
+    layers when their dropout is on."""
     if "rate" in kw or "stddev" in kw:
         return True
     return any(isinstance(kw.get(k), (int, float)) and kw[k] > 0
@@ -196,17 +198,20 @@ def layer_ctor(
     name: str,
     seed: int | None,
     inner: Mapping[str, str] | None = None,
+    prefix: str = "",
 ) -> Ctor:
-    """The constructor of one layer: the spec's kwargs in spec order, seeds, then ``name``."""
+    """The constructor of one layer: the spec's kwargs in spec order, seeds, then ``name``.
+
+    ``inner`` names the layers a wrapper holds, by kwarg path (``Layer.inner``).
+    """
     lt = LAYER_TYPES[type_name]
     inner = inner or {}
     kwargs: dict[str, Any] = {}
     for key, value in given.items():
         if key in lt.nested and isinstance(value, dict):
             sub = {k: v for k, v in value.items() if k not in ("type", "name")}
-            kwargs[key] = layer_ctor(
-                value["type"], sub, inner.get(key, str(value.get("name"))), seed
-            )
+            path = prefix + key
+            kwargs[key] = layer_ctor(value["type"], sub, inner[path], seed, inner, f"{path}.")
         else:
             kwargs[key] = _plain(value)
     if seed is not None:
@@ -221,7 +226,7 @@ def layer_ctor(
                     INITIALIZER_CLASSES[init],
                     (("seed", derive_seed(seed, name, kwarg.name)),),
                 )
-        if "seed" in lt.kwarg_map and given.get("seed") is None and _is_random(type_name, resolved):
+        if "seed" in lt.kwarg_map and given.get("seed") is None and _is_random(resolved):
             kwargs["seed"] = derive_seed(seed, name, "seed")
     kwargs["name"] = name
     return Ctor("layers", type_name, tuple(kwargs.items()))

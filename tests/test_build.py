@@ -407,3 +407,37 @@ def test_generated_file_runs_as_a_script_and_prints_the_summary(tmp_path: Path):
                           timeout=120)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert 'Model: "mlp"' in proc.stdout and "1,231,816" in proc.stdout
+
+
+NESTED = """\
+modelspec: 1
+name: nest
+inputs:
+  x: {shape: [3, 5, 4]}
+sequential:
+  - {type: TimeDistributed, layer: {type: Bidirectional, layer: {type: LSTM, units: 2}}}
+  - {type: Bidirectional, layer: {type: LSTM, units: 2, name: own}}
+"""
+
+
+def test_layers_inside_wrappers_get_keras_names_at_any_depth():
+    p = _plan(NESTED)
+    outer = dict(p.layers["time_distributed"].ctor.kwargs)["layer"]
+    inner = dict(outer.kwargs)["layer"]
+    assert (dict(outer.kwargs)["name"], dict(inner.kwargs)["name"]) == ("bidirectional", "lstm")
+    # A named inner layer keeps its name and uses up no auto-name.
+    second = dict(dict(p.layers["bidirectional_1"].ctor.kwargs)["layer"].kwargs)
+    assert second["name"] == "own"
+
+
+@pytest.mark.keras
+def test_wrapper_names_equal_keras_fresh_session_names():
+    import keras
+
+    from modelspec.instantiate import make
+
+    layer = _plan(NESTED).layers["time_distributed"].ctor
+    keras.backend.clear_session()
+    by_hand = keras.layers.TimeDistributed(keras.layers.Bidirectional(keras.layers.LSTM(2)))
+    keras.backend.clear_session()
+    assert make(layer).get_config() == by_hand.get_config()
