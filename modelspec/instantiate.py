@@ -36,10 +36,7 @@ def make(value: Any) -> Any:
 def _input(inp: Any) -> Any:
     import keras
 
-    kwargs: dict[str, Any] = {"shape": tuple(inp.shape)}
-    if inp.dtype != "float32":
-        kwargs["dtype"] = inp.dtype
-    return keras.Input(**kwargs, name=inp.name)
+    return keras.Input(**inp.kwargs())
 
 
 def compile_model(model: Any, plan: Plan) -> None:

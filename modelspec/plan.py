@@ -95,6 +95,14 @@ class PlanInput:
     dtype: str
     line: int
 
+    def kwargs(self) -> dict[str, Any]:
+        """``keras.Input``'s arguments; float32, Keras's default dtype, is left out."""
+        out: dict[str, Any] = {"shape": tuple(self.shape)}
+        if self.dtype != "float32":
+            out["dtype"] = self.dtype
+        out["name"] = self.name
+        return out
+
 
 @dataclass(frozen=True, slots=True)
 class PlanLayer:
@@ -296,10 +304,9 @@ def _chain_break(spec: Spec, calls: list, shapes: Any) -> tuple[str, Source] | N
         ref = call.inputs[0]
         if ref.index is not None:
             return f"layer '{call.layer}' reads '{ref}', one of several outputs", call.source
-        if ref.name != previous:
-            shown = ref.name.split(":")[0]
-            return (f"layer '{call.layer}' reads '{shown}', not the output of the layer before it",
-                    call.source)  # fmt: skip
+        # Every live call feeds the one output, one input each: the calls form a path
+        # from the input, so each reads the output of the call before it.
+        assert ref.name == previous, (ref.name, previous)
         if isinstance(shapes.tensors.get(call.output), list):
             n = len(shapes.tensors[call.output])
             return f"layer '{call.layer}' returns {n} tensors", call.source
