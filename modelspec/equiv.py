@@ -161,19 +161,22 @@ def _sample(spec: SpecModel, batch: int, rng: Any) -> Any:
 
 
 def _targets(spec: SpecModel, outputs: Any, rng: Any) -> Any:
-    """Random targets shaped like the model's outputs (class ids for sparse losses)."""
+    """Random targets shaped like the model's outputs; class ids where the loss takes
+    labels, shaped as ``modelspec train`` accepts them (:func:`modelspec.train.slots`)."""
     import numpy as np
 
+    from modelspec.train import slots
+
+    labels = {s.name: s.shapes[0] for s in slots(spec.result)
+              if s.role == "output" and s.kinds == "iu" and s.shapes}  # fmt: skip
     names = [o.name for o in spec.plan.outputs]
     values = outputs if isinstance(outputs, dict) else {names[0]: outputs}
-    losses = dict(spec.plan.compile or ()).get("loss")
     out = {}
     for name, pred in values.items():
         pred = np.asarray(pred)
-        loss = losses.get(name) if isinstance(losses, dict) else losses
-        loss_name = getattr(loss, "cls", loss) or ""
-        if "sparse" in str(loss_name).lower():
-            out[name] = rng.integers(0, pred.shape[-1], pred.shape[:-1])
+        if name in labels:
+            shape = (len(pred), *(NONE_SIZE if d is None else d for d in labels[name]))
+            out[name] = rng.integers(0, pred.shape[-1], shape)
         else:
             out[name] = rng.random(pred.shape).astype("float32")
     return out if isinstance(outputs, dict) else out[names[0]]

@@ -117,3 +117,55 @@ def test_a_model_keras_cannot_train_is_reported_not_raised(tmp_path: Path):
     assert (last.name, last.ok, last.failed) == ("after 1 steps", False, True)
     assert "Keras cannot train it: TypeError" in last.detail
     assert "verdict: not proven: check 4 (after 1 steps) could not run" in report.text()
+
+
+SPARSE = """\
+modelspec: 1
+name: sparse
+seed: 2
+inputs:
+  x: {shape: [4]}
+layers:
+  a: {type: Dense, units: 3, activation: softmax}
+  b: {type: Dense, units: 1}
+graph:
+  p: {apply: a, to: x}
+  q: {apply: b, to: x}
+outputs:
+  cls: {from: p, loss: sparse_categorical_crossentropy}
+  val: {from: q, loss: mse}
+compile:
+  optimizer: adam
+"""
+
+
+def test_class_index_targets_for_a_sparse_loss(tmp_path: Path):
+    from modelspec.equiv import compare
+
+    spec = tmp_path / "sparse.yaml"
+    spec.write_text(SPARSE, encoding="utf-8")
+    report = compare(modelspec.load(spec), steps=1)
+    assert report.identical, report.text()
+
+
+def test_a_build_with_other_parameters_is_caught(monkeypatch, tmp_path: Path):
+    from modelspec import equiv
+
+    spec = tmp_path / "sparse.yaml"
+    spec.write_text(SPARSE, encoding="utf-8")
+    wider = tmp_path / "wider.yaml"
+    wider.write_text(SPARSE.replace("units: 3", "units: 4"), encoding="utf-8")
+    real = equiv._builders
+
+    def tampered(loaded):
+        builders = real(loaded)
+        builders["functional (direct)"] = modelspec.load(wider).to_keras
+        return builders
+
+    monkeypatch.setattr(equiv, "_builders", tampered)
+    report = equiv.compare(modelspec.load(spec), steps=1)
+    (check,) = report.checks
+    assert (check.name, check.ok) == ("parameters", False)
+    assert check.detail == (
+        "functional (direct) has 25 parameters (25 trainable), functional (generated) has 20 (20)"
+    )
