@@ -163,11 +163,6 @@ def _checked(spec: Path):
     return result
 
 
-def _quiet_tensorflow() -> None:
-    """Keep TensorFlow's start-up INFO lines off the terminal, unless the user set a level."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
 def _fail(message: str, code: int = 1) -> typer.Exit:
     typer.echo(f"modelspec: error: {message}", err=True)
     return typer.Exit(code)
@@ -280,7 +275,6 @@ def equiv(
     from modelspec.plan import plan
 
     result = _checked(spec)
-    _quiet_tensorflow()
 
     report = compare(SpecModel(result, plan(result)), steps=steps, batch_size=batch_size)
     if fmt is EquivFormat.json:

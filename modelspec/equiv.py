@@ -195,6 +195,9 @@ def _outputs(model: Any, x: Any) -> dict[str, Any]:
 
 def compare(spec: SpecModel, *, steps: int = 3, batch_size: int = 8, data_seed: int = 0) -> Report:
     """Build every form of ``spec`` and compare them (see the module docstring)."""
+    from modelspec.instantiate import quiet_tensorflow
+
+    quiet_tensorflow()
     import keras
     import numpy as np
 

@@ -12,9 +12,17 @@ deserializer. Keras is imported on first use.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from modelspec.plan import Ctor, Plan
+
+
+def quiet_tensorflow() -> None:
+    """Call before TensorFlow is imported: its C++ start-up log (banners, tf.data notes)
+    would bury what modelspec and Keras print. Errors still show; a level the user set,
+    e.g. ``TF_CPP_MIN_LOG_LEVEL=0``, wins."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def make(value: Any) -> Any:

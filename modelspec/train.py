@@ -475,9 +475,9 @@ def make_strategy(name: str) -> Any:
     Call it before anything else uses TensorFlow: MultiWorkerMirroredStrategy must
     be created before the runtime initialises its devices.
     """
-    # TensorFlow's C++ log (start-up banners, tf.data notes) would bury Keras's progress
-    # bar; errors still show, and TF_CPP_MIN_LOG_LEVEL=0 brings the rest back.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from modelspec.instantiate import quiet_tensorflow
+
+    quiet_tensorflow()
     import tensorflow as tf
 
     if name == "none":
