@@ -8,6 +8,7 @@ the same weights after training with a fresh optimizer each.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,11 +23,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
+    # Without the tests' own TF_CPP_MIN_LOG_LEVEL: the command must keep TensorFlow quiet.
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     return subprocess.run(
         [sys.executable, "-m", "modelspec", *args],
         capture_output=True,
         text=True,
         cwd=ROOT,
+        env=env,
         timeout=300,
     )
 
