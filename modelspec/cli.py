@@ -284,6 +284,69 @@ def equiv(
     raise typer.Exit(0 if report.identical else 1)
 
 
+class GraphFormat(str, enum.Enum):
+    dot = "dot"
+    mmd = "mmd"
+    svg = "svg"
+    png = "png"
+
+
+@app.command()
+def graph(
+    spec: Annotated[Path, typer.Argument(help="The spec file.")],
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Write here; .dot, .mmd, .svg or .png picks the format."
+        ),
+    ] = None,
+    fmt: Annotated[
+        GraphFormat | None,
+        typer.Option("--format", "-f", help="The format, when -o's suffix does not say it."),
+    ] = None,
+    no_shapes: Annotated[
+        bool, typer.Option("--no-shapes", help="Leave tensor shapes off the edges.")
+    ] = False,
+) -> None:
+    """Draw the model: Graphviz DOT, Mermaid, or SVG/PNG through Graphviz's dot."""
+    from modelspec.emit.graph import RenderError, diagram, render, to_dot, to_mermaid
+    from modelspec.files import atomic_path
+
+    if output is not None:
+        if output.is_dir():
+            raise _fail(f"'{output}' is a directory")
+        if output.is_symlink():
+            raise _fail(f"'{output}' is a symbolic link; refusing to replace it")
+    if fmt is None:
+        suffix = output.suffix.lower().lstrip(".") if output is not None else "dot"
+        if suffix not in GraphFormat.__members__:
+            raise _usage_error(
+                f"cannot tell the format from '{output}': use a .dot, .mmd, .svg or .png "
+                "file name, or --format"
+            )
+        fmt = GraphFormat(suffix)
+    if output is None and fmt in (GraphFormat.svg, GraphFormat.png):
+        raise _usage_error(f"--format {fmt.value} needs --output FILE")
+    result = _checked(spec)
+    d = diagram(result, shapes=not no_shapes)
+    text = to_mermaid(d) if fmt is GraphFormat.mmd else to_dot(d)
+    data = text.encode()
+    if fmt in (GraphFormat.svg, GraphFormat.png):
+        try:
+            data = render(text, fmt.value)
+        except RenderError as exc:
+            raise _fail(str(exc)) from None
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        with atomic_path(output) as tmp:
+            tmp.write_bytes(data)
+    except OSError as exc:
+        raise _fail(f"cannot write '{output}': {exc.strerror or exc}") from None
+    typer.echo(f"wrote {output}", err=True)
+
+
 @app.command()
 def schema(
     output: Annotated[

@@ -28,8 +28,11 @@ outputs:
 """
 
 
-def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "MODELSPEC_DEBUG"}
+def run(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``modelspec ARGS``; ``env`` adds to (or overrides) this process's environment."""
+    env = {k: v for k, v in {**os.environ, **(env or {})}.items() if k != "MODELSPEC_DEBUG"}
     return subprocess.run(
         [sys.executable, "-m", "modelspec", *args],
         capture_output=True,

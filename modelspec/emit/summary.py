@@ -87,11 +87,11 @@ def summary_json(result: Result) -> dict[str, Any]:
     }
 
 
-def _shape_text(shape: Any) -> str:
+def shape_text(shape: Any) -> str:
     if shape is None:
         return "?"
     if isinstance(shape, list):
-        return "[" + ", ".join(_shape_text(s) for s in shape) + "]"
+        return "[" + ", ".join(shape_text(s) for s in shape) + "]"
     return fmt_shape(shape)
 
 
@@ -131,12 +131,12 @@ def summary_table(result: Result) -> str:
     for name in order:
         if name in inputs:
             inp = inputs[name]
-            rows.append((f"{inp.name} (InputLayer)", _shape_text(inp.batch_shape), "0", ["-"]))
+            rows.append((f"{inp.name} (InputLayer)", shape_text(inp.batch_shape), "0", ["-"]))
             continue
         calls = calls_by_layer[name]
         layer = spec.layers[name]
         t, n = shapes.params.get(name, (0, 0))
-        outs = [_shape_text(shapes.tensors.get(c.output)) for c in calls]
+        outs = [shape_text(shapes.tensors.get(c.output)) for c in calls]
         shown = outs[0] if len(set(outs)) == 1 else ", ".join(outs)
         links = [link for c in calls for link in connected(c)]
         rows.append((f"{name} ({layer.type})", shown, f"{t + n:,}", links or ["-"]))
@@ -178,7 +178,7 @@ def summary_table(result: Result) -> str:
             loss = f", loss {info['loss']}" if info["loss"] else ""
             weight = f" x {o.loss_weight:g}" if o.loss_weight is not None else ""
             out.append(
-                f"   {o.name}: {_shape_text(shapes.outputs.get(o.name))} {info['dtype'] or '?'}{loss}{weight}"
+                f"   {o.name}: {shape_text(shapes.outputs.get(o.name))} {info['dtype'] or '?'}{loss}{weight}"
             )
     formula = objective(spec)
     if formula:
