@@ -347,6 +347,43 @@ def graph(
     typer.echo(f"wrote {output}", err=True)
 
 
+class DiffFormat(str, enum.Enum):
+    text = "text"
+    json = "json"
+
+
+def _checked_or_2(spec: Path):
+    """Like ``_checked``, but exit 2 on errors: for ``diff``, 1 means "they differ"."""
+    try:
+        return _checked(spec)
+    except typer.Exit as exc:
+        if exc.exit_code == 1:
+            raise typer.Exit(2) from None
+        raise
+
+
+@app.command()
+def diff(
+    a: Annotated[Path, typer.Argument(help="The old spec.")],
+    b: Annotated[Path, typer.Argument(help="The new spec.")],
+    fmt: Annotated[DiffFormat, typer.Option("--format", "-f", help="Output format.")] = (
+        DiffFormat.text
+    ),
+) -> None:
+    """What changes in the model from A to B: layers, wiring, shapes and parameters.
+
+    Exit codes: 0 the same model, 1 they differ, 2 a spec has errors (or a usage error).
+    """
+    from modelspec.diff import diff as compare
+
+    result = compare(_checked_or_2(a), _checked_or_2(b))
+    if fmt is DiffFormat.json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        typer.echo(result.text(), nl=False)
+    raise typer.Exit(0 if result.identical else 1)
+
+
 @app.command()
 def schema(
     output: Annotated[
