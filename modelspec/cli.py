@@ -533,7 +533,7 @@ def train(
 def main() -> None:
     """Entry point: no traceback for anything a user can cause."""
     try:
-        app()
+        app(prog_name="modelspec")
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:  # pragma: no cover - a modelspec bug

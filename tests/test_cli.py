@@ -171,3 +171,21 @@ def test_schema_output_is_written_atomically(tmp_path: Path):
 def test_version():
     proc = run("--version")
     assert proc.returncode == 0 and proc.stdout.startswith("modelspec ")
+
+
+def test_shell_completion_offers_commands_and_option_values():
+    # Completion keys on the program's name, so this runs the installed script.
+    exe = Path(sys.executable).parent / "modelspec"
+
+    def complete(words: str, cword: int) -> list[str]:
+        env = {**os.environ, "_MODELSPEC_COMPLETE": "complete_bash"}
+        env |= {"COMP_WORDS": words, "COMP_CWORD": str(cword)}
+        proc = subprocess.run([exe], capture_output=True, text=True, env=env, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.split()
+
+    assert complete("modelspec gr", 1) == ["graph"]
+    assert complete("modelspec lint specs --format ", 4) == ["text", "json", "github", "sarif"]
+    assert "--no-shapes" in complete("modelspec graph specs/seed_001_mlp.yaml --", 3)
+    proc = run("--show-completion", "bash")
+    assert proc.returncode == 0 and "_modelspec_completion" in proc.stdout
