@@ -304,9 +304,9 @@ def _chain_break(spec: Spec, calls: list, shapes: Any) -> tuple[str, Source] | N
         ref = call.inputs[0]
         if ref.index is not None:
             return f"layer '{call.layer}' reads '{ref}', one of several outputs", call.source
-        # Every live call feeds the one output, one input each: the calls form a path
-        # from the input, so each reads the output of the call before it.
-        assert ref.name == previous, (ref.name, previous)
+        if ref.name != previous:
+            # A fork: two single-input branches from one tensor, merged further on.
+            return f"layer '{call.layer}' reads '{ref}', not the layer before it", call.source
         if isinstance(shapes.tensors.get(call.output), list):
             n = len(shapes.tensors[call.output])
             return f"layer '{call.layer}' returns {n} tensors", call.source

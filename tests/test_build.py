@@ -167,6 +167,11 @@ def _plan(text: str):
          .replace("  q: {apply: c, to: x}\n", "").replace("  c: {type: Dense, units: 2}\n", "")
          .replace("  b: {type: Dense, units: 2}\n", "").replace("units: 3", "units: 4"),
          "layer 'a' is called 2 times (shared weights)", 8),
+        # Two single-input branches from one tensor, merged later: a fork, not a stack.
+        (FORK.replace("  c: {type: Dense, units: 2}\n", "  c: {type: Dense, units: 2}\n  s: {type: Add}\n")
+         .replace("  q: {apply: c, to: x}\n", "  q: {apply: c, to: x}\n  r: {apply: s, to: [p, q]}\n")
+         .replace("{from: p}", "{from: r}"),
+         "layer 'c' reads 'x', not the layer before it", 13),
     ],
 )  # fmt: skip
 def test_sequential_names_the_first_place_that_breaks_the_stack(text, reason, line):
