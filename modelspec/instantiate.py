@@ -12,7 +12,10 @@ deserializer. Keras is imported on first use.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+from collections.abc import Iterator
 from typing import Any
 
 from modelspec.plan import Ctor, Plan
@@ -53,11 +56,36 @@ def compile_model(model: Any, plan: Plan) -> None:
         model.compile(**{k: make(v) for k, v in plan.compile})
 
 
+@contextlib.contextmanager
+def recursion_limit(limit: int | None) -> Iterator[None]:
+    """Python's recursion limit raised to at least ``limit`` inside the block, as the
+    generated ``build_model()`` does for a deep model (None: left alone)."""
+    before = sys.getrecursionlimit()
+    if limit is not None and limit > before:
+        sys.setrecursionlimit(limit)
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(before)
+
+
 def to_keras(plan: Plan, form: str = "auto", *, compile: bool = True) -> Any:
-    """Build ``plan`` as a Sequential or Functional ``keras.Model`` (``form`` as in ``build``)."""
+    """Build ``plan`` as a Sequential or Functional ``keras.Model`` (``form`` as in ``build``).
+
+    A deep plan is built under the recursion limit it needs (see the note on deep models
+    in :mod:`modelspec.plan`).
+    """
+    form = plan.choose_form(form)
+    with recursion_limit(plan.recursion_limit):
+        model = _build(plan, form)
+        if compile:
+            compile_model(model, plan)
+    return model
+
+
+def _build(plan: Plan, form: str) -> Any:
     import keras
 
-    form = plan.choose_form(form)
     if form == "sequential":
         layers = [make(plan.layers[c.layer].ctor) for c in plan.calls]
         model = keras.Sequential([_input(plan.inputs[0]), *layers], name=plan.name)
@@ -90,6 +118,4 @@ def to_keras(plan: Plan, form: str = "auto", *, compile: bool = True) -> Any:
             outputs=io([(o.name, tensor(*o.tensor)) for o in plan.outputs]),
             name=plan.name,
         )
-    if compile:
-        compile_model(model, plan)
     return model

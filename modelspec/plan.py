@@ -63,6 +63,27 @@ NAMESPACES: Mapping[str, Any] = {
 
 FORMS = ("functional", "sequential")
 
+# NOTE: [deep models]
+# Keras walks a model's graph recursively, one Python frame per node on the longest
+# path (keras.src.ops.function._build_map_helper; keras-team/keras#15596), so at
+# Python's default recursion limit of 1,000 neither `keras.Model` nor
+# `keras.Sequential` can build a chain of about 990 layers. A plan with more than
+# DEEP_CALLS calls carries the limit its build needs (``Plan.recursion_limit``): the
+# generated ``build_model()`` and the direct build raise Python's limit to it while the
+# model is built, and restore it afterwards. Small models are written as before.
+#
+# Only the limit is raised, on the caller's thread: since Python 3.11 a Python call
+# made by Python code takes no C stack, so a deep recursion cannot overflow it (a
+# 10,000-layer chain builds on the main thread). Python 3.10's main thread, with the
+# usual 8 MiB, held 20,000 frames of a small recursive function; Keras is untested
+# there. Building in a thread with a bigger stack would lose what is thread-local,
+# e.g. a ``tf.distribute.Strategy`` scope the model must be built in.
+DEEP_CALLS = 500
+# Frames per call and the headroom on top, measured on Keras 3 (tests/test_deep.py
+# builds a 3,000-layer chain with them); the limit is rounded up to a thousand.
+FRAMES_PER_CALL = 1
+RECURSION_HEADROOM = 2_000
+
 
 def derive_seed(seed: int, layer: str, kwarg: str) -> int:
     """A seed in ``[0, 2**31)`` for one initializer, from the spec's seed and names only.
@@ -155,6 +176,15 @@ class Plan:
     def forms(self) -> tuple[str, ...]:
         """The forms this model can be written in: Functional always, Sequential for stacks."""
         return FORMS if self.not_a_chain is None else ("functional",)
+
+    @property
+    def recursion_limit(self) -> int | None:
+        """The recursion limit Keras needs to build this model; None when Python's default
+        will do (see the note on deep models)."""
+        if len(self.calls) <= DEEP_CALLS:
+            return None
+        needed = RECURSION_HEADROOM + FRAMES_PER_CALL * (len(self.calls) + len(self.inputs))
+        return -(-needed // 1000) * 1000
 
     def choose_form(self, form: str) -> str:
         """``auto`` -> the simplest form; ``sequential`` on a non-stack -> :class:`NotAChain`."""

@@ -13,7 +13,9 @@ Readability rules:
   it reads as consecutive lines;
 - a layer called once is created where it is called, as hand-written Keras does; a
   shared layer is created once, in its own section, and called by name;
-- each layer line ends with ``# spec.yaml:LINE``.
+- each layer line ends with ``# spec.yaml:LINE``;
+- a model deeper than Keras can build at Python's default recursion limit gets a
+  ``build_model()`` that raises the limit while it builds (``Plan.recursion_limit``).
 """
 
 from __future__ import annotations
@@ -123,7 +125,14 @@ def render(plan: Plan, form: str = "auto") -> str:
     compile_stmt = None
     if plan.compile is not None:
         compile_stmt = statement(call("model.compile", **{k: expr(v) for k, v in plan.compile}))
-    context: dict[str, Any] = {"plan": plan, "compile": compile_stmt}
+    # A deep model's build_model() raises the recursion limit (see the note on deep
+    # models in modelspec.plan); a small one's reads exactly as before.
+    limit = plan.recursion_limit
+    context: dict[str, Any] = {
+        "plan": plan,
+        "compile": compile_stmt,
+        "recursion_limit": None if limit is None else f"{limit:_}",
+    }
     if form == "sequential":
         (inp,) = plan.inputs
         context["form_title"] = "Sequential"
