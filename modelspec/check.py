@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from modelspec.compose_scan import uses_composition
 from modelspec.errors import Diagnostic
 from modelspec.ir import Spec
 from modelspec.loader import Document, load, loads
@@ -35,6 +36,10 @@ class Result:
     graph: GraphFacts | None = None
     shapes: ShapeFacts | None = None
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    # From composition: each step a block instance made -> ((instance, block), ...),
+    # outermost first; and each shared instance -> the instance it shares.
+    groups: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    shares: dict[str, str] = field(default_factory=dict)
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -50,8 +55,22 @@ class Result:
 
 
 def check_document(doc: Document) -> Result:
+    notes = None
+    if uses_composition(doc.data):
+        # Blocks, repeats and ${...}: checked on the plain spec they expand to.
+        from modelspec.compose import expand
+
+        expanded, compose_diags = expand(doc)
+        if expanded is None:
+            compose_diags.sort(key=lambda d: (d.line, d.col, d.code))
+            return Result(doc.file, doc, diagnostics=compose_diags)
+        doc, notes = expanded.doc, expanded.notes
     result = Result(doc.file, doc)
+    if notes is not None:
+        result.groups, result.shares = expanded.groups, expanded.shares
     diags = validate(doc)
+    if notes is not None:
+        diags += compose_diags  # warnings about block definitions
     spec, parse_diags = parse(doc)
     diags += parse_diags
     # A layer whose definition has errors gets no shape: guessing would only add noise.
@@ -63,6 +82,10 @@ def check_document(doc: Document) -> Result:
     shapes, shape_diags = infer_shapes(spec, graph, skip_layers=skip)
     diags += shape_diags
     diags += check_training(spec)
+    if notes:
+        from modelspec.compose import annotate
+
+        diags = list(annotate(diags, notes))
     diags.sort(key=lambda d: (d.line, d.col, d.code))
     result.spec, result.graph, result.shapes, result.diagnostics = spec, graph, shapes, diags
     return result

@@ -274,10 +274,26 @@ def side(result: Result) -> Side:
         inputs=inputs,
         layers=layers,
         outputs=outputs,
-        compile=dict(spec.compile or {}),
+        compile=_resolved_compile(spec.compile or {}),
         settings={"seed": spec.seed, "fit": spec.fit, "distribution": spec.distribution},
         total=(summary["total_params"], summary["trainable_params"]),
     )
+
+
+def _resolved_compile(compile_: Any) -> dict[str, Any]:
+    """``compile`` with the optimizer's defaults filled in: ``Adam`` and ``{type: Adam,
+    learning_rate: 0.001}`` are the same optimizer."""
+    from modelspec.catalog.training import OPTIMIZERS
+
+    out = dict(compile_)
+    opt = out.get("optimizer")
+    if isinstance(opt, str):
+        opt = {"type": opt}
+    if isinstance(opt, dict) and opt.get("type") in OPTIMIZERS:
+        kwargs = OPTIMIZERS[opt["type"]]
+        resolved = {k.name: k.default for k in kwargs if not k.required}
+        out["optimizer"] = {"type": opt["type"], **resolved, **opt}
+    return out
 
 
 def _tuple(shape: Any) -> Any:

@@ -171,3 +171,28 @@ def test_readme_example_is_the_real_output(tmp_path: Path):
     (tmp_path / "tower_b.yaml").write_text(TOWER_B)
     proc = run("diff", str(TOWER), "tower_b.yaml", cwd=tmp_path)
     assert proc.stdout.replace(str(TOWER), "specs/seed_000_shared_tower.yaml") == shown
+
+
+@pytest.mark.keras
+def test_a_spec_against_a_saved_keras_model(tmp_path: Path):
+    pytest.importorskip("keras")
+    import modelspec
+
+    spec = SPECS / "seed_004_branches.yaml"
+    model = modelspec.load(spec).to_keras()
+    saved = tmp_path / "branches.keras"
+    model.save(saved)
+    (tmp_path / "branches.json").write_text(model.to_json())
+    # The saved model is the same model; only the seed is not in a Keras file.
+    proc = run("diff", str(spec), str(saved))
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout.endswith(
+        "seed: 4 -> null\ntotal params: 1,327,617 (unchanged)\nthe models differ\n"
+    )
+    changed = tmp_path / "wider.yaml"
+    changed.write_text(
+        spec.read_text().replace("seed: 4\n", "").replace("units: 64", "units: 65", 1)
+    )
+    proc = run("diff", str(tmp_path / "branches.json"), str(changed))
+    assert proc.returncode == 1, proc.stderr
+    assert "  ~ left_1" in proc.stdout and "      units: 64 -> 65\n" in proc.stdout

@@ -42,7 +42,7 @@ def _svg_texts(svg: bytes) -> list[str]:
 @pytest.mark.parametrize("spec", SPEC_FILES, ids=lambda p: p.name)
 def test_svg_of_every_spec_parses_and_names_every_layer(spec: Path, tmp_path: Path):
     out = tmp_path / "model.svg"
-    proc = run("graph", str(spec), "-o", str(out))
+    proc = run("graph", str(spec), "-o", str(out), "--expand")  # blocks open: every layer
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == f"wrote {out}\n"
     texts = _svg_texts(out.read_bytes())
@@ -221,3 +221,69 @@ def test_hostile_label_text_cannot_end_a_mermaid_label(text: str):
             assert ">" not in label.replace("<br>", "")
     assert body.count("\n") == len(body.splitlines())
     assert sum(line.startswith("  n0") for line in body.splitlines()) == 2  # node + edge
+
+
+def test_blocks_are_boxes_or_clusters():
+    result = check(SPECS / "siamese.yaml")
+    closed = diagram(result)
+    boxes = [n for n in closed.nodes if n.kind == "block"]
+    assert [n.lines for n in boxes] == [
+        ["left_tower", "block tower", "5 calls", "weights shared"],
+        ["right_tower", "block tower", "5 calls", "shares left_tower's weights"],
+    ]
+    assert boxes[0].fill == boxes[1].fill != "#ffffff"
+    assert not any(n.layer and n.layer.startswith("left_tower_") for n in closed.nodes)
+    # Into each box, one edge from its input; out of each, one to the merge.
+    assert [(e.src, e.dst, e.label) for e in closed.edges][:4] == [
+        ("n0", boxes[0].id, "(None, 28, 28, 1)"),
+        ("n1", boxes[1].id, "(None, 28, 28, 1)"),
+        (boxes[0].id, "n4", "(None, 64)"),
+        (boxes[1].id, "n4", "(None, 64)"),
+    ]
+    assert "box3d" in to_dot(closed) and '[["left_tower<br>block tower' in to_mermaid(closed)
+    opened = diagram(result, expand=True)
+    assert [c.label for c in opened.clusters] == [
+        "left_tower (block tower)",
+        "right_tower (block tower)",
+        "match",
+    ]
+    assert len([n for n in opened.nodes if n.layer == "left_tower_fc"]) == 2
+
+
+def test_nested_blocks_are_nested_clusters():
+    from tests.test_compose import _check
+
+    result = _check(
+        """\
+        modelspec: 1
+        name: n
+        inputs:
+          x: {shape: [4]}
+        blocks:
+          inner:
+            inputs: [x]
+            outputs: [y]
+            graph:
+              y: {apply: {type: Dense, units: 2, name: fc}, to: x}
+          outer:
+            inputs: [x]
+            outputs: [y]
+            graph:
+              y: {block: inner, to: x}
+        graph:
+          o: {block: outer, to: x}
+        outputs:
+          out: {from: o}
+        """
+    )
+    d = diagram(result, expand=True)
+    assert [(c.label, c.parent) for c in d.clusters] == [
+        ("o (block outer)", None),
+        ("o_y (block inner)", "c0"),
+    ]
+    dot = to_dot(d)
+    assert dot.index("subgraph cluster_c1") > dot.index("subgraph cluster_c0")
+    assert "  subgraph c0" in to_mermaid(d) and "    subgraph c1" in to_mermaid(d)
+    assert [n.lines[:2] for n in diagram(result).nodes if n.kind == "block"] == [
+        ["o", "block outer"]
+    ]

@@ -51,7 +51,7 @@ FORMATS = ("dot", "mmd", "svg", "png")
 @dataclass(slots=True)
 class Node:
     id: str
-    kind: str  # "input", "layer", "merge" or "output"
+    kind: str  # "input", "layer", "merge", "block" (a closed block instance) or "output"
     lines: list[str]  # the label, line by line; the first is the name
     fill: str = PLAIN
     cluster: str | None = None
@@ -69,6 +69,7 @@ class Edge:
 class Cluster:
     id: str
     label: str
+    parent: str | None = None  # the cluster this one is drawn inside
 
 
 @dataclass(slots=True)
@@ -100,12 +101,17 @@ def _number(value: float) -> str:
     return f"{value:g}"
 
 
-def diagram(result: Result, *, shapes: bool = True) -> Diagram:
-    """The diagram of a checked spec (``result.ok``)."""
+def diagram(result: Result, *, shapes: bool = True, expand: bool = False) -> Diagram:
+    """The diagram of a checked spec (``result.ok``).
+
+    Block instances are drawn closed, one box each, unless ``expand``: then each is a
+    cluster of its calls, nested as the blocks are.
+    """
     spec, graph, facts = result.spec, result.graph, result.shapes
     assert spec is not None and graph is not None and facts is not None
     d = Diagram(spec.name)
     ids: dict[str, str] = {}  # tensor name -> id of the node that makes it
+    drawn: set[tuple[str, str, str]] = set()
 
     def new_id() -> str:
         return f"n{len(d.nodes)}"
@@ -114,7 +120,14 @@ def diagram(result: Result, *, shapes: bool = True) -> Diagram:
         label = shape_text(_pick(facts.tensors.get(ref.name), ref)) if shapes else ""
         if ref.index is not None:
             label = f"[{ref.index}] {label}".strip()
-        d.edges.append(Edge(ids[ref.name], dst, label))
+        src = ids[ref.name]
+        if src in closed or dst in closed:
+            # A closed block: its inside is not drawn, and many uses of one tensor by its
+            # calls are one edge into it.
+            if src == dst or (src, dst, label) in drawn:
+                return
+            drawn.add((src, dst, label))
+        d.edges.append(Edge(src, dst, label))
 
     for inp in spec.inputs:
         node = Node(new_id(), "input", [inp.name, f"Input {inp.dtype}"], INPUT)
@@ -127,9 +140,48 @@ def diagram(result: Result, *, shapes: bool = True) -> Diagram:
             d.shared[layer] = PALETTE[len(d.shared) % len(PALETTE)]
 
     steps = Counter(call.step for call in graph.order)
-    clusters: dict[str, str] = {}
+    clusters: dict[tuple[str, ...], str] = {}  # step, or chain of instances -> cluster id
+
+    def cluster_of(key: tuple[str, ...], label: str, parent: str | None) -> str:
+        if key not in clusters:
+            clusters[key] = f"c{len(clusters)}"
+            d.clusters.append(Cluster(clusters[key], label, parent))
+        return clusters[key]
+
+    # Closed blocks: one node per outermost instance, in the colour of the instance
+    # whose layers it calls when it shares them.
+    boxes: dict[str, str] = {}
+    closed: set[str] = set()  # their node ids
+    sizes = Counter(result.groups[c.step][0][0] for c in graph.order if c.step in result.groups)
+    owner_colour: dict[str, str] = {}
+
+    def box(instance: str, block: str) -> str:
+        if instance not in boxes:
+            lines = [instance, f"block {block}", f"{sizes[instance]} calls"]
+            owner = result.shares.get(instance)
+            fill = PLAIN
+            if owner is not None or instance in result.shares.values():
+                key = owner or instance
+                if key not in owner_colour:
+                    owner_colour[key] = PALETTE[(len(d.shared) + len(owner_colour)) % len(PALETTE)]
+                fill = owner_colour[key]
+                lines.append(f"shares {owner}'s weights" if owner else "weights shared")
+            node = Node(new_id(), "block", lines, fill)
+            d.nodes.append(node)
+            boxes[instance] = node.id
+            closed.add(node.id)
+        return boxes[instance]
+
     seen: Counter[str] = Counter()
     for call in graph.order:
+        chain = result.groups.get(call.step, ())
+        if chain and not expand:
+            node_id = box(*chain[0])
+            for ref in call.inputs:
+                if ref.name in ids:
+                    edge(ref, node_id)
+            ids[call.output] = node_id
+            continue
         layer = spec.layers[call.layer]
         ltype = LAYER_TYPES.get(layer.type)
         kind = "merge" if ltype is not None and ltype.is_merge else "layer"
@@ -138,11 +190,12 @@ def diagram(result: Result, *, shapes: bool = True) -> Diagram:
         if call.layer in d.shared:
             lines.append(f"shared, call {seen[call.layer]}/{calls_of[call.layer]}")
         cluster = None
-        if steps[call.step] > 1:
-            if call.step not in clusters:
-                clusters[call.step] = f"c{len(clusters)}"
-                d.clusters.append(Cluster(clusters[call.step], call.step))
-            cluster = clusters[call.step]
+        if chain:
+            for depth, (instance, block) in enumerate(chain):
+                key = tuple(name for name, _ in chain[: depth + 1])
+                cluster = cluster_of(key, f"{instance} (block {block})", cluster)
+        elif steps[call.step] > 1:
+            cluster = cluster_of((call.step,), call.step, None)
         node = Node(new_id(), kind, lines, d.shared.get(call.layer, PLAIN), cluster, call.layer)
         d.nodes.append(node)
         for ref in call.inputs:
@@ -173,7 +226,13 @@ def _dot_quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
-_DOT_SHAPES = {"input": "ellipse", "layer": "box", "merge": "hexagon", "output": "note"}
+_DOT_SHAPES = {
+    "input": "ellipse",
+    "layer": "box",
+    "merge": "hexagon",
+    "block": "box3d",
+    "output": "note",
+}
 
 
 def _dot_node(node: Node, indent: str) -> str:
@@ -198,14 +257,21 @@ def to_dot(d: Diagram) -> str:
     by_cluster = d.by_cluster()
     for node in by_cluster.get(None, []):
         out.append(_dot_node(node, "  "))
-    for cluster in d.clusters:
-        out.append(f"  subgraph cluster_{cluster.id} {{")
-        out.append(
-            f'    label={_dot_quote(cluster.label)}; style="dashed,rounded"; color="#888888";'
-        )
-        for node in by_cluster.get(cluster.id, []):
-            out.append(_dot_node(node, "    "))
-        out.append("  }")
+
+    def emit(parent: str | None, indent: str) -> None:
+        for cluster in d.clusters:
+            if cluster.parent != parent:
+                continue
+            out.append(f"{indent}subgraph cluster_{cluster.id} {{")
+            out.append(
+                f'{indent}  label={_dot_quote(cluster.label)}; style="dashed,rounded"; color="#888888";'
+            )
+            for node in by_cluster.get(cluster.id, []):
+                out.append(_dot_node(node, indent + "  "))
+            emit(cluster.id, indent + "  ")
+            out.append(f"{indent}}}")
+
+    emit(None, "  ")
     for e in d.edges:
         label = f" [label={_dot_quote(e.label)}]" if e.label else ""
         out.append(f"  {e.src} -> {e.dst}{label};")
@@ -223,7 +289,12 @@ def _mmd_text(text: str) -> str:
     return text.replace("\n", " ")
 
 
-_MMD_SHAPES = {"input": ('(["', '"])'), "layer": ('("', '")'), "merge": ('{{"', '"}}')}
+_MMD_SHAPES = {
+    "input": ('(["', '"])'),
+    "layer": ('("', '")'),
+    "merge": ('{{"', '"}}'),
+    "block": ('[["', '"]]'),
+}
 _MMD_SHAPES["output"] = ('[/"', '"/]')
 
 
@@ -244,10 +315,17 @@ def to_mermaid(d: Diagram) -> str:
         return f"{indent}{node.id}{left}{label}{right}"
 
     out += [node_line(node, "  ") for node in by_cluster.get(None, [])]
-    for cluster in d.clusters:
-        out.append(f'  subgraph {cluster.id}["{_mmd_text(cluster.label)}"]')
-        out += [node_line(node, "    ") for node in by_cluster.get(cluster.id, [])]
-        out.append("  end")
+
+    def emit(parent: str | None, indent: str) -> None:
+        for cluster in d.clusters:
+            if cluster.parent != parent:
+                continue
+            out.append(f'{indent}subgraph {cluster.id}["{_mmd_text(cluster.label)}"]')
+            out.extend(node_line(node, indent + "  ") for node in by_cluster.get(cluster.id, []))
+            emit(cluster.id, indent + "  ")
+            out.append(f"{indent}end")
+
+    emit(None, "  ")
     for e in d.edges:
         label = f'|"{_mmd_text(e.label)}"|' if e.label else ""
         out.append(f"  {e.src} -->{label} {e.dst}")
@@ -257,6 +335,9 @@ def to_mermaid(d: Diagram) -> str:
         members = [n.id for n in d.nodes if n.kind == kind]
         if members:
             out.append(f"  class {','.join(members)} {kind}")
+    for node in d.nodes:
+        if node.kind == "block" and node.fill != PLAIN:
+            out.append(f"  style {node.id} fill:{node.fill},stroke:#333333")
     for i, (layer, colour) in enumerate(d.shared.items()):
         members = [n.id for n in d.nodes if n.layer == layer]
         out.append(f"  classDef shared{i} fill:{colour},stroke:#333333")

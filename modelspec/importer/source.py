@@ -1,0 +1,164 @@
+"""Reading an import SOURCE as data: a ``.keras`` archive or a Keras JSON config.
+
+Nothing here deserializes a Keras object. A ``.keras`` archive is a zip: only its
+``config.json`` member is read, through :mod:`zipfile`, with its size checked before
+a byte is inflated; nothing is extracted and the weights file is never opened. The
+JSON is parsed by :mod:`json` with
+
+- a size cap on the file and on the ``config.json`` member (``MS602``);
+- duplicate keys refused, where :mod:`json` would silently keep the last (``MS603``);
+- ``NaN`` and ``Infinity`` refused: they are not JSON (``MS601``);
+- a depth cap, checked on the text before parsing, so no recursive code ever sees a
+  deeper document (``MS602``).
+
+Example::
+
+    >>> config, diags = read_source(Path("model.keras"))      # doctest: +SKIP
+    >>> config["class_name"]                                   # doctest: +SKIP
+    'Functional'
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from modelspec.errors import ERROR, Diagnostic
+
+# keras.applications' largest config (NASNetLarge) is about 1 MB; 64 MiB leaves room
+# for any real model while keeping a hostile file from eating the memory.
+MAX_BYTES = 64 * 1024 * 1024
+# Keras configs nest about 12 levels deep (model, layers, nodes, args, tensors); a
+# wrapper or a nested model adds a dozen more.
+MAX_DEPTH = 100
+CONFIG_MEMBER = "config.json"
+ZIP_MAGIC = b"PK\x03\x04"
+
+
+class SourceError(Exception):
+    """The source cannot be read; ``diagnostic`` says why."""
+
+    def __init__(self, diagnostic: Diagnostic):
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+def _error(code: str, message: str, file: str, hint: str | None = None, *, line: int = 1,
+           col: int = 1) -> SourceError:  # fmt: skip
+    return SourceError(Diagnostic(ERROR, code, message, hint, file, line, col))
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+def _depth(text: str) -> int:
+    """How deep ``text``'s arrays and objects nest, from its brackets outside strings.
+
+    Counting on the text keeps a hostile document from reaching any recursive code,
+    and costs a regex pass instead of a walk over every parsed value.
+    """
+    brackets = _BRACKETS.findall(_STRING.sub("", text))
+    steps = (1 if b in "[{" else -1 for b in brackets)
+    return max(itertools.accumulate(steps), default=0)
+
+
+def parse_json(raw: bytes, file: str) -> Any:
+    """``raw`` as strict JSON: UTF-8, no duplicate keys, no NaN, bounded depth."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise _error("MS601", f"the config is not UTF-8 text (byte {exc.start})", file) from None
+    if _depth(text) > MAX_DEPTH:
+        raise _error("MS602", f"the config nests deeper than {MAX_DEPTH} levels", file,
+                     "a Keras model config is far shallower; this is not one")  # fmt: skip
+    try:
+        value = json.loads(text, object_pairs_hook=_pairs, parse_constant=_no_constant)
+    except _DuplicateKey as exc:
+        raise _error("MS603", f"duplicate key {exc.key!r} in the config", file,
+                     "JSON readers disagree on which value wins; Keras never writes one twice") from None  # fmt: skip
+    except RecursionError:
+        raise _error("MS602", f"the config nests deeper than {MAX_DEPTH} levels", file) from None
+    except json.JSONDecodeError as exc:
+        raise _error("MS601", f"the config is not valid JSON: {exc.msg}", file,
+                     line=exc.lineno, col=exc.colno) from None  # fmt: skip
+    except ValueError as exc:
+        raise _error("MS601", f"the config is not valid JSON: {exc}", file) from None
+    return value
+
+
+def _read_archive(path: Path, file: str) -> bytes:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            try:
+                info = archive.getinfo(CONFIG_MEMBER)
+            except KeyError:
+                names = [i.filename for i in archive.infolist()[:5]]
+                shown = ", ".join(names) if names else "nothing"
+                raise _error("MS601", f"'{file}' has no {CONFIG_MEMBER}; it holds {shown}", file,
+                             "a .keras archive (model.save('m.keras')) holds config.json") from None  # fmt: skip
+            if info.file_size > MAX_BYTES:
+                raise _error("MS602", f"{CONFIG_MEMBER} in '{file}' is {info.file_size:,} bytes "
+                             f"uncompressed; the limit is {MAX_BYTES:,}", file)  # fmt: skip
+            if info.flag_bits & 0x1:
+                raise _error("MS601", f"{CONFIG_MEMBER} in '{file}' is encrypted", file)
+            with archive.open(info) as member:
+                # The header's size can lie: read one byte past the limit to know.
+                raw = member.read(MAX_BYTES + 1)
+    except zipfile.BadZipFile as exc:
+        raise _error("MS601", f"'{file}' is not a readable .keras archive: {exc}", file) from None
+    except (zipfile.LargeZipFile, NotImplementedError, RuntimeError, OSError) as exc:
+        raise _error("MS601", f"cannot read {CONFIG_MEMBER} from '{file}': {exc}", file) from None
+    if len(raw) > MAX_BYTES:
+        raise _error("MS602", f"{CONFIG_MEMBER} in '{file}' is over {MAX_BYTES:,} bytes", file)
+    return raw
+
+
+def read_source(path: Path, display: str | None = None) -> Any:
+    """The Keras model config in ``path`` as plain JSON values; :class:`SourceError` if not.
+
+    ``path`` is a ``.keras`` archive (recognised by its zip signature, whatever its
+    name) or a JSON file holding ``model.to_json()`` or an archive's ``config.json``.
+    """
+    file = display or str(path)
+    if not path.is_file():
+        what = "a directory" if path.is_dir() else "not a file"
+        raise _error("MS601", f"'{file}' is {what}", file)
+    size = path.stat().st_size
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(len(ZIP_MAGIC))
+    except OSError as exc:
+        raise _error("MS601", f"cannot read '{file}': {exc.strerror or exc}", file) from None
+    if head == ZIP_MAGIC:
+        return parse_json(_read_archive(path, file), file)
+    if size > MAX_BYTES:
+        raise _error("MS602", f"'{file}' is {size:,} bytes; the limit is {MAX_BYTES:,}", file)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise _error("MS601", f"cannot read '{file}': {exc.strerror or exc}", file) from None
+    return parse_json(raw, file)

@@ -1,0 +1,227 @@
+"""Keras config values -> the plain values a spec writes.
+
+A spec names initializers, regularizers, constraints and activations; Keras's
+config holds each as a serialized object (``{"class_name": "GlorotUniform",
+"config": {...}}``). :func:`by_name` turns an object into its spec name when its
+config is the one that name gives in Keras, and returns :class:`NotByName` (with the
+object written out for the message) when it is not: a spec cannot say
+``VarianceScaling(mode="fan_out")``.
+
+The tables below hold Keras's defaults; ``tests/test_import.py`` checks each one
+against Keras itself.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from modelspec.catalog.base import ACTIVATIONS
+from modelspec.plan import INITIALIZER_CLASSES
+
+# Class -> (the name a spec writes, the config that name gives, seed left out).
+_VS_AXES = {"input_axes": None, "output_axes": None}
+INITIALIZERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "Constant": ("constant", {"value": 0.0}),
+    "GlorotNormal": ("glorot_normal", _VS_AXES),
+    "GlorotUniform": ("glorot_uniform", _VS_AXES),
+    "HeNormal": ("he_normal", _VS_AXES),
+    "HeUniform": ("he_uniform", _VS_AXES),
+    "Identity": ("identity", {"gain": 1.0}),
+    "LecunNormal": ("lecun_normal", _VS_AXES),
+    "LecunUniform": ("lecun_uniform", _VS_AXES),
+    "Ones": ("ones", {}),
+    "Orthogonal": ("orthogonal", {"gain": 1.0}),
+    "RandomNormal": ("random_normal", {"mean": 0.0, "stddev": 0.05}),
+    "RandomUniform": ("random_uniform", {"minval": -0.05, "maxval": 0.05}),
+    "TruncatedNormal": ("truncated_normal", {"mean": 0.0, "stddev": 0.05}),
+    "VarianceScaling": (
+        "variance_scaling",
+        {"scale": 1.0, "mode": "fan_in", "distribution": "truncated_normal", **_VS_AXES},
+    ),
+    "Zeros": ("zeros", {}),
+}
+# The named VarianceScaling variants are VarianceScaling with these arguments, so a
+# VarianceScaling config equal to one of them is that initializer.
+VARIANCE_SCALING_NAMES = {
+    (1.0, "fan_avg", "truncated_normal"): "glorot_normal",
+    (1.0, "fan_avg", "uniform"): "glorot_uniform",
+    (2.0, "fan_in", "truncated_normal"): "he_normal",
+    (2.0, "fan_in", "uniform"): "he_uniform",
+    (1.0, "fan_in", "truncated_normal"): "lecun_normal",
+    (1.0, "fan_in", "uniform"): "lecun_uniform",
+}
+REGULARIZERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "L1": ("l1", {"l1": 0.01}),
+    "L2": ("l2", {"l2": 0.01}),
+    "OrthogonalRegularizer": ("orthogonal_regularizer", {"factor": 0.01, "mode": "rows"}),
+}
+CONSTRAINTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "MaxNorm": ("max_norm", {"max_value": 2, "axis": 0}),
+    "MinMaxNorm": ("min_max_norm", {"min_value": 0.0, "max_value": 1.0, "rate": 1.0, "axis": 0}),
+    "NonNeg": ("non_neg", {}),
+    "UnitNorm": ("unit_norm", {"axis": 0}),
+}
+# Metric classes a spec names, and the config (name and dtype left out) that name gives.
+METRIC_DEFAULTS: dict[str, dict[str, Any]] = {
+    "AUC": {"num_thresholds": 200, "curve": "ROC", "summation_method": "interpolation",
+            "multi_label": False, "num_labels": None, "label_weights": None, "from_logits": False},
+    "Accuracy": {},
+    "BinaryAccuracy": {"threshold": 0.5},
+    "CategoricalAccuracy": {},
+    "F1Score": {"average": None, "threshold": None},
+    "MeanAbsoluteError": {},
+    "MeanSquaredError": {},
+    "Precision": {"thresholds": None, "top_k": None, "class_id": None},
+    "R2Score": {"class_aggregation": "uniform_average", "num_regressors": 0},
+    "Recall": {"thresholds": None, "top_k": None, "class_id": None},
+    "RootMeanSquaredError": {},
+    "SparseCategoricalAccuracy": {},
+    "SparseTopKCategoricalAccuracy": {"k": 5},
+    "TopKCategoricalAccuracy": {"k": 5},
+}  # fmt: skip
+KINDS = {
+    "initializer": ("keras.initializers", INITIALIZERS),
+    "regularizer": ("keras.regularizers", REGULARIZERS),
+    "constraint": ("keras.constraints", CONSTRAINTS),
+}
+# Where Keras puts plain functions (activations, loss functions) it serializes.
+FUNCTION_MODULES = ("builtins", "keras.activations", "keras.losses", "keras.metrics")
+
+
+@dataclass(frozen=True, slots=True)
+class NotByName:
+    """A serialized object a spec cannot name; ``shown`` writes it out for a message."""
+
+    shown: str
+    reason: str
+
+
+def f32(value: float) -> float:
+    """``value`` rounded to float32, as Keras stores variables and some factors."""
+    return struct.unpack("f", struct.pack("f", value))[0]
+
+
+def same_number(a: Any, b: Any) -> bool:
+    """Equal, or equal once both are rounded to float32 (``0.009999999776482582 == 0.01``)."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    if a == b:
+        return True
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        if not (math.isfinite(a) and math.isfinite(b)):
+            return False
+        try:
+            return f32(float(a)) == f32(float(b))
+        except OverflowError:
+            return False
+    return False
+
+
+def short_float(value: float) -> float:
+    """The shortest decimal that is the same float32: ``0.0010000000474974513 -> 0.001``.
+
+    Keras keeps an optimizer's learning rate in a float32 variable, so its config
+    shows the float32 value; a person wrote the short one.
+    """
+    if not math.isfinite(value) or value == 0:
+        return value
+    try:
+        target = f32(value)
+    except OverflowError:
+        return value
+    for digits in range(1, 10):
+        candidate = float(f"{value:.{digits}g}")
+        if f32(candidate) == target:
+            return candidate
+    return value
+
+
+def _config_is(config: Mapping[str, Any], defaults: Mapping[str, Any]) -> bool:
+    """Whether ``config`` (seed left out) holds only ``defaults``' keys, at their values.
+
+    A key an older Keras does not write counts as its default.
+    """
+    return all(k in defaults and same_number(v, defaults[k]) for k, v in config.items())
+
+
+def show(obj: Mapping[str, Any]) -> str:
+    """A serialized object as a call: ``VarianceScaling(scale=2.0, mode='fan_out')``."""
+    config = obj.get("config")
+    if isinstance(config, Mapping):
+        args = ", ".join(f"{k}={v!r}" for k, v in config.items() if v is not None and k != "seed")
+    else:
+        args = repr(config) if config is not None else ""
+    return f"{obj.get('class_name', '?')}({args})"
+
+
+def function_name(value: Any) -> str | None:
+    """A plain Keras function as Keras serializes it (a name, or a ``function`` object)."""
+    if isinstance(value, str):
+        return value
+    if (
+        isinstance(value, Mapping)
+        and value.get("class_name") == "function"
+        and isinstance(value.get("config"), str)
+        and value.get("module") in FUNCTION_MODULES
+    ):
+        return value["config"]
+    return None
+
+
+def activation(value: Any) -> str | None | NotByName:
+    """An activation's spec name; ``None`` for none."""
+    if value is None:
+        return None
+    name = function_name(value)
+    if name in ACTIVATIONS:
+        return name
+    if name is not None:
+        return NotByName(repr(name), "it is not a Keras activation the spec can name")
+    if isinstance(value, Mapping):
+        return NotByName(show(value), "a spec names activations; this one is a custom object")
+    return NotByName(repr(value), "a spec names activations")
+
+
+def by_name(kind: str, value: Any) -> str | None | NotByName:
+    """An initializer, regularizer or constraint config as its spec name, or :class:`NotByName`.
+
+    ``None`` stays ``None`` (no regularizer, no constraint). A plain string is Keras's
+    own by-name form and is kept as it is.
+    """
+    if value is None or isinstance(value, str):
+        return value
+    module, table = KINDS[kind]
+    if not isinstance(value, Mapping) or not isinstance(value.get("config", {}), Mapping):
+        return NotByName(repr(value), f"it is not a serialized Keras {kind}")
+    cls = value.get("class_name")
+    shown = show(value)
+    if value.get("module") != module or value.get("registered_name") not in (None, cls):
+        return NotByName(shown, f"it is not one of Keras's own {kind}s")
+    config = {k: v for k, v in value.get("config", {}).items() if k != "seed"}
+    if kind == "initializer" and cls == "VarianceScaling":
+        key = (config.get("scale", 1.0), config.get("mode", "fan_in"),
+               config.get("distribution", "truncated_normal"))  # fmt: skip
+        rest = {k: v for k, v in config.items() if k not in ("scale", "mode", "distribution")}
+        if _config_is(rest, _VS_AXES):
+            for (scale, mode, dist), name in VARIANCE_SCALING_NAMES.items():
+                if same_number(key[0], scale) and key[1:] == (mode, dist):
+                    return name
+    entry = table.get(cls)
+    if entry is None:
+        return NotByName(shown, f"the spec has no name for the {kind} `{cls}`")
+    name, defaults = entry
+    if not _config_is(config, defaults):
+        return NotByName(
+            shown,
+            f"a spec names {kind}s, and `{name}` means {show({'class_name': cls, 'config': defaults})}",
+        )
+    return name
+
+
+def initializer_class(name: str) -> str | None:
+    """The Keras class a spec's initializer name resolves to (``uniform`` -> RandomUniform)."""
+    return INITIALIZER_CLASSES.get(name)

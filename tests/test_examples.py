@@ -1,0 +1,122 @@
+"""The composed example specs against their Keras references: equal parameters, equal
+output shapes per layer, and, with the reference's weights copied in by layer name,
+equal outputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import modelspec
+from modelspec.check import check
+from modelspec.emit.summary import summary_json
+
+pytestmark = pytest.mark.keras
+keras = pytest.importorskip("keras")
+
+SPECS = Path(__file__).resolve().parent.parent / "specs"
+
+
+def _compare(spec: Path, reference, batch, *, rtol: float = 1e-5, atol: float = 1e-6) -> None:
+    result = check(spec)
+    assert result.ok and not result.diagnostics, [d.format() for d in result.diagnostics]
+    summary = summary_json(result)
+    assert summary["total_params"] == reference.count_params()
+    ours = {layer["name"]: layer for layer in summary["layers"]}
+    theirs = {
+        layer.name: layer
+        for layer in reference.layers
+        if not isinstance(layer, keras.layers.InputLayer)
+    }
+    assert sorted(ours) == sorted(theirs)
+    for name, layer in theirs.items():
+        assert ours[name]["params"] == layer.count_params(), name
+        shapes = [list(node.output_tensors[0].shape) for node in layer._inbound_nodes]
+        assert ours[name]["output_shapes"] == shapes, name
+    model = modelspec.load(spec).to_keras()
+    for layer in reference.layers:
+        if layer.weights:
+            model.get_layer(layer.name).set_weights(layer.get_weights())
+    expected = reference.predict(batch, verbose=0)
+    got = model.predict(batch, verbose=0)
+    np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol)
+
+
+def test_resnet50_is_keras_applications_resnet50():
+    reference = keras.applications.ResNet50(weights=None)
+    batch = np.random.default_rng(0).uniform(-1, 1, (2, 224, 224, 3)).astype("float32")
+    # Softmax over 1,000 classes gives values near 1e-3: compare relative to them.
+    _compare(SPECS / "resnet50.yaml", reference, batch, rtol=1e-4, atol=1e-7)
+    assert reference.name == check(SPECS / "resnet50.yaml").spec.name == "resnet50"
+
+
+def _encoder_reference(depth: int = 2, d_model: int = 64, heads: int = 4, ff: int = 128):
+    """The transformer spec's model written by hand, the way the Keras guides do."""
+    layers = keras.layers
+    tokens = keras.Input(shape=(32,), dtype="int32", name="tokens")
+    x = layers.Embedding(1000, d_model, name="embedding")(tokens)
+    for i in range(1, depth + 1):
+        p = f"encoder_block{i}_"
+        att = layers.MultiHeadAttention(heads, d_model // heads, name=p + "attention")(x, x)
+        att = layers.Dropout(0.1, name=p + "attention_dropout")(att)
+        x = layers.LayerNormalization(epsilon=1e-6, name=p + "attention_norm")(
+            layers.Add(name=p + "attention_add")([x, att])
+        )
+        f = layers.Dense(ff, activation="relu", name=p + "ffn_1")(x)
+        f = layers.Dropout(0.1, name=p + "ffn_dropout")(layers.Dense(d_model, name=p + "ffn_2")(f))
+        x = layers.LayerNormalization(epsilon=1e-6, name=p + "ffn_norm")(
+            layers.Add(name=p + "ffn_add")([x, f])
+        )
+    x = layers.GlobalAveragePooling1D(name="pool")(x)
+    out = layers.Dense(2, activation="softmax", name="classifier")(x)
+    return keras.Model(tokens, out, name="transformer_encoder")
+
+
+def test_transformer_encoder_is_the_hand_written_encoder():
+    batch = np.random.default_rng(1).integers(0, 1000, (4, 32)).astype("int32")
+    _compare(SPECS / "transformer_encoder.yaml", _encoder_reference(), batch)
+
+
+def _siamese_reference():
+    """The siamese spec's model as Keras users write it: the tower is a nested model
+    called on both inputs."""
+    layers = keras.layers
+    tower = keras.Sequential(
+        [
+            keras.Input(shape=(28, 28, 1)),
+            layers.Conv2D(16, 3, activation="relu", name="conv1"),
+            layers.MaxPooling2D(name="pool1"),
+            layers.Conv2D(32, 3, activation="relu", name="conv2"),
+            layers.GlobalAveragePooling2D(name="pool2"),
+            layers.Dense(64, name="fc"),
+        ],
+        name="tower",
+    )
+    left = keras.Input(shape=(28, 28, 1), name="left")
+    right = keras.Input(shape=(28, 28, 1), name="right")
+    diff = layers.Subtract(name="difference")([tower(left), tower(right)])
+    out = layers.Dense(1, activation="sigmoid", name="same")(diff)
+    return keras.Model([left, right], out, name="siamese"), tower
+
+
+def test_siamese_shares_one_tower_as_the_nested_keras_model_does():
+    reference, tower = _siamese_reference()
+    result = check(SPECS / "siamese.yaml")
+    assert result.ok and not result.diagnostics
+    summary = summary_json(result)
+    assert summary["total_params"] == reference.count_params()
+    model = modelspec.load(SPECS / "siamese.yaml").to_keras()
+    # The tower's layers are called twice, so their weights count once.
+    assert len(model.get_layer("left_tower_fc")._inbound_nodes) == 2
+    for layer in tower.layers:
+        model.get_layer(f"left_tower_{layer.name}").set_weights(layer.get_weights())
+    model.get_layer("same").set_weights(reference.get_layer("same").get_weights())
+    rng = np.random.default_rng(2)
+    batch = {
+        "left": rng.uniform(0, 1, (3, 28, 28, 1)).astype("float32"),
+        "right": rng.uniform(0, 1, (3, 28, 28, 1)).astype("float32"),
+    }
+    expected = reference.predict([batch["left"], batch["right"]], verbose=0)
+    np.testing.assert_allclose(model.predict(batch, verbose=0), expected, rtol=1e-5, atol=1e-6)
