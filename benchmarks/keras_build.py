@@ -3,12 +3,16 @@
 Run as a script, in a fresh process: it imports Keras (TensorFlow backend), then
 builds the model from the spec file and prints one JSON line with the timings::
 
-    python benchmarks/keras_build.py SPEC [--recursion-limit N]
+    python benchmarks/keras_build.py SPEC [--json-out CONFIG.json] [--recursion-limit N]
 
 ``import_s`` is ``import keras`` inside this process; ``build_s`` is everything after
 it: reading the YAML, creating the layers, calling them on symbolic tensors and
-``keras.Model(...)``. A ``RecursionError`` (deep graphs, keras-team/keras#15596) is
-reported in the JSON, not raised.
+``keras.Model(...)``. Then, on the model built, ``to_json_s`` times ``model.to_json()``
+and ``from_json_s`` times ``keras.models.model_from_json(text)``: Keras's own import
+of a model config (deserializing every layer and rebuilding the graph), the counterpart
+of ``modelspec import``. ``--json-out`` saves that JSON text, for ``modelspec import``
+to read the same config. A ``RecursionError`` (deep graphs, keras-team/keras#15596)
+is reported in the JSON with the stage it happened in, not raised.
 
 It reads the spec with PyYAML alone and understands only what a spec holds: inputs,
 ``layers:``, ``graph:`` steps (``apply`` a layer name, an inline layer or a chain of
@@ -95,6 +99,7 @@ def main() -> None:
         default=0,
         help="raise sys.setrecursionlimit (and run in a thread with a 512 MiB stack)",
     )
+    ap.add_argument("--json-out", help="write model.to_json() to this file")
     args = ap.parse_args()
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -111,17 +116,33 @@ def main() -> None:
     }
 
     def job():
+        stage = "build"
         t1 = time.perf_counter()
         try:
             model = build(text)
+            out["build_s"] = time.perf_counter() - t1
+            out["layers"] = len(model.layers) - len(model.inputs)
+            out["params"] = int(model.count_params())
+            stage = "to_json"
+            t1 = time.perf_counter()
+            config = model.to_json()
+            out["to_json_s"] = time.perf_counter() - t1
+            stage = "model_from_json"
+            t1 = time.perf_counter()
+            again = keras.models.model_from_json(config)
+            out["from_json_s"] = time.perf_counter() - t1
         except RecursionError as exc:
             out["failed_after_s"] = time.perf_counter() - t1
             out["error"] = f"RecursionError: {exc}"
+            out["error_stage"] = stage
             out["recursing_in"] = _recursing_in(exc)
             return
-        out["build_s"] = time.perf_counter() - t1
-        out["layers"] = len(model.layers) - len(model.inputs)
-        out["params"] = int(model.count_params())
+        out["from_json_layers"] = len(again.layers) - len(again.inputs)
+        out["from_json_params"] = int(again.count_params())
+        out["json_bytes"] = len(config.encode())
+        if args.json_out:
+            with open(args.json_out, "w", encoding="utf-8") as fh:
+                fh.write(config)
 
     if args.recursion_limit:
         sys.setrecursionlimit(args.recursion_limit)

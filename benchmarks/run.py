@@ -1,23 +1,32 @@
-"""Benchmark: ``modelspec lint``/``summary`` against importing Keras and building the model.
+"""Benchmark: modelspec's commands against Keras, and spec-built models against hand-written.
 
-    .venv/bin/python benchmarks/run.py            # 7 runs of each timing (about 8 minutes)
-    .venv/bin/python benchmarks/run.py --quick    # 3 runs, no 10,000-layer Keras build
+    unset PYTHONDONTWRITEBYTECODE
+    .venv/bin/python benchmarks/run.py                     # everything, 7 runs per timing
+    .venv/bin/python benchmarks/run.py --quick             # 3 runs, Keras up to 2,000 layers
+    .venv/bin/python benchmarks/run.py --skip-build-bench  # the per-size table only
 
-What it does (see benchmarks/README.md):
+What it does, in one run (see benchmarks/README.md):
 
 1. generates specs of 10, 200, 2,000 and 10,000 layers (benchmarks/specgen.py) into a
    temporary folder and checks that each lints clean (no error, no warning) and that
    ``summary`` counts exactly that many layers;
-2. times whole processes, interleaved round by round so drift hits every size alike:
-   ``modelspec lint SPEC``, ``modelspec summary --format json SPEC``, plus baselines
+2. builds the same models in Keras in fresh processes (benchmarks/keras_build.py,
+   which reads the spec with PyYAML only), timing in-process after ``import keras``
+   the build, ``model.to_json()`` and ``keras.models.model_from_json()`` (Keras's own
+   import of a model config), and saving the JSON; a RecursionError is recorded, then
+   retried with a raised recursion limit;
+3. if ``modelspec import --help`` exits 0, imports each saved JSON once and checks
+   the spec it writes (lint, layer and parameter counts);
+4. times whole processes, interleaved round by round so drift hits every size alike:
+   ``modelspec lint SPEC``, ``summary --format json SPEC``, ``build SPEC -o OUT.py``,
+   ``import CONFIG.json -o SPEC.yaml`` (when available), plus baselines
    (``python -c pass``, ``modelspec --version``) and ``python -c "import keras"``;
-3. builds the same models in Keras in fresh processes (benchmarks/keras_build.py,
-   which reads the spec with PyYAML only), timing the build in-process after import;
-   a RecursionError is recorded, then retried with a raised recursion limit;
-4. profiles one in-process ``check()`` of the 10,000-layer spec (cProfile), one whole
+5. profiles one in-process ``check()`` of the 10,000-layer spec (cProfile), one whole
    ``modelspec lint`` of the 200-layer spec, and ``-X importtime`` of ``modelspec lint``;
-5. prints the table and writes benchmarks/RESULTS.md, benchmarks/lint_vs_keras.png
-   and the "Latest numbers" section of benchmarks/README.md.
+6. runs benchmarks/build_bench.py's part (``to_keras()`` against hand-written Keras,
+   the training-step ratio), reusing step 4's ``modelspec build`` timings;
+7. prints the tables and writes benchmarks/RESULTS.md, results.json,
+   lint_vs_keras.png and the "Latest numbers" blocks of benchmarks/README.md.
 
 Reported times are medians (min and max beside them): these machines are shared and
 noisy. CPU times (user + sys of the child) are reported too; they move less with load.
@@ -27,8 +36,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import hashlib
 import importlib.metadata as _md
 import json
+import math
 import os
 import platform
 import re
@@ -51,6 +62,7 @@ SIZES = (10, 200, 2000, 10000)
 TARGET_200_S = 0.3
 TARGET_10K_S = 3.0
 LINEAR_TOLERANCE = 1.25  # per-layer cost at 10k may be at most this times that at 2k
+BUILD_SECTION = ("<!-- build-bench:start -->", "<!-- build-bench:end -->")
 PACKAGES = ("modelspec", "PyYAML", "jsonschema", "referencing", "typer", "pydantic", "rich",
             "keras", "tensorflow-cpu", "tensorflow", "numpy", "matplotlib")  # fmt: skip
 
@@ -229,8 +241,38 @@ def verify(spec: Path, n: int, cli: list[str], env: dict[str, str]) -> dict:
     return {"layers": len(summary["layers"]), "params": summary["total_params"]}
 
 
-def keras_build(spec: Path, env: dict[str, str], py: str, timeout: float, limit: int = 0) -> dict:
+def check_imported(spec: Path, facts: dict, cli: list[str], env: dict[str, str]) -> str:
+    """What ``lint`` and ``summary`` say of a spec ``modelspec import`` wrote."""
+    r = run([*cli, "lint", "--format", "json", str(spec)], env, keep=True)
+    try:
+        payload = json.loads(r.out)
+        lint = (
+            "lints clean"
+            if not payload["errors"] and not payload["warnings"]
+            else f"lint: {len(payload['errors'])} error(s), {len(payload['warnings'])} warning(s)"
+        )
+    except (json.JSONDecodeError, KeyError, TypeError):
+        return f"`lint --format json` gave no report (exit {r.rc}): {r.err.strip()[-200:]}"
+    r = run([*cli, "summary", "--format", "json", str(spec)], env, keep=True)
+    try:
+        summary = json.loads(r.out)
+        layers, params = len(summary["layers"]), summary["total_params"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        return f"{lint}; `summary --format json` failed (exit {r.rc})"
+    same = (layers, params) == (facts["layers"], facts["params"])
+    return f"{lint}, {layers:,} layers and {params:,} params" + (
+        "" if same else f" (**not** the {facts['layers']:,} and {facts['params']:,} of the spec)"
+    )
+
+
+def keras_build(
+    spec: Path, env: dict[str, str], py: str, timeout: float, limit: int = 0,
+    json_out: Path | None = None,
+) -> dict:  # fmt: skip
+    """One fresh process: ``import keras``, build, ``to_json()``, ``model_from_json()``."""
     cmd = [py, str(HERE / "keras_build.py"), str(spec)]
+    if json_out:
+        cmd += ["--json-out", str(json_out)]
     if limit:
         cmd += ["--recursion-limit", str(limit)]
     r = run(cmd, env, timeout=timeout)
@@ -331,54 +373,188 @@ def pstats_rows(text: str) -> str:
     return text.rstrip()
 
 
+def linearity(res: dict) -> dict:
+    """Per-layer costs with the startup (the 10-layer median) subtracted, 2k against 10k."""
+    lint, summ, build = res["lint"], res["summary"], res["build"]
+    t10, t2k, t10k = lint[10].median, lint[2000].median, lint[10000].median
+    c10, c2k, c10k = lint[10].cpu_median, lint[2000].cpu_median, lint[10000].cpu_median
+    per2k = (t2k - t10) / (2000 - 10)
+    per10k = (t10k - t10) / (10000 - 10)
+    out = {
+        "per_layer_2k_us": per2k * 1e6,
+        "per_layer_10k_us": per10k * 1e6,
+        "ratio": per10k / per2k,
+        "slope": math.log((t10k - t10) / (t2k - t10)) / math.log((10000 - 10) / (2000 - 10)),
+        "marginal_us": (t10k - t2k) / 8000 * 1e6,
+        "cpu_per_layer_2k_us": (c2k - c10) / 1990 * 1e6,
+        "cpu_per_layer_10k_us": (c10k - c10) / 9990 * 1e6,
+        "cpu_ratio": ((c10k - c10) / 9990) / ((c2k - c10) / 1990),
+    }
+    for key, series in (("summary", summ), ("build", build)):
+        s10, s2k, s10k = series[10].median, series[2000].median, series[10000].median
+        out[f"{key}_per_layer_2k_us"] = (s2k - s10) / 1990 * 1e6
+        out[f"{key}_per_layer_10k_us"] = (s10k - s10) / 9990 * 1e6
+        out[f"{key}_ratio"] = ((s10k - s10) / 9990) / ((s2k - s10) / 1990)
+    return out
+
+
+def raw_json(o: object) -> object:
+    """``json.dumps`` default for results.json."""
+    if isinstance(o, Series):
+        return o.to_dict()
+    if isinstance(o, set):
+        return sorted(o)
+    return str(o)
+
+
 # --- report -----------------------------------------------------------------------------
+
+
+def ratio_text(a: float, b: float) -> str:
+    """``a / b``, and how many times faster or slower ``a`` is."""
+    r = a / b
+    if r >= 1:
+        return f"{r:.2f} ({r:.1f}x slower)"
+    return f"{r:.3f} ({1 / r:.0f}x faster)" if r <= 0.1 else f"{r:.2f} ({1 / r:.1f}x faster)"
+
+
+TABLE_NOTE = (
+    "modelspec columns: whole processes (`modelspec lint SPEC`, `modelspec summary --format "
+    "json SPEC`, `modelspec build SPEC -o OUT.py`, `modelspec import CONFIG.json -o SPEC.yaml` "
+    "of the config Keras wrote for the same model). Keras columns: in a fresh process per run, "
+    "after `import keras`: the build, and `keras.models.model_from_json()` of `model.to_json()` "
+    "(Keras's own import of a model config); `import keras` + build adds the median "
+    '`python -c "import keras"` process to the build.'
+)
 
 
 def build_report(res: dict) -> tuple[str, str]:
     """(RESULTS.md text, the short table for the README)."""
     sizes = res["sizes"]
-    lint, summ = res["lint"], res["summary"]
+    lint, summ, mbuild, mimport = res["lint"], res["summary"], res["build"], res["import"]
     k_import = res["keras_import"]
     kb = res["keras_build"]
+    imp = res["importer"]
     rows = []
     hdr = (
-        "| layers | `lint` (whole process) | `lint` CPU | `summary --format json` "
-        "| Keras build (in-process, after import) | Keras import + build | lint / (import + build) |"
-        "\n|---:|---|---:|---|---|---|---:|"
+        "| layers | `lint` | `summary --format json` | `build -o OUT.py` | `import CONFIG.json` "
+        "| Keras build | Keras import (`model_from_json`) | `import keras` + build "
+        "| lint / (`import keras` + build) | build / Keras build | import / `model_from_json` |"
+        "\n|---:|---|---|---|---|---|---|---|---:|---:|---:|"
     )
     notes = []
+    no_config = False
     for n in sizes:
         b = kb.get(str(n))
-        build_cell, total_cell, ratio_cell = "-", "-", "-"
+        build_cell = from_json_cell = total_cell = "-"
+        lint_ratio = build_ratio = import_ratio = "-"
+        from_json = None
         if b is not None:
-            s = b["series"]
+            s, from_json = b["series"], b["from_json"]
+            dagger = " †" if b.get("raised_limit") else ""
             if s.wall:
-                build_cell = fmt_series(s)
-                if b.get("raised_limit"):
-                    build_cell += " †"
+                build_cell = fmt_series(s) + dagger
                 total = (k_import.median or 0) + s.median
                 total_cell = fmt_s(total)
-                ratio_cell = f"{lint[n].median / total:.3f} ({total / lint[n].median:.0f}x faster)"
+                lint_ratio = ratio_text(lint[n].median, total)
+                build_ratio = ratio_text(mbuild[n].median, s.median)
             elif b.get("error"):
                 build_cell = "failed: " + b["error"][:80]
+            if from_json.wall:
+                from_json_cell = fmt_series(from_json) + dagger
         elif res.get("keras_skipped"):
             build_cell = f"not run ({res['keras_skipped']})"
+        if not imp["available"]:
+            import_cell = "- ‡"
+        elif str(n) in imp["errors"]:
+            import_cell = "failed: " + imp["errors"][str(n)][:80]
+        elif mimport[n].wall:
+            import_cell = fmt_series(mimport[n])
+            if from_json is not None and from_json.wall:
+                import_ratio = ratio_text(mimport[n].median, from_json.median)
+        else:
+            import_cell = "- §"
+            no_config = True
         rows.append(
-            f"| {n:,} | {fmt_series(lint[n])} | {fmt_s(lint[n].cpu_median)} | {fmt_series(summ[n])} "
-            f"| {build_cell} | {total_cell} | {ratio_cell} |"
+            f"| {n:,} | {fmt_series(lint[n])} | {fmt_series(summ[n])} | {fmt_series(mbuild[n])} "
+            f"| {import_cell} | {build_cell} | {from_json_cell} | {total_cell} | {lint_ratio} "
+            f"| {build_ratio} | {import_ratio} |"
         )
     for n, b in kb.items():
         if b.get("default_limit_error"):
+            stage = {"build": "the Keras build", "to_json": "`model.to_json()`",
+                     "model_from_json": "`model_from_json()`"}.get(b.get("error_stage"), "Keras")  # fmt: skip
             notes.append(
-                f"† {int(n):,} layers: at Python's default recursion limit the Keras build fails with "
+                f"† {int(n):,} layers: at Python's default recursion limit {stage} fails with "
                 f"`{b['default_limit_error'][:120]}` after {b['default_limit_failed_after_s']:.1f} s "
-                f"(in `{b.get('recursing_in', '?')}`; keras-team/keras#15596). The time shown is with "
-                f"`sys.setrecursionlimit({b['raised_limit']})` and a 512 MiB thread stack."
+                f"(in `{b.get('recursing_in', '?')}`; keras-team/keras#15596). The times shown are "
+                f"with `sys.setrecursionlimit({b['raised_limit']})` and a 512 MiB thread stack."
             )
+    if not imp["available"]:
+        notes.append(f"‡ `modelspec import` not available in this version ({imp['reason']}).")
+    if no_config:
+        notes.append(
+            "§ No Keras config of this size to import: "
+            + (
+                res["keras_skipped"]
+                if res.get("keras_skipped")
+                else f"Keras built the models up to {res['keras_max']:,} layers (`--keras-max`)"
+            )
+            + "."
+        )
     table = hdr + "\n" + "\n".join(rows)
     cpu_rows = "\n".join(
-        f"| {n:,} | {fmt_s(lint[n].cpu_median)} | {fmt_s(summ[n].cpu_median)} |" for n in sizes
+        f"| {n:,} | {fmt_s(lint[n].cpu_median)} | {fmt_s(summ[n].cpu_median)} "
+        f"| {fmt_s(mbuild[n].cpu_median)} | {fmt_s(mimport[n].cpu_median)} |"
+        for n in sizes
     )
+    keras_rows = []
+    for n in sizes:
+        b = kb.get(str(n))
+        if b is None:
+            continue
+        last = b.get("last")
+        if not last:
+            keras_rows.append(f"| {n:,} | 0 | {b.get('error', '-')[:80]} | - | - | - | - | - |")
+            continue
+        counts = (last["layers"], last["params"])
+        same = counts == (res["facts"][n]["layers"], res["facts"][n]["params"])
+        same_json = counts == (last["from_json_layers"], last["from_json_params"])
+        keras_rows.append(
+            f"| {n:,} | {len(b['series'].wall)} | {fmt_series(b['series'])} "
+            f"| {fmt_series(b['to_json'])} | {fmt_series(b['from_json'])} "
+            f"| {last['json_bytes'] / 1024:,.0f} KiB | {'yes' if same else '**NO**'} "
+            f"| {'yes' if same_json else '**NO**'} |"
+        )
+    keras_md = (
+        "| layers | runs | build | `model.to_json()` | `model_from_json()` | JSON "
+        "| same layers and params as `modelspec summary` | `model_from_json()` model the same |\n"
+        "|---:|---:|---|---|---|---:|---|---|\n" + "\n".join(keras_rows)
+        if keras_rows
+        else f"Not run ({res.get('keras_skipped', 'no size within --keras-max')})."
+    )
+    determinism = "; ".join(
+        f"`{what}` "
+        + ", ".join(
+            f"{n:,}: {'yes' if len(d) == 1 else '**NO**'}"
+            for n, d in res["digests"][what].items()
+            if d
+        )
+        for what in ("build", "import")
+        if any(res["digests"][what].values())
+    )
+    if imp["available"]:
+        imp_md = (
+            "`modelspec import` of the JSON that Keras's `model.to_json()` wrote for each model "
+            "(the same file `model_from_json()` read), checked once before timing with "
+            "`lint --format json` and `summary --format json` of the spec it wrote: "
+            + ("; ".join(f"{int(n):,}: {c}" for n, c in imp["checks"].items()) or "no config")
+            + "."
+        )
+    else:
+        imp_md = (
+            f"`modelspec import` is not timed: not available in this version ({imp['reason']})."
+        )
 
     # Linearity and targets.
     lin = res["linearity"]
@@ -411,6 +587,12 @@ def build_report(res: dict) -> tuple[str, str]:
             f"{lin['summary_per_layer_10k_us']:.0f} µs/layer at 10,000 "
             f"(ratio {lin['summary_ratio']:.2f}).{flag}"
         )
+    if "build_ratio" in lin:
+        linearity += (
+            f" `build -o OUT.py`: {lin['build_per_layer_2k_us']:.0f} µs/layer at 2,000 layers, "
+            f"{lin['build_per_layer_10k_us']:.0f} µs/layer at 10,000 "
+            f"(ratio {lin['build_ratio']:.2f})."
+        )
 
     m = res["machine"]
     machine_md = "\n".join(f"- **{k}**: {v}" for k, v in m.items())
@@ -439,7 +621,7 @@ def build_report(res: dict) -> tuple[str, str]:
 
     results = f"""# modelspec benchmark results
 
-Generated by `benchmarks/run.py{" --quick" if res["quick"] else ""}` ({res["runs"]} runs per timing;
+Generated by `benchmarks/run.py{" --quick" if res["quick"] else ""}` ({res["runs"]} run{"s" if res["runs"] != 1 else ""} per timing;
 medians, with min–max in brackets). Do not edit by hand: run the benchmark again.
 
 ## Machine
@@ -452,23 +634,36 @@ Whole-process timings run with the bytecode cache in a temporary `PYTHONPYCACHEP
 (as for an installed wheel, where pip compiles `.pyc` files); each command ran once
 untimed first to fill it.
 
-## Lint vs Keras
+## modelspec vs Keras: lint, summary, build, import
+
+{TABLE_NOTE}
 
 {table}
 
 {chr(10).join(notes)}
 
-Keras import (`python -c "import keras"`, TensorFlow backend, whole process): {fmt_series(k_import)}.
-Keras builds run each in a fresh process with {res["keras_runs"]} run(s) per size up to 2,000 layers and
-1 run above; the models Keras built have the same layer and parameter counts as
-`modelspec summary`: {res["keras_crosscheck"]}.
+Whole processes ran interleaved, round by round (every command at every size, then the next
+round), after one untimed warm-up each. Outputs byte-identical across runs: {determinism or "-"}.
 
-![lint vs Keras](lint_vs_keras.png)
+{imp_md}
+
+Keras import (`python -c "import keras"`, TensorFlow backend, whole process): {fmt_series(k_import)}.
+
+![time against layer count: modelspec vs Keras](lint_vs_keras.png)
+
+### Keras, in detail
+
+Each run is a fresh process (`benchmarks/keras_build.py`): `import keras`, build the model the
+spec describes (PyYAML and `keras.layers` only), `model.to_json()`, then
+`keras.models.model_from_json()` of that text. {res["keras_runs"]} run(s) per size up to 2,000
+layers, 1 above.
+
+{keras_md}
 
 ### CPU time (user + sys of the child process, medians)
 
-| layers | `lint` | `summary --format json` |
-|---:|---:|---:|
+| layers | `lint` | `summary --format json` | `build` | `import` |
+|---:|---:|---:|---:|---:|
 {cpu_rows}
 
 ### Baselines
@@ -523,10 +718,11 @@ By top-level package (self time of all its modules):
 """
     readme_table = (
         f"{res['machine'].get('date', '')}, {res['machine'].get('cpu', '')}, "
-        f"{res['machine'].get('cores', '')}; {res['runs']} runs, medians (min–max). "
+        f"{res['machine'].get('cores', '')}; {res['runs']} run{'s' if res['runs'] != 1 else ''}, "
+        f"medians (min–max). "
         f"Load average {res['load_before']} at the start, {res['load_after']} at the end. "
-        f"Full details: [RESULTS.md](RESULTS.md).\n\n{table}\n\n{chr(10).join(notes)}\n\n"
-        f"{targets}\n\n{linearity}\n"
+        f"Full details: [RESULTS.md](RESULTS.md).\n\n{TABLE_NOTE}\n\n{table}\n\n"
+        f"{chr(10).join(notes)}\n\n{targets}\n\n{linearity}\n"
     )
     return results, readme_table
 
@@ -540,10 +736,10 @@ def plot(res: dict, path: Path) -> str | None:
     except ImportError:
         return "matplotlib is not installed: no plot (pip install matplotlib)"
     sizes = res["sizes"]
-    fig, ax = plt.subplots(figsize=(7.5, 5.2), dpi=120)
+    fig, ax = plt.subplots(figsize=(8.5, 6), dpi=120)
 
-    def line(xs, series_list, label, style, **kw):
-        pts = [(x, s) for x, s in zip(xs, series_list) if s is not None and s.wall]
+    def line(series_list, label, style, **kw):
+        pts = [(x, s) for x, s in zip(sizes, series_list) if s is not None and s.wall]
         if not pts:
             return
         x = [p[0] for p in pts]
@@ -552,12 +748,17 @@ def plot(res: dict, path: Path) -> str | None:
         hi = [max(p[1].wall) - p[1].median for p in pts]
         ax.errorbar(x, y, yerr=[lo, hi], fmt=style, capsize=3, label=label, **kw)
 
-    line(sizes, [res["lint"][n] for n in sizes], "modelspec lint (whole process)", "o-", color="C0")
-    line(sizes, [res["summary"][n] for n in sizes], "modelspec summary --format json (whole process)",
-         "s--", color="C2", alpha=0.7)  # fmt: skip
+    line([res["lint"][n] for n in sizes], "modelspec lint", "o-", color="C0", lw=2)
+    line([res["summary"][n] for n in sizes], "modelspec summary --format json", "s--",
+         color="C2", alpha=0.6)  # fmt: skip
+    line([res["build"][n] for n in sizes], "modelspec build -o OUT.py", "D-", color="C4")
+    if res["importer"]["available"]:
+        line([res["import"][n] for n in sizes], "modelspec import CONFIG.json", "P-", color="C5")
     kb = res["keras_build"]
     build = [kb[str(n)]["series"] if str(n) in kb else None for n in sizes]
-    line(sizes, build, "Keras build (in-process, after import)", "^-", color="C3")
+    line(build, "Keras build (in-process, after import keras)", "^-", color="C3", lw=2)
+    line([kb[str(n)]["from_json"] if str(n) in kb else None for n in sizes],
+         "Keras model_from_json (in-process)", "x--", color="C6")  # fmt: skip
     ki = res["keras_import"]
     if ki.wall:
         totals = []
@@ -568,21 +769,21 @@ def plot(res: dict, path: Path) -> str | None:
             t = Series()
             t.wall = [w + ki.median for w in s.wall]
             totals.append(t)
-        line(sizes, totals, "Keras import + build", "v:", color="C1")
+        line(totals, "import keras (process) + Keras build", "v:", color="C1")
     for n in sizes:
         b = kb.get(str(n))
         if b and b.get("raised_limit") and b["series"].wall:
             ax.annotate("raised recursion limit", (n, b["series"].median), textcoords="offset points",
                         xytext=(-110, 8), fontsize=8, color="C3")  # fmt: skip
-    ax.scatter([200, 10000], [TARGET_200_S, TARGET_10K_S], marker="x", s=80, color="k", zorder=5,
+    ax.scatter([200, 10000], [TARGET_200_S, TARGET_10K_S], marker="*", s=90, color="k", zorder=5,
                label="lint targets (0.3 s @ 200, 3 s @ 10k)")  # fmt: skip
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("layers in the spec")
     ax.set_ylabel("seconds (median; bars: min–max)")
-    ax.set_title("modelspec lint vs Keras model build")
+    ax.set_title("modelspec (whole process) vs Keras: time against layer count")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -591,7 +792,7 @@ def plot(res: dict, path: Path) -> str | None:
 
 def keep_build_section(path: Path, new_text: str) -> str:
     """``new_text`` plus the section build_bench.py wrote into the old file, if any."""
-    start, end = "<!-- build-bench:start -->", "<!-- build-bench:end -->"
+    start, end = BUILD_SECTION
     old = path.read_text(encoding="utf-8") if path.exists() else ""
     if start not in old or end not in old:
         return new_text
@@ -616,11 +817,16 @@ def update_readme(readme: Path, section: str) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="3 runs each; Keras up to 2,000 layers")
+    ap.add_argument("--quick", action="store_true",
+                    help="3 runs each; Keras up to 2,000 layers; build_bench.py --quick")  # fmt: skip
     ap.add_argument("--runs", type=int, help="runs per timing (default 7, --quick 3)")
     ap.add_argument("--keras-max", type=int,
                     help="largest spec to build in Keras (default 10000, --quick 2000); 0: no Keras")  # fmt: skip
-    ap.add_argument("--keras-timeout", type=float, default=600, help="seconds per Keras build")
+    ap.add_argument("--keras-timeout", type=float, default=900,
+                    help="seconds per Keras process (build, to_json, model_from_json)")  # fmt: skip
+    ap.add_argument("--skip-build-bench", action="store_true",
+                    help="leave out build_bench.py's part (instantiation, training step); "
+                         "RESULTS.md keeps the section it had")  # fmt: skip
     ap.add_argument("--out", type=Path, default=HERE, help="where RESULTS.md and the PNG go")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder of specs")
     args = ap.parse_args()
@@ -640,7 +846,8 @@ def main() -> None:
         ]
     tmp = Path(tempfile.mkdtemp(prefix="modelspec-bench-"))
     env = bench_env(tmp)
-    res: dict = {"quick": args.quick, "runs": runs, "sizes": list(SIZES), "load_before": loadavg()}
+    res: dict = {"quick": args.quick, "runs": runs, "sizes": list(SIZES), "load_before": loadavg(),
+                 "keras_max": keras_max}  # fmt: skip
     res["machine"] = machine()
     log(f"machine: {res['machine']['cpu']}, {res['machine']['cores']}; load {res['load_before']}")
     log(f"specs and bytecode cache in {tmp}")
@@ -653,13 +860,90 @@ def main() -> None:
             facts[n] = verify(specs[n], n, cli, env)
             log(f"{specs[n].name}: lints clean, {facts[n]['layers']} layers, "
                 f"{facts[n]['params']:,} params, {specs[n].stat().st_size / 1024:.0f} KiB")  # fmt: skip
+        res["facts"] = facts
 
-        # 2. Whole-process timings, interleaved.
+        # 2. Keras builds, first: they write the configs that `modelspec import` reads.
         have_keras = run([py, "-c", "import keras"], env).rc == 0  # also warms the cache
         if not have_keras:
             res["keras_skipped"] = "keras is not importable in this Python"
         elif keras_max <= 0:
             res["keras_skipped"] = "--keras-max 0"
+        kb: dict[str, dict] = {}
+        configs: dict[int, Path] = {}
+        cross = []
+        res["keras_runs"] = runs
+        if have_keras and keras_max > 0:
+            for n in SIZES:
+                if n > keras_max:
+                    continue
+                entry: dict = {"series": Series(), "to_json": Series(), "from_json": Series()}
+                kb[str(n)] = entry
+                reps = runs if n <= 2000 else 1
+                limit = 0
+                config = tmp / f"keras_{n}.json"
+                for i in range(reps):
+                    log(
+                        f"Keras build, to_json, model_from_json: {n} layers, run {i + 1}/{reps}"
+                        + (f" (recursion limit {limit})" if limit else "")
+                    )
+                    d = keras_build(specs[n], env, py, args.keras_timeout, limit, config)
+                    if "error" in d and "RecursionError" in d["error"] and not limit:
+                        entry["default_limit_error"] = d["error"]
+                        entry["default_limit_failed_after_s"] = d.get(
+                            "failed_after_s", d["process_s"]
+                        )
+                        entry["error_stage"] = d.get("error_stage", "build")
+                        entry["recursing_in"] = d.get("recursing_in", "?")
+                        limit = 200_000
+                        entry["raised_limit"] = limit
+                        log(
+                            f"  RecursionError in {entry['error_stage']} after "
+                            f"{entry['default_limit_failed_after_s']:.1f} s; retrying with a raised limit"
+                        )
+                        d = keras_build(specs[n], env, py, args.keras_timeout, limit, config)
+                    if "error" in d:
+                        entry["error"] = d["error"]
+                        log(f"  failed: {d['error'][:200]}")
+                        break
+                    entry["series"].add(d["build_s"])
+                    entry["to_json"].add(d["to_json_s"])
+                    entry["from_json"].add(d["from_json_s"])
+                    entry["last"] = d
+                    log(f"  build {d['build_s']:.2f} s, to_json {d['to_json_s']:.2f} s, "
+                        f"model_from_json {d['from_json_s']:.2f} s "
+                        f"(import in-process {d['import_s']:.2f} s)")  # fmt: skip
+                last = entry.get("last")
+                if last:
+                    configs[n] = config
+                    same = (
+                        last["layers"] == facts[n]["layers"]
+                        and last["params"] == facts[n]["params"]
+                    )
+                    cross.append(
+                        f"{n:,}: {'yes' if same else 'NO'} ({last['layers']:,} layers, {last['params']:,} params)"
+                    )
+        res["keras_build"] = kb
+        res["keras_crosscheck"] = "; ".join(cross) if cross else "not checked"
+
+        # 3. `modelspec import`, when this version has it: checked once on every config.
+        x = run([*cli, "import", "--help"], env)
+        importer: dict = {"available": x.rc == 0, "errors": {}, "checks": {}}
+        if x.rc != 0:
+            importer["reason"] = f"`modelspec import --help` exited {x.rc}"
+        imported = {n: tmp / f"imported_{n}.yaml" for n in SIZES}
+        if importer["available"]:
+            for n, config in configs.items():
+                imported[n].unlink(missing_ok=True)
+                x = run([*cli, "import", str(config), "-o", str(imported[n])], env)
+                if x.rc != 0 or not imported[n].exists():
+                    importer["errors"][str(n)] = f"exit {x.rc}: {(x.err or x.out).strip()[-300:]}"
+                    log(f"modelspec import of the {n}-layer config failed: {x.err.strip()[-300:]}")
+                    continue
+                importer["checks"][str(n)] = check_imported(imported[n], facts[n], cli, env)
+                log(f"modelspec import, {n} layers: {importer['checks'][str(n)]}")
+        res["importer"] = importer
+
+        # 4. Whole-process timings, interleaved.
         baselines = {
             "`python -c pass` (interpreter start)": [py, "-c", "pass"],
             "`python -c 'import modelspec'`": [py, "-c", "import modelspec"],
@@ -679,25 +963,50 @@ def main() -> None:
             run(cmd, env)
         lint = {n: Series() for n in SIZES}
         summ = {n: Series() for n in SIZES}
+        mbuild = {n: Series() for n in SIZES}
+        mimport = {n: Series() for n in SIZES}
+        outputs = {n: tmp / f"bench_{n}.py" for n in SIZES}  # the name build_bench reads
+        digests: dict[str, dict[int, set[str]]] = {
+            "build": {n: set() for n in SIZES},
+            "import": {n: set() for n in SIZES},
+        }
         base = {k: Series() for k in baselines}
         base[nocache_label] = Series()
         k_import = Series()
         for r in range(runs):
-            log(
-                f"round {r + 1}/{runs}: lint, summary, baselines"
-                + (", import keras" if have_keras else "")
-            )
+            log(f"round {r + 1}/{runs}: lint, summary, build"
+                + (", import" if importer["available"] and configs else "") + ", baselines"
+                + (", import keras" if have_keras else ""))  # fmt: skip
             for n in SIZES:
-                for cmd, series in (
-                    ([*cli, "lint", str(specs[n])], lint[n]),
-                    ([*cli, "summary", "--format", "json", str(specs[n])], summ[n]),
-                ):
+                timed = [
+                    ([*cli, "lint", str(specs[n])], lint[n], None),
+                    ([*cli, "summary", "--format", "json", str(specs[n])], summ[n], None),
+                    ([*cli, "build", str(specs[n]), "-o", str(outputs[n])], mbuild[n], "build"),
+                ]
+                if importer["available"] and n in configs and str(n) not in importer["errors"]:
+                    cmd = [*cli, "import", str(configs[n]), "-o", str(imported[n])]
+                    timed.append((cmd, mimport[n], "import"))
+                for cmd, series, output in timed:
+                    out = imported[n] if output == "import" else outputs[n]
                     if r == 0:
+                        out.unlink(missing_ok=True)
                         run(cmd, env)  # untimed warm-up
+                    if output == "import":
+                        out.unlink(missing_ok=True)  # so that no --force is needed
                     x = run(cmd, env)
+                    if x.rc != 0 and output == "import":
+                        # A new command: report it in the table rather than stop the run.
+                        importer["errors"][str(n)] = f"exit {x.rc}: {x.err.strip()[-300:]}"
+                        series.wall.clear()
+                        series.cpu.clear()
+                        digests["import"][n].clear()
+                        log(f"modelspec import, {n} layers, failed: {x.err.strip()[-300:]}")
+                        continue
                     if x.rc != 0:
                         raise SystemExit(f"{cmd} failed (rc {x.rc}): {x.err}")
                     series.add(x.wall, x.cpu)
+                    if output:
+                        digests[output][n].add(hashlib.sha256(out.read_bytes()).hexdigest())
             for label, cmd in baselines.items():
                 x = run(cmd, env)
                 base[label].add(x.wall, x.cpu)
@@ -708,58 +1017,11 @@ def main() -> None:
                 if x.rc == 0:
                     k_import.add(x.wall, x.cpu)
         base['`python -c "import keras"`'] = k_import
-        res.update(lint=lint, summary=summ, baselines=base, keras_import=k_import)
+        res.update(lint=lint, summary=summ, build=mbuild, baselines=base, keras_import=k_import)
+        res["import"] = mimport
+        res["digests"] = digests
 
-        # 3. Keras builds.
-        kb: dict[str, dict] = {}
-        cross = []
-        res["keras_runs"] = runs
-        if have_keras and keras_max > 0:
-            for n in SIZES:
-                if n > keras_max:
-                    continue
-                entry: dict = {"series": Series()}
-                kb[str(n)] = entry
-                reps = runs if n <= 2000 else 1
-                limit = 0
-                for i in range(reps):
-                    log(
-                        f"Keras build, {n} layers, run {i + 1}/{reps}"
-                        + (f" (recursion limit {limit})" if limit else "")
-                    )
-                    d = keras_build(specs[n], env, py, args.keras_timeout, limit)
-                    if "error" in d and "RecursionError" in d["error"] and not limit:
-                        entry["default_limit_error"] = d["error"]
-                        entry["default_limit_failed_after_s"] = d.get(
-                            "failed_after_s", d["process_s"]
-                        )
-                        entry["recursing_in"] = d.get("recursing_in", "?")
-                        limit = 200_000
-                        entry["raised_limit"] = limit
-                        log(
-                            f"  RecursionError after {entry['default_limit_failed_after_s']:.1f} s; retrying with a raised limit"
-                        )
-                        d = keras_build(specs[n], env, py, args.keras_timeout, limit)
-                    if "error" in d:
-                        entry["error"] = d["error"]
-                        log(f"  failed: {d['error'][:200]}")
-                        break
-                    entry["series"].add(d["build_s"])
-                    entry["last"] = d
-                    log(f"  build {d['build_s']:.2f} s (import in-process {d['import_s']:.2f} s)")
-                last = entry.get("last")
-                if last:
-                    same = (
-                        last["layers"] == facts[n]["layers"]
-                        and last["params"] == facts[n]["params"]
-                    )
-                    cross.append(
-                        f"{n:,}: {'yes' if same else 'NO'} ({last['layers']:,} layers, {last['params']:,} params)"
-                    )
-        res["keras_build"] = kb
-        res["keras_crosscheck"] = "; ".join(cross) if cross else "not checked"
-
-        # 4. Profiles.
+        # 5. Profiles.
         log("cProfile of check() on 10,000 layers")
         r = run(
             [py, str(HERE / "profile_check.py"), str(specs[10000]), "--top", "15"], env, keep=True
@@ -774,59 +1036,69 @@ def main() -> None:
         log("-X importtime of `modelspec lint`")
         res["importtime"] = importtime(specs[10], cli, env, res["importtime_runs"])
 
-        # 5. Analysis.
-        t10, t2k, t10k = lint[10].median, lint[2000].median, lint[10000].median
-        c10, c2k, c10k = lint[10].cpu_median, lint[2000].cpu_median, lint[10000].cpu_median
-        import math
-
-        per2k = (t2k - t10) / (2000 - 10)
-        per10k = (t10k - t10) / (10000 - 10)
-        res["linearity"] = {
-            "per_layer_2k_us": per2k * 1e6,
-            "per_layer_10k_us": per10k * 1e6,
-            "ratio": per10k / per2k,
-            "slope": math.log((t10k - t10) / (t2k - t10)) / math.log((10000 - 10) / (2000 - 10)),
-            "marginal_us": (t10k - t2k) / 8000 * 1e6,
-            "cpu_per_layer_2k_us": (c2k - c10) / 1990 * 1e6,
-            "cpu_per_layer_10k_us": (c10k - c10) / 9990 * 1e6,
-            "cpu_ratio": ((c10k - c10) / 9990) / ((c2k - c10) / 1990),
-        }
-        s10, s2k, s10k = summ[10].median, summ[2000].median, summ[10000].median
-        res["linearity"]["summary_per_layer_2k_us"] = (s2k - s10) / 1990 * 1e6
-        res["linearity"]["summary_per_layer_10k_us"] = (s10k - s10) / 9990 * 1e6
-        res["linearity"]["summary_ratio"] = ((s10k - s10) / 9990) / ((s2k - s10) / 1990)
+        # 6. Analysis.
+        res["linearity"] = linearity(res)
+        t10k, per = lint[10000].median, res["linearity"]
         res["targets"] = {
             "200": lint[200].median <= TARGET_200_S,
             "10k": t10k <= TARGET_10K_S,
-            "linear": per10k / per2k <= LINEAR_TOLERANCE,
+            "linear": per["ratio"] <= LINEAR_TOLERANCE,
         }
         res["load_after"] = loadavg()
+
+        # 7. build_bench.py's part: direct instantiation against hand-written Keras, and the
+        # training step. It imports Keras into this process, so it comes last.
+        build_body = build_readme = None
+        if args.skip_build_bench:
+            log("--skip-build-bench: RESULTS.md keeps its old 'Building models' section")
+        else:
+            # build_bench does `import run`: let that be this module, not a second copy.
+            sys.modules.setdefault("run", sys.modules[__name__])
+            import build_bench
+
+            parts = {"cli", "instantiate", "train"} if have_keras else {"cli"}
+            bres, bv = build_bench.measure(
+                tmp, quick=args.quick, runs=7 if args.quick else 20,
+                train_rounds=4 if args.quick else 14, cli_runs=runs, parts=parts,
+                cli_timed={"runs": runs, "digests": digests["build"],
+                           "series": {**{(n, "build"): mbuild[n] for n in SIZES},
+                                      **{(n, "lint"): lint[n] for n in SIZES}}},
+            )  # fmt: skip
+            build_body, build_readme = build_bench.build_section(bres, bv)
+            res["build_bench"] = bres
         res["elapsed_s"] = time.perf_counter() - started
 
         results_md, readme_section = build_report(res)
         args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "RESULTS.md").write_text(
-            keep_build_section(args.out / "RESULTS.md", results_md), encoding="utf-8"
-        )
-        raw = {k: (v.to_dict() if isinstance(v, Series) else v) for k, v in res.items()
-               if k not in ("lint", "summary", "baselines", "keras_build")}  # fmt: skip
-        raw["lint"] = {n: s.to_dict() for n, s in lint.items()}
-        raw["summary"] = {n: s.to_dict() for n, s in summ.items()}
-        raw["baselines"] = {k: s.to_dict() for k, s in base.items()}
-        raw["keras_build"] = {n: {**{k: v for k, v in e.items() if k != "series"},
-                                  "series": e["series"].to_dict()} for n, e in kb.items()}  # fmt: skip
+        results_path = args.out / "RESULTS.md"
+        if build_body is None:
+            results_md = keep_build_section(results_path, results_md)
+        else:
+            results_md = (
+                f"{results_md.rstrip()}\n\n{BUILD_SECTION[0]}\n{build_body}{BUILD_SECTION[1]}\n"
+            )
+        results_path.write_text(results_md, encoding="utf-8")
+        raw = {k: v for k, v in res.items() if k not in ("keras_build", "build_bench", "digests")}
+        raw["keras_build"] = {n: {k: v for k, v in e.items()} for n, e in kb.items()}
+        raw["digests"] = {w: {n: sorted(d) for n, d in by.items()} for w, by in digests.items()}
+        if "build_bench" in res:
+            raw["build_bench"] = res["build_bench"]
         (args.out / "results.json").write_text(
-            json.dumps(raw, indent=1, default=str), encoding="utf-8"
+            json.dumps(raw, indent=1, default=raw_json), encoding="utf-8"
         )
         problem = plot(res, args.out / "lint_vs_keras.png")
         if problem:
             log(problem)
         if args.out.resolve() == HERE:
             update_readme(HERE / "README.md", readme_section)
+            if build_readme is not None:
+                build_bench.update_readme(HERE / "README.md", build_readme)
 
-        # 6. The console.
+        # 8. The console.
         print()
         print(readme_section)
+        if build_body is not None:
+            print(build_body)
         print("\nProfile of check(), 10,000 layers, top 15 by cumulative time:")
         print(pstats_rows(res["profile"].get("tables", {}).get("cumulative", "")))
         print("\nStages:", json.dumps(res["profile"].get("stages"), indent=1))
@@ -835,7 +1107,7 @@ def main() -> None:
             print(
                 f"  {m['cum_ms']:8.1f} ms  {m['self_ms']:7.1f} ms self  {'  ' * m['depth']}{m['module']}"
             )
-        print(f"\nWrote {args.out / 'RESULTS.md'}, {args.out / 'results.json'}, {args.out / 'lint_vs_keras.png'}"
+        print(f"\nWrote {results_path}, {args.out / 'results.json'}, {args.out / 'lint_vs_keras.png'}"
               f" in {res['elapsed_s'] / 60:.1f} min")  # fmt: skip
     finally:
         if args.keep:
