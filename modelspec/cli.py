@@ -205,6 +205,9 @@ def _refuse_foreign(output: Path, force: bool, ours: Callable[[str], bool]) -> N
         return
     if output.is_dir():
         raise _fail(f"'{output}' is a directory")
+    if output.exists() and not output.is_file():
+        # A FIFO would block the read below; a device (/dev/null) is never replaced.
+        raise _fail(f"'{output}' is not a regular file; refusing to replace it")
     if output.exists() and not force:
         try:
             with output.open("r", encoding="utf-8", errors="replace") as fh:

@@ -45,8 +45,10 @@ from modelspec.parse import to_snake_case
 BLOCK_KEYS = ("description", "params", "required", "inputs", "outputs", "layers", "graph")
 BLOCK_STEP_KEYS = ("block", "to", "with", "repeat", "share", "description")
 # A spec that expands past this many layers plus steps is refused: a short spec must
-# not be able to make lint build millions of layers (`repeat: 1000000`).
-MAX_EXPANDED = 100_000
+# not be able to make lint build millions of layers (`repeat: 1000000`). 30,000 is a
+# 10,000-layer model built of blocks with room to spare, about what a spec written out
+# in full may hold (loader.MAX_NODES).
+MAX_EXPANDED = 30_000
 MAX_BLOCK_DEPTH = 32  # blocks inside blocks inside ...
 
 

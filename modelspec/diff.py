@@ -27,6 +27,7 @@ from typing import Any
 from modelspec.catalog import LAYER_TYPES
 from modelspec.check import Result
 from modelspec.emit.summary import shape_text, summary_json
+from modelspec.errors import printable
 from modelspec.ir import Spec, TensorRef
 
 MISSING = "(not set)"
@@ -124,9 +125,10 @@ class Diff:
 
     def text(self) -> str:
         a, b = self.a, self.b
-        out = [f"--- {a.file} ({a.name})", f"+++ {b.file} ({b.name})"]
+        na, nb = printable(a.name), printable(b.name)  # free text, escaped for logs
+        out = [f"--- {printable(a.file)} ({na})", f"+++ {printable(b.file)} ({nb})"]
         if a.name != b.name:
-            out.append(f"model name: {a.name} -> {b.name}")
+            out.append(f"model name: {na} -> {nb}")
         if self.inputs:
             out.append("inputs:")
             out += [_change_line(c) for c in self.inputs]

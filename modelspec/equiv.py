@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelspec.api import SpecModel
+from modelspec.errors import printable
 
 NONE_SIZE = 5  # the size given to axes the spec leaves open (None)
 
@@ -48,7 +49,8 @@ class Report:
         return len(self.checks) == 4 and all(c.ok for c in self.checks)
 
     def text(self) -> str:
-        lines = [f"model '{self.spec}': {len(self.builds)} builds: " + ", ".join(self.builds)]
+        name = printable(self.spec)  # free text: it cannot forge lines in a CI log
+        lines = [f"model '{name}': {len(self.builds)} builds: " + ", ".join(self.builds)]
         for i, c in enumerate(self.checks, 1):
             status = "same" if c.ok else "FAILED" if c.failed else "DIFFERENT"
             lines.append(f"  {i}. {c.name:<16} {status:<9}  {c.detail}")

@@ -22,8 +22,10 @@ Example::
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -32,6 +34,36 @@ ERROR = "error"
 WARNING = "warning"
 
 JsonPath = tuple[Any, ...]  # keys (str) and indices (int) from the document root
+# did_you_mean compares a name with at most this many choices: difflib's ratio costs
+# tens of microseconds for each, so an unbounded pool makes a suggestion take seconds.
+MAX_CANDIDATES = 200
+
+
+# Names are at most 200 characters, so a quoted name stays whole in a message.
+MAX_WORD = 256
+_LONG_WORD = re.compile(rf"\S{{{MAX_WORD + 1},}}")
+
+
+# Line breaks, other control characters (terminal escapes) and bidirectional overrides,
+# which would make a log line show something else than it holds.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    """``"\\n"`` for a line break, ``"\\x1b"`` for an escape: as Python writes them."""
+    return match[0].encode("unicode_escape").decode("ascii")
+
+
+def printable(text: str) -> str:
+    """``text`` safe on a log line: control characters escaped, and no ``##[``, which
+    GitHub Actions reads as a workflow command anywhere in a line (``##[add-mask]``)."""
+    return _UNPRINTABLE.sub(_escape, text).replace("##[", "#\\x23[")
+
+
+def _cut_word(match: re.Match[str]) -> str:
+    """``'aaaa...(1,000,000 characters)...aaaa'``: both ends kept, so are the quotes."""
+    word = match[0]
+    return f"{word[:100]}...({len(word):,} characters)...{word[-20:]}"
 
 
 def json_path(path: Sequence[Any]) -> str:
@@ -60,6 +92,20 @@ class Diagnostic:
     col: int = 1
     path: JsonPath = field(default=())
 
+    def __post_init__(self) -> None:
+        # A message quotes the spec's values. A name holding a line break would start
+        # a line of its own in a CI log: a forged diagnostic, or a `::error ...::`
+        # that GitHub Actions reads as a workflow command. A megabyte layer type would
+        # make a megabyte line. So control characters and `##[` are escaped, overlong
+        # words cut.
+        message = printable(self.message)
+        if len(message) > MAX_WORD and _LONG_WORD.search(message):
+            message = _LONG_WORD.sub(_cut_word, message)
+        if message != self.message:
+            object.__setattr__(self, "message", message)
+        if self.hint is not None and printable(self.hint) != self.hint:
+            object.__setattr__(self, "hint", printable(self.hint))
+
     @property
     def is_error(self) -> bool:
         return self.level == ERROR
@@ -70,7 +116,10 @@ class Diagnostic:
 
     def format(self) -> str:
         """``file:line:col: level CODE: message``, compiler-style."""
-        return f"{self.file}:{self.line}:{self.col}: {self.level} {self.code}: {self.message}"
+        file = printable(self.file)
+        if file.lstrip().startswith("::"):
+            file = "./" + file
+        return f"{file}:{self.line}:{self.col}: {self.level} {self.code}: {self.message}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -108,21 +157,41 @@ class SpecError(ModelspecError):
 
 def did_you_mean(name: str, choices: Iterable[str], *, n: int = 1) -> str | None:
     """``"did you mean 'units'?"`` for the closest choice, or None."""
-    pool = list(choices)
-    if len(pool) > 500:
+    names = list(choices)
+    pool = names
+    if len(pool) > MAX_CANDIDATES:
         # difflib compares against every choice; with 20,000 names and many typos that
         # is minutes. A match at cutoff 0.6 cannot differ in length by more than the
         # shorter length allows, so filter on that first (ratio = 2*M / (len a + len b)).
         pool = [c for c in pool if 0.6 * (len(c) + len(name)) <= 2 * min(len(c), len(name))]
+    if len(pool) > MAX_CANDIDATES:
+        # Near-identical names (layer_00001 ... layer_19999) all pass that filter, and
+        # each costs difflib the most. Keep the names next to ``name`` in sorted order,
+        # and in sorted order of their reversal: those that share the longest start or
+        # end with it, where a typo usually leaves most of a name alone.
+        pool = _neighbours(pool, name, str) | _neighbours(pool, name, _reversed)
     close = difflib.get_close_matches(name, pool, n=n, cutoff=0.6)
     if not close:
         # A case slip ("dense" for "Dense") scores low with difflib's ratio.
-        lowered = {c.lower(): c for c in choices}
+        lowered = {c.lower(): c for c in names}
         if name.lower() in lowered:
             close = [lowered[name.lower()]]
     if not close:
         return None
     return "did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
+
+
+def _reversed(text: str) -> str:
+    return text[::-1]
+
+
+def _neighbours(pool: list[str], name: str, key: Any) -> set[str]:
+    """The ``MAX_CANDIDATES // 4`` names on each side of ``name`` in ``pool`` sorted by
+    ``key``: half the candidates, the other half from another order."""
+    ordered = sorted(pool, key=key)
+    at = bisect.bisect_left([key(c) for c in ordered], key(name))
+    half = MAX_CANDIDATES // 4
+    return set(ordered[max(0, at - half) : at + half])
 
 
 def cut_list(items: Sequence[str], limit: int = 8) -> str:
@@ -147,7 +216,15 @@ def format_all(
         lines.append(d.format())
         if source_lines is not None and 1 <= d.line <= len(source_lines):
             text = source_lines[d.line - 1]
-            if len(text) <= 200:
+            # A line with a control character or a bidirectional override (raw in
+            # the spec) is not shown: it could show something else than it holds; nor
+            # one that GitHub Actions would read as a workflow command (`::error::`).
+            shown = text.replace("\t", " ")
+            if (
+                len(text) <= 200
+                and printable(shown) == shown
+                and not shown.lstrip().startswith("::")
+            ):
                 lines.append(f"    {text}")
                 lines.append("    " + " " * (d.col - 1) + "^")
         if d.hint:

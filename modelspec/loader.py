@@ -31,6 +31,7 @@ import json
 import math
 import os
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,11 @@ MAX_BYTES = 8 * 1024 * 1024
 MAX_DEPTH = 64
 MAX_INT_DIGITS = 19
 MAX_DIAGNOSTICS = 200
+# Keys, scalars, lists and mappings in one spec. The byte cap alone lets 8 MiB of
+# `[1,1,1,...]` through: four million values, half a minute and a gigabyte to read.
+# A 10,000-layer spec holds about 100,000; this keeps every lint of an untrusted spec
+# within about two seconds on two cores (SECURITY.md).
+MAX_NODES = 150_000
 
 _Parser = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -191,6 +197,7 @@ class _Builder:
         stack: list[_Frame] = []
         root: list[Any] = []
         documents = 0
+        nodes = 0
         positions = self.doc.positions
 
         def attach(value: Any, mark: Any, path: JsonPath) -> JsonPath:
@@ -234,6 +241,20 @@ class _Builder:
                 continue
             if kind is yaml.DocumentEndEvent:
                 continue
+            if kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+                stack.pop()
+                continue
+            nodes += 1
+            if nodes > MAX_NODES:
+                self.error(
+                    "MS001",
+                    f"the spec holds more than {MAX_NODES:,} values (keys, items and scalars)",
+                    event.start_mark,
+                    (),
+                    hint="a spec of 10,000 layers holds about 100,000; split the model, "
+                    "or see SECURITY.md to raise the limit",
+                )
+                raise _Stop
             top = stack[-1] if stack else None
             awaiting_key = top is not None and top.awaiting_key
             if top is None:
@@ -282,8 +303,6 @@ class _Builder:
                     raise _Stop
                 container: Any = {} if kind is yaml.MappingStartEvent else []
                 stack.append(_Frame(container, attach(container, event.start_mark, path)))
-            elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
-                stack.pop()
         self.doc.data = root[0] if root else None
 
     def tag_error(self, event: Any, path: JsonPath) -> None:
@@ -382,6 +401,10 @@ class _Builder:
                 )
                 return None
             return int(text)
+        if len(text) > 1000:
+            # No number a spec needs is this long, and trying the patterns below on
+            # megabytes of digits takes seconds: it is a string.
+            return text
         if _FLOAT.match(text) and ("." in text or "e" in text or "E" in text):
             value = float(text)
             if not math.isfinite(value):
@@ -545,12 +568,21 @@ def loads(
             _, json_diags = _json_value(text, file)
             if json_diags:  # json.loads is the authority on JSON syntax
                 return None, json_diags
+            # Valid JSON that the YAML reader refuses (a key over YAML's 1024 characters):
+            # what the reader said about the text before giving up is noise.
+            builder.diagnostics = []
         mark = exc.problem_mark or exc.context_mark
         line, col = builder.pos(mark) if mark else (1, 1)
         what = "JSON" if fmt == "json" else "YAML"
         problem = exc.problem or str(exc)
         hint = None
-        if mark is not None and parse_text[mark.index : mark.index + 1] == "\t":
+        if mark is not None and _long_key_before(parse_text, mark.index):
+            problem = f"a key of more than 1024 characters ends here ({problem})"
+            hint = (
+                "YAML allows keys of at most 1024 characters, and modelspec reads JSON "
+                "with the same reader; names are at most 200"
+            )
+        elif mark is not None and parse_text[mark.index : mark.index + 1] == "\t":
             hint = "YAML indents with spaces, never tabs"
         elif (
             mark is not None
@@ -592,6 +624,23 @@ def loads(
     return builder.doc, []
 
 
+def _long_key_before(text: str, index: int) -> bool:
+    """Whether the text before ``index`` ends, on its line, with a key of over 1024
+    characters: YAML's limit on a key (which JSON does not have), where the reader
+    stops with a message about something else.
+
+    Conservative: a key with an escaped quote or a space inside counts shorter.
+    """
+    before = text[text.rfind("\n", 0, index) + 1 : index].rstrip(" ")
+    if len(before) <= 1024:
+        return False
+    if before[-1] in "\"'":
+        start = before.rfind(before[-1], 0, len(before) - 1)
+        return start >= 0 and len(before) - start > 1024
+    plain = len(before) - len(before.rstrip("".join(set(before[-1025:]) - set(" \t,[]{}"))))
+    return plain > 1024
+
+
 def _index_position(text: str, index: int) -> tuple[int, int]:
     line = text.count("\n", 0, index) + 1
     return line, index - (text.rfind("\n", 0, index) + 1) + 1
@@ -614,11 +663,20 @@ def load(
     name = display if display is not None else str(path)
     p = Path(path)
     try:
-        size = p.stat().st_size
+        st = p.stat()
+        size = st.st_size
         if p.is_dir():
             return None, [
                 Diagnostic(ERROR, "MS001", f"'{name}' is a directory, not a spec file", None, name)
             ]
+        if not stat.S_ISREG(st.st_mode):  # a FIFO or a device: reading could block or never end
+            return None, [Diagnostic(ERROR, "MS001", f"'{name}' is not a regular file", None, name)]
+        if p.is_symlink() and not p.resolve().is_relative_to(Path.cwd().resolve()):
+            # A pull request can commit `specs/x.yaml -> ~/.aws/credentials`; the messages
+            # would show the start of that file in a public CI log.
+            msg = f"'{name}' is a symbolic link to a file outside the current folder; not read"
+            hint = "lint the file it points to by its own path, if you trust it"
+            return None, [Diagnostic(ERROR, "MS001", msg, hint, name)]
         if size > MAX_BYTES:
             msg = f"the spec is {size / 2**20:.1f} MiB, over the {MAX_BYTES // 2**20} MiB limit"
             return None, [Diagnostic(ERROR, "MS001", msg, None, name)]

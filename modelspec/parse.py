@@ -25,6 +25,7 @@ from modelspec.loader import Document
 # tensors); the rest keeps names usable as file names and in generated code.
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*\Z")
 MAX_NAME = 200
+MAX_SUGGESTIONS = 20
 
 
 @functools.cache
@@ -42,6 +43,9 @@ class _Parser:
         self.diagnostics: list[Diagnostic] = []
         self.taken: set[str] = set()  # names in Keras's layer namespace
         self.auto_counts: dict[str, int] = {}
+        # "Did you mean" for the first few undefined layers only: each one compares the
+        # name with the defined ones, and a spec may hold thousands of typos.
+        self.suggestions = MAX_SUGGESTIONS
 
     def source(self, path: tuple, *, key: bool = False) -> Source:
         line, col = self.doc.position(path, key=key)
@@ -165,7 +169,8 @@ class _Parser:
             if use not in layers and use in self.mapping("layers"):
                 return None  # defined, but malformed: the schema said so
             if use not in layers:
-                hint = did_you_mean(use, layers)
+                hint = did_you_mean(use, layers) if self.suggestions > 0 else None
+                self.suggestions -= 1
                 if use in all_names:
                     hint = f"'{use}' is a tensor, not a layer; layers are defined under `layers:`"
                 self.error("MS202", f"undefined layer '{use}'", path,
@@ -263,13 +268,21 @@ class _Parser:
                 continue
             items = self.chain_items(spec.get("apply"), (*path, "apply"))
             refs = self.refs(spec.get("to"), (*path, "to"))
+            chain: list[Call] = []
             for i, (item_path, use) in enumerate(items):
                 layer = self.resolve_use(use, item_path, layers, all_names)
                 out_name = step if i == len(items) - 1 else f"{step}:{i}"
                 src = self.source(item_path)
-                if layer is not None and refs:
-                    calls.append(Call(layer, refs, out_name, step, src))
-                refs = (TensorRef(out_name, None, src),)
+                if layer is None:
+                    refs = ()
+                elif refs:
+                    chain.append(Call(layer, refs, out_name, step, src))
+                refs = (TensorRef(out_name, None, src),) if refs else ()
+            # A chain cut by a layer that is not there (reported) makes no calls: its
+            # step stays defined, with an unknown shape, rather than a later layer
+            # reading an "undefined tensor 'step:1'", a name the spec never wrote.
+            if refs:
+                calls += chain
         outputs = []
         for out_name, spec in self.mapping("outputs").items():
             path = ("outputs", out_name)

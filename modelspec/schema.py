@@ -660,6 +660,8 @@ def _validate(doc: Document) -> list[Diagnostic]:
     # distinct definition once. The key is exact JSON, so 1 and 1.0 stay apart.
     valid: set[str] = set()
     while stack:
+        if len(out) >= MAX_SCHEMA_ERRORS:  # 20,000 unknown types: each asks did_you_mean
+            return out
         path, layer = stack.pop()
         type_name = layer.get("type")
         validator = per_type.get(type_name) if isinstance(type_name, str) else None

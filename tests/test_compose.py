@@ -234,7 +234,7 @@ ERRORS = {
     "MS710": ("", "graph:\n  t: {apply: {type: Dense, units: 2}, to: x, when: 3}\n",
               "`when` must be true or false"),
     "MS711": ("", "graph:\n  t: {block: tower, to: x, share: nope}\n", "`share: nope` is not an earlier instance"),
-    "MS712": ("", "graph:\n  t: {block: tower, to: x, repeat: 100000000}\n", "would expand past 100,000"),
+    "MS712": ("", "graph:\n  t: {block: tower, to: x, repeat: 100000000}\n", "would expand past 30,000"),
 }  # fmt: skip
 
 BASE = """\

@@ -17,6 +17,7 @@ from typing import Any
 
 from modelspec.catalog.base import fmt_shape
 from modelspec.check import Result
+from modelspec.errors import printable
 from modelspec.ir import Call
 from modelspec.passes.keras_order import keras_layer_order
 from modelspec.passes.training import objective
@@ -154,7 +155,8 @@ def summary_table(result: Result) -> str:
         return f" {a:<{widths[0]}}  {b:<{widths[1]}}  {c:>{widths[2]}}  {d}".rstrip()
 
     rule = "-" * (sum(widths) + 8)
-    out = [f'Model: "{spec.name}"', rule, line(headers), "=" * len(rule)]
+    # The model name is free text: escaped, so it cannot forge lines in a CI log.
+    out = [f'Model: "{printable(spec.name)}"', rule, line(headers), "=" * len(rule)]
     for i, (a, b, c, links) in enumerate(rows):
         out.append(line((a, b, c, links[0])))
         for extra in links[1:]:
