@@ -20,7 +20,6 @@ Layers are matched by name: a renamed layer is one removed and one added.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -212,26 +211,25 @@ def _layer_line(sign: str, name: str, info: dict[str, Any], width: int) -> str:
 
 
 def _wiring(spec: Spec, result: Result) -> dict[str, list[list[str]]]:
-    """Per layer, per call (in graph order): what it reads, by producing layer or input.
+    """Per layer, per call: what it reads, by the layer (or input) that makes it.
 
     Tensor names come from graph steps, which a change may rename freely; the layer
-    (and, for a shared one, which of its calls) that makes a tensor is what matters.
+    that makes a tensor is what matters. A shared layer's calls are compared as a
+    sorted list: which call Keras numbers first depends on the order the spec writes
+    its steps in, not on the model.
     """
     assert result.graph is not None
-    calls_of = Counter(call.layer for call in result.graph.order)
-    number: dict[str, str] = {}  # tensor -> "layer" or "layer#k"
-    seen: Counter[str] = Counter()
-    wiring: dict[str, list[list[str]]] = {}
 
     def source(ref: TensorRef) -> str:
-        base = number.get(ref.name, f"input {ref.name}" if ref.name in spec.input_map else "?")
+        call = result.graph.producer.get(ref.name) if result.graph else None
+        base = call.layer if call is not None else f"input {ref.name}"
         return base if ref.index is None else f"{base}[{ref.index}]"
 
+    wiring: dict[str, list[list[str]]] = {}
     for call in result.graph.order:
         wiring.setdefault(call.layer, []).append([source(r) for r in call.inputs])
-        seen[call.layer] += 1
-        tag = call.layer if calls_of[call.layer] == 1 else f"{call.layer}#{seen[call.layer]}"
-        number[call.output] = tag
+    for calls in wiring.values():
+        calls.sort()
     for out in spec.outputs:
         if out.tensor is not None:
             wiring[f"output {out.name}"] = [[source(out.tensor)]]
@@ -248,8 +246,8 @@ def side(result: Result) -> Side:
     for entry in summary["layers"]:
         name = entry["name"]
         layer = spec.layers[name]
-        ltype = LAYER_TYPES.get(layer.type)
-        kwargs = dict(ltype.resolve(layer.kwargs)) if ltype is not None else dict(layer.kwargs)
+        kwargs = _resolved({"type": layer.type, **layer.kwargs})
+        kwargs.pop("type")
         layers[name] = {
             "type": layer.type,
             "kwargs": kwargs,
@@ -280,6 +278,19 @@ def side(result: Result) -> Side:
         settings={"seed": spec.seed, "fit": spec.fit, "distribution": spec.distribution},
         total=(summary["total_params"], summary["trainable_params"]),
     )
+
+
+def _resolved(layer: dict[str, Any]) -> dict[str, Any]:
+    """A layer's kwargs with Keras's defaults filled in, inside wrappers too."""
+    ltype = LAYER_TYPES.get(layer.get("type"))  # type: ignore[arg-type]
+    if ltype is None:
+        return dict(layer)
+    out = {"type": layer["type"], **ltype.resolve({k: v for k, v in layer.items() if k != "type"})}
+    for kwarg in ltype.nested:
+        inner = out.get(kwarg)
+        if isinstance(inner, dict) and isinstance(inner.get("type"), str):
+            out[kwarg] = _resolved(inner)
+    return out
 
 
 def _resolved_compile(compile_: Any) -> dict[str, Any]:

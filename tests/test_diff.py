@@ -43,7 +43,7 @@ layers:
       rate: 0.5 -> 0.3
       output shape: (None, 200) -> (None, 256)
   ~ densef  Dense
-      inputs: do2#1 | do2#2 -> do2#1 | extra
+      inputs: do2 | do2 -> do2 | extra
       params: 1,005 -> 1,285 (+280)
 outputs:
   ~ lab_1  loss_weight: 0.5 -> 0.7
@@ -84,7 +84,7 @@ def test_cli_json(tower_b: Path):
         "a": [[None, 200], [None, 200]],
         "b": [[None, 256], [None, 256]],
     }
-    assert changed["densef"]["inputs"] == {"a": "do2#1 | do2#2", "b": "do2#1 | extra"}
+    assert changed["densef"]["inputs"] == {"a": "do2 | do2", "b": "do2 | extra"}
     assert data["total_params"] == {"a": 50141405, "b": 50261125}
     assert [o["name"] for o in data["outputs"]] == ["lab_1", "lab_2"]
 

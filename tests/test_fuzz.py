@@ -262,7 +262,10 @@ def test_random_valid_graphs_lint_clean_and_match_keras(tmp_path: Path):
     import numpy as np
 
     import modelspec
+    from modelspec.check import check_text
+    from modelspec.diff import diff
     from modelspec.emit.summary import summary_json
+    from modelspec.importer import import_config
 
     modules: list[Path] = []
 
@@ -295,6 +298,18 @@ def test_random_valid_graphs_lint_clean_and_match_keras(tmp_path: Path):
         assert [w.shape for w in generated.get_weights()] == [w.shape for w in direct.get_weights()]
         for a, b in zip(generated.get_weights(), direct.get_weights(), strict=True):
             assert np.array_equal(a, b)  # seeded: the same initial weights
+
+        # import(build(spec)) is the same model: Keras's config of the built model,
+        # imported as data, diffs as identical but for seeds (a Keras config has the
+        # seeds the spec's `seed:` derived, as explicit values on the random layers).
+        imported = import_config(json.loads(direct.to_json()), file=f"random_{n}.keras.json")
+        assert imported.ok, [d.format() for d in imported.diagnostics]
+        again = check_text(imported.text, f"random_{n}.imported.yaml")
+        assert again.ok, [d.format() for d in again.diagnostics]
+        d = diff(loaded.result, again)
+        assert set(d.settings) <= {"seed"} and not (d.added or d.removed), d.text()
+        assert all(set(c.changes) <= {"seed"} for c in d.changed), d.text()
+        assert not d.inputs and d.a.total == d.b.total, d.text()
 
     check()
     assert len(modules) >= 10
