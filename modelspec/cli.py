@@ -382,16 +382,17 @@ def graph(
     expand: Annotated[
         bool, typer.Option("--expand", help="Draw block instances open, layer by layer.")
     ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace a symbolic link at --output itself.")
+    ] = False,
 ) -> None:
     """Draw the model: Graphviz DOT, Mermaid, or SVG/PNG through Graphviz's dot."""
     from modelspec.emit.graph import RenderError, diagram, render, to_dot, to_mermaid
     from modelspec.files import atomic_path
 
     if output is not None:
-        if output.is_dir():
-            raise _fail(f"'{output}' is a directory")
-        if output.is_symlink():
-            raise _fail(f"'{output}' is a symbolic link; refusing to replace it")
+        # A diagram is regenerated in place, so any regular file may be replaced.
+        _refuse_foreign(output, force, lambda head: True)
     if fmt is None:
         suffix = output.suffix.lower().lstrip(".") if output is not None else "dot"
         if suffix not in GraphFormat.__members__:

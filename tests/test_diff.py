@@ -196,3 +196,18 @@ def test_a_spec_against_a_saved_keras_model(tmp_path: Path):
     proc = run("diff", str(tmp_path / "branches.json"), str(changed))
     assert proc.returncode == 1, proc.stderr
     assert "  ~ left_1" in proc.stdout and "      units: 64 -> 65\n" in proc.stdout
+
+
+def test_a_keras_config_that_cannot_be_imported_exits_2(tmp_path: Path):
+    config = {
+        "module": "keras",
+        "class_name": "Sequential",
+        "config": {"name": "s", "layers": [{"module": "keras.layers", "class_name": "Lambda",
+                                             "config": {"name": "l", "function": "x"}}]},
+    }  # fmt: skip
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(config))
+    proc = run("diff", str(TOWER), str(path))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "MS611" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stdout == ""

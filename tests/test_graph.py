@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import xml.etree.ElementTree as ET
@@ -287,3 +288,27 @@ def test_nested_blocks_are_nested_clusters():
     assert [n.lines[:2] for n in diagram(result).nodes if n.kind == "block"] == [
         ["o", "block outer"]
     ]
+
+
+def test_graphviz_failing_is_an_error_and_writes_nothing(tmp_path: Path):
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    dot = fake / "dot"
+    dot.write_text("#!/bin/sh\necho 'syntax error in line 1' >&2\nexit 1\n")
+    dot.chmod(0o755)
+    out = tmp_path / "model.svg"
+    proc = run(
+        "graph", str(TOWER), "-o", str(out), env={"PATH": f"{fake}{os.pathsep}{os.environ['PATH']}"}
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert (
+        "Graphviz failed: syntax error in line 1" in proc.stderr and "Traceback" not in proc.stderr
+    )
+    assert not out.exists()
+    # --force replaces a link at the output itself, never its target.
+    target = tmp_path / "target.dot"
+    target.write_text("keep")
+    link = tmp_path / "link.dot"
+    link.symlink_to(target)
+    assert run("graph", str(TOWER), "-o", str(link), "--force").returncode == 0
+    assert target.read_text() == "keep" and not link.is_symlink()
