@@ -25,6 +25,7 @@ from modelspec.parse import parse, unused_layers
 from modelspec.passes.graph import GraphFacts, check_graph
 from modelspec.passes.shapes import ShapeFacts, infer_shapes
 from modelspec.passes.training import check_training
+from modelspec.project import Project, find_project
 from modelspec.schema import validate
 
 
@@ -40,6 +41,9 @@ class Result:
     # outermost first; and each shared instance -> the instance it shares.
     groups: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
     shares: dict[str, str] = field(default_factory=dict)
+    # The project the spec was checked in: what `include:` may read, which custom
+    # layer modules may be imported.
+    project: Project | None = None
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -54,7 +58,14 @@ class Result:
         return not self.errors
 
 
-def check_document(doc: Document) -> Result:
+def check_document(doc: Document, project: Project | None = None) -> Result:
+    """Every check after reading: composition, schema, names, graph, shapes, training.
+
+    ``project`` is what the spec may use beyond itself (:mod:`modelspec.project`);
+    by default, the project of the folder the spec's file is in.
+    """
+    if project is None:
+        project = find_project(os.path.dirname(os.path.abspath(doc.file)))
     notes = None
     if uses_composition(doc.data):
         # Blocks, repeats and ${...}: checked on the plain spec they expand to.
@@ -63,9 +74,9 @@ def check_document(doc: Document) -> Result:
         expanded, compose_diags = expand(doc)
         if expanded is None:
             compose_diags.sort(key=lambda d: (d.line, d.col, d.code))
-            return Result(doc.file, doc, diagnostics=compose_diags)
+            return Result(doc.file, doc, diagnostics=compose_diags, project=project)
         doc, notes = expanded.doc, expanded.notes
-    result = Result(doc.file, doc)
+    result = Result(doc.file, doc, project=project)
     if notes is not None:
         result.groups, result.shares = expanded.groups, expanded.shares
     diags = validate(doc)
@@ -91,17 +102,31 @@ def check_document(doc: Document) -> Result:
     return result
 
 
-def check(path: str | os.PathLike[str], *, display: str | None = None) -> Result:
-    """Run every check on the spec file at ``path``."""
+def check(
+    path: str | os.PathLike[str], *, display: str | None = None, project: Project | None = None
+) -> Result:
+    """Run every check on the spec file at ``path``.
+
+    ``project`` defaults to the project ``path`` is in; a broken ``[tool.modelspec]``
+    there is a warning (MS020) among the diagnostics.
+    """
+    if project is None:
+        project = find_project(path)
     doc, diags = load(path, display=display)
     if doc is None or diags:
-        return Result(display or str(path), doc, diagnostics=diags)
-    return check_document(doc)
+        result = Result(display or str(path), doc, diagnostics=diags, project=project)
+    else:
+        result = check_document(doc, project)
+    result.diagnostics[:0] = project.diagnostics
+    return result
 
 
-def check_text(text: str, file: str = "<spec>") -> Result:
-    """Like :func:`check`, for spec text already in memory."""
+def check_text(text: str, file: str = "<spec>", *, project: Project | None = None) -> Result:
+    """Like :func:`check`, for spec text already in memory; ``project`` defaults to the
+    current folder's."""
     doc, diags = loads(text, file)
+    if project is None:
+        project = find_project(os.getcwd())
     if doc is None or diags:
-        return Result(file, doc, diagnostics=diags)
-    return check_document(doc)
+        return Result(file, doc, diagnostics=diags, project=project)
+    return check_document(doc, project)

@@ -97,6 +97,39 @@ def _github(d: Diagnostic) -> str:
     )
 
 
+# Settings a spec cannot give itself (modelspec/project.py): the project's
+# [tool.modelspec] gives them too; these add to it for one run.
+IncludePaths = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--include-path",
+        metavar="DIR",
+        help="Let `include:` read specs under DIR, outside the project root (repeatable).",
+    ),
+]
+AllowModules = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--allow-module",
+        metavar="MODULE",
+        help="Let specs use custom layer classes from MODULE, by import path (repeatable).",
+    ),
+]
+
+
+def _project(spec: Path, include_paths: list[Path] | None, allow_modules: list[str] | None):
+    """The project of ``spec``, widened by the command line's settings."""
+    from modelspec.project import find_project
+
+    project = find_project(spec)
+    try:
+        return project.widened(
+            include_paths=tuple(include_paths or ()), allow_modules=tuple(allow_modules or ())
+        )
+    except ValueError as exc:
+        raise _usage_error(f"--allow-module: {exc}") from None
+
+
 @app.command()
 def lint(
     specs: Annotated[
@@ -110,6 +143,8 @@ def lint(
     max_errors: Annotated[
         int, typer.Option("--max-errors", min=1, help="Diagnostics shown per file in text format.")
     ] = 50,
+    include_path: IncludePaths = None,
+    allow_module: AllowModules = None,
 ) -> None:
     """Check specs without TensorFlow: schema, names, graph, shapes and losses."""
     from modelspec.check import check
@@ -117,9 +152,12 @@ def lint(
     files = _expand(specs)
     all_diags: list[Diagnostic] = []
     per_file: list[tuple[str, list[Diagnostic], str | None]] = []
+    seen: set[Diagnostic] = set()  # a broken project setting is reported once, not per file
     for path in files:
-        result = check(path)
+        result = check(path, project=_project(path, include_path, allow_module))
         diags = [d.with_level(ERROR) if strict else d for d in result.diagnostics]
+        diags = [d for d in diags if d.code != "MS020" or d not in seen]
+        seen.update(d for d in diags if d.code == "MS020")
         all_diags += diags
         per_file.append((str(path), diags, result.doc.text if result.doc else None))
     errors = sum(d.is_error for d in all_diags)
@@ -153,12 +191,14 @@ def lint(
     raise typer.Exit(1 if errors else 0)
 
 
-def _checked(spec: Path):
+def _checked(
+    spec: Path, include_paths: list[Path] | None = None, allow_modules: list[str] | None = None
+):
     """Check ``spec``, print its diagnostics, and exit 1 on errors; the checked result."""
     from modelspec.check import check
 
     (path,) = _expand([spec])
-    result = check(path)
+    result = check(path, project=_project(path, include_paths, allow_modules))
     if result.diagnostics:
         text = result.doc.text if result.doc else None
         typer.echo(format_all(result.diagnostics, limit=50, source=text), err=True)
@@ -178,11 +218,13 @@ def summary(
     fmt: Annotated[
         SummaryFormat, typer.Option("--format", "-f", help="Output format.")
     ] = SummaryFormat.table,
+    include_path: IncludePaths = None,
+    allow_module: AllowModules = None,
 ) -> None:
     """Layers, output shapes, parameter counts and the training objective."""
     from modelspec.emit.summary import summary_json, summary_table
 
-    result = _checked(spec)
+    result = _checked(spec, include_path, allow_module)
     if fmt is SummaryFormat.json:
         typer.echo(json.dumps(summary_json(result), indent=2))
     else:
@@ -254,12 +296,14 @@ def build(
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite a file modelspec did not generate.")
     ] = False,
+    include_path: IncludePaths = None,
+    allow_module: AllowModules = None,
 ) -> None:
     """Generate a Python module whose build_model() returns the Keras model."""
     from modelspec.emit.keras_py import render
     from modelspec.plan import NotAChain, plan
 
-    result = _checked(spec)
+    result = _checked(spec, include_path, allow_module)
     try:
         text = render(plan(result), form.value)
     except NotAChain as exc:
@@ -288,13 +332,15 @@ def equiv(
     fmt: Annotated[
         EquivFormat, typer.Option("--format", "-f", help="Output format.")
     ] = EquivFormat.text,
+    include_path: IncludePaths = None,
+    allow_module: AllowModules = None,
 ) -> None:
     """Build every form of a spec and prove them the same model (exit 0) or not (exit 1)."""
     from modelspec.api import SpecModel
     from modelspec.equiv import compare
     from modelspec.plan import plan
 
-    result = _checked(spec)
+    result = _checked(spec, include_path, allow_module)
 
     report = compare(SpecModel(result, plan(result)), steps=steps, batch_size=batch_size)
     if fmt is EquivFormat.json:
@@ -316,13 +362,15 @@ def expand(
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite a file modelspec did not write.")
     ] = False,
+    include_path: IncludePaths = None,
+    allow_module: AllowModules = None,
 ) -> None:
     """Print the spec with vars, blocks and repeats expanded: exactly what is built."""
     from modelspec.emit.spec_yaml import render as render_yaml
 
     if output is not None:
         _refuse_foreign(output, force, lambda head: head.startswith(EXPANDED_MARKER))
-    result = _checked(spec)
+    result = _checked(spec, include_path, allow_module)
     assert result.doc is not None
     header = (
         f"{EXPANDED_MARKER} from {spec.name}: no vars, blocks or repeats.\n"
@@ -385,6 +433,8 @@ def graph(
     force: Annotated[
         bool, typer.Option("--force", help="Replace a symbolic link at --output itself.")
     ] = False,
+    include_path: IncludePaths = None,
+    allow_module: AllowModules = None,
 ) -> None:
     """Draw the model: Graphviz DOT, Mermaid, or SVG/PNG through Graphviz's dot."""
     from modelspec.emit.graph import RenderError, diagram, render, to_dot, to_mermaid
@@ -403,7 +453,7 @@ def graph(
         fmt = GraphFormat(suffix)
     if output is None and fmt in (GraphFormat.svg, GraphFormat.png):
         raise _usage_error(f"--format {fmt.value} needs --output FILE")
-    result = _checked(spec)
+    result = _checked(spec, include_path, allow_module)
     d = diagram(result, shapes=not no_shapes, expand=expand)
     text = to_mermaid(d) if fmt is GraphFormat.mmd else to_dot(d)
     data = text.encode()
@@ -443,7 +493,9 @@ def _is_keras_model(path: Path) -> bool:
     return b'"modelspec"' not in head and b'"class_name"' in head
 
 
-def _checked_or_2(spec: Path):
+def _checked_or_2(
+    spec: Path, include_paths: list[Path] | None = None, allow_modules: list[str] | None = None
+):
     """Like ``_checked``, but exit 2 on errors: for ``diff``, 1 means "they differ".
 
     A Keras model (``.keras``, or ``model.to_json()``) is read through the importer.
@@ -465,7 +517,7 @@ def _checked_or_2(spec: Path):
             raise typer.Exit(2)
         return result
     try:
-        return _checked(spec)
+        return _checked(spec, include_paths, allow_modules)
     except typer.Exit as exc:
         if exc.exit_code == 1:
             raise typer.Exit(2) from None
@@ -479,6 +531,8 @@ def diff(
     fmt: Annotated[DiffFormat, typer.Option("--format", "-f", help="Output format.")] = (
         DiffFormat.text
     ),
+    include_path: IncludePaths = None,
+    allow_module: AllowModules = None,
 ) -> None:
     """What changes in the model from A to B: layers, wiring, shapes and parameters.
 
@@ -486,7 +540,9 @@ def diff(
     """
     from modelspec.diff import diff as compare
 
-    result = compare(_checked_or_2(a), _checked_or_2(b))
+    result = compare(
+        _checked_or_2(a, include_path, allow_module), _checked_or_2(b, include_path, allow_module)
+    )
     if fmt is DiffFormat.json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
     else:
@@ -588,6 +644,8 @@ def train(
             "else none).",
         ),
     ] = None,
+    include_path: IncludePaths = None,
+    allow_module: AllowModules = None,
 ) -> None:
     """Train the spec's model on arrays from an .npz file and save it as .keras."""
     from modelspec import train as tr
@@ -595,7 +653,7 @@ def train(
 
     if validation_split is not None and validation_split >= 1:
         raise _usage_error(f"--validation-split must be below 1; got {validation_split:g}")
-    result = _checked(spec)
+    result = _checked(spec, include_path, allow_module)
     the_plan = build_plan(result)
     target = tr.default_out(the_plan) if out is None else out
     problem = tr.out_problem(target)

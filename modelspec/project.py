@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from modelspec.errors import ERROR, Diagnostic
+from modelspec.errors import WARNING, Diagnostic
 
 try:  # Python 3.11+
     import tomllib
@@ -98,13 +98,13 @@ def find_root(start: str | os.PathLike[str]) -> Path:
 
 
 def _error(config: Path, message: str, hint: str | None = None) -> Diagnostic:
-    return Diagnostic(ERROR, "MS020", message, hint, str(config), 1, 1, ())
+    return Diagnostic(WARNING, "MS020", message, hint, str(config), 1, 1, ())
 
 
 def find_project(start: str | os.PathLike[str]) -> Project:
     """The project of the spec at ``start``: its root and ``[tool.modelspec]``.
 
-    A broken setting is a diagnostic (MS020) in :attr:`Project.diagnostics`, and the
+    A broken setting is a warning (MS020) in :attr:`Project.diagnostics`, and the
     setting is ignored: an unreadable config never widens what a spec may do.
     """
     root = find_root(start)
