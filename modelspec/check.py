@@ -24,7 +24,7 @@ from modelspec.loader import Document, load, loads
 from modelspec.parse import parse, unused_layers
 from modelspec.passes.graph import GraphFacts, check_graph
 from modelspec.passes.shapes import ShapeFacts, infer_shapes
-from modelspec.passes.training import check_training
+from modelspec.passes.training import check_callback_paths, check_training
 from modelspec.project import Project, find_project
 from modelspec.schema import validate
 
@@ -93,6 +93,7 @@ def check_document(doc: Document, project: Project | None = None) -> Result:
     shapes, shape_diags = infer_shapes(spec, graph, skip_layers=skip)
     diags += shape_diags
     diags += check_training(spec)
+    diags += check_callback_paths(doc, spec)
     if notes:
         from modelspec.compose import annotate
 

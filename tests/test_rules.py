@@ -820,6 +820,41 @@ def test_ms404_frozen_wrapper_still_trains():
            hint="set `trainable: false` on the wrapped layer instead")  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    ("callback", "bad"),
+    [
+        ("{type: CSVLogger, filename: ../../home/u/.bashrc}", "'../../home/u/.bashrc'"),
+        ("{type: TensorBoard, log_dir: /var/log/x}", "'/var/log/x'"),
+        ("{type: ModelCheckpoint, filepath: '~/m.keras'}", "'~/m.keras'"),
+        ("{type: ModelCheckpoint, filepath: 'C:\\m.keras'}", "'C:\\\\m.keras'"),
+        ("{type: CSVLogger, filename: 'logs\\..\\..\\x.csv'}", "'logs"),
+    ],
+)
+def test_ms405_callback_writes_outside_the_training_folder(callback, bad):
+    line = f"fit: {{callbacks: [{callback}]}}"
+    col = line.index(": ", line.index("type:") + 6) + 3  # the value of the path kwarg
+    text = spec(
+        "sequential: [{type: Dense, units: 2}]",
+        "outputs: {y: {from: dense, loss: mse}}",
+        "compile: {optimizer: adam}",
+        line,
+    )
+    d = expect(text, "MS405", 8, col, "must be a relative path below the folder",
+               hint="write a relative path without '..'")  # fmt: skip
+    assert bad in d.message
+
+
+def test_ms405_relative_callback_paths_are_fine():
+    text = spec(
+        "sequential: [{type: Dense, units: 2}]",
+        "outputs: {y: {from: dense, loss: mse}}",
+        "compile: {optimizer: adam}",
+        "fit: {callbacks: [{type: ModelCheckpoint, filepath: 'ckpt/{epoch}.keras'}, {type: TensorBoard},",
+        "  {type: CSVLogger, filename: logs/..hidden/train.csv}]}",
+    )
+    assert lint(text).diagnostics == []
+
+
 # === whole specs ========================================================================
 
 

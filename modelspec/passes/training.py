@@ -6,11 +6,18 @@ catalogue; this pass checks how outputs and ``compile`` fit together.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from typing import Any
 
 from modelspec.catalog import LAYER_TYPES
 from modelspec.errors import ERROR, WARNING, Diagnostic
 from modelspec.ir import Output, Spec
+
+# The callback arguments `modelspec train` writes files at.
+CALLBACK_PATHS = {"ModelCheckpoint": "filepath", "CSVLogger": "filename", "TensorBoard": "log_dir"}
+# An absolute path in POSIX or Windows form, or one from a user's home folder.
+_ANCHORED = re.compile(r"(?:[/\\~]|[A-Za-z]:)")
 
 
 def _diag(level: str, code: str, message: str, out: Output, hint: str | None = None) -> Diagnostic:
@@ -45,6 +52,31 @@ def check_training(spec: Spec) -> Iterator[Diagnostic]:
         if out.loss_weight is not None and out.loss is None:
             yield _diag(WARNING, "MS403", f"output '{out.name}' has a `loss_weight` but no loss", out,
                         "the weight scales nothing; add a loss or remove the weight")  # fmt: skip
+
+
+def check_callback_paths(doc: Any, spec: Spec) -> Iterator[Diagnostic]:
+    """MS405: a callback writes below the folder ``train`` runs in, nowhere else.
+
+    A spec may come from an untrusted pull request, and ``train`` runs its callbacks:
+    an absolute path or a ``..`` would let the spec choose any file to overwrite.
+    """
+    fit = spec.fit if isinstance(spec.fit, dict) else {}
+    callbacks = fit.get("callbacks")
+    for i, callback in enumerate(callbacks if isinstance(callbacks, list) else ()):
+        key = CALLBACK_PATHS.get(callback.get("type")) if isinstance(callback, dict) else None
+        value = callback.get(key) if key else None
+        if not isinstance(value, str):
+            continue
+        parts = re.split(r"[/\\]", value)
+        if _ANCHORED.match(value) or ".." in parts:
+            yield doc.diagnostic(
+                "MS405",
+                f"`{key}` of callback `{callback['type']}` must be a relative path below the "
+                f"folder `modelspec train` runs in, not {value!r}",
+                ("fit", "callbacks", i, key),
+                hint="write a relative path without '..' (logs/run1); run `train` from the "
+                "folder the files belong in",
+            )
 
 
 def objective(spec: Spec) -> str | None:
