@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from modelspec.catalog import LAYER_TYPES
-from modelspec.errors import WARNING, Diagnostic, did_you_mean
+from modelspec.errors import WARNING, Diagnostic, did_you_mean, printable
 from modelspec.ir import Call, Input, Layer, Output, Source, Spec, TensorRef
 from modelspec.loader import Document
 
@@ -210,6 +210,12 @@ class _Parser:
         if "/" in name:
             self.error("MS206", f"invalid model name {name[:60]!r}: Keras does not allow '/' in names",
                        ("name",), hint="use another separator, such as '_' or '-'")  # fmt: skip
+        elif printable(name) != name:
+            # The name is printed by summary, equiv, diff and Keras's own model.summary();
+            # a terminal escape or a line break there would make a log show something else.
+            self.error("MS206", f"invalid model name {name[:60]!r}: control characters "
+                       "and GitHub workflow markers are not allowed", ("name",),
+                       hint="write the name in plain printable characters")  # fmt: skip
         inputs = self.inputs()
         layers = self.named_layers()
         has_graph, has_seq = "graph" in data, "sequential" in data

@@ -537,6 +537,17 @@ def test_ms206_slash_in_a_name():
     expect(text, "MS206", 6, 3, "invalid layer name 'a/b': Keras does not allow '/' in names")
 
 
+@pytest.mark.parametrize(
+    "name", ["bad\\x1b[31m name", "two\\nlines", "a##[add-mask]b", "rtl\\u202eeman"]
+)
+def test_ms206_model_name_that_would_change_a_log(name):
+    text = f'modelspec: 1\nname: "{name}"\ninputs:\n  x: {{shape: [4]}}\nsequential: [{{type: Dense, units: 2}}]\n'
+    d = expect(
+        text, "MS206", 2, 7, "control characters and GitHub workflow markers are not allowed"
+    )
+    assert "\x1b" not in d.format() and "\n" not in d.message
+
+
 def test_ms206_model_and_wrapped_layer_names():
     text = """\
 modelspec: 1
