@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-COMPOSE_KEYS = ("vars", "blocks")
+COMPOSE_KEYS = ("vars", "blocks", "include")
 
 
 def uses_composition(data: Any) -> bool:

@@ -26,7 +26,7 @@ import bisect
 import difflib
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -203,17 +203,31 @@ def cut_list(items: Sequence[str], limit: int = 8) -> str:
 
 
 def format_all(
-    diagnostics: Sequence[Diagnostic], *, limit: int | None = None, source: str | None = None
+    diagnostics: Sequence[Diagnostic],
+    *,
+    limit: int | None = None,
+    source: str | Mapping[str, str] | None = None,
 ) -> str:
     """Compiler-style text for many diagnostics, cut at ``limit`` with "... and N more".
 
-    With ``source`` (the spec text), each diagnostic shows its line with a caret.
+    With ``source``, each diagnostic shows its line with a caret: ``source`` is the
+    spec's text, or each file's text by name (``Document.texts``) when a spec includes
+    others; a diagnostic in a file not there shows no line rather than a wrong one.
     """
     lines: list[str] = []
     shown = diagnostics if limit is None else diagnostics[:limit]
-    source_lines = source.splitlines() if source is not None else None
+    split: dict[str, list[str]] = {}
+
+    def source_of(file: str) -> list[str] | None:
+        if source is None or isinstance(source, str):
+            return None if source is None else split.setdefault("", source.splitlines())
+        if file not in split and file in source:
+            split[file] = source[file].splitlines()
+        return split.get(file)
+
     for d in shown:
         lines.append(d.format())
+        source_lines = source_of(d.file)
         if source_lines is not None and 1 <= d.line <= len(source_lines):
             text = source_lines[d.line - 1]
             # A line with a control character or a bidirectional override (raw in

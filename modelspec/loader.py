@@ -89,6 +89,27 @@ class Document:
     data: Any
     positions: dict[JsonPath, tuple[int, int]] = field(default_factory=dict)
     key_positions: dict[JsonPath, tuple[int, int]] = field(default_factory=dict)
+    # Only in a document composed from several files (`include:`, see NOTE: [positions
+    # across files] in modelspec/include.py): the file each part from another file
+    # came from, by the path of that part, and those files' texts. Empty otherwise, so
+    # a plain spec's diagnostics cost nothing more.
+    files: dict[JsonPath, str] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def file_at(self, path: JsonPath) -> str:
+        """The file the value at ``path`` was written in."""
+        if self.files:
+            for n in range(len(path), 0, -1):
+                file = self.files.get(tuple(path[:n]))
+                if file is not None:
+                    return file
+        return self.file
+
+    @property
+    def texts(self) -> dict[str, str]:
+        """Every file's text by its name, for showing a diagnostic's line
+        (``format_all(diags, source=doc.texts)``)."""
+        return {self.file: self.text, **self.sources}
 
     def position(self, path: JsonPath, *, key: bool = False) -> tuple[int, int]:
         """``(line, col)`` of the value at ``path`` (of its key, with ``key=True``).
@@ -116,7 +137,8 @@ class Document:
         key: bool = False,
     ) -> Diagnostic:
         line, col = self.position(path, key=key)
-        return Diagnostic(level, code, message, hint, self.file, line, col, tuple(path))
+        file = self.file_at(path) if self.files else self.file
+        return Diagnostic(level, code, message, hint, file, line, col, tuple(path))
 
 
 _EXOTIC_BREAKS = ("\x85", "\u2028", "\u2029")
