@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 from modelspec.compose_scan import uses_composition
 from modelspec.errors import Diagnostic
@@ -25,6 +26,7 @@ from modelspec.parse import parse, unused_layers
 from modelspec.passes.graph import GraphFacts, check_graph
 from modelspec.passes.shapes import ShapeFacts, infer_shapes
 from modelspec.passes.training import check_callback_paths, check_training
+from modelspec.passes.weights import check_weights
 from modelspec.project import Project, find_project
 from modelspec.schema import validate
 
@@ -41,9 +43,25 @@ class Result:
     # outermost first; and each shared instance -> the instance it shares.
     groups: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
     shares: dict[str, str] = field(default_factory=dict)
+    # Block instances built as nested keras.Models -> how (compose.Nested); the nested
+    # pass's facts: what each level of the model calls, in order.
+    models: dict[str, Any] = field(default_factory=dict)
+    nesting: Any = None
     # The project the spec was checked in: what `include:` may read, which custom
     # layer modules may be imported.
     project: Project | None = None
+    # A block library (blocks for other specs to include): checked, but no model.
+    library: bool = False
+
+    def not_a_model(self) -> Diagnostic | None:
+        """MS727 for a block library given where a model is needed (build, summary ...)."""
+        if not self.library or self.doc is None:
+            return None
+        return self.doc.diagnostic(
+            "MS727", "this file is a block library, not a model: it has `blocks:` but no "
+            "`name`, `inputs` or graph", hint="include it from a spec (`include: [path]`) and "
+            "build that spec",
+        )  # fmt: skip
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -58,27 +76,73 @@ class Result:
         return not self.errors
 
 
-def check_document(doc: Document, project: Project | None = None) -> Result:
+def _order(file: str):
+    """Sort key: the spec's own diagnostics by place, then those in files it includes."""
+    return lambda d: (d.file != file, d.file, d.line, d.col, d.code)
+
+
+# A file of blocks for other specs to `include:`: it has `blocks` and none of a model's
+# own sections, and it may hold only these keys.
+LIBRARY_KEYS = ("$schema", "modelspec", "description", "vars", "blocks", "include")
+_MODEL_KEYS = ("name", "inputs", "layers", "graph", "sequential", "outputs")
+
+
+def is_library(data: Any) -> bool:
+    """Whether ``data`` is a block library rather than a model spec."""
+    return isinstance(data, dict) and "blocks" in data and not any(k in data for k in _MODEL_KEYS)
+
+
+def _check_library(doc: Document, project: Project, origin: Any) -> Result:
+    """A block library: its version, its keys, and its vars, includes and block
+    definitions. A block is checked in full where a spec uses it, with its inputs'
+    shapes and its parameters' values."""
+    from modelspec.compose import expand
+
+    diags: list[Diagnostic] = []
+    version = doc.data.get("modelspec")
+    if "modelspec" not in doc.data:
+        diags.append(doc.diagnostic("MS103", "the block library is missing the required key "
+                                    "'modelspec'", hint="start the file with `modelspec: 1`"))  # fmt: skip
+    elif version != 1 or isinstance(version, bool):
+        diags.append(doc.diagnostic("MS106", f"`modelspec` must be 1, not {version!r}",
+                                    ("modelspec",), hint="this modelspec reads version 1"))  # fmt: skip
+    for key in doc.data:
+        if key not in LIBRARY_KEYS:
+            diags.append(doc.diagnostic("MS102", f"unknown key '{key}' in a block library", (key,),
+                                        key=True, hint=f"a block library has {', '.join(LIBRARY_KEYS[1:])}"))  # fmt: skip
+    _, compose_diags = expand(doc, project, origin=origin)
+    diags += compose_diags
+    diags.sort(key=_order(doc.file))
+    return Result(doc.file, doc, diagnostics=diags, project=project, library=True)
+
+
+def check_document(
+    doc: Document, project: Project | None = None, *, origin: str | os.PathLike[str] | None = None
+) -> Result:
     """Every check after reading: composition, schema, names, graph, shapes, training.
 
     ``project`` is what the spec may use beyond itself (:mod:`modelspec.project`);
-    by default, the project of the folder the spec's file is in.
+    by default, the project of the folder the spec's file is in. ``origin`` is the
+    spec's path on disk, where its ``include:`` paths start (default: ``doc.file``).
     """
     if project is None:
         project = find_project(os.path.dirname(os.path.abspath(doc.file)))
+    if is_library(doc.data):
+        return _check_library(doc, project, origin)
     notes = None
     if uses_composition(doc.data):
         # Blocks, repeats and ${...}: checked on the plain spec they expand to.
         from modelspec.compose import expand
 
-        expanded, compose_diags = expand(doc)
+        expanded, compose_diags = expand(doc, project, origin=origin)
         if expanded is None:
-            compose_diags.sort(key=lambda d: (d.line, d.col, d.code))
+            compose_diags.sort(key=_order(doc.file))
             return Result(doc.file, doc, diagnostics=compose_diags, project=project)
         doc, notes = expanded.doc, expanded.notes
     result = Result(doc.file, doc, project=project)
     if notes is not None:
         result.groups, result.shares = expanded.groups, expanded.shares
+        result.models = expanded.models
     diags = validate(doc)
     if notes is not None:
         diags += compose_diags  # warnings about block definitions
@@ -90,15 +154,27 @@ def check_document(doc: Document, project: Project | None = None) -> Result:
     graph, graph_diags = check_graph(spec)
     diags += graph_diags
     diags += unused_layers(spec)
-    shapes, shape_diags = infer_shapes(spec, graph, skip_layers=skip)
+    if spec.custom:
+        from modelspec.custom import check_custom
+
+        used = {layer.type for layer in spec.layers.values()}
+        diags += check_custom(spec.custom, used, project)
+    shapes, shape_diags = infer_shapes(spec, graph, skip_layers=skip, project=project)
     diags += shape_diags
     diags += check_training(spec)
     diags += check_callback_paths(doc, spec)
+    diags += check_weights(spec, project, shapes.params)
+    if result.models and not any(d.is_error for d in diags):
+        # Nested models: the flat graph regrouped into the keras.Models that hold it.
+        from modelspec.passes.nested import nest
+
+        result.nesting, nest_diags = nest(spec, graph, shapes, result.models, result.groups)
+        diags += nest_diags
     if notes:
         from modelspec.compose import annotate
 
         diags = list(annotate(diags, notes))
-    diags.sort(key=lambda d: (d.line, d.col, d.code))
+    diags.sort(key=_order(doc.file))
     result.spec, result.graph, result.shapes, result.diagnostics = spec, graph, shapes, diags
     return result
 
@@ -117,7 +193,7 @@ def check(
     if doc is None or diags:
         result = Result(display or str(path), doc, diagnostics=diags, project=project)
     else:
-        result = check_document(doc, project)
+        result = check_document(doc, project, origin=path)
     result.diagnostics[:0] = project.diagnostics
     return result
 

@@ -25,6 +25,20 @@ The rules (``docs/spec.md`` has the user's view):
    ``OTHER`` of the same block again: the same weights on another input.
 6. ``when: false`` on an ``apply`` step drops it, and its name then stands for its
    input: ``when: ${project}`` makes a projection shortcut optional.
+7. ``model: true`` (on the block, or on the block step, which wins) builds an
+   instance as a nested ``keras.Model`` named after the instance; see the note on
+   nested models below.
+
+# NOTE: [nested models]
+A nested instance expands exactly as an inlined one: its layers are ``{instance}_{layer}``
+in the flat spec, so every check (names, cycles, shapes, parameters) and every seed
+(``plan.derive_seed`` reads the flat name) is the same in both forms. What changes is
+how the flat spec maps to Keras: :attr:`Expanded.models` records, for each instance
+built as a nested model, the model it calls (its own, or the one it shares), its
+Keras name and the tensors it takes and gives. Keras scopes layer names per model,
+so inside the nested model ``I`` the layer ``I_L`` is named ``L``, and a nested model
+inside it, ``I_J``, is named ``J``. Only a nested instance's outputs may be read from
+outside it (MS725).
 
 Nothing here reaches Python's ``eval``: expressions are :mod:`modelspec.expr`'s.
 """
@@ -32,6 +46,7 @@ Nothing here reaches Python's ``eval``: expressions are :mod:`modelspec.expr`'s.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,11 +54,18 @@ from typing import Any
 from modelspec import expr
 from modelspec.compose_scan import COMPOSE_KEYS, uses_composition  # noqa: F401 (re-exported)
 from modelspec.errors import ERROR, WARNING, Diagnostic, JsonPath, did_you_mean
+from modelspec.include import Library, gather, merge
 from modelspec.loader import Document
 from modelspec.parse import to_snake_case
+from modelspec.project import Project, find_project
 
-BLOCK_KEYS = ("description", "params", "required", "inputs", "outputs", "layers", "graph")
-BLOCK_STEP_KEYS = ("block", "to", "with", "repeat", "share", "description")
+BLOCK_KEYS = (
+    "description", "params", "required", "inputs", "outputs", "layers", "graph", "model",
+)  # fmt: skip
+BLOCK_STEP_KEYS = ("block", "to", "with", "repeat", "share", "model", "description")
+# `model:` values: build the instance inline, or as a nested keras.Model of the class
+# `true` picks (Sequential for a plain stack), or of the class named.
+MODEL_CHOICES = (True, False, "functional", "sequential")
 # A spec that expands past this many layers plus steps is refused: a short spec must
 # not be able to make lint build millions of layers (`repeat: 1000000`). 30,000 is a
 # 10,000-layer model built of blocks with room to spare, about what a spec written out
@@ -60,6 +82,31 @@ class Expanded:
     # ((instance, block), ...). For drawing blocks as boxes.
     groups: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
     shares: dict[str, str] = field(default_factory=dict)  # instance -> the one it shares
+    # Each instance built as a nested keras.Model (or calling one it shares) -> how.
+    models: dict[str, Nested] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Nested:
+    """A block instance built as a nested ``keras.Model``, or a call of one it shares.
+
+    ``owner`` is the instance whose model it calls (itself, unless it shares);
+    ``form`` is ``"auto"``, ``"functional"`` or ``"sequential"``; ``name`` the model's
+    Keras name inside the model that holds it: ``parent``, the nested instance this
+    one is inside, or the whole model when None. ``inputs`` pairs each block input
+    with the expanded tensor it is called on; ``outputs`` are the expanded tensors of
+    the block's outputs (``name`` or ``name[i]``).
+    """
+
+    owner: str
+    block: str
+    form: str
+    name: str
+    parent: str | None
+    inputs: tuple[tuple[str, str], ...]
+    outputs: tuple[str, ...]
+    path: JsonPath
+    line: int
 
 
 class _Abort(Exception):
@@ -80,9 +127,14 @@ class _Block:
     outputs: tuple[str, ...]
     layers: dict[str, Any]
     graph: dict[str, Any]
+    model: Any = False  # see MODEL_CHOICES
     # An inline layer's name inside the block, by its path: "dense", "dense_1", ... so
     # that every instance, and a shared one, names it the same way.
     inline: dict[JsonPath, str] = field(default_factory=dict)
+    # A block from an included file sees that file's vars, and the blocks that file
+    # reaches (modelspec/include.py); None: the spec's own vars, every block.
+    vars: Mapping[str, Any] | None = None
+    visible: frozenset[str] | None = None
 
 
 @dataclass(slots=True)
@@ -123,8 +175,16 @@ def _split_ref(text: str) -> tuple[str, int | None]:
 
 
 class _Expander:
-    def __init__(self, doc: Document):
+    def __init__(
+        self,
+        doc: Document,
+        owners: Mapping[str, Library] | None = None,
+        lib_vars: Mapping[str, Mapping[str, Any]] | None = None,
+    ):
         self.doc = doc
+        self.owners = owners or {}  # included block -> the file it came from
+        self.lib_vars = lib_vars or {}  # included file -> its vars
+        self.files: dict[JsonPath, str] = {}  # expanded path -> its file, if not doc's
         self.data: dict[str, Any] = doc.data
         self.diagnostics: list[Diagnostic] = []
         self.positions: dict[JsonPath, tuple[int, int]] = {}
@@ -132,6 +192,9 @@ class _Expander:
         self.notes: dict[JsonPath, str] = {}
         self.groups: dict[str, tuple[tuple[str, str], ...]] = {}  # step -> instance chain
         self.shares: dict[str, str] = {}  # instance -> the instance whose layers it calls
+        self.models: dict[str, Nested] = {}  # nested instance -> its model (see the note)
+        self.model_outs: dict[str, list[str]] = {}  # nested instance -> outputs, unresolved
+        self.home: dict[str, str] = {}  # layer -> the nested instance that owns it
         self.layers: dict[str, Any] = {}
         self.steps: dict[str, Any] = {}
         self.step_paths: dict[str, JsonPath] = {}  # expanded step -> its path in the file
@@ -183,10 +246,12 @@ class _Expander:
             return _copy(out)
         except expr.ExprError as err:
             full = err.path or path
-            line, col = expr.locate(self.doc.text, *self.doc.position(full), err.offset)
+            file = self.doc.file_at(full)
+            text = self.doc.text if file == self.doc.file else self.doc.sources.get(file, "")
+            line, col = expr.locate(text, *self.doc.position(full), err.offset)
             message = f"{err.message} [{note}]" if note else err.message
             self.diagnostics.append(
-                Diagnostic(ERROR, "MS702", message, err.hint, self.doc.file, line, col, tuple(full))
+                Diagnostic(ERROR, "MS702", message, err.hint, file, line, col, tuple(full))
             )
             raise _Abort from None
 
@@ -219,6 +284,16 @@ class _Expander:
                 self.positions.setdefault(target, pos)
             if key_pos is not None:
                 self.key_positions.setdefault(target, key_pos)
+        if self.doc.files:
+            file = self.doc.file_at(old)
+            if file != self.doc.file:
+                self.files.setdefault(new, file)
+
+    def line_of(self, path: JsonPath, *, beside: JsonPath = ()) -> str:
+        """``line N`` of ``path``'s key, naming its file when that is not ``beside``'s."""
+        line = self.doc.position(path, key=True)[0]
+        file = self.doc.file_at(path)
+        return f"line {line}" if file == self.doc.file_at(beside) else f"line {line} of {file}"
 
     def grow(self, path: JsonPath) -> None:
         self.size += 1
@@ -257,9 +332,12 @@ class _Expander:
             return
         for name, spec in raw.items():
             try:
-                self.blocks[name] = self.read_block(name, spec, ("blocks", name))
+                self.blocks[name] = block = self.read_block(name, spec, ("blocks", name))
             except _Abort:
                 continue
+            lib = self.owners.get(name)
+            if lib is not None:
+                block.vars, block.visible = self.lib_vars.get(lib.file, {}), lib.visible
 
     def read_block(self, name: str, spec: Any, path: JsonPath) -> _Block:
         if not isinstance(spec, dict):
@@ -299,7 +377,12 @@ class _Expander:
             if param in params:
                 raise self.fail("MS704", f"parameter '{param}' of block '{name}' is both required and "
                                 "given a default", (*path, "params", param), key=True)  # fmt: skip
-        block = _Block(name, path, params, required, inputs, outputs, layers, graph)
+        model = spec.get("model", False)
+        if model not in MODEL_CHOICES or isinstance(model, int) and not isinstance(model, bool):
+            raise self.fail("MS720", f"`model` of block '{name}' must be true, false, functional or "
+                            f"sequential, not {model!r}", (*path, "model"),
+                            hint="`model: true` builds each instance as a nested keras.Model")  # fmt: skip
+        block = _Block(name, path, params, required, inputs, outputs, layers, graph, model)
         taken = set(layers)
         counts: dict[str, int] = {}
         for sname, step in graph.items():
@@ -331,7 +414,7 @@ class _Expander:
     def add_layer(self, name: str, value: Any, origin: JsonPath, note: str) -> None:
         if name in self.layers or name in self.inputs:
             first = self.origin.get(name)
-            where = f" (line {self.doc.position(first, key=True)[0]})" if first else ""
+            where = f" ({self.line_of(first, beside=origin)})" if first else ""
             raise self.fail("MS707", f"layer name '{name}' is already used{where} [{note}]", origin,
                             key=True, hint="rename the step or the block's layer")  # fmt: skip
         self.grow(origin)
@@ -343,7 +426,7 @@ class _Expander:
     def add_step(self, name: str, value: Any, origin: JsonPath, note: str | None) -> None:
         if name in self.steps or name in self.aliases:
             first = self.step_paths.get(name)
-            where = f" (line {self.doc.position(first, key=True)[0]})" if first else ""
+            where = f" ({self.line_of(first, beside=origin)})" if first else ""
             suffix = f" [{note}]" if note else ""
             raise self.fail("MS707", f"step name '{name}' is already used{where}{suffix}", origin,
                             key=True, hint="rename one of the steps")  # fmt: skip
@@ -480,6 +563,7 @@ class _Expander:
                     value = self.substitute(scope.block.layers[use], scope.env, lpath, scope.note)
                     self.add_layer(full, value, lpath, scope.note)
                 self.used.add((scope.block.name, use))
+                self.set_home(full, scope)
                 out.append(full)
             elif isinstance(use, dict):
                 # An inline layer in a block becomes a named layer of the instance, so a
@@ -492,10 +576,18 @@ class _Expander:
                     self.add_layer(
                         full, {k: v for k, v in use.items() if k != "name"}, where, scope.note
                     )
+                self.set_home(full, scope)
                 out.append(full)
             else:
                 out.append(use)
         return out if isinstance(apply, list) else out[0]
+
+    def set_home(self, layer: str, scope: _Scope) -> None:
+        """Record the nested model ``layer`` is in: the innermost of ``scope``'s chain."""
+        for instance, _ in reversed(scope.chain):
+            if instance in self.models:
+                self.home.setdefault(layer, self.models[instance].owner)
+                return
 
     def block_step(self, name: str, spec: dict[str, Any], path: JsonPath, scope: _Scope | None,
                    depth: int) -> None:  # fmt: skip
@@ -507,6 +599,12 @@ class _Expander:
                                 or "a block step has block, to, with, repeat and share")  # fmt: skip
         block_name = spec["block"]
         block = self.blocks.get(block_name) if isinstance(block_name, str) else None
+        if block is not None and scope is not None and scope.block.visible is not None:
+            if block_name not in scope.block.visible:
+                file = self.doc.file_at(scope.block.path)
+                raise self.fail("MS703", f"undefined block {block_name!r} in {file}", (*path, "block"),
+                                hint=f"block '{block_name}' is defined in "
+                                f"{self.doc.file_at(block.path)}, which {file} does not include")  # fmt: skip
         if block is None:
             if isinstance(block_name, str) and block_name in (self.data.get("blocks") or {}):
                 raise _Abort  # defined, but wrongly: already reported
@@ -545,6 +643,16 @@ class _Expander:
                                 key=True, hint=did_you_mean(key, [*block.params, *block.required]))  # fmt: skip
         share = spec.get("share")
         owner = None
+        form = spec.get("model", block.model)
+        if form not in MODEL_CHOICES or isinstance(form, int) and not isinstance(form, bool):
+            raise self.fail("MS720", f"`model` must be true, false, functional or sequential, not "
+                            f"{form!r}", (*path, "model"),
+                            hint="`model: true` builds the instance as a nested keras.Model")  # fmt: skip
+        if share is not None and "model" in spec:
+            raise self.fail("MS723", "a shared instance calls what the instance it shares is: "
+                            "its layers, or its nested model; it takes no `model`",
+                            (*path, "model"), key=True, hint="remove `model:` here; set it on the "
+                            "instance it shares")  # fmt: skip
         if share is not None:
             if given or count != 1:
                 raise self.fail("MS711", "a shared instance has the parameters of the instance it shares: "
@@ -560,6 +668,9 @@ class _Expander:
                                 f"block '{block_name}'", (*path, "share"))  # fmt: skip
             owner = found[1]
             params = self.instance_params[prefix + share]
+            form = False
+            if found[1] in self.models:
+                form = self.models[found[1]].form
         else:
             missing = [p for p in block.required if p not in given]
             if missing:
@@ -567,21 +678,48 @@ class _Expander:
                                 (*path, "with") if "with" in spec else path, key=True)  # fmt: skip
         env = scope.env if scope else self.vars
         line = self.doc.position(path, key=True)[0]
+        where = self.line_of(path, beside=block.path)  # the instance, for the block's notes
+        block_vars = self.vars if block.vars is None else block.vars
         source = args
+        # The nested model this instance is inside, if any: the innermost in the chain.
+        parent = (
+            next((i for i, _ in reversed(scope.chain) if i in self.models), None) if scope else None
+        )
         for index in range(1, count + 1):
-            instance = prefix + (name if count == 1 else f"{name}_block{index}")
-            note = f"in instance '{instance}' of block '{block_name}', line {line}"
+            local = name if count == 1 else f"{name}_block{index}"
+            instance = prefix + local
+            note = f"in instance '{instance}' of block '{block_name}', {where}"
+            if owner is None and scope is not None and scope.shared:
+                # Inside a shared instance, an instance calls the layers of the one at its
+                # place in the instance shared: the whole sub-tree shares its weights.
+                owner = f"{scope.owner}_{local}"
+                shared_inner = True
+            else:
+                shared_inner = False
             if share is None:
                 call_env = {**env, "index": index} if count > 1 else env
-                defaults = self.substitute(block.params, self.vars, (*block.path, "params"), note)
+                defaults = self.substitute(block.params, block_vars, (*block.path, "params"), note)
                 params = {**defaults, **self.substitute(given, call_env, (*path, "with"), note)}
             self.instance_params[instance] = params
             inner = _Scope(block, instance, owner or instance, dict(zip(block.inputs, source, strict=True)),
-                           {**self.vars, **params}, note, shared=owner is not None,
+                           {**block_vars, **params}, note, shared=owner is not None,
                            chain=(*(scope.chain if scope else ()), (instance, block_name)))  # fmt: skip
             self.instances[instance] = (block_name, inner.owner)
             if share is not None:
                 self.shares[instance] = prefix + share
+            elif shared_inner:
+                self.shares[instance] = inner.owner
+            nested_form = (
+                self.models[inner.owner].form
+                if shared_inner and inner.owner in self.models
+                else form
+            )
+            if nested_form is not False:
+                self.models[instance] = Nested(
+                    inner.owner, block_name, "auto" if nested_form is True else nested_form,
+                    instance[len(parent) + 1 :] if parent else instance, parent,
+                    tuple(zip(block.inputs, source, strict=True)), (), path, line,
+                )  # fmt: skip
             self.stack.append(block_name)
             try:
                 self.instantiate(inner, depth)
@@ -590,8 +728,12 @@ class _Expander:
             outs = [
                 self.ref(o, inner, (*block.path, "outputs", i)) for i, o in enumerate(block.outputs)
             ]
+            if instance in self.models:
+                self.model_outs[instance] = outs
             self.alias(instance, outs[0] if len(outs) == 1 else outs, path)
             source = [instance]
+            if shared_inner:
+                owner = None
         if count > 1:
             self.alias(prefix + name, f"{prefix}{name}_block{count}", path)
 
@@ -667,6 +809,8 @@ class _Expander:
                         **spec,
                         "from": self.resolve(spec["from"], ("outputs", oname, "from")),
                     }
+        if self.models and not self.diagnostics:
+            self.finish_models(out)
         if self.diagnostics:
             return None
         for block in self.blocks.values():
@@ -677,7 +821,86 @@ class _Expander:
                             "MS213", f"layer '{lname}' of block '{block.name}' is never called",
                             (*block.path, "layers", lname), key=True, level=WARNING,
                             hint="call it in the block's `graph:` or remove it"))  # fmt: skip
-        return Document(self.doc.file, self.doc.text, out, self.positions, self.key_positions)
+        return Document(self.doc.file, self.doc.text, out, self.positions, self.key_positions,
+                        self.files, self.doc.sources)  # fmt: skip
+
+    def finish_models(self, out: dict[str, Any]) -> None:
+        """Resolve what each nested model takes and gives, and check that Keras can build
+        it: its outputs are computed inside it (MS722), nothing outside reads its inside
+        (MS725), and names are unique in each model (MS724)."""
+        for instance, nested in self.models.items():
+            nested.inputs = tuple((b, self.resolve(t, nested.path)) for b, t in nested.inputs)
+            nested.outputs = tuple(
+                self.resolve(o, nested.path) for o in self.model_outs.get(instance, ())
+            )
+            for k, o in enumerate(nested.outputs):
+                if (
+                    instance not in self.nested_chain(_split_ref(o)[0])
+                    and self.models[nested.owner] is nested
+                ):
+                    self.error("MS722", f"output {k} of nested model '{instance}' is '{o}', which "
+                               "is not computed inside it; a nested keras.Model computes its "
+                               "outputs from its inputs", (*nested.path, "block"),
+                               hint="inline the block (`model: false`), or give it a step "
+                               "that computes the output")  # fmt: skip
+
+        def check_ref(ref: str, reader: tuple[str, ...], path: JsonPath) -> None:
+            for instance in self.nested_chain(_split_ref(ref)[0]):
+                if instance not in reader and ref not in self.models[instance].outputs:
+                    outs = ", ".join(self.models[instance].outputs)
+                    self.error("MS725", f"'{ref}' is inside nested model '{instance}'; from "
+                               f"outside it only its outputs ({outs}) can be read", path,
+                               hint="read the instance's output, or make the tensor an "
+                               "output of the block")  # fmt: skip
+                    return
+
+        for name, step in out.get("graph", {}).items():
+            to = step.get("to") if isinstance(step, dict) else None
+            reader = self.nested_chain(name)
+            for i, ref in enumerate(to if isinstance(to, list) else [to]):
+                if isinstance(ref, str):
+                    where = (
+                        (*self.step_paths[name], "to", i)
+                        if isinstance(to, list)
+                        else (*self.step_paths[name], "to")
+                    )
+                    check_ref(ref, reader, where)
+        for oname, spec in (out.get("outputs") or {}).items():
+            if isinstance(spec, dict) and isinstance(spec.get("from"), str):
+                check_ref(spec["from"], (), ("outputs", oname, "from"))
+        # Keras names: one namespace per model; inputs, layers and nested models share it.
+        names: dict[str | None, dict[str, str]] = {None: {n: "input" for n in self.inputs}}
+        for instance, nested in self.models.items():
+            if nested.owner == instance:
+                names.setdefault(instance, {}).update({b: "input" for b, _ in nested.inputs})
+        for layer in self.layers:
+            home = self.home.get(layer)
+            local = layer[len(home) + 1 :] if home else layer
+            taken = names.setdefault(home, {})
+            if home is not None and local in taken:  # the top level: parse's MS203
+                self.error("MS724", f"layer '{layer}' is named '{local}' in "
+                           f"{self.model_word(home)}, which has an {taken[local]} of that name; "
+                           "Keras needs unique names in each model", self.origin[layer],
+                           key=True, hint="rename the layer or the block's input")  # fmt: skip
+            taken.setdefault(local, "layer")
+        for instance, nested in self.models.items():
+            if nested.owner != instance:
+                continue
+            home = self.models[nested.parent].owner if nested.parent else None
+            taken = names.setdefault(home, {})
+            if nested.name in taken:
+                self.error("MS724", f"nested model '{instance}' is named '{nested.name}' in "
+                           f"{self.model_word(home)}, which has a{'n' * (taken[nested.name] == 'input')} "
+                           f"{taken[nested.name]} of that name; Keras needs unique names in each "
+                           "model", nested.path, key=True, hint="rename the step or the layer")  # fmt: skip
+            taken.setdefault(nested.name, "nested model")
+
+    def model_word(self, home: str | None) -> str:
+        return "the model" if home is None else f"nested model '{home}'"
+
+    def nested_chain(self, step: str) -> tuple[str, ...]:
+        """The nested instances ``step`` is inside, outermost first."""
+        return tuple(i for i, _ in self.groups.get(step, ()) if i in self.models)
 
     def instantiated(self, block: str) -> bool:
         return any(b == block for b, _ in self.instances.values())
@@ -732,15 +955,39 @@ class _Expander:
         return step
 
 
-def expand(doc: Document) -> tuple[Expanded | None, list[Diagnostic]]:
-    """The plain spec ``doc`` stands for, or ``None`` and why not."""
-    ex = _Expander(doc)
+def expand(
+    doc: Document, project: Project | None = None, *, origin: str | os.PathLike[str] | None = None
+) -> tuple[Expanded | None, list[Diagnostic]]:
+    """The plain spec ``doc`` stands for, or ``None`` and why not.
+
+    ``include:`` reads files within ``project`` (by default, the project of the
+    folder ``origin`` is in), relative to ``origin``: the spec's path on disk, by
+    default ``doc.file``.
+    """
+    owners: dict[str, Library] = {}
+    lib_vars: dict[str, dict[str, Any]] = {}
+    if isinstance(doc.data, dict) and "include" in doc.data:
+        if project is None:
+            project = find_project(os.path.dirname(os.path.abspath(origin or doc.file)))
+        included, diags = gather(doc, project, origin)
+        doc.sources.update(included.sources)  # to show the lines of their diagnostics
+        doc, owners, clashes = merge(doc, included)
+        diags += clashes
+        for lib in included.libraries:
+            if "vars" in lib.doc.data:  # each file's own vars, for its own blocks
+                sub = _Expander(lib.doc)
+                sub.read_vars(lib.doc.data["vars"])
+                diags += sub.diagnostics
+                lib_vars[lib.file] = sub.vars
+        if any(d.is_error for d in diags):
+            return None, diags
+    ex = _Expander(doc, owners, lib_vars)
     if not isinstance(doc.data, dict):
         return Expanded(doc), []
     expanded = ex.run()
     if expanded is None:
         return None, ex.diagnostics
-    return Expanded(expanded, ex.notes, ex.groups, ex.shares), ex.warnings
+    return Expanded(expanded, ex.notes, ex.groups, ex.shares, ex.models), ex.warnings
 
 
 def annotate(diagnostics: list[Diagnostic], notes: Mapping[JsonPath, str]) -> Iterator[Diagnostic]:

@@ -240,7 +240,8 @@ def side(result: Result) -> Side:
     """The facts of one checked spec (``result.ok``) that :func:`diff` compares."""
     spec = result.spec
     assert spec is not None and result.ok
-    summary = summary_json(result)
+    # Layer by layer, as the flat spec has them, whether or not blocks are nested.
+    summary = summary_json(result, nested=False)
     wiring = _wiring(spec, result)
     layers: dict[str, dict[str, Any]] = {}
     for entry in summary["layers"]:

@@ -107,11 +107,17 @@ def test_siamese_shares_one_tower_as_the_nested_keras_model_does():
     assert result.ok and not result.diagnostics
     summary = summary_json(result)
     assert summary["total_params"] == reference.count_params()
+    rows = {row["name"]: row for row in summary["layers"]}
+    assert (rows["left_tower"]["type"], rows["left_tower"]["params"]) == (
+        "Sequential",
+        tower.count_params(),
+    )
     model = modelspec.load(SPECS / "siamese.yaml").to_keras()
-    # The tower's layers are called twice, so their weights count once.
-    assert len(model.get_layer("left_tower_fc")._inbound_nodes) == 2
-    for layer in tower.layers:
-        model.get_layer(f"left_tower_{layer.name}").set_weights(layer.get_weights())
+    # One nested tower model, called on both images: its weights count once.
+    ours = model.get_layer("left_tower")
+    assert len(ours._inbound_nodes) == 2
+    assert [layer.name for layer in ours.layers] == [layer.name for layer in tower.layers]
+    ours.set_weights(tower.get_weights())
     model.get_layer("same").set_weights(reference.get_layer("same").get_weights())
     rng = np.random.default_rng(2)
     batch = {

@@ -125,6 +125,17 @@ def render(doc: Mapping[str, Any], header: str = "") -> str:
         if key in SECTIONS and isinstance(value, Mapping):
             lines.append(f"{key}:")
             lines += _entries(value, "  ")
+        elif key == "blocks" and isinstance(value, Mapping):
+            # Each block as a spec in small: its keys, then its sections like the spec's.
+            lines.append("blocks:")
+            for name, block in value.items():
+                lines.append(f"  {scalar(name)}:")
+                for k, v in block.items():
+                    if k in SECTIONS and isinstance(v, Mapping) and v:
+                        lines.append(f"    {scalar(k)}:")
+                        lines += _entries(v, "      ")
+                    else:
+                        lines.append(f"    {scalar(k)}: {flow(v)}")
         elif key == "sequential":
             lines.append("sequential:")
             for item in value:

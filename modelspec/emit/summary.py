@@ -45,7 +45,71 @@ def _layer_calls(result: Result) -> dict[str, list[Call]]:
     return {name: calls[name] for name in listed}
 
 
-def summary_json(result: Result) -> dict[str, Any]:
+def _row_of(result: Result, layer: str, level: str | None) -> str | None:
+    """The row ``layer`` is shown in at ``level``: itself, or the nested model that holds
+    it there (its owner instance); None when it is in no model at that level."""
+    nesting = result.nesting
+    home = nesting.home.get(layer) if nesting is not None else None
+    row = layer
+    while home != level:
+        if home is None:
+            return None
+        row = home
+        parent = result.models[home].parent
+        home = result.models[parent].owner if parent is not None else None
+    return row
+
+
+def _nested_rows(result: Result, level: str | None) -> list[dict[str, Any]]:
+    """The rows of one model of a spec with nested models: a nested model is one row,
+    with its total and its own rows under ``layers``, as ``model.summary()`` shows it."""
+    spec, shapes, nesting = result.spec, result.shapes, result.nesting
+    assert spec is not None and shapes is not None and nesting is not None
+    this = nesting.levels[level]
+    calls: dict[str, list[Any]] = {}
+    for item in this.items:
+        calls.setdefault(item.name, []).append(item)
+    rows = []
+    order = [_row_of(result, name, level) for name in _layer_calls(result)]
+    for name in dict.fromkeys(r for r in order if r in calls):
+        if name in nesting.levels:
+            sub = nesting.levels[name]
+            shown = []
+            for item in calls[name]:
+                outs = [_json_shape(shapes.tensors.get(o)) if "[" not in o else
+                        _json_shape(_pick(shapes.tensors.get(o.rpartition("[")[0]), o))
+                        for o in result.models[item.model].outputs]  # fmt: skip
+                shown.append(outs[0] if len(outs) == 1 else outs)
+            rows.append({
+                "name": sub.name,
+                "type": sub.form.title(),
+                "params": sum(sub.params),
+                "trainable_params": sub.params[0],
+                "output_shapes": shown,
+                "layers": _nested_rows(result, name),
+            })  # fmt: skip
+            continue
+        layer = spec.layers[name]
+        trainable, non_trainable = shapes.params.get(name, (0, 0))
+        rows.append({
+            "name": this.local.get(name, name),
+            "type": layer.type,
+            "params": trainable + non_trainable,
+            "trainable_params": trainable,
+            "output_shapes": [_json_shape(shapes.tensors.get(i.output)) for i in calls[name]],
+        })  # fmt: skip
+    return rows
+
+
+def _pick(value: Any, ref: str) -> Any:
+    index = int(ref.rpartition("[")[2][:-1])
+    return value[index] if isinstance(value, list) and index < len(value) else None
+
+
+def summary_json(result: Result, *, nested: bool = True) -> dict[str, Any]:
+    """The summary as JSON. A nested model is one row with its own rows under
+    ``layers``; ``nested=False`` lists the layers of the flat spec instead (for
+    comparing specs layer by layer, whatever they nest)."""
     spec, shapes = result.spec, result.shapes
     assert spec is not None and shapes is not None
     layers = []
@@ -66,6 +130,8 @@ def summary_json(result: Result) -> dict[str, Any]:
                 "output_shapes": [_json_shape(shapes.tensors.get(c.output)) for c in calls],
             }
         )
+    if result.nesting is not None and nested:
+        layers = _nested_rows(result, None)
     outputs = {}
     for out in spec.outputs:
         loss = out.loss if isinstance(out.loss, str) or out.loss is None else out.loss.get("type")
@@ -85,6 +151,13 @@ def summary_json(result: Result) -> dict[str, Any]:
         "total_params": total_t + total_n,
         "trainable_params": total_t,
         "non_trainable_params": total_n,
+        "weights": None
+        if spec.weights is None
+        else {
+            "file": spec.weights.file,
+            "map": {e.new: e.old for e in spec.weights.map},
+            "skip_mismatch": spec.weights.skip_mismatch,
+        },
     }
 
 
@@ -103,6 +176,40 @@ def _size(params: int) -> str:
             return f"{size:.2f} {unit}" if unit != "B" else f"{size} B"
         size /= 1024
     raise AssertionError  # pragma: no cover
+
+
+def _nested_table_rows(result: Result) -> list[tuple[str, str, str, list[str]]]:
+    """The table's rows for a spec with nested models: one row per nested model, with
+    its total, as ``model.summary()`` shows it."""
+    spec, nesting = result.spec, result.nesting
+    assert spec is not None and nesting is not None
+    by_name = {row["name"]: row for row in _nested_rows(result, None)}
+    top = nesting.levels[None]
+    node_index: dict[str, str] = {i.name: f"{i.name}[0]" for i in spec.inputs}
+    seen: dict[str, int] = {}
+    links: dict[str, list[str]] = {}
+    for item in top.items:
+        row = nesting.levels[item.name].name if item.name in nesting.levels else item.name
+        n = seen[row] = seen.get(row, -1) + 1
+        node_index[item.output] = f"{row}[{n}]"
+        links.setdefault(row, []).extend(
+            f"{node_index.get(name, name)}[{index or 0}]" for name, index in item.inputs
+        )
+    rows = [(f"{i.name} (InputLayer)", shape_text(i.batch_shape), "0", ["-"]) for i in spec.inputs]
+    for name, row in by_name.items():
+        outs = [_tuple_shape(s) for s in row["output_shapes"]]
+        texts = [shape_text(o) for o in outs]
+        shown = texts[0] if len(set(texts)) == 1 else ", ".join(texts)
+        rows.append(
+            (f"{name} ({row['type']})", shown, f"{row['params']:,}", links.get(name) or ["-"])
+        )
+    return rows
+
+
+def _tuple_shape(shape: Any) -> Any:
+    if isinstance(shape, list) and shape and isinstance(shape[0], list):
+        return [_tuple_shape(s) for s in shape]
+    return None if shape is None else tuple(shape)
 
 
 def summary_table(result: Result) -> str:
@@ -142,6 +249,8 @@ def summary_table(result: Result) -> str:
         links = [link for c in calls for link in connected(c)]
         rows.append((f"{name} ({layer.type})", shown, f"{t + n:,}", links or ["-"]))
 
+    if result.nesting is not None:
+        rows = _nested_table_rows(result)
     headers = ("Layer (type)", "Output Shape", "Param #", "Connected to")
     widths = [
         max(len(headers[i]), *(len(r[i]) for r in rows)) if rows else len(headers[i])
@@ -186,4 +295,10 @@ def summary_table(result: Result) -> str:
     if formula:
         out.append("")
         out.append(f" Objective: {formula}")
+    if spec.weights is not None:
+        w = spec.weights
+        renamed = f", {len(w.map)} renamed" if w.map else ""
+        skip = ", skipping layers that do not fit" if w.skip_mismatch else ""
+        out.append("")
+        out.append(f" Starts from: {printable(w.file)} (by layer name{renamed}{skip})")
     return "\n".join(out) + "\n"
