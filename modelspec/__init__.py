@@ -24,11 +24,13 @@ __all__ = [
     "Result",
     "SpecError",
     "SpecModel",
+    "WeightsError",
     "__version__",
     "build_model",
     "check",
     "check_text",
     "load",
+    "load_weights_by_name",
 ]
 
 _LAZY = {
@@ -41,12 +43,15 @@ _LAZY = {
     "Diagnostic": "modelspec.errors",
     "ModelspecError": "modelspec.errors",
     "SpecError": "modelspec.errors",
+    "WeightsError": "modelspec.weights",
+    "load_weights_by_name": "modelspec.weights",
 }
 
 if TYPE_CHECKING:
     from modelspec.api import SpecModel, build_model, load
     from modelspec.check import Result, check, check_text
     from modelspec.errors import Diagnostic, ModelspecError, SpecError
+    from modelspec.weights import WeightsError, load_weights_by_name
 
 
 def __getattr__(name: str) -> Any:

@@ -15,6 +15,7 @@ Example::
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,11 +40,27 @@ class SpecModel:
         """``("functional", "sequential")``, or only ``("functional",)`` for a graph."""
         return self.plan.forms
 
-    def to_keras(self, form: str = "auto", *, compile: bool = True) -> Any:
-        """A new ``keras.Model``: new layers, new weights, a new optimizer, every call."""
+    def to_keras(
+        self,
+        form: str = "auto",
+        *,
+        compile: bool = True,
+        weights: str | os.PathLike[str] | bool | None = None,
+        weights_map: Mapping[str, str] | None = None,
+        skip_mismatch: bool | None = None,
+    ) -> Any:
+        """A new ``keras.Model``: new layers, new weights, a new optimizer, every call.
+
+        With a ``weights:`` section in the spec, or ``weights=FILE``, the model starts
+        from that file's weights, matched by layer name; ``weights_map`` maps layer
+        names of this model to names in the file. Each of the three defaults to the
+        spec's value; ``weights=False`` starts from fresh weights. A problem with the
+        file raises :class:`~modelspec.weights.WeightsError` before anything is loaded.
+        """
         from modelspec.instantiate import to_keras
 
-        return to_keras(self.plan, form, compile=compile)
+        return to_keras(self.plan, form, compile=compile, weights=weights,
+                        weights_map=weights_map, skip_mismatch=skip_mismatch)  # fmt: skip
 
     def to_python(self, form: str = "auto") -> str:
         """The source ``modelspec build`` writes."""
@@ -57,9 +74,20 @@ def load(path: str | os.PathLike[str]) -> SpecModel:
     result = check(path)
     if not result.ok:
         raise SpecError(result.errors)
+    if result.library:
+        raise SpecError([result.not_a_model()])
     return SpecModel(result, plan(result))
 
 
-def build_model(path: str | os.PathLike[str], form: str = "auto", *, compile: bool = True) -> Any:
-    """``load(path).to_keras(form)``: the model straight from the spec."""
-    return load(path).to_keras(form, compile=compile)
+def build_model(
+    path: str | os.PathLike[str],
+    form: str = "auto",
+    *,
+    compile: bool = True,
+    weights: str | os.PathLike[str] | bool | None = None,
+    weights_map: Mapping[str, str] | None = None,
+    skip_mismatch: bool | None = None,
+) -> Any:
+    """``load(path).to_keras(form, ...)``: the model straight from the spec."""
+    return load(path).to_keras(form, compile=compile, weights=weights,
+                               weights_map=weights_map, skip_mismatch=skip_mismatch)  # fmt: skip

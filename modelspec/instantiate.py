@@ -32,6 +32,12 @@ def make(value: Any) -> Any:
     """A plan value as a Keras object: constructors are called, containers rebuilt."""
     import keras
 
+    if isinstance(value, Ctor) and value.module is not None:
+        # A custom class: the plan made this Ctor only for a module the project allows.
+        import importlib
+
+        cls = getattr(importlib.import_module(value.module), value.cls.rpartition(".")[2])
+        return cls(**{k: make(v) for k, v in value.kwargs})
     if isinstance(value, Ctor):
         cls = getattr(getattr(keras, value.namespace), value.cls)
         return cls(**{k: make(v) for k, v in value.kwargs})
@@ -69,53 +75,84 @@ def recursion_limit(limit: int | None) -> Iterator[None]:
         sys.setrecursionlimit(before)
 
 
-def to_keras(plan: Plan, form: str = "auto", *, compile: bool = True) -> Any:
+def to_keras(
+    plan: Plan,
+    form: str = "auto",
+    *,
+    compile: bool = True,
+    weights: Any = None,
+    weights_map: Any = None,
+    skip_mismatch: bool | None = None,
+) -> Any:
     """Build ``plan`` as a Sequential or Functional ``keras.Model`` (``form`` as in ``build``).
 
     A deep plan is built under the recursion limit it needs (see the note on deep models
-    in :mod:`modelspec.plan`).
+    in :mod:`modelspec.plan`). Weights are then loaded by layer name, as
+    :func:`modelspec.weights.load_planned` says: by default from the spec's ``weights:``;
+    ``weights=False`` starts from fresh weights.
     """
     form = plan.choose_form(form)
     with recursion_limit(plan.recursion_limit):
         model = _build(plan, form)
+        if weights is not False and (weights is not None or plan.weights is not None):
+            from modelspec.weights import load_planned
+
+            load_planned(model, plan.weights, weights, weights_map, skip_mismatch)
         if compile:
             compile_model(model, plan)
     return model
 
 
 def _build(plan: Plan, form: str) -> Any:
+    # Nested models first, each after those it calls: each is called like a layer.
+    models: dict[str, Any] = {}
+    for m in plan.models:
+        models[m.name] = _level(m.form, m.keras_name, m.inputs, m.layers, m.calls, models,
+                                [(o, o) for o in m.outputs], nested=True)  # fmt: skip
+    if form == "sequential":
+        return _level(form, plan.name, plan.inputs, plan.layers, plan.calls, models, [])
+    outputs = [(o.name, o.tensor) for o in plan.outputs]
+    return _level(form, plan.name, plan.inputs, plan.layers, plan.calls, models, outputs)
+
+
+def _level(form: str, name: str, inputs: Any, layers: Any, calls: Any, models: dict[str, Any],
+           outputs: list[tuple[Any, Any]], *, nested: bool = False) -> Any:  # fmt: skip
+    """One ``keras.Model``: the whole model, or a nested one (inputs and outputs as a
+    tensor or a list, where the whole model's are keyed by name)."""
     import keras
 
     if form == "sequential":
-        layers = [make(plan.layers[c.layer].ctor) for c in plan.calls]
-        model = keras.Sequential([_input(plan.inputs[0]), *layers], name=plan.name)
-    else:
-        tensors: dict[str, Any] = {i.name: _input(i) for i in plan.inputs}
-        # Shared layers first, then each other layer where it is called: the order
-        # the generated module creates them in.
-        shared = {n: make(p.ctor) for n, p in plan.layers.items() if p.calls > 1}
+        stack = [
+            models[c.layer] if c.layer in models else make(layers[c.layer].ctor) for c in calls
+        ]
+        return keras.Sequential([_input(inputs[0]), *stack], name=name)
+    tensors: dict[str, Any] = {i.name: _input(i) for i in inputs}
+    # Shared layers first, then each other layer where it is called: the order
+    # the generated module creates them in.
+    shared = {n: make(p.ctor) for n, p in layers.items() if p.calls > 1}
 
-        def tensor(name: str, index: int | None) -> Any:
-            value = tensors[name]
-            return value if index is None else value[index]
+    def tensor(name: str, index: int | None) -> Any:
+        value = tensors[name]
+        return value if index is None else value[index]
 
-        for c in plan.calls:
-            layer = shared.get(c.layer) or make(plan.layers[c.layer].ctor)
-            args = [tensor(n, i) for n, i in c.inputs]
-            if c.style == "one":
-                out = layer(args[0])
-            elif c.style == "positional":
-                out = layer(*args)
-            else:
-                out = layer(args)
-            tensors[c.output] = list(out) if isinstance(out, tuple) else out
+    for c in calls:
+        layer = models.get(c.layer) or shared.get(c.layer) or make(layers[c.layer].ctor)
+        args = [tensor(n, i) for n, i in c.inputs]
+        if c.style == "one":
+            out = layer(args[0])
+        elif c.style == "positional":
+            out = layer(*args)
+        else:
+            out = layer(args)
+        tensors[c.output] = list(out) if isinstance(out, tuple) else out
 
-        def io(items: list[tuple[str, Any]]) -> Any:
-            return items[0][1] if len(items) == 1 else dict(items)
+    def io(items: list[tuple[str, Any]]) -> Any:
+        if len(items) == 1:
+            return items[0][1]
+        return [v for _, v in items] if nested else dict(items)
 
-        model = keras.Model(
-            inputs=io([(i.name, tensors[i.name]) for i in plan.inputs]),
-            outputs=io([(o.name, tensor(*o.tensor)) for o in plan.outputs]),
-            name=plan.name,
-        )
-    return model
+    return keras.Model(
+        inputs=io([(i.name, tensors[i.name]) for i in inputs]),
+        outputs=io([(k, tensor(*t)) for k, t in outputs]),
+        name=name,
+    )

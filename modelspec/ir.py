@@ -9,8 +9,8 @@ A small, fixed set of node kinds:
 - :class:`TensorRef` -- a reference to a tensor by name, ``name[i]`` picking one of
   several outputs (an LSTM with ``return_state``).
 - :class:`Output` -- a named model output, with its loss, weight and metrics.
-- :class:`Spec` -- all of the above, plus ``compile``, ``fit``, ``distribution`` and
-  ``seed``.
+- :class:`Spec` -- all of the above, plus ``compile``, ``fit``, ``distribution``,
+  ``weights`` (:class:`Weights`) and ``seed``.
 
 Every node carries the :class:`Source` it came from. Passes never mutate nodes;
 they return facts (order, shapes, parameter counts) in their own objects.
@@ -117,6 +117,30 @@ class Output:
 
 
 @dataclass(frozen=True, slots=True)
+class WeightsMapEntry:
+    """``new: old`` in ``weights.map``: layer ``new`` of this model loads ``old``'s weights."""
+
+    new: str
+    old: str
+    source: Source  # of the key, ``new``
+    value_source: Source  # of the value, ``old``
+
+
+@dataclass(frozen=True, slots=True)
+class Weights:
+    """The ``weights:`` section: a file to start from, loaded by layer name.
+
+    ``file`` is as written (relative to the spec's folder); nothing here reads it.
+    """
+
+    file: str
+    map: tuple[WeightsMapEntry, ...]
+    skip_mismatch: bool
+    source: Source  # of the section
+    file_source: Source  # of the file name
+
+
+@dataclass(frozen=True, slots=True)
 class Spec:
     """A whole spec. ``layers`` keeps spec order; ``calls`` too."""
 
@@ -131,8 +155,11 @@ class Spec:
     fit: Mapping[str, Any] | None = None
     # How `modelspec train` spreads training over devices: {"strategy": "mirrored"}.
     distribution: Mapping[str, Any] | None = None
+    weights: Weights | None = None
     sequential: bool = False
     steps: tuple[str, ...] = ()  # every graph step named in the spec, well-formed or not
+    # Layer types declared under `custom:`, by name (modelspec.custom.CustomType).
+    custom: Mapping[str, Any] = field(default_factory=dict)
     source: Source = field(default=Source("<spec>", 1, 1))
 
     @property

@@ -17,8 +17,19 @@ from collections.abc import Iterator
 from typing import Any
 
 from modelspec.catalog import LAYER_TYPES
+from modelspec.custom import custom_types
 from modelspec.errors import WARNING, Diagnostic, did_you_mean, printable
-from modelspec.ir import Call, Input, Layer, Output, Source, Spec, TensorRef
+from modelspec.ir import (
+    Call,
+    Input,
+    Layer,
+    Output,
+    Source,
+    Spec,
+    TensorRef,
+    Weights,
+    WeightsMapEntry,
+)
 from modelspec.loader import Document
 
 # Keras refuses "/" in names; "[", "]" and ":" are ours (tensor indices, chain
@@ -49,7 +60,7 @@ class _Parser:
 
     def source(self, path: tuple, *, key: bool = False) -> Source:
         line, col = self.doc.position(path, key=key)
-        return Source(self.doc.file, line, col, path)
+        return Source(self.doc.file_at(path), line, col, path)
 
     def error(self, code: str, message: str, path: tuple, **kw: Any) -> None:
         self.diagnostics.append(self.doc.diagnostic(code, message, path, **kw))
@@ -247,10 +258,36 @@ class _Parser:
             distribution=data.get("distribution")
             if isinstance(data.get("distribution"), dict)
             else None,
+            weights=self.weights(),
             sequential=has_seq and not has_graph,
             steps=tuple(self.mapping("graph")),
             source=self.source(()),
+            custom=custom_types(data, self.source),
         )
+
+    def weights(self) -> Weights | None:
+        """The ``weights:`` section, a file name alone or ``{file, map, skip_mismatch}``;
+        what the schema refused is left out (its checks are in passes/weights.py)."""
+        value = self.data.get("weights")
+        if isinstance(value, str):
+            src = self.source(("weights",))
+            return Weights(value, (), False, self.source(("weights",), key=True), src)
+        if not isinstance(value, dict) or not isinstance(value.get("file"), str):
+            return None
+        raw = value.get("map") if isinstance(value.get("map"), dict) else {}
+        entries = tuple(
+            WeightsMapEntry(
+                new,
+                old,
+                self.source(("weights", "map", new), key=True),
+                self.source(("weights", "map", new)),
+            )
+            for new, old in raw.items()
+            if isinstance(old, str)
+        )
+        skip = value.get("skip_mismatch") is True
+        return Weights(value["file"], entries, skip, self.source(("weights",), key=True),
+                       self.source(("weights", "file")))  # fmt: skip
 
     def graph(
         self, inputs: tuple[Input, ...], layers: dict[str, Layer]
@@ -401,7 +438,8 @@ def unused_layers(spec: Spec) -> Iterator[Diagnostic]:
     """Layers defined under ``layers:`` and never called (warning MS213)."""
     called = {c.layer for c in spec.calls}
     for layer in spec.layers.values():
-        if not layer.inline and layer.name not in called and layer.type in LAYER_TYPES:
+        known = layer.type in LAYER_TYPES or layer.type in spec.custom
+        if not layer.inline and layer.name not in called and known:
             s = layer.source
             yield Diagnostic(WARNING, "MS213", f"layer '{layer.name}' is defined but never called",
                              "call it in `graph:` or remove it", s.file, s.line, s.col, s.path)  # fmt: skip

@@ -27,6 +27,7 @@ from typing import Any
 
 from modelspec.catalog import LAYER_TYPES
 from modelspec.catalog import training as tc
+from modelspec.custom import CLASS_PATH
 from modelspec.errors import ERROR, Diagnostic
 from modelspec.ir import Source, Spec
 
@@ -51,6 +52,7 @@ INITIALIZER_CLASSES = {
     "zeros": "Zeros",
 }
 UNSEEDED = frozenset({"constant", "identity", "ones", "zeros"})
+UNSEEDED_CLASSES = frozenset(INITIALIZER_CLASSES[n] for n in UNSEEDED)
 
 # What a ``Ctor`` may construct: the catalogue's names, nothing a spec can add.
 NAMESPACES: Mapping[str, Any] = {
@@ -62,6 +64,8 @@ NAMESPACES: Mapping[str, Any] = {
 }
 
 FORMS = ("functional", "sequential")
+# The Ctor namespace of custom layer classes (modelspec.custom): ``cls`` is module.Class.
+CUSTOM = "custom"
 
 # NOTE: [deep models]
 # Keras walks a model's graph recursively, one Python frame per node on the longest
@@ -104,9 +108,18 @@ class Ctor:
     kwargs: tuple[tuple[str, Any], ...]
 
     def __post_init__(self) -> None:
-        # The one gate between a spec and a Keras constructor: catalogue names only.
-        if self.cls not in NAMESPACES.get(self.namespace, ()):
+        # The one gate between a spec and a Keras constructor: catalogue names only, or
+        # a custom class by path (``plan`` makes one only for a module the project allows).
+        if self.namespace == CUSTOM:
+            if not CLASS_PATH.match(self.cls):
+                raise ValueError(f"{self.cls!r} is not a class path")
+        elif self.cls not in NAMESPACES.get(self.namespace, ()):
             raise ValueError(f"keras.{self.namespace}.{self.cls} is not in the catalogue")
+
+    @property
+    def module(self) -> str | None:
+        """The module a custom class is imported from; None for Keras's own."""
+        return self.cls.rpartition(".")[0] if self.namespace == CUSTOM else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +144,7 @@ class PlanLayer:
     ctor: Ctor
     line: int
     calls: int  # how many calls the model makes of it: more than one shares its weights
+    file: str = ""  # the file it was written in, when not the spec's (an included block)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,12 +161,54 @@ class PlanCall:
     output: str
     step: str
     line: int
+    file: str = ""  # the file it was written in, when not the spec's (an included block)
 
 
 @dataclass(frozen=True, slots=True)
 class PlanOutput:
     name: str
     tensor: tuple[str, int | None]
+
+
+@dataclass(frozen=True, slots=True)
+class PlanWeights:
+    """The spec's ``weights:`` section: the file as written (relative to the spec's
+    folder), where that is now (``path``), and the folders it must stay in: the project
+    root and its include paths (empty: no project, no limit)."""
+
+    file: str
+    path: str
+    roots: tuple[str, ...]
+    map: tuple[tuple[str, str], ...]
+    skip_mismatch: bool
+    spec_file: str
+    line: int
+    col: int
+    # Each map key's place in the spec: (new name, line, col).
+    map_lines: tuple[tuple[str, int, int], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PlanModel:
+    """A block instance built as a nested ``keras.Model`` and called like a layer.
+
+    ``name`` is the instance (the key calls use); ``keras_name`` its name in the model
+    that holds it. Its ``layers`` are keyed by their names in the expanded spec, and
+    their constructors carry their names in this model (seeds come from the expanded
+    names, so a nested and an inlined instance start from the same weights). Its
+    ``calls`` read its ``inputs`` by name; ``calls_made`` is how often it is called.
+    """
+
+    name: str
+    keras_name: str
+    block: str
+    form: str  # "functional" or "sequential"
+    inputs: tuple[PlanInput, ...]
+    layers: Mapping[str, PlanLayer]
+    calls: tuple[PlanCall, ...]
+    outputs: tuple[tuple[str, int | None], ...]
+    line: int
+    calls_made: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +227,15 @@ class Plan:
     callbacks: tuple[Ctor, ...]
     # Why the graph is not a plain stack (None when it is), and where.
     not_a_chain: tuple[str, Source] | None
+    # Weights to start from (the spec's ``weights:``), loaded by layer name.
+    weights: PlanWeights | None = None
+    # Block instances built as nested keras.Models, each after those it calls; a call
+    # whose ``layer`` is one of their names calls that model.
+    models: tuple[PlanModel, ...] = ()
+
+    def model(self, name: str) -> PlanModel | None:
+        """The nested model a call's ``layer`` names, or None for a layer."""
+        return next((m for m in self.models if m.name == name), None)
 
     @property
     def forms(self) -> tuple[str, ...]:
@@ -250,6 +315,14 @@ def layer_ctor(
             sub = {k: v for k, v in value.items() if k not in ("type", "name")}
             path = prefix + key
             kwargs[key] = layer_ctor(value["type"], sub, inner[path], seed, inner, f"{path}.")
+        elif key.endswith("_initializer") and value == "constant":
+            # Keras's initializers.get("constant") fails (Constant's config needs its
+            # value): the class itself, at its default value 0.0.
+            kwargs[key] = Ctor("initializers", "Constant", ())
+        elif key.endswith("_initializer") and isinstance(value, dict):
+            # ``{type: VarianceScaling, ...}``: a constructor, never a dict for Keras's
+            # deserializer; seeded below like a name.
+            kwargs[key] = typed_ctor("initializers", value)
         else:
             kwargs[key] = _plain(value)
     if seed is not None:
@@ -264,10 +337,27 @@ def layer_ctor(
                     INITIALIZER_CLASSES[init],
                     (("seed", derive_seed(seed, name, kwarg.name)),),
                 )
+            elif isinstance(init, dict) and init.get("type") not in UNSEEDED_CLASSES:
+                ctor = kwargs[kwarg.name]
+                kwargs[kwarg.name] = Ctor(
+                    "initializers",
+                    ctor.cls,
+                    (*ctor.kwargs, ("seed", derive_seed(seed, name, kwarg.name))),
+                )
         if "seed" in lt.kwarg_map and given.get("seed") is None and _is_random(resolved):
             kwargs["seed"] = derive_seed(seed, name, "seed")
     kwargs["name"] = name
     return Ctor("layers", type_name, tuple(kwargs.items()))
+
+
+def custom_ctor(ct: Any, given: Mapping[str, Any], name: str, project: Any) -> Ctor:
+    """The constructor of a custom layer: its class by path, the spec's plain kwargs,
+    then ``name``. Refused for a module the project does not allow (lint's MS321)."""
+    if project is None or not project.allows_module(ct.module):
+        raise ValueError(f"module '{ct.module}' is not allowed to provide layers")
+    kwargs = {k: _plain(v) for k, v in given.items()}
+    kwargs["name"] = name
+    return Ctor(CUSTOM, ct.cls, tuple(kwargs.items()))
 
 
 def typed_ctor(namespace: str, value: Mapping[str, Any]) -> Ctor:
@@ -397,25 +487,30 @@ def plan(result: Any) -> Plan:
         if call.layer in layers:
             continue
         layer = spec.layers[call.layer]
-        ctor = layer_ctor(layer.type, layer.kwargs, layer.name, spec.seed, dict(layer.inner))
-        layers[layer.name] = PlanLayer(layer.name, ctor, layer.source.line, count[layer.name])
+        ctor = _spec_layer_ctor(spec, layer, getattr(result, "project", None))
+        layers[layer.name] = PlanLayer(layer.name, ctor, layer.source.line, count[layer.name],
+                                       _file(spec, layer.source))  # fmt: skip
     plan_calls = []
     for call in calls:
-        lt = LAYER_TYPES[spec.layers[call.layer].type]
-        if len(call.inputs) == 1 and not lt.is_merge:
-            style = "one"
-        else:
-            style = "positional" if lt.call == "positional" else "list"
+        style = _call_style(spec.layers[call.layer].type, len(call.inputs))
         ins = tuple((r.name, r.index) for r in call.inputs)
         plan_calls.append(
-            PlanCall(call.layer, ins, style, call.output, call.step, call.source.line)
+            PlanCall(
+                call.layer,
+                ins,
+                style,
+                call.output,
+                call.step,
+                call.source.line,
+                _file(spec, call.source),
+            )  # fmt: skip
         )
     outputs = tuple(PlanOutput(o.name, (o.tensor.name, o.tensor.index)) for o in spec.outputs)
     fit = dict(spec.fit or {})
     callbacks = tuple(typed_ctor("callbacks", cb) for cb in fit.pop("callbacks", ()))
     inputs = tuple(PlanInput(i.name, i.shape, i.dtype, i.source.line) for i in spec.inputs)
     description = result.doc.data.get("description") if result.doc is not None else None
-    return Plan(
+    built = Plan(
         name=spec.name,
         file=spec.file.replace("\\", "/").rsplit("/", 1)[-1],
         description=description if isinstance(description, str) else None,
@@ -428,4 +523,116 @@ def plan(result: Any) -> Plan:
         fit=fit,
         callbacks=callbacks,
         not_a_chain=_chain_break(spec, calls, shapes),
+        weights=_weights(result),
+    )
+    if getattr(result, "nesting", None) is not None:
+        return _nested(built, result)
+    return built
+
+
+def _spec_layer_ctor(spec: Spec, layer: Any, project: Any) -> Ctor:
+    """The constructor of one of the spec's layers: a catalogue layer or a custom one."""
+    if layer.type in spec.custom:
+        return custom_ctor(spec.custom[layer.type], layer.kwargs, layer.name, project)
+    return layer_ctor(layer.type, layer.kwargs, layer.name, spec.seed, dict(layer.inner))
+
+
+def _file(spec: Spec, source: Source) -> str:
+    """Where ``source`` was written, for the generated code's comments: ``""`` for the
+    spec's own file, else the included file's path from the spec's folder."""
+    if source.file == spec.file:
+        return ""
+    import os.path
+
+    folder = os.path.dirname(spec.file)
+    return os.path.relpath(source.file, folder or ".").replace("\\", "/")
+
+
+def _call_style(layer_type: str, n_inputs: int) -> str:
+    """How a call passes its inputs: one tensor, positional tensors, or a list."""
+    lt = LAYER_TYPES.get(layer_type)
+    if lt is None:  # a custom layer: one tensor, or a list (its `inputs:`)
+        return "one" if n_inputs == 1 else "list"
+    if n_inputs == 1 and not lt.is_merge:
+        return "one"
+    return "positional" if lt.call == "positional" else "list"
+
+
+def _nested(flat: Plan, result: Any) -> Plan:
+    """``flat`` with the calls of nested instances replaced by calls of their models
+    (see :mod:`modelspec.passes.nested`)."""
+    import dataclasses
+
+    spec, nesting = result.spec, result.nesting
+    made: dict[str, int] = {}
+    for level in nesting.levels.values():
+        for item in level.items:
+            if item.model is not None:
+                made[item.name] = made.get(item.name, 0) + 1
+
+    def level_parts(level: Any) -> tuple[dict[str, PlanLayer], tuple[PlanCall, ...]]:
+        count: dict[str, int] = {}
+        for item in level.items:
+            count[item.name] = count.get(item.name, 0) + 1
+        layers: dict[str, PlanLayer] = {}
+        calls = []
+        for item in level.items:
+            if item.model is not None:
+                style = "one" if len(item.inputs) == 1 else "list"
+                calls.append(PlanCall(item.name, item.inputs, style, item.output, item.step,
+                                      item.source.line, _file(spec, item.source)))  # fmt: skip
+                continue
+            layer = spec.layers[item.name]
+            if item.name not in layers:
+                ctor = _spec_layer_ctor(spec, layer, getattr(result, "project", None))
+                local = level.local.get(item.name, item.name)
+                if local != item.name:  # Keras scopes names per model
+                    kwargs = tuple((k, local if k == "name" else v) for k, v in ctor.kwargs)
+                    ctor = Ctor(ctor.namespace, ctor.cls, kwargs)
+                layers[item.name] = PlanLayer(item.name, ctor, layer.source.line, count[item.name],
+                                              _file(spec, layer.source))  # fmt: skip
+            style = _call_style(layer.type, len(item.inputs))
+            calls.append(PlanCall(item.name, item.inputs, style, item.output, item.step,
+                                  item.source.line, _file(spec, item.source)))  # fmt: skip
+        return layers, tuple(calls)
+
+    models = []
+    for owner, level in nesting.levels.items():
+        if owner is None:
+            continue
+        layers, calls = level_parts(level)
+        inputs = tuple(PlanInput(n, shape, dtype, level.line) for n, shape, dtype in level.inputs)
+        models.append(PlanModel(owner, level.name, level.block, level.form, inputs, layers,
+                                calls, level.outputs, level.line, made.get(owner, 0)))  # fmt: skip
+    top = nesting.levels[None]
+    layers, calls = level_parts(top)
+    outputs = tuple(
+        PlanOutput(o.name, out) for o, out in zip(spec.outputs, top.outputs, strict=True)
+    )
+    reason = None
+    if top.not_a_chain is not None:
+        reason = (top.not_a_chain.replace("it has", "the spec has", 1), spec.source)
+    return dataclasses.replace(flat, layers=layers, calls=calls, outputs=outputs,
+                               models=tuple(models), not_a_chain=reason)  # fmt: skip
+
+
+def _weights(result: Any) -> PlanWeights | None:
+    w = result.spec.weights
+    if w is None:
+        return None
+    from modelspec.passes.weights import resolve
+
+    project = getattr(result, "project", None)
+    return PlanWeights(
+        file=w.file,
+        path=resolve(result.spec.file, w.file),
+        roots=()
+        if project is None
+        else tuple(str(p) for p in (project.root, *project.include_paths)),
+        map=tuple((e.new, e.old) for e in w.map),
+        skip_mismatch=w.skip_mismatch,
+        spec_file=result.spec.file,
+        line=w.source.line,
+        col=w.source.col,
+        map_lines=tuple((e.new, e.source.line, e.source.col) for e in w.map),
     )

@@ -557,10 +557,20 @@ def model_data(plan: Plan, arrays: Mapping[str, Any], samples: int) -> tuple[Any
 
 
 def fit(
-    plan: Plan, arrays: Mapping[str, Any], settings: FitSettings, *, strategy: Any = None
+    plan: Plan,
+    arrays: Mapping[str, Any],
+    settings: FitSettings,
+    *,
+    strategy: Any = None,
+    on_weights: Callable[[Sequence[Diagnostic]], None] | None = None,
 ) -> Trained:
     """Build ``plan`` in ``strategy``'s scope (from :func:`make_strategy`; None: none) and
-    fit it on ``arrays``, as :func:`prepare` returns them."""
+    fit it on ``arrays``, as :func:`prepare` returns them.
+
+    A spec with ``weights:`` is fine-tuned: training starts from those weights, loaded
+    by layer name (:mod:`modelspec.weights`; a :class:`~modelspec.weights.WeightsError`
+    before any training). ``on_weights`` gets the loader's warnings before ``fit`` runs.
+    """
     strategy = make_strategy("none") if strategy is None else strategy
     import keras
     import tensorflow as tf
@@ -572,7 +582,13 @@ def fit(
         raise ValueError("tf.distribute strategies need Keras's TensorFlow backend; "
                          f"KERAS_BACKEND is {keras.config.backend()!r}")  # fmt: skip
     with strategy.scope():
-        model = to_keras(plan, "auto", compile=True)
+        model = to_keras(plan, "auto", compile=True, weights=False)
+        if plan.weights is not None:
+            from modelspec.weights import load_planned
+
+            report = load_planned(model, plan.weights, warn=on_weights is None)
+            if on_weights is not None and report is not None and report.diagnostics:
+                on_weights(report.diagnostics)
     if plan.seed is not None:
         # A seeded spec trains the same way every run: the shuffle order (and anything
         # else drawn from the global generators) follows the spec's seed too.

@@ -124,7 +124,9 @@ def test_summary_json_has_the_documented_shape():
     data = json.loads(proc.stdout)
     assert set(data) == {
         "name", "inputs", "outputs", "layers", "total_params", "trainable_params", "non_trainable_params",
+        "weights",
     }  # fmt: skip
+    assert data["weights"] is None
     assert data["inputs"]["labeled_1"] == {"shape": [None, None], "dtype": "int32"}
     assert data["outputs"]["lab_1"] == {
         "shape": [None, 5], "dtype": "float32", "loss": "categorical_crossentropy", "loss_weight": 0.5,

@@ -64,11 +64,11 @@ def test_a_deep_module_raises_the_limit_only_while_it_builds(tmp_path: Path, for
         "    limit = sys.getrecursionlimit()\n"
         "    sys.setrecursionlimit(max(limit, 3_000))\n"
         "    try:\n"
-        "        return _build_model()\n"
+        "        return _build_model(weights, weights_map, skip_mismatch)\n"
         "    finally:\n"
         "        sys.setrecursionlimit(limit)\n"
         "\n\n"
-        "def _build_model() -> keras.Model:\n"
+        "def _build_model(\n"
     ) in text
     tree = ast.parse(text)
     assert [n.name for n in tree.body if isinstance(n, ast.FunctionDef)] == [

@@ -479,20 +479,22 @@ def test_validation_split(tmp_path: Path):
 
 CALLBACKS = {
     "EarlyStopping": "{type: EarlyStopping, monitor: loss, min_delta: 1000, patience: 0}",
-    "ModelCheckpoint": "{type: ModelCheckpoint, filepath: '{dir}/ckpt.keras', monitor: loss}",
+    "ModelCheckpoint": "{type: ModelCheckpoint, filepath: 'out/ckpt.keras', monitor: loss}",
     "ReduceLROnPlateau": "{type: ReduceLROnPlateau, monitor: loss, patience: 0, factor: 0.5, min_delta: 1000}",
-    "CSVLogger": "{type: CSVLogger, filename: '{dir}/log.csv'}",
-    "TensorBoard": "{type: TensorBoard, log_dir: '{dir}/tb'}",
+    "CSVLogger": "{type: CSVLogger, filename: log.csv}",
+    "TensorBoard": "{type: TensorBoard, log_dir: 'out/tb'}",
 }  # fmt: skip
 
 
 @pytest.mark.keras
 @pytest.mark.parametrize("name", list(CALLBACKS))
-def test_each_callback_of_fit_works(tmp_path: Path, name: str):
+def test_each_callback_of_fit_works(tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch):
     keras = pytest.importorskip("keras")
     if name == "TensorBoard":
         pytest.importorskip("tensorboard")  # TensorFlow 2.21 does not install it (MS517)
-    callback = CALLBACKS[name].replace("{dir}", str(tmp_path))
+    # Callback paths are relative to the folder `train` runs in (MS405).
+    monkeypatch.chdir(tmp_path)
+    callback = CALLBACKS[name]
     text = TINY.replace("fit: {epochs: 1, batch_size: 4}", f"fit:\n  callbacks:\n    - {callback}")
     trained = trained_in_process(tmp_path, text, good_tiny(), epochs=3)
     epochs_run = len(trained.history["loss"])
@@ -501,7 +503,7 @@ def test_each_callback_of_fit_works(tmp_path: Path, name: str):
     else:
         assert epochs_run == 3
     if name == "ModelCheckpoint":
-        restored = keras.saving.load_model(tmp_path / "ckpt.keras")
+        restored = keras.saving.load_model(tmp_path / "out" / "ckpt.keras")
         assert restored.count_params() == trained.model.count_params()
     if name == "ReduceLROnPlateau":
         rates = trained.history["learning_rate"]
@@ -510,7 +512,7 @@ def test_each_callback_of_fit_works(tmp_path: Path, name: str):
         rows = (tmp_path / "log.csv").read_text().splitlines()
         assert rows[0].split(",")[:2] == ["epoch", "loss"] and len(rows) == 4
     if name == "TensorBoard":
-        assert list((tmp_path / "tb").rglob("events.out.tfevents.*"))
+        assert list((tmp_path / "out" / "tb").rglob("events.out.tfevents.*"))
 
 
 @pytest.mark.keras

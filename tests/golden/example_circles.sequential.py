@@ -13,8 +13,18 @@ Run this file to print the model's summary.
 import keras
 
 
-def build_model() -> keras.Model:
-    """Build the `circles` model, compiled for training."""
+def build_model(
+    weights: str | None = None,
+    weights_map: dict[str, str] | None = None,
+    skip_mismatch: bool = False,
+) -> keras.Model:
+    """Build the `circles` model, compiled for training.
+
+    `weights`: a `.keras` or `.weights.h5` file to start from, loaded layer by layer by
+    name (with modelspec installed); `weights_map` maps layer names of this model to
+    names in the file, and `skip_mismatch` skips layers whose weights do not fit
+    instead of failing.
+    """
     model = keras.Sequential(
         [
             keras.Input(shape=(2,), name="point"),  # example_circles.yaml:14
@@ -39,6 +49,12 @@ def build_model() -> keras.Model:
         ],
         name="circles",
     )
+    if weights is not None:
+        # Keras's model.load_weights() matches layers by their place in the model;
+        # this matches them by name, and checks every shape before it loads any.
+        from modelspec.weights import load_weights_by_name
+
+        load_weights_by_name(model, weights, weights_map, skip_mismatch=skip_mismatch)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=0.01),
         loss="binary_crossentropy",

@@ -8,8 +8,18 @@ Run this file to print the model's summary.
 import keras
 
 
-def build_model() -> keras.Model:
-    """Build the `multitask` model, compiled for training."""
+def build_model(
+    weights: str | None = None,
+    weights_map: dict[str, str] | None = None,
+    skip_mismatch: bool = False,
+) -> keras.Model:
+    """Build the `multitask` model, compiled for training.
+
+    `weights`: a `.keras` or `.weights.h5` file to start from, loaded layer by layer by
+    name (with modelspec installed); `weights_map` maps layer names of this model to
+    names in the file, and `skip_mismatch` skips layers whose weights do not fit
+    instead of failing.
+    """
     series = keras.Input(shape=(10, 2), name="series")  # seed_003_multitask.yaml:10
 
     features = keras.layers.LSTM(  # seed_003_multitask.yaml:12
@@ -36,6 +46,12 @@ def build_model() -> keras.Model:
         outputs={"task_1": out_1, "task_2": out_2},
         name="multitask",
     )
+    if weights is not None:
+        # Keras's model.load_weights() matches layers by their place in the model;
+        # this matches them by name, and checks every shape before it loads any.
+        from modelspec.weights import load_weights_by_name
+
+        load_weights_by_name(model, weights, weights_map, skip_mismatch=skip_mismatch)
     model.compile(
         optimizer="adam",
         loss={"task_1": "mse", "task_2": "mse"},

@@ -11,54 +11,64 @@ Run this file to print the model's summary.
 import keras
 
 
-def build_model() -> keras.Model:
-    """Build the `siamese` model, compiled for training."""
-    left = keras.Input(shape=(28, 28, 1), name="left")  # siamese.yaml:9
-    right = keras.Input(shape=(28, 28, 1), name="right")  # siamese.yaml:10
+def build_left_tower() -> keras.Model:
+    """The nested model `left_tower` (block `tower`), called twice: shared weights."""
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(28, 28, 1), name="image"),  # siamese.yaml:30
+            keras.layers.Conv2D(  # siamese.yaml:19
+                filters=16,
+                kernel_size=3,
+                activation="relu",
+                kernel_initializer=keras.initializers.GlorotUniform(seed=1681800213),
+                name="conv1",
+            ),
+            keras.layers.MaxPooling2D(name="pool1"),  # siamese.yaml:20
+            keras.layers.Conv2D(  # siamese.yaml:21
+                filters=32,
+                kernel_size=3,
+                activation="relu",
+                kernel_initializer=keras.initializers.GlorotUniform(seed=103794006),
+                name="conv2",
+            ),
+            keras.layers.GlobalAveragePooling2D(name="pool2"),  # siamese.yaml:22
+            keras.layers.Dense(  # siamese.yaml:23
+                units=64,
+                kernel_initializer=keras.initializers.GlorotUniform(seed=2095652392),
+                name="fc",
+            ),
+        ],
+        name="left_tower",
+    )
+    return model
 
-    # Shared layers: one set of weights each, called more than once below.
-    left_tower_conv1 = keras.layers.Conv2D(  # siamese.yaml:17
-        filters=16,
-        kernel_size=3,
-        activation="relu",
-        kernel_initializer=keras.initializers.GlorotUniform(seed=1681800213),
-        name="left_tower_conv1",
-    )
-    left_tower_pool1 = keras.layers.MaxPooling2D(  # siamese.yaml:18
-        name="left_tower_pool1",
-    )
-    left_tower_conv2 = keras.layers.Conv2D(  # siamese.yaml:19
-        filters=32,
-        kernel_size=3,
-        activation="relu",
-        kernel_initializer=keras.initializers.GlorotUniform(seed=103794006),
-        name="left_tower_conv2",
-    )
-    left_tower_pool2 = keras.layers.GlobalAveragePooling2D(  # siamese.yaml:20
-        name="left_tower_pool2",
-    )
-    left_tower_fc = keras.layers.Dense(  # siamese.yaml:21
-        units=64,
-        kernel_initializer=keras.initializers.GlorotUniform(seed=2095652392),
-        name="left_tower_fc",
-    )
 
-    left_tower_embedding = left_tower_conv1(left)  # siamese.yaml:23
-    left_tower_embedding = left_tower_pool1(left_tower_embedding)  # siamese.yaml:23
-    left_tower_embedding = left_tower_conv2(left_tower_embedding)  # siamese.yaml:23
-    left_tower_embedding = left_tower_pool2(left_tower_embedding)  # siamese.yaml:23
-    left_tower_embedding = left_tower_fc(left_tower_embedding)  # siamese.yaml:23
+def build_model(
+    weights: str | None = None,
+    weights_map: dict[str, str] | None = None,
+    skip_mismatch: bool = False,
+) -> keras.Model:
+    """Build the `siamese` model, compiled for training.
 
-    right_tower_embedding = left_tower_conv1(right)  # siamese.yaml:23
-    right_tower_embedding = left_tower_pool1(right_tower_embedding)  # siamese.yaml:23
-    right_tower_embedding = left_tower_conv2(right_tower_embedding)  # siamese.yaml:23
-    right_tower_embedding = left_tower_pool2(right_tower_embedding)  # siamese.yaml:23
-    right_tower_embedding = left_tower_fc(right_tower_embedding)  # siamese.yaml:23
+    `weights`: a `.keras` or `.weights.h5` file to start from, loaded layer by layer by
+    name (with modelspec installed); `weights_map` maps layer names of this model to
+    names in the file, and `skip_mismatch` skips layers whose weights do not fit
+    instead of failing.
+    """
+    left = keras.Input(shape=(28, 28, 1), name="left")  # siamese.yaml:10
+    right = keras.Input(shape=(28, 28, 1), name="right")  # siamese.yaml:11
 
-    match_ = keras.layers.Subtract(  # siamese.yaml:25
+    # Nested models: each is called like a layer below.
+    left_tower_model = build_left_tower()  # siamese.yaml:30
+
+    left_tower = left_tower_model(left)  # siamese.yaml:30
+
+    right_tower = left_tower_model(right)  # siamese.yaml:31
+
+    match_ = keras.layers.Subtract(  # siamese.yaml:27
         name="difference",
-    )([left_tower_embedding, right_tower_embedding])
-    match_ = keras.layers.Dense(  # siamese.yaml:26
+    )([left_tower, right_tower])
+    match_ = keras.layers.Dense(  # siamese.yaml:28
         units=1,
         activation="sigmoid",
         kernel_initializer=keras.initializers.GlorotUniform(seed=955693083),
@@ -70,6 +80,12 @@ def build_model() -> keras.Model:
         outputs=match_,
         name="siamese",
     )
+    if weights is not None:
+        # Keras's model.load_weights() matches layers by their place in the model;
+        # this matches them by name, and checks every shape before it loads any.
+        from modelspec.weights import load_weights_by_name
+
+        load_weights_by_name(model, weights, weights_map, skip_mismatch=skip_mismatch)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=0.001),
         loss="binary_crossentropy",

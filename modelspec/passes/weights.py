@@ -1,0 +1,83 @@
+"""Checks of the ``weights:`` section, done without the file (lint never opens it).
+
+- MS520: every ``map`` key is a layer of this spec.
+- MS521: every ``map`` value is a name a Keras layer can have.
+- MS522: the file is a ``.weights.h5`` or a ``.keras`` file.
+- MS523: the file is inside the project (a spec is untrusted: it may not make a
+  build read ``/etc/...`` or ``../../other-project/secret.keras``).
+- MS529: a ``map`` key names a layer without weights, so the entry loads nothing.
+
+What only the file can tell (its layers, their shapes) is checked when the weights
+are loaded: :mod:`modelspec.weights`, codes MS524 - MS528.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from modelspec.errors import ERROR, WARNING, Diagnostic, did_you_mean
+from modelspec.ir import Source, Spec
+from modelspec.parse import MAX_NAME, NAME
+
+SUFFIXES = (".weights.h5", ".keras")
+# An absolute path in POSIX or Windows form, or one from a user's home folder.
+_ANCHORED = re.compile(r"(?:[/\\~]|[A-Za-z]:)")
+
+
+def _at(level: str, code: str, message: str, src: Source, hint: str | None = None) -> Diagnostic:
+    return Diagnostic(level, code, message, hint, src.file, src.line, src.col, src.path)
+
+
+def resolve(spec_file: str, file: str) -> str:
+    """The weights file's path: ``file`` is relative to the spec's folder."""
+    return os.path.join(os.path.dirname(os.path.abspath(spec_file)), file)
+
+
+def suffix_problem(file: str) -> str | None:
+    if file.endswith(SUFFIXES):
+        return None
+    return f"weights file '{file}' must end in .weights.h5 or .keras"
+
+
+def place_problem(project: Any, spec_file: str, file: str) -> str | None:
+    """Why ``file`` (as a spec writes it) may not be read, or None.
+
+    The path is resolved with links followed, so a link inside the project that points
+    out of it is refused too; the file need not exist.
+    """
+    if _ANCHORED.match(file) or os.path.isabs(file):
+        return f"weights file '{file}' must be a path relative to the spec, inside the project"
+    if project is not None and not project.allows_path(resolve(spec_file, file)):
+        return f"weights file '{file}' is outside the project root '{project.root}'"
+    return None
+
+
+def check_weights(
+    spec: Spec, project: Any, params: dict[str, tuple[int, int]] | None = None
+) -> Iterator[Diagnostic]:
+    """MS520 - MS523 and MS529 for ``spec.weights``; ``params`` from shape inference."""
+    w = spec.weights
+    if w is None:
+        return
+    problem = suffix_problem(w.file)
+    if problem:
+        yield _at(ERROR, "MS522", problem, w.file_source,
+                  "save weights with model.save_weights('x.weights.h5') or model.save('x.keras')")  # fmt: skip
+    problem = place_problem(project, spec.file, w.file)
+    if problem:
+        yield _at(ERROR, "MS523", problem, w.file_source,
+                  "a spec may only read files of its own project; copy the file into it")  # fmt: skip
+    for entry in w.map:
+        if entry.new not in spec.layers:
+            hint = did_you_mean(entry.new, spec.layers)
+            yield _at(ERROR, "MS520", f"`weights.map` names layer '{entry.new}', which this spec does not have",
+                      entry.source, hint or "map keys are layers of this spec; values are layers in the file")  # fmt: skip
+        elif params is not None and params.get(entry.new) == (0, 0):
+            yield _at(WARNING, "MS529", f"layer '{entry.new}' has no weights, so its `weights.map` entry loads nothing",
+                      entry.source, "remove the entry")  # fmt: skip
+        if not NAME.match(entry.old) or len(entry.old) > MAX_NAME:
+            yield _at(ERROR, "MS521", f"`weights.map` value {entry.old[:60]!r} is not a layer name",
+                      entry.value_source, "write the name of a layer of the model the weights were saved from")  # fmt: skip

@@ -1,0 +1,413 @@
+"""Weights by layer name: the ``weights:`` section, its lint rules, and loading.
+
+Seed 004 asks for ``load_weights(..., new_conv1='conv1')``: train a conv model, then
+reuse its conv layers under new names below a different head. The lint tests need no
+Keras (lint never opens the weights file); the loading tests train a real model for
+a step, save it as ``.keras`` and ``.weights.h5``, and compare weights exactly.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import modelspec
+from modelspec.check import check, check_text
+from modelspec.weights import WeightsWarning
+
+BASE = """\
+modelspec: 1
+name: base
+seed: 3
+inputs:
+  image: {shape: [6, 6, 1]}
+layers:
+  conv1: {type: Conv2D, filters: 4, kernel_size: 3, activation: relu}
+  conv2: {type: Conv2D, filters: 4, kernel_size: 3, activation: relu}
+sequential:
+  - conv1
+  - conv2
+  - {type: Flatten}
+  - {type: Dense, units: 3, activation: softmax, name: head}
+outputs:
+  label: {loss: sparse_categorical_crossentropy}
+compile:
+  optimizer: {type: Adam, learning_rate: 0.05}
+"""
+
+# The conv layers under new names, a different head, and `weights:` to start from.
+TUNED = """\
+modelspec: 1
+name: tuned
+seed: 4
+inputs:
+  image: {{shape: [6, 6, 1]}}
+layers:
+  new_conv1: {{type: Conv2D, filters: 4, kernel_size: 3, activation: relu}}
+  new_conv2: {{type: Conv2D, filters: {filters}, kernel_size: 3, activation: relu}}
+graph:
+  features: {{apply: [new_conv1, new_conv2, {{type: GlobalAveragePooling2D}}], to: image}}
+  out: {{apply: {{type: Dense, units: 2, name: new_head}}, to: features}}
+outputs:
+  out: {{from: out, loss: mse}}
+compile:
+  optimizer: adam
+{weights}"""
+
+WEIGHTS = "weights:\n  file: {file}\n  map: {{new_conv1: conv1, new_conv2: conv2}}\n{extra}"
+MAP = {"new_conv1": "conv1", "new_conv2": "conv2"}
+
+
+def tuned(filters: int = 4, file: str | None = "runs/base.keras", extra: str = "") -> str:
+    weights = "" if file is None else WEIGHTS.format(file=file, extra=extra)
+    return TUNED.format(filters=filters, weights=weights)
+
+
+def codes(result) -> list[tuple[str, int, int]]:
+    return [(d.code, d.line, d.col) for d in result.diagnostics]
+
+
+# === lint: the section, without the file ==================================================
+
+
+def test_weights_section_is_parsed_and_lint_is_clean_without_the_file(tmp_path: Path):
+    (tmp_path / "tuned.yaml").write_text(tuned())
+    result = check(tmp_path / "tuned.yaml")
+    assert result.diagnostics == []  # runs/base.keras does not exist: lint never opens it
+    w = result.spec.weights
+    assert (w.file, w.skip_mismatch) == ("runs/base.keras", False)
+    assert [(e.new, e.old) for e in w.map] == [("new_conv1", "conv1"), ("new_conv2", "conv2")]
+
+
+def test_summary_says_where_the_weights_come_from(tmp_path: Path):
+    from modelspec.emit.summary import summary_json, summary_table
+
+    (tmp_path / "tuned.yaml").write_text(tuned(extra="  skip_mismatch: true\n"))
+    result = check(tmp_path / "tuned.yaml")
+    assert summary_json(result)["weights"] == {
+        "file": "runs/base.keras",
+        "map": MAP,
+        "skip_mismatch": True,
+    }
+    assert summary_table(result).endswith(
+        "\n Starts from: runs/base.keras (by layer name, 2 renamed, skipping layers that do "
+        "not fit)\n"
+    )
+    (tmp_path / "plain.yaml").write_text(tuned(file=None))
+    assert summary_json(check(tmp_path / "plain.yaml"))["weights"] is None
+    assert "Starts from" not in summary_table(check(tmp_path / "plain.yaml"))
+
+
+def test_weights_as_a_plain_file_name(tmp_path: Path):
+    (tmp_path / "s.yaml").write_text(tuned(file=None) + "weights: base.weights.h5\n")
+    result = check(tmp_path / "s.yaml")
+    assert result.diagnostics == []
+    assert (result.spec.weights.file, result.spec.weights.map) == ("base.weights.h5", ())
+
+
+def test_ms520_map_key_is_not_a_layer_of_the_spec():
+    text = tuned().replace("{new_conv1: conv1,", "{new_comv1: conv1,")
+    result = check_text(text)
+    (d,) = result.diagnostics
+    assert (d.code, d.line, d.col) == ("MS520", 18, 9)
+    assert d.message == "`weights.map` names layer 'new_comv1', which this spec does not have"
+    assert d.hint == "did you mean 'new_conv1'?"
+
+
+def test_ms521_map_value_is_not_a_layer_name():
+    text = tuned().replace("new_conv2: conv2}", 'new_conv2: "conv/2"}')
+    (d,) = check_text(text).diagnostics
+    assert (d.code, d.line, d.col) == ("MS521", 18, 38)
+    assert "'conv/2' is not a layer name" in d.message
+
+
+def test_ms522_the_file_must_be_weights_h5_or_keras():
+    (d,) = check_text(tuned(file="runs/base.h5")).diagnostics
+    assert (d.code, d.line, d.col) == ("MS522", 17, 9)
+    assert d.message == "weights file 'runs/base.h5' must end in .weights.h5 or .keras"
+
+
+@pytest.mark.parametrize("file", ["/etc/base.keras", "../../base.keras", "~/base.keras"])
+def test_ms523_the_file_must_stay_inside_the_project(tmp_path: Path, file: str):
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "s.yaml").write_text(tuned(file=file))
+    result = check(tmp_path / "s.yaml")
+    assert codes(result) == [("MS523", 17, 9)]
+
+
+def test_ms523_a_link_that_leads_out_of_the_project(tmp_path: Path):
+    project, outside = tmp_path / "project", tmp_path / "outside"
+    project.mkdir()
+    outside.mkdir()
+    (project / "pyproject.toml").write_text("")
+    (project / "base.keras").symlink_to(outside / "base.keras")
+    (project / "s.yaml").write_text(tuned(file="base.keras"))
+    result = check(project / "s.yaml")
+    assert codes(result) == [("MS523", 17, 9)]
+    assert "outside the project root" in result.diagnostics[0].message
+
+
+def test_ms529_a_map_entry_for_a_layer_without_weights():
+    text = tuned().replace("new_conv2: conv2}", "new_conv2: conv2, global_average_pooling2d: gap}")
+    (d,) = check_text(text).diagnostics
+    assert (d.code, d.level) == ("MS529", "warning")
+    assert "has no weights" in d.message
+
+
+def test_ms104_weights_of_the_wrong_type():
+    result = check_text(tuned(file=None) + "weights: 5\n")
+    assert [d.code for d in result.diagnostics] == ["MS104"]
+
+
+# === loading: seed 004 ====================================================================
+
+keras_only = pytest.mark.keras
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> dict:
+    """The base model, trained for two steps and saved both ways, and its weights."""
+    pytest.importorskip("keras")
+    folder = tmp_path_factory.mktemp("project")
+    (folder / "pyproject.toml").write_text("")
+    (folder / "base.yaml").write_text(BASE)
+    (folder / "runs").mkdir()
+    model = modelspec.build_model(folder / "base.yaml")
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(8, 6, 6, 1)).astype("float32"), rng.integers(0, 3, size=8)
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0, shuffle=False)
+    model.save(folder / "runs" / "base.keras")
+    model.save_weights(folder / "runs" / "base.weights.h5")
+    fresh = modelspec.load(folder / "base.yaml").to_keras()
+    assert not np.array_equal(fresh.get_layer("conv1").kernel, model.get_layer("conv1").kernel)
+    return {
+        "folder": folder,
+        "weights": {layer.name: [w.numpy() for w in layer.weights] for layer in model.layers},
+    }
+
+
+def _same(layer, arrays) -> bool:
+    return len(layer.weights) == len(arrays) and all(
+        np.array_equal(w.numpy(), a) for w, a in zip(layer.weights, arrays, strict=True)
+    )
+
+
+def _fresh_head(spec: Path):
+    return modelspec.load(spec).to_keras(weights=False).get_layer("new_head").weights
+
+
+@keras_only
+def test_seed_004_conv_layers_reused_under_new_names_from_the_spec(trained):
+    spec = trained["folder"] / "tuned.yaml"
+    spec.write_text(tuned())
+    with pytest.warns(WeightsWarning, match="MS527.*new_head"):
+        model = modelspec.build_model(spec)
+    assert _same(model.get_layer("new_conv1"), trained["weights"]["conv1"])
+    assert _same(model.get_layer("new_conv2"), trained["weights"]["conv2"])
+    # The head is new, and starts where a build without weights starts (seeded).
+    head = [w.numpy() for w in _fresh_head(spec)]
+    assert _same(model.get_layer("new_head"), head)
+
+
+@keras_only
+def test_seed_004_from_a_weights_h5_given_to_the_api(trained):
+    spec = trained["folder"] / "plain.yaml"
+    spec.write_text(tuned(file=None))
+    model = modelspec.load(spec).to_keras(
+        weights=trained["folder"] / "runs" / "base.weights.h5", weights_map=MAP
+    )
+    assert _same(model.get_layer("new_conv1"), trained["weights"]["conv1"])
+    assert _same(model.get_layer("new_conv2"), trained["weights"]["conv2"])
+
+
+@keras_only
+def test_seed_004_through_the_generated_module(trained, tmp_path: Path):
+    folder = trained["folder"]
+    (folder / "tuned.yaml").write_text(tuned())
+    out = folder / "gen" / "tuned_model.py"
+    out.parent.mkdir(exist_ok=True)
+    subprocess.run([sys.executable, "-m", "modelspec", "build", "tuned.yaml", "-o", str(out)],
+                   cwd=folder, check=True, capture_output=True)  # fmt: skip
+    text = out.read_text()
+    assert 'WEIGHTS = os.path.join(os.path.dirname(__file__), "../runs/base.keras")' in text
+    module_spec = importlib.util.spec_from_file_location("tuned_model", out)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        by_default = module.build_model()  # the spec's weights, found from the module's folder
+        given = module.build_model(weights=str(folder / "runs" / "base.weights.h5"),
+                                   weights_map=MAP)  # fmt: skip
+        fresh = module.build_model(weights=None)
+    for model in (by_default, given):
+        assert _same(model.get_layer("new_conv1"), trained["weights"]["conv1"])
+        assert _same(model.get_layer("new_conv2"), trained["weights"]["conv2"])
+    assert not _same(fresh.get_layer("new_conv1"), trained["weights"]["conv1"])
+    # The generated module and the direct build load the same weights.
+    direct = modelspec.load(folder / "tuned.yaml").to_keras(weights=folder / "runs" / "base.keras")
+    for a, b in zip(by_default.weights, direct.weights, strict=True):
+        assert np.array_equal(a.numpy(), b.numpy())
+
+
+@keras_only
+def test_mismatch_is_reported_by_name_before_anything_is_loaded(trained):
+    from modelspec.weights import WeightsError, load_weights_by_name
+
+    spec = trained["folder"] / "wide.yaml"
+    spec.write_text(tuned(filters=8, file=None))
+    model = modelspec.load(spec).to_keras()
+    before = [w.numpy().copy() for w in model.weights]
+    with pytest.raises(WeightsError) as err:
+        load_weights_by_name(model, trained["folder"] / "runs" / "base.keras", MAP)
+    (d,) = err.value.diagnostics
+    assert d.code == "MS525"
+    assert d.message == (
+        "layer 'new_conv2' (from 'conv2') does not fit the weights in the file: "
+        "kernel (vars/0) is (3, 3, 4, 8) in the model, (3, 3, 4, 4) in the file; "
+        "bias (vars/1) is (8,) in the model, (4,) in the file"
+    )
+    # Nothing was assigned, not even new_conv1, which fits.
+    assert all(np.array_equal(a, w.numpy()) for a, w in zip(before, model.weights, strict=True))
+
+    with pytest.warns(WeightsWarning, match="MS525.*new_conv2.*skipped"):
+        report = load_weights_by_name(
+            model, trained["folder"] / "runs" / "base.keras", MAP, skip_mismatch=True
+        )
+    assert [d.code for d in report.diagnostics] == ["MS525", "MS527"]
+    assert report.loaded == (("new_conv1", "conv1"),)
+    assert (report.skipped, report.fresh) == (("new_conv2",), ("new_head",))
+    assert _same(model.get_layer("new_conv1"), trained["weights"]["conv1"])
+    assert all(np.array_equal(a, w.numpy()) for a, w in
+               zip(before[2:], model.get_layer("new_conv2").weights, strict=False))  # fmt: skip
+
+
+@keras_only
+def test_mismatch_from_the_spec_points_at_the_map_entry(trained):
+    from modelspec.weights import WeightsError
+
+    spec = trained["folder"] / "wide_spec.yaml"
+    spec.write_text(tuned(filters=8))
+    with pytest.raises(WeightsError) as err:
+        modelspec.build_model(spec)
+    (d,) = err.value.diagnostics
+    assert (d.code, d.file, d.line, d.col) == ("MS525", str(spec), 18, 27)
+    spec.write_text(tuned(filters=8, extra="  skip_mismatch: true\n"))
+    with pytest.warns(WeightsWarning, match="MS525"):
+        model = modelspec.build_model(spec)
+    assert _same(model.get_layer("new_conv1"), trained["weights"]["conv1"])
+
+
+@keras_only
+def test_map_entries_the_file_or_the_model_lacks(trained):
+    from modelspec.weights import WeightsError, load_weights_by_name
+
+    spec = trained["folder"] / "plain.yaml"
+    spec.write_text(tuned(file=None))
+    model = modelspec.load(spec).to_keras()
+    with pytest.raises(WeightsError) as err:
+        load_weights_by_name(model, trained["folder"] / "runs" / "base.keras",
+                             {"new_conv1": "conv_1", "nope": "conv2"})  # fmt: skip
+    assert [(d.code, d.message) for d in err.value.diagnostics] == [
+        ("MS526", "`weights_map` names layer 'nope', which the model does not have"),
+        ("MS526", "layer 'new_conv1' is mapped to 'conv_1', which "
+                  f"'{trained['folder'] / 'runs' / 'base.keras'}' does not have"),
+    ]  # fmt: skip
+    assert err.value.diagnostics[1].hint == "did you mean 'conv1'?"
+    with pytest.raises(WeightsError) as err:
+        load_weights_by_name(model, trained["folder"] / "runs" / "base.keras")
+    assert [d.code for d in err.value.diagnostics] == ["MS528"]
+
+
+@keras_only
+def test_ms524_files_that_are_not_weights(trained, tmp_path: Path):
+    from modelspec.weights import WeightsError, load_weights_by_name
+
+    model = modelspec.load(trained["folder"] / "base.yaml").to_keras()
+    (tmp_path / "junk.weights.h5").write_text("not hdf5")
+    (tmp_path / "junk.keras").write_text("not a zip")
+    cases = {
+        "missing.keras": "no such file",
+        "junk.weights.h5": "it is not an HDF5 file of weights",
+        "junk.keras": "it is not a zip file",
+    }
+    for name, why in cases.items():
+        with pytest.raises(WeightsError) as err:
+            load_weights_by_name(model, tmp_path / name)
+        (d,) = err.value.diagnostics
+        assert d.code == "MS524" and why in d.message
+
+
+@keras_only
+def test_ms523_checked_again_when_loading(trained, tmp_path: Path):
+    from modelspec.weights import WeightsError
+
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "pyproject.toml").write_text("")
+    (folder / "s.yaml").write_text(tuned(file="base.keras"))
+    spec = modelspec.load(folder / "s.yaml")  # clean: the file is not there yet
+    (folder / "base.keras").symlink_to(trained["folder"] / "runs" / "base.keras")
+    with pytest.raises(WeightsError) as err:
+        spec.to_keras()
+    assert [d.code for d in err.value.diagnostics] == ["MS523"]
+
+
+@keras_only
+def test_layers_with_sub_objects_load_by_name(tmp_path: Path):
+    """Bidirectional(LSTM), MultiHeadAttention and BatchNormalization's moving
+    statistics: the variables below each layer follow Keras's own save walk."""
+    import keras
+
+    from modelspec.weights import load_weights_by_name
+
+    def model(prefix: str, head: int):
+        x = keras.Input((5, 4))
+        h = keras.layers.BatchNormalization(name=f"{prefix}bn")(x)
+        h = keras.layers.Bidirectional(keras.layers.LSTM(3, return_sequences=True),
+                                       name=f"{prefix}bi")(h)  # fmt: skip
+        h = keras.layers.MultiHeadAttention(2, 3, name=f"{prefix}mha")(h, h)
+        h = keras.layers.GlobalAveragePooling1D()(h)
+        return keras.Model(x, keras.layers.Dense(head, name=f"{prefix}head")(h))
+
+    old = model("", 2)
+    old.compile("adam", "mse")
+    old.fit(np.ones((4, 5, 4)), np.ones((4, 2)), verbose=0)  # moving statistics change
+    old.save(tmp_path / "old.keras")
+    new = model("new_", 7)
+    mapping = {f"new_{n}": n for n in ("bn", "bi", "mha", "head")}
+    with pytest.warns(WeightsWarning, match="MS525.*new_head"):
+        report = load_weights_by_name(new, tmp_path / "old.keras", mapping, skip_mismatch=True)
+    assert report.skipped == ("new_head",)
+    for name in ("bn", "bi", "mha"):
+        assert _same(new.get_layer(f"new_{name}"), [w.numpy() for w in old.get_layer(name).weights])
+
+
+# === modelspec train fine-tunes from `weights:` ===========================================
+
+
+@keras_only
+def test_train_starts_from_the_spec_weights(trained):
+    folder = trained["folder"]
+    (folder / "tuned.yaml").write_text(tuned())
+    rng = np.random.default_rng(1)
+    np.savez(folder / "d.npz", image=rng.normal(size=(4, 6, 6, 1)).astype("float32"),
+             out=rng.normal(size=(4, 2)).astype("float32"))  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "MODELSPEC_DEBUG"}
+    ok = subprocess.run([sys.executable, "-m", "modelspec", "train", "tuned.yaml", "--data", "d.npz",
+                         "--out", "tuned.keras"], cwd=folder, capture_output=True, text=True, env=env)  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    assert "warning MS527: 1 layer found no weights" in ok.stderr
+    (folder / "wide.yaml").write_text(tuned(filters=8))
+    bad = subprocess.run([sys.executable, "-m", "modelspec", "train", "wide.yaml", "--data", "d.npz",
+                          "--out", "wide.keras"], cwd=folder, capture_output=True, text=True, env=env)  # fmt: skip
+    assert bad.returncode == 1
+    assert "wide.yaml:18:27: error MS525: layer 'new_conv2' (from 'conv2')" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    assert not (folder / "wide.keras").exists()
