@@ -151,7 +151,7 @@ def lint(
 
     files = _expand(specs)
     all_diags: list[Diagnostic] = []
-    per_file: list[tuple[str, list[Diagnostic], str | None]] = []
+    per_file: list[tuple[str, list[Diagnostic], dict[str, str] | None]] = []
     seen: set[Diagnostic] = set()  # a broken project setting is reported once, not per file
     for path in files:
         result = check(path, project=_project(path, include_path, allow_module))
@@ -159,7 +159,7 @@ def lint(
         diags = [d for d in diags if d.code != "MS020" or d not in seen]
         seen.update(d for d in diags if d.code == "MS020")
         all_diags += diags
-        per_file.append((str(path), diags, result.doc.text if result.doc else None))
+        per_file.append((str(path), diags, result.doc.texts if result.doc else None))
     errors = sum(d.is_error for d in all_diags)
     warnings = len(all_diags) - errors
     if fmt is LintFormat.json:
@@ -200,9 +200,12 @@ def _checked(
     (path,) = _expand([spec])
     result = check(path, project=_project(path, include_paths, allow_modules))
     if result.diagnostics:
-        text = result.doc.text if result.doc else None
+        text = result.doc.texts if result.doc else None
         typer.echo(format_all(result.diagnostics, limit=50, source=text), err=True)
     if not result.ok:
+        raise typer.Exit(1)
+    if result.library:  # checked clean, but there is no model to build or show
+        typer.echo(format_all([result.not_a_model()], source=result.doc.texts), err=True)
         raise typer.Exit(1)
     return result
 
@@ -305,9 +308,13 @@ def build(
 
     result = _checked(spec, include_path, allow_module)
     try:
-        text = render(plan(result), form.value)
+        # A relative `weights:` file is relative to the spec; from -o's folder it may be
+        # another path to the same file.
+        text = render(
+            plan(result), form.value, module_dir=None if output is None else output.parent
+        )
     except NotAChain as exc:
-        source = result.doc.text if result.doc else None
+        source = result.doc.texts if result.doc else None
         typer.echo(format_all([exc.diagnostic], source=source), err=True)
         raise typer.Exit(1) from None
     if output is None:
@@ -397,11 +404,15 @@ def import_(
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite a file modelspec did not generate.")
     ] = False,
+    allow_modules: AllowModules = None,
 ) -> None:
     """Write the spec of an existing Keras model, read as data (no TensorFlow needed)."""
     from modelspec.importer import run_import
 
-    raise typer.Exit(run_import(source, output, force=force))
+    # The imported spec is linted in the project it is written to; a model with custom
+    # layers needs their modules allowed there or here.
+    project = _project(output if output is not None else Path.cwd(), None, allow_modules)
+    raise typer.Exit(run_import(source, output, force=force, project=project))
 
 
 class GraphFormat(str, enum.Enum):
@@ -593,7 +604,7 @@ def _echo_data_diagnostics(diagnostics: list[Diagnostic], result) -> None:
     if on_data:
         typer.echo(format_all(on_data), err=True)
     if in_spec:
-        typer.echo(format_all(in_spec, source=result.doc.text if result.doc else None), err=True)
+        typer.echo(format_all(in_spec, source=result.doc.texts if result.doc else None), err=True)
 
 
 @app.command()
@@ -672,13 +683,22 @@ def train(
     if problem is not None:
         raise _fail(problem)
     name = tr.strategy_name(result.spec, strategy.value if strategy else None)
+    from modelspec.weights import WeightsError
+
+    def show_weights(diagnostics) -> None:
+        source = result.doc.texts if result.doc else None
+        typer.echo(format_all(list(diagnostics), source=source), err=True)
+
     try:
         strat = tr.make_strategy(name)
         if name != "none":
             n = strat.num_replicas_in_sync
             typer.echo(f"training with {type(strat).__name__}: {n} replica{'s' * (n != 1)} "
                        "in sync", err=True)  # fmt: skip
-        trained = tr.fit(the_plan, arrays, settings, strategy=strat)
+        trained = tr.fit(the_plan, arrays, settings, strategy=strat, on_weights=show_weights)
+    except WeightsError as exc:  # the spec's `weights:`: reported before any training
+        show_weights(exc.diagnostics)
+        raise typer.Exit(1) from None
     except (ValueError, OSError) as exc:  # Keras's word for a bad argument or callback
         if os.environ.get("MODELSPEC_DEBUG"):
             raise

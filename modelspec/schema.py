@@ -25,9 +25,10 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from modelspec import custom
 from modelspec.catalog import LAYER_TYPES
 from modelspec.catalog import training as tc
-from modelspec.catalog.base import LAYER_REF, Kwarg
+from modelspec.catalog.base import INITIALIZER_OBJECTS, LAYER_REF, Kwarg
 from modelspec.errors import Diagnostic, cut_list, did_you_mean
 from modelspec.loader import Document
 
@@ -39,6 +40,7 @@ DTYPES = (
     "float32", "float16", "bfloat16", "float64", "int8", "int16", "int32", "int64",
     "uint8", "uint16", "uint32", "bool", "string",
 )  # fmt: skip
+CUSTOM_NAME = "^[A-Za-z_][A-Za-z0-9_]*$"
 # Every error past this many is counted, not explained: a spec with 100,000 bad
 # layers should still get its answer in well under a second.
 MAX_SCHEMA_ERRORS = 200
@@ -106,12 +108,24 @@ def build_schema(*, dispatch: bool = True) -> dict[str, Any]:
             "type": "string",
             "description": "Name of an inline layer (a layer under `layers:` is named by its key).",
         }
-    layer_union["description"] = "A Keras layer: `type` is the class name, the rest its kwargs."
+    layer_union["description"] = (
+        "A Keras layer: `type` is the class name (or a type declared under `custom:`), "
+        "the rest its kwargs."
+    )
+    # Editors cannot check a name against `custom:`; lint does (MS105).
+    layer_union["properties"]["type"] = {
+        "anyOf": [{"enum": list(layer_kinds)}, {"type": "string", "pattern": CUSTOM_NAME}]
+    }
     if not dispatch:
         del layer_union["allOf"]
     loss_union, loss_defs = _typed_union("loss", tc.LOSS_CLASSES)
     opt_union, opt_defs = _typed_union("optimizer", tc.OPTIMIZERS)
     cb_union, cb_defs = _typed_union("callback", tc.CALLBACKS)
+    init_union, init_defs = _typed_union("initializer", INITIALIZER_OBJECTS)
+    init_union["description"] = (
+        "An initializer with arguments: `type` is the Keras class, the rest its kwargs "
+        "(no `seed`: the spec's `seed` seeds every initializer)."
+    )
 
     name_map = {
         "type": "object",
@@ -196,6 +210,46 @@ def build_schema(*, dispatch: bool = True) -> dict[str, Any]:
             "anyOf": [{"enum": list(tc.OPTIMIZER_NAMES)}, {"$ref": "#/$defs/optimizer_object"}]
         },
         "optimizer_object": opt_union,
+        "initializer_object": init_union,
+        "custom_layer": {
+            "type": "object",
+            "description": "A layer class outside the catalogue, by import path. Its module "
+            "must be allowed by the project (`allow-modules`) or `--allow-module`.",
+            "required": ["class"],
+            "properties": {
+                "class": {
+                    "type": "string",
+                    "pattern": f"^{custom.DOTTED}$",
+                    "description": "The class, as module.Class.",
+                },
+                "inputs": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "default": 1,
+                    "description": "Tensors one call takes; more than one are passed as a list.",
+                },
+                "shape": {
+                    "type": "string",
+                    "pattern": f"^(same|{custom.DOTTED})$",
+                    "description": "The output shape: `same` as the first input, or a function "
+                    "module.function(kwargs, input_shapes) in an allowed module. Left out: "
+                    "Keras is asked, where installed.",
+                },
+                "params": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "Trainable parameters of one layer. Left out: Keras is "
+                    "asked, where installed.",
+                },
+            },
+            "additionalProperties": False,
+        },
+        "custom_layer_use": {
+            "type": "object",
+            "description": "A layer of a custom type: its kwargs are plain values.",
+            "properties": {"type": {"type": "string"}, "name": {"type": "string"}},
+            "additionalProperties": custom.PLAIN_VALUE,
+        },
         "callback": cb_union,
         "compile": {
             "type": "object",
@@ -244,11 +298,45 @@ def build_schema(*, dispatch: bool = True) -> dict[str, Any]:
             "required": ["strategy"],
             "additionalProperties": False,
         },
+        "weights": {
+            "description": "Weights to start from, loaded layer by layer by name: a "
+            "`.weights.h5` or `.keras` file inside the project, relative to the spec; "
+            "or `{file, map, skip_mismatch}`.",
+            "anyOf": [
+                {"type": "string", "minLength": 1},
+                {
+                    "type": "object",
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "minLength": 1,
+                            "description": "A `.weights.h5` or `.keras` file inside the "
+                            "project, relative to the spec.",
+                        },
+                        "map": {
+                            **name_map,
+                            "description": "Layer names of this model -> names in the file; "
+                            "a layer not listed loads from its own name.",
+                            "additionalProperties": {"type": "string", "minLength": 1},
+                        },
+                        "skip_mismatch": {
+                            "type": "boolean",
+                            "default": False,
+                            "description": "Skip layers whose weights do not fit (a warning) "
+                            "instead of failing.",
+                        },
+                    },
+                    "required": ["file"],
+                    "additionalProperties": False,
+                },
+            ],
+        },
     }
     defs.update(layer_defs)
     defs.update(loss_defs)
     defs.update(opt_defs)
     defs.update(cb_defs)
+    defs.update(init_defs)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
@@ -291,6 +379,13 @@ def build_schema(*, dispatch: bool = True) -> dict[str, Any]:
             "compile": {"$ref": "#/$defs/compile"},
             "fit": {"$ref": "#/$defs/fit"},
             "distribution": {"$ref": "#/$defs/distribution"},
+            "weights": {"$ref": "#/$defs/weights"},
+            "custom": {
+                "type": "object",
+                "description": "Layer types outside the catalogue, by name.",
+                "propertyNames": {"type": "string", "pattern": CUSTOM_NAME},
+                "additionalProperties": {"$ref": "#/$defs/custom_layer"},
+            },
             "$schema": {
                 "type": "string",
                 "description": "This schema's URL or path, for JSON editors (ignored by modelspec).",
@@ -301,9 +396,133 @@ def build_schema(*, dispatch: bool = True) -> dict[str, Any]:
     }
 
 
+# Schema keywords whose values are not sub-schemas to open up for `${...}`: the `if`
+# of a typed union must keep dispatching on the literal `type`.
+_KEEP = frozenset({"if", "propertyNames", "const", "enum", "required", "default",
+                   "description", "pattern", "$ref", "title", "$id", "$schema"})  # fmt: skip
+_EXPRESSION = {
+    "type": "string",
+    "pattern": "\\$\\{",
+    "description": "A `${...}` expression (vars, block parameters), evaluated by modelspec "
+    "when the spec is expanded.",
+}
+
+
+def _allow_expressions(node: Any) -> Any:
+    """``node`` where every value may also be a ``${...}`` string."""
+    if isinstance(node, list):
+        return [_allow_expressions(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in _KEEP:
+            out[key] = value
+        elif key in ("properties", "$defs"):
+            out[key] = {name: _allow_expressions(sub) for name, sub in value.items()}
+        else:
+            out[key] = _allow_expressions(value)
+    kind = node.get("type")
+    if (kind is not None and kind != "object") or "enum" in node or "const" in node:
+        wrapped: dict[str, Any] = {"anyOf": [out, {"$ref": "#/$defs/expression"}]}
+        if "description" in out:  # editors show the outer description
+            wrapped["description"] = out["description"]
+        return wrapped
+    return out
+
+
+def editor_schema() -> dict[str, Any]:
+    """The committed schema: :func:`build_schema` plus composition (``vars``,
+    ``blocks``, ``include``, block steps, ``repeat``/``when`` and ``${...}`` wherever a
+    value goes), so that an editor accepts a spec as written. Lint checks a spec as
+    it expands, against :func:`build_schema`."""
+    schema = build_schema()
+    defs = schema["$defs"]
+    names = {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+    model = {
+        "anyOf": [{"type": "boolean"}, {"enum": ["functional", "sequential"]}],
+        "default": False,
+        "description": "Build each instance as a nested keras.Model (true: Sequential for a "
+        "plain stack, else Functional) instead of inlining its layers.",
+    }
+    defs["block"] = {
+        "type": "object",
+        "description": "A sub-graph with inputs, outputs and parameters, used as a graph step.",
+        "required": ["inputs", "outputs", "graph"],
+        "properties": {
+            "description": {"type": "string"},
+            "params": {"type": "object", "description": "Parameters with their defaults."},
+            "required": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "Parameters every instance must give.",
+            },  # fmt: skip
+            "inputs": {**names, "description": "The block's input tensors."},
+            "outputs": {**names, "description": "The block's output tensors (its steps)."},
+            "layers": {"type": "object", "additionalProperties": {"$ref": LAYER_REF}},
+            "graph": {
+                "type": "object",
+                "additionalProperties": {"$ref": "#/$defs/step"},
+                "minProperties": 1,
+            },  # fmt: skip
+            "model": model,
+        },
+        "additionalProperties": False,
+    }
+    apply_step = defs["step"]
+    apply_step["properties"]["repeat"] = {
+        "type": "integer", "minimum": 1,
+        "description": "Apply the chain this many times (`index` counts from 1).",
+    }  # fmt: skip
+    apply_step["properties"]["when"] = {
+        "type": "boolean", "description": "false drops the step; its name then stands for its input.",
+    }  # fmt: skip
+    defs["block_step"] = {
+        "type": "object",
+        "description": "An instance of a block: its layers, with their own weights.",
+        "required": ["block", "to"],
+        "properties": {
+            "block": {"type": "string", "description": "The block's name."},
+            "to": apply_step["properties"]["to"],
+            "with": {"type": "object", "description": "Parameter values of this instance."},
+            "repeat": {
+                "type": "integer",
+                "minimum": 1,
+                "description": "Instances, each fed by the one before.",
+            },  # fmt: skip
+            "share": {
+                "type": "string",
+                "description": "An earlier instance of the block whose weights this one uses.",
+            },  # fmt: skip
+            "model": model,
+            "description": {"type": "string"},
+        },
+        "additionalProperties": False,
+    }
+    defs["step"] = {"anyOf": [apply_step, {"$ref": "#/$defs/block_step"}]}
+    props = schema["properties"]
+    props["vars"] = {"type": "object", "description": "Named values for `${...}` expressions."}
+    props["blocks"] = {
+        "type": "object",
+        "description": "Reusable sub-graphs, used by graph steps `{block: NAME, to: X}`.",
+        "additionalProperties": {"$ref": "#/$defs/block"},
+    }
+    props["include"] = {
+        "type": "array",
+        "items": {"type": "string"},
+        "description": "Spec files (relative paths inside the project) whose blocks this spec uses.",
+    }
+    # A block library (blocks for other specs to include) has no name.
+    schema["required"] = ["modelspec"]
+    schema["anyOf"] = [{"required": ["name"]}, {"required": ["blocks"]}]
+    schema = _allow_expressions(schema)
+    schema["$defs"]["expression"] = _EXPRESSION
+    return schema
+
+
 def schema_text() -> str:
-    """The schema as committed: sorted-free, indented, newline-terminated."""
-    return json.dumps(build_schema(), indent=2, ensure_ascii=False) + "\n"
+    """The schema as committed (:func:`editor_schema`): indented, newline-terminated."""
+    return json.dumps(editor_schema(), indent=2, ensure_ascii=False) + "\n"
 
 
 def _is_int(checker: Any, instance: Any) -> bool:
@@ -353,7 +572,29 @@ def _schemas() -> tuple[dict[str, Any], dict[str, Any], dict[str, dict[str, Any]
     root = _inline_refs(schema, defs)
     step = _inline_refs(defs["step"], defs)
     per_type = {name: _inline_refs(defs[f"layer.{name}"], defs) for name in LAYER_TYPES}
+    per_type[CUSTOM_USE] = _inline_refs(defs["custom_layer_use"], defs)
     return root, step, per_type
+
+
+# The key of a custom layer's schema among the catalogue's (not a name a type can have).
+CUSTOM_USE = "<custom>"
+
+
+def _custom_names(data: Any) -> frozenset[str]:
+    """The type names a spec declares under ``custom:`` (catalogue names excluded)."""
+    section = data.get("custom") if isinstance(data, dict) else None
+    if not isinstance(section, dict):
+        return frozenset()
+    return frozenset(n for n in section if isinstance(n, str) and n not in LAYER_TYPES)
+
+
+def _schema_key(type_name: Any, customs: frozenset[str]) -> Any:
+    return CUSTOM_USE if isinstance(type_name, str) and type_name in customs else type_name
+
+
+def _nested(type_name: str) -> tuple[str, ...]:
+    lt = LAYER_TYPES.get(type_name)
+    return lt.nested if lt is not None else ()
 
 
 @functools.lru_cache(maxsize=1)
@@ -496,18 +737,20 @@ def _document_accepted(data: Any) -> bool:
             return False
     stack = [layer for _, layer in _layer_dicts(data)]
     seen: set[str] = set()
+    customs = _custom_names(data)
     while stack:
         layer = stack.pop()
         type_name = layer.get("type")
-        if not isinstance(type_name, str) or type_name not in per_type:
+        schema_key = _schema_key(type_name, customs)
+        if not isinstance(type_name, str) or schema_key not in per_type:
             return False
         key = json.dumps(layer, sort_keys=True)
         if key in seen:
             continue
-        if not _accepts(per_type[type_name], layer):
+        if not _accepts(per_type[schema_key], layer):
             return False
         seen.add(key)
-        for kwarg_name in LAYER_TYPES[type_name].nested:
+        for kwarg_name in _nested(type_name):
             inner = layer.get(kwarg_name)
             if isinstance(inner, dict):
                 stack.append(inner)
@@ -659,12 +902,15 @@ def _validate(doc: Document) -> list[Diagnostic]:
     # Real specs repeat layers ("Dense, 64 units, relu" many times): validate each
     # distinct definition once. The key is exact JSON, so 1 and 1.0 stay apart.
     valid: set[str] = set()
+    customs = _custom_names(doc.data)
     while stack:
         if len(out) >= MAX_SCHEMA_ERRORS:  # 20,000 unknown types: each asks did_you_mean
             return out
         path, layer = stack.pop()
         type_name = layer.get("type")
-        validator = per_type.get(type_name) if isinstance(type_name, str) else None
+        validator = (
+            per_type.get(_schema_key(type_name, customs)) if isinstance(type_name, str) else None
+        )
         if validator is None:
             if isinstance(type_name, str):
                 out.extend(_unknown_type(doc, path, type_name))
@@ -687,10 +933,10 @@ def _validate(doc: Document) -> list[Diagnostic]:
             out.extend(_translate(doc, error, path, layer_type=type_name))
             if len(out) >= MAX_SCHEMA_ERRORS:
                 return out
-        if len(out) == before and not LAYER_TYPES[type_name].nested:
+        if len(out) == before and not _nested(type_name):
             valid.add(key)
         # Wrappers hold a layer in a kwarg: validate it by its own type too.
-        for kwarg_name in LAYER_TYPES[type_name].nested:
+        for kwarg_name in _nested(type_name):
             inner = layer.get(kwarg_name)
             if isinstance(inner, dict):
                 stack.append(((*path, kwarg_name), inner))
@@ -739,6 +985,9 @@ def _translate(
     if kw == "required":
         missing = [k for k in error.validator_value if isinstance(value, dict) and k not in value]
         what = _layer_label(path, layer_type) if layer_type else _kind(path)
+        if layer_type and len(path) > len(prefix) and isinstance(path[-1], str):
+            # An object-valued kwarg (an initializer `{type: ...}`): name the kwarg.
+            what = f"`{path[-1]}` of {_layer_label(prefix, layer_type)}"
         return [
             doc.diagnostic("MS103", f"{what} is missing the required key '{k}'", path)
             for k in missing
@@ -778,7 +1027,7 @@ def _translate(
         if name == "type":
             owner = next((p for p in reversed(path[:-1]) if isinstance(p, str)), "")
             kind = {"optimizer": "optimizer ", "loss": "loss ", "callbacks": "callback "}.get(
-                owner, ""
+                owner, "initializer " if owner.endswith("_initializer") else ""
             )
             message = f"unknown {kind}type {_show(value)}"
         else:

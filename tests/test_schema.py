@@ -11,7 +11,7 @@ import pytest
 from modelspec.catalog import LAYER_TYPES
 from modelspec.loader import load
 from modelspec.resources import schema_path
-from modelspec.schema import SCHEMA_ID, build_schema, schema_text
+from modelspec.schema import SCHEMA_ID, build_schema, editor_schema, schema_text
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted((ROOT / "specs").glob("*.yaml"))
@@ -29,10 +29,10 @@ def test_installed_schema_path_is_the_committed_file():
 
 
 def test_schema_is_valid_draft_2020_12_with_an_id():
-    schema = build_schema()
-    jsonschema.Draft202012Validator.check_schema(schema)
-    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert schema["$id"] == SCHEMA_ID
+    for schema in (build_schema(), editor_schema()):
+        jsonschema.Draft202012Validator.check_schema(schema)
+        assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+        assert schema["$id"] == SCHEMA_ID
 
 
 def test_every_layer_type_and_kwarg_is_described_for_editors():
@@ -49,20 +49,63 @@ def test_every_layer_type_and_kwarg_is_described_for_editors():
 def test_example_specs_validate_with_plain_jsonschema(spec):
     """What an editor sees: the committed schema, a stock validator, no modelspec code.
 
-    A spec with blocks or ``${...}`` is checked as it expands: the schema describes the
-    plain format, so an editor flags a ``"${width}"`` where a number goes.
+    The spec as written (vars, blocks, ``${...}``) against the committed editor schema;
+    and the spec it expands to against the plain schema that lint uses.
     """
     from modelspec.compose import expand, uses_composition
 
     doc, diags = load(spec)
     assert not diags
+    schema = json.loads((ROOT / "schemas" / "modelspec.schema.json").read_text(encoding="utf-8"))
+    errors = list(jsonschema.Draft202012Validator(schema).iter_errors(doc.data))
+    assert errors == []
     if uses_composition(doc.data):
         expanded, diags = expand(doc)
         assert expanded is not None and not diags
         doc = expanded.doc
-    schema = json.loads((ROOT / "schemas" / "modelspec.schema.json").read_text(encoding="utf-8"))
-    errors = list(jsonschema.Draft202012Validator(schema).iter_errors(doc.data))
+    errors = list(jsonschema.Draft202012Validator(build_schema()).iter_errors(doc.data))
     assert errors == []
+
+
+def test_editor_schema_takes_composition_and_still_flags_mistakes():
+    validator = jsonschema.Draft202012Validator(editor_schema())
+    spec = {
+        "modelspec": 1,
+        "name": "m",
+        "vars": {"width": 8},
+        "include": ["blocks/lib.yaml"],
+        "inputs": {"x": {"shape": ["${width}"]}},
+        "blocks": {
+            "fc": {
+                "params": {"units": 4},
+                "inputs": ["t"],
+                "outputs": ["out"],
+                "model": True,
+                "layers": {"d": {"type": "Dense", "units": "${units * 2}"}},
+                "graph": {"out": {"apply": "d", "to": "t", "repeat": "${2}"}},
+            }
+        },
+        "graph": {
+            "a": {"block": "fc", "to": "x", "with": {"units": 3}, "repeat": 2},
+            "b": {"apply": {"type": "Dense", "units": "${width}"}, "to": "a", "when": True},
+        },
+        "outputs": {"y": {"from": "b", "loss_weight": "${0.5}"}},
+    }
+    assert list(validator.iter_errors(spec)) == []
+    library = {"modelspec": 1, "blocks": spec["blocks"]}
+    assert list(validator.iter_errors(library)) == []
+    mistakes = [
+        ("layers", {"d": {"type": "Dense", "units": "four"}}),  # not a number, not ${...}
+        ("layers", {"d": {"type": "Dense", "units": 4, "filters": 2}}),  # another type's kwarg
+        ("graph", {"a": {"block": "fc", "to": "x", "wiht": {}}}),  # unknown block-step key
+        ("blocks", {"fc": {"inputs": ["t"], "outputs": ["o"]}}),  # a block without a graph
+    ]
+    for key, value in mistakes:
+        broken = {**spec, key: value}
+        if key == "layers":
+            broken = {**spec, "layers": value, "graph": {"b": {"apply": "d", "to": "x"}}}
+        assert list(validator.iter_errors(broken)), (key, value)
+    assert list(validator.iter_errors({"modelspec": 1, "inputs": {}}))  # neither name nor blocks
 
 
 def test_editor_schema_dispatches_on_layer_type():

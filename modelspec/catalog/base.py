@@ -209,11 +209,40 @@ INITIALIZERS = (
     "identity", "lecun_normal", "lecun_uniform", "normal", "ones", "orthogonal",
     "random_normal", "random_uniform", "truncated_normal", "uniform", "variance_scaling", "zeros",
 )  # fmt: skip
-REGULARIZERS = ("l1", "l2", "l1_l2", "orthogonal_regularizer")
+# Not Keras's "l1l2": L1L2() defaults to l1=l2=0, a regularizer that does nothing.
+REGULARIZERS = ("l1", "l2", "orthogonal_regularizer")
 CONSTRAINTS = ("max_norm", "min_max_norm", "non_neg", "unit_norm")
 
 ACTIVATION = {"anyOf": [enum(*ACTIVATIONS), {"type": "null"}]}
-INITIALIZER = enum(*INITIALIZERS)
+# An initializer by name, or as ``{type: Class, **kwargs}`` when its arguments differ
+# from its name's (EfficientNet's ``VarianceScaling(2.0, "fan_out")``). The classes and
+# kwargs are the ones below, plain values only; ``seed`` is not one: the spec's
+# ``seed:`` seeds every initializer, objects and names alike.
+INITIALIZER_OBJECT_REF = "#/$defs/initializer_object"
+INITIALIZER = {"anyOf": [enum(*INITIALIZERS), {"$ref": INITIALIZER_OBJECT_REF}]}
+_FAN = ("fan_in", "fan_out", "fan_avg")
+_DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform")
+INITIALIZER_OBJECTS: Mapping[str, tuple[Kwarg, ...]] = {
+    "Constant": (Kwarg("value", NUMBER, 0.0, "The value of every weight."),),
+    "GlorotNormal": (),
+    "GlorotUniform": (),
+    "HeNormal": (),
+    "HeUniform": (),
+    "Identity": (Kwarg("gain", NUMBER, 1.0, "Factor of the identity matrix."),),
+    "LecunNormal": (),
+    "LecunUniform": (),
+    "Ones": (),
+    "Orthogonal": (Kwarg("gain", NUMBER, 1.0, "Factor of the orthogonal matrix."),),
+    "RandomNormal": (Kwarg("mean", NUMBER, 0.0, "Mean."), Kwarg("stddev", NUMBER, 0.05, "Standard deviation.")),
+    "RandomUniform": (Kwarg("minval", NUMBER, -0.05, "Lower bound."), Kwarg("maxval", NUMBER, 0.05, "Upper bound.")),
+    "TruncatedNormal": (Kwarg("mean", NUMBER, 0.0, "Mean."), Kwarg("stddev", NUMBER, 0.05, "Standard deviation.")),
+    "VarianceScaling": (
+        Kwarg("scale", {"type": "number", "exclusiveMinimum": 0}, 1.0, "Scaling factor."),
+        Kwarg("mode", enum(*_FAN), "fan_in", "Which fan the variance is divided by."),
+        Kwarg("distribution", enum(*_DISTRIBUTIONS), "truncated_normal", "The distribution drawn from."),
+    ),
+    "Zeros": (),
+}  # fmt: skip
 REGULARIZER = {"anyOf": [enum(*REGULARIZERS), {"type": "null"}]}
 CONSTRAINT = {"anyOf": [enum(*CONSTRAINTS), {"type": "null"}]}
 

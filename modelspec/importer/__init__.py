@@ -84,18 +84,30 @@ def import_file(source: str | os.PathLike[str], *, display: str | None = None) -
     return import_config(config, file=file, source=path.name)
 
 
-def check_imported(result: ImportResult, file: str) -> list[Diagnostic]:
+def check_imported(result: ImportResult, file: str, project: Any = None) -> list[Diagnostic]:
     """Lint the imported text, and check it reads back as the document it was written from.
 
     An error here is a spec the catalogue refuses although Keras built the model (a
-    shape rule stricter than Keras), reported as MS618 after lint's own diagnostics.
+    shape rule stricter than Keras), reported as MS618 after lint's own diagnostics, or
+    a custom layer whose module ``project`` does not allow (MS321).
     """
     from modelspec.check import check_text
 
     assert result.text is not None and result.doc is not None
-    checked = check_text(result.text, file)
+    checked = check_text(result.text, file, project=project)
     out = list(checked.errors)
-    if checked.doc is not None and checked.doc.data != result.doc:  # pragma: no cover - a bug
+    if out and all(d.code == "MS321" for d in out):
+        out.append(Diagnostic(ERROR, "MS618", "the imported spec uses custom layers from "
+                              "modules that are not allowed", "allow each with --allow-module",
+                              file))  # fmt: skip
+        return out
+    read = checked.doc.data if checked.doc is not None else None
+    if "blocks" in result.doc:  # checked.doc is the expanded spec; compare what was read
+        from modelspec.loader import loads
+
+        loaded = loads(result.text, file)[0]
+        read = loaded.data if loaded is not None else None
+    if read is not None and read != result.doc:  # pragma: no cover - a bug
         out.append(Diagnostic(ERROR, "MS618", "the imported spec does not read back as "
                               "the model it was written from", None, file))  # fmt: skip
     if out:
@@ -141,9 +153,11 @@ def run_import(
     force: bool = False,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
+    project: Any = None,
 ) -> int:
     """``modelspec import SOURCE [-o OUT.yaml] [--force]``; returns the exit code.
 
+    ``project`` is the project the spec is linted in (custom layer modules it allows).
     Diagnostics go to ``stderr``; the spec goes to ``output`` (written atomically,
     never over a file modelspec did not generate unless ``force``) or to ``stdout``.
     Exit codes: 0 imported, 1 the model cannot be imported or written, 2 no such
@@ -160,7 +174,7 @@ def run_import(
         err.write(format_all(result.diagnostics) + "\n")
     if not result.ok:
         return 1
-    lint = check_imported(result, str(output or "<stdout>"))
+    lint = check_imported(result, str(output or "<stdout>"), project)
     if lint:
         # Lint's positions are in the imported text: show its lines; MS618 has none.
         err.write(format_all(lint[:-1], source=result.text) + "\n")

@@ -30,7 +30,9 @@ the model's own computation, and an error (MS612).
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
+import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -46,6 +48,7 @@ from modelspec.catalog.base import (
     Kwarg,
     LayerType,
 )
+from modelspec.custom import CLASS_PATH
 from modelspec.errors import ERROR, WARNING, Diagnostic, did_you_mean
 from modelspec.importer import values as vals
 from modelspec.parse import MAX_NAME, NAME, to_snake_case
@@ -66,6 +69,10 @@ IGNORED_KWARGS: dict[str, Any] = {
     "rms_scaling": False,
     "zero_output_for_mask": False,
 }
+# What keras.layers.Layer writes for every layer, at its defaults: a custom layer's
+# kwargs leave them out.
+BASE_LAYER_DEFAULTS: dict[str, Any] = {"trainable": True, "activity_regularizer": None,
+                                       "autocast": True}  # fmt: skip
 # Call arguments a spec leaves to Keras, with the values that mean "as by default".
 IGNORED_CALL_KWARGS: dict[str, tuple[Any, ...]] = {
     "training": (None, False),  # recorded at build time; fit and predict override it
@@ -99,12 +106,14 @@ class LayerInfo:
     position: int
     name: str
     cls: str
-    kind: str  # "input", "layer", "op" or "bad" (reported, kept for the graph's shape)
+    kind: str  # "input", "layer", "model", "op" or "bad" (reported, kept for the graph)
     path: tuple
     type: str | None = None
     kwargs: dict[str, Any] = field(default_factory=dict)
     input: dict[str, Any] | None = None
     nodes: list[Node] = field(default_factory=list)
+    block: dict[str, Any] | None = None  # a nested model, as a block definition
+    inner: tuple[str, ...] = ()  # a nested model's layer names
 
 
 @dataclass(slots=True)
@@ -159,6 +168,77 @@ def _tensors_in(value: Any) -> list[Any]:
     return out
 
 
+# NOTE: [ops as layers]
+# Keras records an arithmetic operator on tensors (``x + 3.0``, ``y * (1 / 6)`` in
+# MobileNetV3's hard sigmoid) as a ``keras.ops`` call. Where a catalogue layer computes
+# the same float32 values bit for bit, the call is written as that layer, named as
+# Keras named the op: a tensor and a number become ``Rescaling`` (``x * scale +
+# offset``: ``x * 1.0 + c`` is ``x + c``, ``x * c + 0.0`` is ``x * c``, ``x * -1.0 + c``
+# is ``c - x``; a division only by a power of two, whose inverse is exact), two
+# tensors of one shape become ``Add``, ``Subtract`` or ``Multiply``. Any other op stays
+# MS612.
+_OP_MERGES = {"Add": "Add", "Subtract": "Subtract", "Multiply": "Multiply"}
+
+
+def _float32_tensor(value: Any) -> bool:
+    config = value.get("config") if _is_tensor(value) else None
+    return isinstance(config, Mapping) and config.get("dtype") == "float32"
+
+
+def _number(value: Any) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and abs(value) < 1e300
+    )
+
+
+def _op_as_layer(cls: str, args: list, kwargs: Mapping[str, Any]) -> tuple[str, dict, list] | None:
+    """``(type, kwargs, args)`` of the catalogue layer that computes the op, or None."""
+    if kwargs or len(args) != 2:
+        return None
+    a, b = args
+    if _float32_tensor(a) and _float32_tensor(b):
+        shape = _shape_of(a)
+        if cls in _OP_MERGES and shape is not None and shape == _shape_of(b):
+            return _OP_MERGES[cls], {}, [[a, b]]
+        return None
+    if _float32_tensor(a) and _number(b):
+        tensor, c, tensor_first = a, float(b), True
+    elif _number(a) and _float32_tensor(b):
+        tensor, c, tensor_first = b, float(a), False
+    else:
+        return None
+    if cls == "Add":
+        scale, offset = 1.0, c
+    elif cls == "Multiply":
+        scale, offset = c, 0.0
+    elif cls == "Subtract":
+        scale, offset = (1.0, -c) if tensor_first else (-1.0, c)
+    elif (
+        cls in ("Divide", "TrueDivide") and tensor_first and c != 0 and abs(math.frexp(c)[0]) == 0.5
+    ):
+        scale, offset = 1.0 / c, 0.0
+    else:
+        return None
+    kw: dict[str, Any] = {"scale": scale}
+    if offset != 0.0:
+        kw["offset"] = offset
+    return "Rescaling", kw, [tensor]
+
+
+def _values(value: Any) -> list[Any]:
+    """``value`` and every item of the lists in it."""
+    out, stack = [], [value]
+    while stack:
+        item = stack.pop()
+        out.append(item)
+        if isinstance(item, list):
+            stack.extend(item)
+    return out
+
+
 def _is_float32(dtype: Any) -> bool:
     if dtype is None or dtype == "float32":
         return True
@@ -208,6 +288,7 @@ class _Converter:
         self.file = file
         self.diagnostics: list[Diagnostic] = []
         self.seeded = 0  # initializers whose seed a spec cannot carry
+        self.custom: dict[str, dict[str, Any]] = {}  # the spec's `custom:`, by type name
 
     # --- diagnostics ------------------------------------------------------------------
 
@@ -303,9 +384,7 @@ class _Converter:
             or module.startswith(("keras.src.models", "keras.models"))
             or (module == "keras" and cls in MODEL_CLASSES)
         ):
-            self.error("MS613", f"layer '{name}' is a nested `{cls}` model; nested models "
-                       "cannot be written in a spec yet", path,
-                       "rebuild the model with the nested model's layers inline")  # fmt: skip
+            self.nested_model(info, entry, path)
         elif cls == "Lambda":
             code = isinstance(config.get("function"), Mapping)
             what = "Python bytecode" if code else "a Python function"
@@ -319,6 +398,10 @@ class _Converter:
             info.kwargs = self.kwargs(
                 LAYER_TYPES[cls], config, (*path, "config"), _layer_word(info)
             )
+        elif (
+            module and not module.startswith(LAYER_MODULES) and CLASS_PATH.match(f"{module}.{cls}")
+        ):
+            self.custom_layer(info, module, config, path)
         else:
             where = f" from {module}" if module and not module.startswith(LAYER_MODULES) else ""
             if module.startswith(LAYER_MODULES):
@@ -331,6 +414,103 @@ class _Converter:
         if info.kind in ("input", "layer"):
             self.check_name(name, "layer", (*path, "name"))
         return info
+
+    def nested_model(self, info: LayerInfo, entry: Mapping[str, Any], path: tuple) -> None:
+        """A nested Functional or Sequential model -> a block with ``model:``, whose
+        instance keeps the model's name and its layers' names (see the note on nested
+        models in :mod:`modelspec.compose`)."""
+        cls, name = info.cls, info.name
+        sub = _Converter({"class_name": cls, "config": entry["config"]}, self.file)
+        converted = sub.convert()
+        for d in converted.diagnostics:
+            self.diagnostics.append(dataclasses.replace(d, path=(*path, *d.path)))
+        self.seeded += sub.seeded
+        for key, value in getattr(sub, "custom", {}).items():
+            if hasattr(self, "custom"):
+                self.custom.setdefault(key, value)
+        doc = converted.doc
+        if doc is None:
+            return
+        reason = None
+        if "blocks" in doc:
+            reason = "it holds nested models itself"
+        elif doc.get("sequential") is not None:
+            items = doc["sequential"]
+            (inp,) = doc["inputs"]
+            block = {"model": True if cls == "Sequential" else "functional", "inputs": [inp], "outputs": ["out"],
+                     "graph": {"out": {"apply": items, "to": inp}}}  # fmt: skip
+        else:
+            outs = [spec["from"] for spec in doc["outputs"].values()]
+            if any(o in doc["inputs"] for o in outs):
+                reason = "it returns one of its inputs"
+            block = {"model": "functional", "inputs": list(doc["inputs"]), "outputs": outs,
+                     "layers": doc["layers"], "graph": doc["graph"]}  # fmt: skip
+        if reason is not None:
+            self.error("MS613", f"layer '{name}' is a nested `{cls}` model that a block cannot "
+                       f"hold: {reason}", path,
+                       "rebuild the model with the nested model's layers inline")  # fmt: skip
+            return
+        info.kind, info.block = "model", block
+        entries = entry["config"].get("layers")
+        info.inner = tuple(
+            e.get("name", e.get("config", {}).get("name", ""))
+            for e in (entries if isinstance(entries, list) else [])
+            if isinstance(e, Mapping) and e.get("class_name") != "InputLayer"
+        )
+        self.check_name(name, "model", (*path, "name"))
+
+    def custom_layer(
+        self, info: LayerInfo, module: str, config: Mapping[str, Any], path: tuple
+    ) -> None:
+        """A layer class outside Keras, named by its path under ``custom:`` (see
+        :mod:`modelspec.custom`); nothing is imported. Its kwargs are its config's plain
+        values; ``inputs:`` and ``shape:`` are filled in by :meth:`custom_rules`."""
+        cls_path = f"{module}.{info.cls}"
+        name = next(n for k in range(1, 1000)
+                    if (n := info.cls if k == 1 else f"{info.cls}_{k}") not in LAYER_TYPES
+                    and self.custom.get(n, {}).get("class", cls_path) == cls_path)  # fmt: skip
+        self.custom.setdefault(name, {"class": cls_path})
+        info.kind, info.type = "layer", name
+        who = _layer_word(info)
+        for key, value in config.items():
+            if key in ("name", "build_config") or BASE_LAYER_DEFAULTS.get(key, _SKIP) == value:
+                continue
+            if key == "dtype":
+                if not _is_float32(value):
+                    self.error("MS614", f"{who} computes in {_short(value)}; a spec builds every "
+                               "layer in float32", (*path, "config", key))  # fmt: skip
+                continue
+            if _tensors_in(value) or any(isinstance(v, Mapping) for v in _values(value)):
+                self.error("MS630", f"{who} has `{key}: {_short(value)}`; a custom layer's "
+                           "kwargs in a spec are plain values (numbers, strings, booleans, "
+                           "lists)", (*path, "config", key))  # fmt: skip
+                continue
+            info.kwargs[key] = value
+
+    def custom_rules(self, layers: Mapping[str, LayerInfo]) -> None:
+        """Each custom type's ``inputs:`` from its calls, and ``shape: same`` where every
+        call's output, as its readers recorded it, has its first input's shape."""
+        recorded: dict[Ref, Any] = {}
+        for info in layers.values():
+            for node in info.nodes:
+                for ref, shape in zip(node.inputs, node.shapes):
+                    if shape is not None:
+                        recorded[ref] = shape
+        for type_name, entry in self.custom.items():
+            infos = [i for i in layers.values() if i.type == type_name and i.nodes]
+            counts = {len(n.inputs) for i in infos for n in i.nodes}
+            if len(counts) > 1:
+                self.error("MS631", f"the layers of custom class `{entry['class']}` are called "
+                           f"with {' and '.join(map(str, sorted(counts)))} tensors; a custom type "
+                           "takes one number of inputs", infos[0].path)  # fmt: skip
+                continue
+            if counts and counts != {1}:
+                entry["inputs"] = counts.pop()
+            pairs = [(n.shapes[0] if n.shapes else None, recorded.get((i.name, n.index, 0)))
+                     for i in infos for n in i.nodes]  # fmt: skip
+            known = [(a, b) for a, b in pairs if a is not None and b is not None]
+            if known and all(a == b for a, b in known):
+                entry["shape"] = "same"
 
     def input_spec(self, info: LayerInfo, config: Mapping[str, Any], path: tuple) -> dict | None:
         cpath = (*path, "config")
@@ -516,10 +696,15 @@ class _Converter:
                 )
                 continue
             if info.kind == "op":
-                tensors = _tensors_in([args, dict(kwargs)])
-                refs = [r for r in (_history(t) for t in tensors) if r is not None]
-                info.nodes.append(Node(info, k, refs, [], [], npath))
-                continue
+                layer = _op_as_layer(info.cls, args, kwargs) if len(raw) == 1 else None
+                if layer is None:
+                    tensors = _tensors_in([args, dict(kwargs)])
+                    refs = [r for r in (_history(t) for t in tensors) if r is not None]
+                    info.nodes.append(Node(info, k, refs, [], [], npath))
+                    continue
+                # An op a catalogue layer computes exactly: that layer, under the op's name.
+                info.kind, info.type, info.kwargs, args, kwargs = "layer", *layer, {}
+                self.check_name(info.name, "layer", (*path, "name"))
             info.nodes.append(self.call(info, args, kwargs, k, npath))
 
     def call(self, info: LayerInfo, args: list, kwargs: Mapping[str, Any], k: int,
@@ -606,6 +791,11 @@ class _Converter:
                     f"model input '{name}' is not an InputLayer",
                     ("config", "input_layers"),
                 )
+        # Keras writes a nested Functional model's calls in `output_layers` counting the
+        # node it made for itself when it was built, which its `inbound_nodes` leave out.
+        outputs = [(n, (r[0], r[1] - 1, r[2])) if r[0] in layers and layers[r[0]].kind == "model"
+                   and layers[r[0]].cls != "Sequential" and r[1] >= 1 else (n, r)
+                   for n, r in outputs]  # fmt: skip
         self.check_refs(layers, outputs)
         if self.failed:
             return None
@@ -744,7 +934,7 @@ class _Converter:
                 stack.append(info.name)
 
         for info in layers.values():
-            if info.kind in ("layer", "bad"):
+            if info.kind in ("layer", "model", "bad"):
                 for node in info.nodes:
                     for ref in node.inputs:
                         reach(ref)
@@ -834,6 +1024,10 @@ class _Converter:
             key = (ref[0], ref[1])
             max_index[key] = max(max_index.get(key, 0), ref[2])
         multi = {(n.layer.name, n.index) for n in calls if self.returns_list(n, max_index)}
+        # A nested model's call is a block step of its own: nothing chains onto it.
+        multi |= {(n.layer.name, n.index) for n in calls
+                  if n.layer.block is not None and len(n.layer.block["outputs"]) > 1}  # fmt: skip
+        models = {n.layer.name for n in calls if n.layer.kind == "model"}
 
         # Chains (see the note at the top).
         chains: list[list[Node]] = []
@@ -846,7 +1040,8 @@ class _Converter:
                 before = chain_of.get(prev)
                 if (before is not None and before[-1].layer.name == ref[0]
                         and before[-1].index == ref[1] and prev not in multi
-                        and ref[2] == 0 and uses[ref] == 1):  # fmt: skip
+                        and ref[2] == 0 and uses[ref] == 1
+                        and not {ref[0], node.layer.name} & models):  # fmt: skip
                     chain = before
             if chain is None:
                 chain = []
@@ -863,10 +1058,14 @@ class _Converter:
             and chains[0][0].inputs == [(inputs[0].name, 0, 0)]
             and outputs[0][1] == (chains[0][-1].layer.name, chains[0][-1].index, 0)
             and (chains[0][-1].layer.name, chains[0][-1].index) not in multi
+            and not models
         )
         input_names = {i.name for i in inputs}
         doc: dict[str, Any] = {"modelspec": 1, "name": name}
         doc["inputs"] = {i.name: i.input for i in inputs}
+        if self.custom:
+            self.custom_rules(layers)
+            doc["custom"] = self.custom
         out_specs, compile_spec = self.compile([n for n, _ in outputs])
         if sequential:
             doc["sequential"] = self.sequential_items(chains[0], input_names)
@@ -906,10 +1105,13 @@ class _Converter:
               layers: Mapping[str, LayerInfo], input_names: set[str], multi: set,
               out_specs: Mapping[str, dict]) -> None:  # fmt: skip
         defined: dict[str, dict[str, Any]] = {}
+        blocks: dict[str, dict[str, Any]] = {}
         for chain in chains:
             for node in chain:
                 info = node.layer
-                if info.name not in defined:
+                if info.block is not None:
+                    blocks.setdefault(info.name, info.block)
+                elif info.name not in defined:
                     defined[info.name] = _copy({"type": info.type, **info.kwargs})
         # Step names: the last layer's name; the k-th call of a shared layer adds _k.
         taken = set(input_names) | set(defined)
@@ -943,14 +1145,33 @@ class _Converter:
 
         for chain in chains:
             last = chain[-1]
-            apply = [n.layer.name for n in chain]
             to = [tensor(r) for r in chain[0].inputs]
+            if last.layer.block is not None:
+                # A nested model: an instance named after it, and each later call shares it.
+                step = step_of[(last.layer.name, last.index)]
+                first = min(k for (n, k) in step_of if n == last.layer.name)
+                owner = step_of[(last.layer.name, first)]
+                if owner != last.layer.name or any(
+                    f"{owner}_{layer}" in defined for layer in last.layer.inner
+                ):
+                    self.error("MS613", f"layer '{last.layer.name}' is a nested model whose "
+                               "name, or its layers' names, a block instance cannot keep here",
+                               last.layer.path, "rename the nested model in Keras")  # fmt: skip
+                call = {"block": last.layer.name, "to": to[0] if len(to) == 1 else to}
+                if step != owner:
+                    call["share"] = owner
+                steps[step] = call
+                continue
+            apply = [n.layer.name for n in chain]
             steps[step_of[(last.layer.name, last.index)]] = {
                 "apply": apply[0] if len(apply) == 1 else apply,
                 "to": to[0] if len(to) == 1 else to,
             }
         _write_names([s for n, d in defined.items() for s in _slots(d, n, "fixed")], input_names)
-        doc["layers"] = defined
+        if blocks:
+            doc["blocks"] = blocks
+        if defined or not blocks:
+            doc["layers"] = defined
         doc["graph"] = steps
         outs: dict[str, dict[str, Any]] = {}
         for name, ref in outputs:

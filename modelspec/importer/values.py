@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from modelspec.catalog.base import ACTIVATIONS
+from modelspec.catalog.base import ACTIVATIONS, INITIALIZER_OBJECTS
 from modelspec.plan import INITIALIZER_CLASSES
 
 # Class -> (the name a spec writes, the config that name gives, seed left out).
@@ -186,8 +186,11 @@ def activation(value: Any) -> str | None | NotByName:
     return NotByName(repr(value), "a spec names activations")
 
 
-def by_name(kind: str, value: Any) -> str | None | NotByName:
+def by_name(kind: str, value: Any) -> str | dict[str, Any] | None | NotByName:
     """An initializer, regularizer or constraint config as its spec name, or :class:`NotByName`.
+
+    An initializer with other arguments than its name's becomes an initializer object
+    (``{type: VarianceScaling, mode: fan_out}``) where the spec can write one.
 
     ``None`` stays ``None`` (no regularizer, no constraint). A plain string is Keras's
     own by-name form and is kept as it is.
@@ -214,12 +217,36 @@ def by_name(kind: str, value: Any) -> str | None | NotByName:
     if entry is None:
         return NotByName(shown, f"the spec has no name for the {kind} `{cls}`")
     name, defaults = entry
+    if kind == "initializer" and not _config_is(config, defaults):
+        return initializer_object(cls, config, shown)
     if not _config_is(config, defaults):
         return NotByName(
             shown,
             f"a spec names {kind}s, and `{name}` means {show({'class_name': cls, 'config': defaults})}",
         )
     return name
+
+
+def initializer_object(
+    cls: str, config: Mapping[str, Any], shown: str
+) -> dict[str, Any] | NotByName:
+    """An initializer with other arguments than its name's, as ``{type: Class, **kwargs}``
+    (kwargs at their defaults left out), when the spec's initializer objects can hold it."""
+    kwargs = {k.name: k for k in INITIALIZER_OBJECTS.get(cls, ())}
+    out: dict[str, Any] = {"type": cls}
+    for key, value in config.items():
+        if key in _VS_AXES and cls == "VarianceScaling" and value is None:
+            continue
+        kwarg = kwargs.get(key)
+        if kwarg is None:
+            return NotByName(
+                shown, f"a spec's `{cls}` takes only {', '.join(kwargs) or 'no arguments'}"
+            )
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            return NotByName(shown, f"its `{key}` is not a plain value")
+        if not same_number(value, kwarg.default):
+            out[key] = value
+    return out
 
 
 def initializer_class(name: str) -> str | None:

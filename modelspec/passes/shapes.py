@@ -35,6 +35,8 @@ class ShapeFacts:
     outputs: dict[str, Shape | None] = field(default_factory=dict)  # output name -> shape
     output_dtypes: dict[str, str | None] = field(default_factory=dict)
     call_inputs: dict[str, list[Shape]] = field(default_factory=dict)  # call output -> input shapes
+    # Custom layers whose parameters nobody could count (no `params:`, no Keras).
+    unknown_params: set[str] = field(default_factory=set)
 
     def shape_of(self, name: str) -> Any:
         return self.tensors.get(name)
@@ -73,12 +75,13 @@ def _pick(ref: TensorRef, value: Any, what: str, diags: list[Diagnostic]) -> Any
 
 
 def infer_shapes(
-    spec: Spec, graph: GraphFacts, *, skip_layers: Collection[str] = ()
+    spec: Spec, graph: GraphFacts, *, skip_layers: Collection[str] = (), project: Any = None
 ) -> tuple[ShapeFacts, list[Diagnostic]]:
     """Shapes of every tensor and parameters of every layer.
 
     ``skip_layers`` are layers whose definitions failed the schema: their outputs are
-    unknown rather than guessed.
+    unknown rather than guessed. ``project`` says which custom layer modules may be
+    imported (see :mod:`modelspec.custom`).
     """
     facts = ShapeFacts()
     diags: list[Diagnostic] = []
@@ -94,6 +97,8 @@ def infer_shapes(
             continue
         lt = LAYER_TYPES.get(layer.type)
         if lt is None:
+            if layer.type in spec.custom:
+                _custom_call(spec.custom[layer.type], layer, call, graph, facts, diags, project)
             continue
         what = f"`{lt.name}` '{layer.name}'"
         shapes = [_pick(r, facts.tensors.get(r.name), what, diags) for r in call.inputs]
@@ -156,6 +161,38 @@ def infer_shapes(
         )
         facts.output_dtypes[output.name] = _pick(ref, facts.dtypes.get(ref.name), "", [])
     return facts, diags
+
+
+def _custom_call(ct: Any, layer: Any, call: Call, graph: GraphFacts, facts: ShapeFacts,
+                 diags: list[Diagnostic], project: Any) -> None:  # fmt: skip
+    """One call of a custom layer: its rules, or Keras, or an unknown shape (MS320)."""
+    from modelspec.custom import CustomShapeError, custom_facts
+
+    what = f"custom `{ct.name}` '{layer.name}'"
+    shapes = [_pick(r, facts.tensors.get(r.name), what, diags) for r in call.inputs]
+    if any(s is None for s in shapes):
+        return
+    if len(shapes) != ct.inputs:
+        diags.append(_diag("MS305", f"{what} {_arity(ct.inputs, ct.inputs)} (its `inputs:`); "
+                           f"got {len(shapes)}", call.source, _arity_hint(ct.inputs, len(shapes))))  # fmt: skip
+        return
+    try:
+        out, params = custom_facts(ct, layer.kwargs, shapes, project)
+    except ShapeError as exc:
+        names = [_display(r, graph) for r in call.inputs]
+        diags.append(_diag(exc.code, f"{what} {exc.render(shapes, names)}", call.source, exc.hint))
+        return
+    except CustomShapeError as exc:
+        diags.append(_diag("MS324", f"{what}: {exc}", call.source))
+        return
+    facts.call_inputs[call.output] = shapes
+    if params is None:
+        facts.unknown_params.add(layer.name)
+    elif layer.name not in facts.params:
+        facts.params[layer.name] = facts.model_params[layer.name] = params
+    if out is not None:
+        facts.tensors[call.output] = out
+        facts.dtypes[call.output] = ["float32"] * len(out) if isinstance(out, list) else "float32"
 
 
 def _is_float(dtype: str) -> bool:
