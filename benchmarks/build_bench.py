@@ -65,7 +65,7 @@ TARGET_BUILD_S = 0.5
 BUILD_LAYERS = 200
 CHAIN_LAYERS = 200
 WARMUP_STEPS = 10  # train_on_batch calls after the first (the trace), untimed
-HEAVY = ("tensorflow", "keras", "numpy", "jax", "torch")
+HEAVY = lint_bench.HEAVY
 SECTION = ("<!-- build-bench:start -->", "<!-- build-bench:end -->")
 README_SECTION = ("<!-- build-bench-latest:start -->", "<!-- build-bench-latest:end -->")
 
@@ -98,19 +98,7 @@ def ratios(a: Series, b: Series) -> tuple[float, float, float]:
 
 # --- 3. `modelspec build` as a whole process -------------------------------------------------
 
-WRAPPER = f"""
-import json, sys
-from modelspec.cli import main
-sys.argv = ["modelspec", *sys.argv[1:]]
-code = 0
-try:
-    main()
-except SystemExit as exc:
-    code = exc.code
-heavy = sorted({{m.split(".")[0] for m in sys.modules}} & set({HEAVY!r}))
-print("MODULES-LOADED:" + json.dumps(heavy), file=sys.stderr)
-sys.exit(code)
-"""
+WRAPPER = lint_bench.process_wrapper(HEAVY)
 
 
 def package_import_times(cmd: list[str], env: dict[str, str], runs: int) -> dict[str, float]:

@@ -67,6 +67,29 @@ PACKAGES = ("modelspec", "PyYAML", "jsonschema", "referencing", "typer", "pydant
             "keras", "tensorflow-cpu", "tensorflow", "numpy", "matplotlib")  # fmt: skip
 
 
+# Modules a whole-process run of modelspec should not load (lint, build and import
+# never need them), and the wrapper that reports which ones it did load.
+HEAVY = ("tensorflow", "keras", "numpy", "jax", "torch")
+
+
+def process_wrapper(heavy: tuple[str, ...] = HEAVY) -> str:
+    """Python source that runs the modelspec CLI on its arguments, then prints
+    ``MODULES-LOADED: [...]``, the ``heavy`` modules it imported, on stderr."""
+    return f"""
+import json, sys
+from modelspec.cli import main
+sys.argv = ["modelspec", *sys.argv[1:]]
+code = 0
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+heavy = sorted({{m.split(".")[0] for m in sys.modules}} & set({heavy!r}))
+print("MODULES-LOADED:" + json.dumps(heavy), file=sys.stderr)
+sys.exit(code)
+"""
+
+
 def log(msg: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 

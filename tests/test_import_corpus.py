@@ -1,0 +1,62 @@
+"""The import proof stage by stage (``modelspec.conformance``) and the corpus script."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def keras():
+    keras = pytest.importorskip("keras")
+    keras.backend.clear_session()
+    return keras
+
+
+@pytest.mark.keras
+def test_a_proof_times_every_stage_of_a_chain(keras):
+    from modelspec.conformance import STAGES, prove_import
+
+    x = keras.Input(shape=(4,), name="x")
+    model = keras.Model(x, keras.layers.Dense(2, name="fc")(x), name="chain")
+    proof = prove_import(model, via="module")
+    assert proof.ok and proof.reached == "sequential", proof.failure
+    assert list(proof.times) == list(STAGES)
+    assert (proof.layers, proof.params) == (1, 10)
+
+
+@pytest.mark.keras
+def test_a_failing_stage_is_named_with_its_code(keras):
+    from modelspec.conformance import ProofFailure, prove_import
+
+    x = keras.Input(shape=(4,), name="x")
+    model = keras.Model(x, keras.layers.Lambda(lambda t: t * 2, name="double")(x))
+    proof = prove_import(model)
+    assert isinstance(proof.failure, ProofFailure)
+    assert (proof.failure.stage, proof.failure.code) == ("import", "MS611")
+    assert proof.reached == "export" and "lint" not in proof.times
+    assert str(proof.failure).startswith("import: MS611: layer 'double' is a `Lambda`")
+
+
+@pytest.mark.keras
+def test_the_corpus_script_prints_a_table(tmp_path: Path):
+    pytest.importorskip("keras")
+    out = tmp_path / "corpus.md"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "import_corpus.py"), "--only",
+         "seed_001_mlp", "toy_resnet", "--markdown", str(out)],
+        capture_output=True, text=True, cwd=ROOT, env=env, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    text = out.read_text()
+    assert text.startswith("# The import corpus")
+    rows = [line for line in text.splitlines() if line.startswith("| seed_001_mlp |")]
+    assert len(rows) == 1 and "| proven |" in rows[0]
+    assert "| toy_resnet |" in text and "2 of 2 models proven" in text
