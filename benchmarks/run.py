@@ -199,9 +199,9 @@ def machine() -> dict[str, str]:
     except OSError:
         pass
     info["os"] = platform.platform()
-    info["python"] = (
-        f"{platform.python_implementation()} {platform.python_version()} ({sys.executable})"
-    )
+    # The interpreter, not its path: results are committed, and a path names a machine.
+    venv = " (virtual environment)" if sys.prefix != sys.base_prefix else ""
+    info["python"] = f"{platform.python_implementation()} {platform.python_version()}{venv}"
     versions = []
     for name in PACKAGES:
         try:
