@@ -206,6 +206,10 @@ class _Builder:
         self.doc = Document(file, text, None)
         self.diagnostics: list[Diagnostic] = []
         self.pos = _positions(text)
+        # The open containers, and the last event read: where the reader stopped, if it
+        # stops with an error of its own (see too_deep).
+        self.stack: list[_Frame] = []
+        self.last: Any = None
 
     def error(self, code: str, message: str, mark: Any, path: JsonPath, hint: str | None = None):
         line, col = self.pos(mark)
@@ -216,7 +220,7 @@ class _Builder:
             raise _Stop
 
     def run(self, events: Iterator[Any]) -> None:
-        stack: list[_Frame] = []
+        stack: list[_Frame] = self.stack
         root: list[Any] = []
         documents = 0
         nodes = 0
@@ -326,6 +330,32 @@ class _Builder:
                 container: Any = {} if kind is yaml.MappingStartEvent else []
                 stack.append(_Frame(container, attach(container, event.start_mark, path)))
         self.doc.data = root[0] if root else None
+
+    def too_deep(self, text: str, stop: int) -> bool:
+        """Report MS010 if the flow brackets read ahead of the events reach past
+        ``MAX_DEPTH`` before index ``stop``, where the reader gave up.
+
+        A reader may look ahead and stop at its own nesting limit (libyaml does since
+        PyYAML 6.0.4, with its own wording) before the events reach modelspec's, so the
+        depth is counted again from the text: the containers open at the last event,
+        plus the brackets after it. Quoted strings and comments are skipped.
+        """
+        start = self.last.end_mark.index if self.last is not None else 0
+        depth = len(self.stack)
+        for index, char in _flow_brackets(text, start, stop + 1):
+            if char in "[{":
+                if depth >= MAX_DEPTH:
+                    line, col = _index_position(text, index)
+                    path = self.stack[-1].path if self.stack else ()
+                    self.diagnostics.append(Diagnostic(
+                        ERROR, "MS010", f"nesting deeper than {MAX_DEPTH} levels is not allowed",
+                        "a spec is a shallow document; check for runaway brackets",
+                        self.doc.file, line, col, path))  # fmt: skip
+                    return True
+                depth += 1
+            else:
+                depth = max(depth - 1, 0)
+        return False
 
     def tag_error(self, event: Any, path: JsonPath) -> None:
         tag = event.tag.replace(_CORE, "!!")
@@ -573,7 +603,7 @@ def loads(
         parse_text = text
     parser = _Parser(parse_text)
     try:
-        builder.run(_events(parser))
+        builder.run(_events(parser, builder))
     except _Stop:
         return None, builder.diagnostics
     except yaml.reader.ReaderError as exc:
@@ -586,6 +616,9 @@ def loads(
         builder.diagnostics.append(Diagnostic(ERROR, "MS002", msg, hint, file, line, col))
         return None, builder.diagnostics
     except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        if builder.too_deep(parse_text, mark.index if mark is not None else len(parse_text)):
+            return None, builder.diagnostics[-1:]
         if fmt == "json":
             _, json_diags = _json_value(text, file)
             if json_diags:  # json.loads is the authority on JSON syntax
@@ -593,7 +626,6 @@ def loads(
             # Valid JSON that the YAML reader refuses (a key over YAML's 1024 characters):
             # what the reader said about the text before giving up is noise.
             builder.diagnostics = []
-        mark = exc.problem_mark or exc.context_mark
         line, col = builder.pos(mark) if mark else (1, 1)
         what = "JSON" if fmt == "json" else "YAML"
         problem = exc.problem or str(exc)
@@ -663,16 +695,53 @@ def _long_key_before(text: str, index: int) -> bool:
     return plain > 1024
 
 
+_SPECIAL = re.compile(r"""[\[\]{}"'#\\\n]""")
+
+
+def _flow_brackets(text: str, start: int, stop: int) -> Iterator[tuple[int, str]]:
+    """``(index, bracket)`` for the flow brackets in ``text[start:stop]`` outside quoted
+    strings and comments.
+
+    A small state machine over the special characters alone, so it is linear however
+    the quotes are arranged (a regex for a quoted string backtracks on unterminated ones).
+    """
+    quote: str | None = None  # the open quote, if inside a quoted string
+    comment = False
+    escaped = -1  # the index of a character escaped by a backslash
+    for m in _SPECIAL.finditer(text, start, stop):
+        char, index = m.group(), m.start()
+        if comment:
+            comment = char != "\n"
+        elif quote == '"':
+            if char == "\\" and index != escaped:
+                escaped = index + 1
+            elif char == '"' and index != escaped:
+                quote = None
+        elif quote == "'":
+            quote = None if char == "'" else quote  # '' inside reopens at the next quote
+        elif char in "\"'":
+            # A quote opens a string only where a value starts ('' in a single-quoted
+            # string closes and reopens it); in `it's` it is text.
+            before = text[index - 1] if index else "\n"
+            if before in " \t\n[{,:" or (char == "'" and before == "'"):
+                quote = char
+        elif char == "#":
+            comment = index == 0 or text[index - 1] in " \t\n"
+        elif char in "[]{}":
+            yield index, char
+
+
 def _index_position(text: str, index: int) -> tuple[int, int]:
     line = text.count("\n", 0, index) + 1
     return line, index - (text.rfind("\n", 0, index) + 1) + 1
 
 
-def _events(parser: Any) -> Iterator[Any]:
+def _events(parser: Any, builder: _Builder) -> Iterator[Any]:
     # get_event alone, up to the stream's end: check_event first would double the
     # calls into the parser, a fifth of the loader's time on a large spec.
     while True:
         event = parser.get_event()
+        builder.last = event
         yield event
         if event is None or type(event) is yaml.StreamEndEvent:
             return
