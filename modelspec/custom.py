@@ -202,10 +202,9 @@ def _ask_keras(
     cls: str, kwargs_json: str, shapes: tuple, inputs: int
 ) -> tuple[Any, tuple[int, int]]:
     """Output shape and ``(trainable, non_trainable)`` parameters, from Keras itself."""
-    from modelspec.instantiate import quiet_tensorflow
+    from modelspec.instantiate import quiet_import
 
-    quiet_tensorflow()
-    import keras
+    keras = quiet_import("keras")
 
     module, _, name = cls.rpartition(".")
     layer_cls = getattr(importlib.import_module(module), name)

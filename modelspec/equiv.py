@@ -197,10 +197,9 @@ def _outputs(model: Any, x: Any) -> dict[str, Any]:
 
 def compare(spec: SpecModel, *, steps: int = 3, batch_size: int = 8, data_seed: int = 0) -> Report:
     """Build every form of ``spec`` and compare them (see the module docstring)."""
-    from modelspec.instantiate import quiet_tensorflow
+    from modelspec.instantiate import quiet_import
 
-    quiet_tensorflow()
-    import keras
+    keras = quiet_import("keras")
     import numpy as np
 
     try:  # the same ops in the same order give the same bits

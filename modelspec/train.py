@@ -475,10 +475,9 @@ def make_strategy(name: str) -> Any:
     Call it before anything else uses TensorFlow: MultiWorkerMirroredStrategy must
     be created before the runtime initialises its devices.
     """
-    from modelspec.instantiate import quiet_tensorflow
+    from modelspec.instantiate import quiet_import
 
-    quiet_tensorflow()
-    import tensorflow as tf
+    tf = quiet_import("tensorflow")
 
     if name == "none":
         return tf.distribute.get_strategy()
