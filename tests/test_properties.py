@@ -171,6 +171,29 @@ def test_no_mutated_spec_makes_check_raise(data):
     assert all(d.line >= 1 and d.col >= 1 for d in result.diagnostics)
 
 
+# Examples the property found, kept as explicit cases: a value of another JSON type where
+# the callback path check looked a name up (`type: [..]` crashed it: unhashable list).
+_FOUND_VALUES = [[], ["CSVLogger"], {}, {"a": 1}, 1, None, True]
+
+
+@pytest.mark.parametrize("value", _FOUND_VALUES, ids=repr)
+@pytest.mark.parametrize("key", ["type", "filepath", "filename", "log_dir"])
+def test_found_examples_callback_values_of_any_type(key, value):
+    from modelspec.loader import loads
+
+    spec = loads((ROOT / "specs" / "example_circles.yaml").read_text(encoding="utf-8"), "s.yaml")[0].data
+    spec.setdefault("fit", {})["callbacks"] = [
+        {"type": "ModelCheckpoint", "filepath": "ckpt/{epoch}.keras"},
+        {"type": "CSVLogger", "filename": "log.csv"},
+        {"type": "TensorBoard", "log_dir": "tb"},
+    ]
+    for callback in spec["fit"]["callbacks"]:
+        if key in callback:
+            callback[key] = value
+    result = check_text(json.dumps(spec), "mutated.json")
+    assert result.errors and all(d.line >= 1 and d.col >= 1 for d in result.diagnostics)
+
+
 # --- every shape rule is total -----------------------------------------------------------------
 
 from modelspec.catalog import LAYER_TYPES  # noqa: E402

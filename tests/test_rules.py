@@ -866,6 +866,67 @@ def test_ms405_relative_callback_paths_are_fine():
     assert lint(text).diagnostics == []
 
 
+@pytest.mark.parametrize(
+    "path, problem",
+    [
+        ("{epoch.__class__}.keras", "is not a plain name"),
+        ("{epoch[0]}.keras", "is not a plain name"),
+        ("{0}.keras", "is not a plain name"),
+        ("{}.keras", "an empty placeholder"),
+        ("{epoch!r}.keras", "converts its value"),
+        ("{epoch:./>9}.keras", "a format other than a plain numeric one"),
+        ("{epoch:999999999}.keras", "a format other than a plain numeric one"),
+        ("{epoch:{w}}.keras", "a format other than a plain numeric one"),
+        ("ckpt/{epoch.keras", "its braces do not parse"),
+    ],
+)
+def test_ms406_checkpoint_placeholders_are_plain(path, problem):
+    line = f"fit: {{callbacks: [{{type: ModelCheckpoint, filepath: '{path}'}}]}}"
+    text = spec(
+        "sequential: [{type: Dense, units: 2}]",
+        "outputs: {y: {from: dense, loss: mse}}",
+        "compile: {optimizer: adam}",
+        line,
+    )
+    d = expect(text, "MS406", 8, line.index("'") + 1, problem, hint="{epoch:02d}")
+    assert repr(path) in d.message
+
+
+@pytest.mark.parametrize(
+    "path, fine",
+    [
+        ("ckpt/e{epoch:02d}-{val_loss:.4f}.keras", True),
+        ("ckpt/{batch}-{accuracy:.2%}.weights.h5", True),
+        ("{{literal}}/{epoch}.keras", True),
+        ("..{epoch}/m.keras", True),  # a segment '..1', not '..'
+        ("{epoch}/../../m.keras", False),  # MS405 on the path the placeholders give
+        ("/{epoch}.keras", False),
+    ],
+)
+def test_ms405_checks_the_path_a_checkpoint_formats_to(path, fine):
+    text = spec(
+        "sequential: [{type: Dense, units: 2}]",
+        "outputs: {y: {from: dense, loss: mse}}",
+        "compile: {optimizer: adam}",
+        f"fit: {{callbacks: [{{type: ModelCheckpoint, filepath: '{path}'}}]}}",
+    )
+    codes = [d.code for d in lint(text).diagnostics]
+    assert codes == ([] if fine else ["MS405"])
+
+
+@pytest.mark.parametrize("kind", ["[CSVLogger]", "{a: 1}", "7", "null"])
+def test_a_callback_type_that_is_not_a_name_is_a_schema_error(kind):
+    # Found by test_properties: a list as `type:` crashed the callback path check.
+    text = spec(
+        "sequential: [{type: Dense, units: 2}]",
+        "outputs: {y: {from: dense, loss: mse}}",
+        "compile: {optimizer: adam}",
+        f"fit: {{callbacks: [{{type: {kind}, filename: x.csv}}]}}",
+    )
+    codes = {d.code for d in lint(text).diagnostics}
+    assert codes and codes <= {"MS104", "MS105", "MS103"}, codes
+
+
 # === whole specs ========================================================================
 
 

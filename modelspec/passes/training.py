@@ -54,26 +54,85 @@ def check_training(spec: Spec) -> Iterator[Diagnostic]:
                         "the weight scales nothing; add a loss or remove the weight")  # fmt: skip
 
 
+# A placeholder Keras fills in a ModelCheckpoint path: `{epoch}`, `{batch}` or a logged
+# metric, with at most a plain numeric format (`{epoch:02d}`, `{val_loss:.4f}`): zero
+# padding, a width and a precision of two digits at most, a numeric type. No fill
+# character, sign or grouping, so what it writes is digits, '.', '-', '+', 'e', '%',
+# 'inf' or 'nan', never a '/' or a '..' of its own.
+_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_NUMERIC_FORMAT = re.compile(r"0?[0-9]{0,2}(?:\.[0-9]{1,2})?[deEfFgG%]?\Z")
+# The callbacks whose path Keras formats with `str.format` before writing.
+FORMATTED_PATHS = {"ModelCheckpoint"}
+
+
+def _placeholders_problem(value: str) -> tuple[str | None, str]:
+    """``(problem, path)``: what is wrong with the placeholders of a formatted path (None:
+    nothing), and the path with every placeholder written as a number.
+
+    ``string.Formatter.parse`` only splits the text; nothing is formatted here, and
+    Keras formats only a path that passed.
+    """
+    import string
+
+    try:
+        pieces = list(string.Formatter().parse(value))
+    except ValueError as exc:
+        return f"its braces do not parse ({exc})", value
+    path = []
+    for literal, field, spec, conversion in pieces:
+        path.append(literal)
+        if field is None:
+            continue
+        if not _FIELD.match(field):
+            what = "an empty placeholder" if not field else f"the placeholder {{{field}}}"
+            return (f"{what} is not a plain name (attribute access, indexing and positions are "
+                    "not allowed)"), value  # fmt: skip
+        if conversion is not None:
+            return f"the placeholder {{{field}!{conversion}}} converts its value", value
+        if spec and not _NUMERIC_FORMAT.match(spec):
+            return (f"the placeholder {{{field}:{spec}}} has a format other than a plain numeric "
+                    "one of two digits at most (02d, .4f)"), value  # fmt: skip
+        path.append("1")
+    return None, "".join(path)
+
+
 def check_callback_paths(doc: Any, spec: Spec) -> Iterator[Diagnostic]:
-    """MS405: a callback writes below the folder ``train`` runs in, nowhere else.
+    """MS405: a callback writes below the folder ``train`` runs in, nowhere else;
+    MS406: a formatted path's placeholders are the plain ones Keras documents.
 
     A spec may come from an untrusted pull request, and ``train`` runs its callbacks:
     an absolute path or a ``..`` would let the spec choose any file to overwrite.
+    Keras formats ``ModelCheckpoint``'s ``filepath`` with ``str.format`` first, so
+    its placeholders are checked (a format spec could write '/' or '..'; attribute
+    access runs code; a width of 10**9 allocates it), then the path they give.
     """
     fit = spec.fit if isinstance(spec.fit, dict) else {}
     callbacks = fit.get("callbacks")
     for i, callback in enumerate(callbacks if isinstance(callbacks, list) else ()):
-        key = CALLBACK_PATHS.get(callback.get("type")) if isinstance(callback, dict) else None
+        kind = callback.get("type") if isinstance(callback, dict) else None
+        key = CALLBACK_PATHS.get(kind) if isinstance(kind, str) else None
         value = callback.get(key) if key else None
         if not isinstance(value, str):
             continue
-        parts = re.split(r"[/\\]", value)
-        if _ANCHORED.match(value) or ".." in parts:
+        at = ("fit", "callbacks", i, key)
+        path = value
+        if kind in FORMATTED_PATHS:
+            problem, path = _placeholders_problem(value)
+            if problem is not None:
+                yield doc.diagnostic(
+                    "MS406", f"`{key}` of callback `{kind}`: {problem}: {value!r}", at,
+                    hint="Keras fills in {epoch}, {batch} and the logged metrics ({val_loss}), "
+                    "with a numeric format at most: ckpt/e{epoch:02d}-{val_loss:.4f}.keras; "
+                    "write a literal brace as {{ or }}",
+                )  # fmt: skip
+                continue
+        parts = re.split(r"[/\\]", path)
+        if _ANCHORED.match(path) or ".." in parts:
             yield doc.diagnostic(
                 "MS405",
-                f"`{key}` of callback `{callback['type']}` must be a relative path below the "
+                f"`{key}` of callback `{kind}` must be a relative path below the "
                 f"folder `modelspec train` runs in, not {value!r}",
-                ("fit", "callbacks", i, key),
+                at,
                 hint="write a relative path without '..' (logs/run1); run `train` from the "
                 "folder the files belong in",
             )
