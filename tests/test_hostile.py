@@ -50,7 +50,14 @@ MARKER = "PWNED"  # in every payload: text that must never become code, a file o
 
 # --- the cases ------------------------------------------------------------------------------
 
-_EXPECT_KEYS = {"exit", "code", "at", "message", "hint", "errors", "build"}
+_EXPECT_KEYS = {
+    "exit", "code", "at", "message", "hint", "errors", "build", "command", "file", "allow",
+}  # fmt: skip
+# The memory a case may take (the address space of the process, Python's own included),
+# and more for a command that loads TensorFlow (whose libraries alone map gigabytes).
+MEMORY_LIMIT_MIB = 1024
+MEMORY_LIMIT_KERAS_MIB = 8192
+_KERAS_COMMANDS = {"train", "equiv"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,15 +74,27 @@ class Case:
     def exit(self) -> int:
         return self.expect.get("exit", 1)
 
+    @property
+    def command(self) -> list[str]:
+        """The command line, ``{spec}`` standing for the spec's file name."""
+        return [a.replace("{spec}", self.file) for a in self.expect.get("command", ["lint", "{spec}"])]
+
+    @property
+    def memory_mib(self) -> int:
+        return MEMORY_LIMIT_KERAS_MIB if self.command[0] in _KERAS_COMMANDS else MEMORY_LIMIT_MIB
+
 
 def _expectation(expect: Any, where: Path) -> dict[str, Any]:
     assert isinstance(expect, dict), f"{where}: `expect` must be a mapping"
     unknown = set(expect) - _EXPECT_KEYS
     assert not unknown, f"{where}: unknown expectation keys {sorted(unknown)}"
-    if expect.get("exit", 1) == 1:
+    if expect.get("exit", 1) in (1, 2):
         assert {"code", "at", "message"} <= set(expect), (
             f"{where}: a failing case names its code, `at` (line:col) and message"
         )
+    command = expect.get("command", ["lint", "{spec}"])
+    assert isinstance(command, list) and all(isinstance(a, str) for a in command), where
+    assert not (expect.get("build") and "command" in expect), f"{where}: build is for lint cases"
     return expect
 
 
@@ -109,7 +128,7 @@ def load_case(path: Path) -> Case:
         recipe = yaml.safe_load(path.read_text(encoding="utf-8"))
         expect = _expectation(recipe["expect"], path)
         others = tuple((recipe.get("others") or {}).items())
-        assert not (others and expect.get("build")), f"{path}: `others` is for lint cases"
+        assert not (others and expect.get("build")), f"{path}: `others` is not for build cases"
         return Case(
             path.stem, recipe.get("file", "spec.yaml"), _render(recipe["parts"], path), expect,
             others,
@@ -137,6 +156,7 @@ _AUDITED_CLI = r"""
 import json, os, sys
 
 rules = json.loads(os.environ.pop("MODELSPEC_AUDIT"))
+allowed_imports = tuple(rules.get("imports", ()))
 read_roots = tuple(os.path.realpath(p) + os.sep for p in rules["read"])
 write_roots = tuple(os.path.realpath(p) + os.sep for p in rules["write"])
 marker = rules["marker"]
@@ -188,7 +208,8 @@ def hook(event, args):
         # (render parses the module it writes, payloads in its strings: only running
         # code that holds the spec's text counts)
         seen.append(f"exec of code holding spec text, from {args[0].co_filename!r}")
-    elif event == "import" and (args[0] in IMPORTS or args[0].split(".")[0] in IMPORTS):
+    elif event == "import" and (args[0] in IMPORTS or args[0].split(".")[0] in IMPORTS) and (
+            args[0].split(".")[0] not in allowed_imports):
         seen.append(f"import {args[0]}")
 
 
@@ -231,17 +252,31 @@ class Run:
     wall_s: float
 
 
-def modelspec(*args: str, cwd: Path, write: tuple[Path, ...] = ()) -> Run:
-    """``modelspec ARGS`` in ``cwd``, under the audit hook; CPU time from the OS."""
+def _memory_limit(mib: int) -> Any:
+    """A ``preexec_fn`` that caps the child's address space at ``mib`` MiB."""
+
+    def limit() -> None:
+        size = mib * 2**20
+        resource.setrlimit(resource.RLIMIT_AS, (size, size))
+
+    return limit
+
+
+def modelspec(
+    *args: str, cwd: Path, write: tuple[Path, ...] = (), imports: tuple[str, ...] = (),
+    memory_mib: int = MEMORY_LIMIT_MIB,
+) -> Run:
+    """``modelspec ARGS`` in ``cwd``, under the audit hook and a memory limit; CPU time
+    from the OS. ``imports``: packages (numpy, h5py) the command may load."""
     rules = {"read": [*_library_roots(), str(cwd)], "write": [str(p) for p in write],
-             "marker": MARKER}  # fmt: skip
+             "marker": MARKER, "imports": list(imports)}  # fmt: skip
     env = {**os.environ, "MODELSPEC_AUDIT": json.dumps(rules)}
     env.pop("MODELSPEC_DEBUG", None)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-c", _AUDITED_CLI, *args], cwd=cwd, env=env, capture_output=True,
-        timeout=WALL_LIMIT_S * 4,
+        timeout=WALL_LIMIT_S * 4, preexec_fn=_memory_limit(memory_mib),
     )  # fmt: skip
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -295,8 +330,18 @@ def assert_well_behaved(run: Run, expected_exit: int, what: str) -> None:
     assert run.wall_s < WALL_LIMIT_S, f"{what}: {run.wall_s:.1f} s"
 
 
-def _snapshot(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+def _snapshot(folder: Path) -> dict[str, Any]:
+    """Every path below ``folder`` (links not followed): its bytes, or where it links."""
+    out: dict[str, Any] = {}
+    for p in sorted(folder.rglob("*")):
+        name = str(p.relative_to(folder))
+        if p.is_symlink():
+            out[name] = ("link", os.readlink(p))
+        elif p.is_file():
+            out[name] = p.read_bytes()
+        else:
+            out[name] = ("folder",)
+    return out
 
 
 @pytest.fixture
@@ -307,25 +352,43 @@ def case_dir(tmp_path: Path) -> Path:
 
 
 def _write_others(case: Case, case_dir: Path) -> None:
+    """A case's other files: text, ``{link: TARGET}``, ``{hex: "..."}``, or ``{make: NAME,
+    ...}``, written by ``NAME(path, **rest)`` of ``tests/hostile/builders.py`` (binary
+    files: HDF5, zip, npz)."""
     for name, content in case.others:
         path = case_dir / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, dict):
+        if isinstance(content, dict) and "link" in content:
             path.symlink_to(content["link"])
+        elif isinstance(content, dict) and "hex" in content:
+            path.write_bytes(bytes.fromhex(content["hex"]))
+        elif isinstance(content, dict) and "make" in content:
+            builders = pytest.importorskip("tests.hostile.builders")
+            rest = {k: v for k, v in content.items() if k != "make"}
+            getattr(builders, content["make"])(path, **rest)
         else:
             path.write_text(content, encoding="utf-8")
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def _marks(case: Case) -> list[Any]:
+    return [pytest.mark.keras] if case.command[0] in _KERAS_COMMANDS else []
+
+
+@pytest.mark.parametrize(
+    "case", [pytest.param(c, id=c.name, marks=_marks(c)) for c in CASES]
+)
 def test_hostile_spec_is_refused_at_its_place_and_nothing_happens(case: Case, case_dir: Path):
     (case_dir / case.file).write_bytes(case.data)
     _write_others(case, case_dir)
     before = _snapshot(case_dir)
-    run = modelspec("lint", case.file, cwd=case_dir)
-    assert_well_behaved(run, case.exit, f"lint {case.name}")
-    assert _snapshot(case_dir) == before, "lint wrote or changed a file"
+    command = " ".join(case.command)
+    run = modelspec(*case.command, cwd=case_dir, imports=tuple(case.expect.get("allow", ())),
+                    memory_mib=case.memory_mib)  # fmt: skip
+    assert_well_behaved(run, case.exit, f"{command} ({case.name})")
+    assert _snapshot(case_dir) == before, f"{command} wrote or changed a file"
     printed = diagnostics(run.stderr)
-    assert all(d.file == case.file for d in printed), [d.file for d in printed]
+    named = case.expect.get("file", case.file)
+    assert all(d.file in (case.file, named) for d in printed), [d.file for d in printed]
     expect = case.expect
     if case.exit == 0:
         assert not [d for d in printed if d.level == "error"], run.stderr[-3000:]
@@ -333,9 +396,10 @@ def test_hostile_spec_is_refused_at_its_place_and_nothing_happens(case: Case, ca
     matching = [
         d for d in printed
         if d.code == expect["code"] and d.at == expect["at"] and expect["message"] in d.message
+        and d.file == named
     ]  # fmt: skip
     assert matching, (
-        f"no {expect['code']} at {case.file}:{expect['at']} with {expect['message']!r}; lint printed\n"
+        f"no {expect['code']} at {named}:{expect['at']} with {expect['message']!r}; {command} printed\n"
         + "\n".join(f"{d.at} {d.code} {d.message[:200]}" for d in printed[:20])
     )
     if "hint" in expect:
