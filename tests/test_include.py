@@ -184,10 +184,24 @@ def test_an_absolute_path_follows_the_same_rule(tmp_path: Path):
 
 def test_an_include_path_in_pyproject_allows_a_folder_outside(tmp_path: Path):
     proj, _ = _escape_tree(tmp_path)
+    (proj / ".git").mkdir()  # the repository root's pyproject.toml is the one read
     (proj / "pyproject.toml").write_text('[tool.modelspec]\ninclude-paths = ["../shared"]\n')
     result = check(proj / "m.yaml")
     assert result.ok, format_all(result.diagnostics)
     assert result.diagnostics == []
+
+
+def test_an_include_path_in_a_nested_pyproject_allows_nothing(tmp_path: Path):
+    """A pull request's own pyproject.toml beside its spec cannot reach outside."""
+    proj, _ = _escape_tree(tmp_path)
+    (proj / ".git").mkdir()
+    (proj / "specs").mkdir()
+    (proj / "specs" / "m.yaml").write_text(
+        spec("y: {block: res, to: x}", include="[../../shared/res.yaml]")
+    )
+    (proj / "specs" / "pyproject.toml").write_text('[tool.modelspec]\ninclude-paths = ["/"]\n')
+    result = check(proj / "specs" / "m.yaml")
+    assert [d.code for d in result.diagnostics] == ["MS021", "MS715"]
 
 
 def test_include_path_on_the_command_line_allows_a_folder_outside(tmp_path: Path):

@@ -16,8 +16,12 @@ SPEC = (
 )
 
 
-def _tree(tmp_path: Path, pyproject: str | None) -> Path:
+def _tree(tmp_path: Path, pyproject: str | None, *, repository: bool = True) -> Path:
+    """``proj/specs/m.yaml``; ``proj`` is a git repository's root (``.git``) unless not
+    ``repository``, with ``pyproject`` as its pyproject.toml."""
     (tmp_path / "proj" / "specs").mkdir(parents=True)
+    if repository:
+        (tmp_path / "proj" / ".git").mkdir()
     if pyproject is not None:
         (tmp_path / "proj" / "pyproject.toml").write_text(pyproject, encoding="utf-8")
     spec = tmp_path / "proj" / "specs" / "m.yaml"
@@ -26,7 +30,7 @@ def _tree(tmp_path: Path, pyproject: str | None) -> Path:
 
 
 def test_root_is_the_nearest_folder_with_pyproject_or_git(tmp_path):
-    spec = _tree(tmp_path, "[project]\nname = 'p'\n")
+    spec = _tree(tmp_path, "[project]\nname = 'p'\n", repository=False)
     assert find_root(spec) == (tmp_path / "proj").resolve()
     (tmp_path / "proj" / "specs" / ".git").mkdir()
     assert find_root(spec) == (tmp_path / "proj" / "specs").resolve()
@@ -117,3 +121,78 @@ def test_allow_module_must_be_a_module_path(tmp_path):
     assert run.returncode == 2
     assert "--allow-module: not a module path: 'os;x'" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+# --- which settings file is trusted (NOTE: [trusted settings]) ------------------------------
+
+WIDE = '[tool.modelspec]\nallow-modules = ["evil"]\ninclude-paths = ["/"]\n'
+
+
+def test_a_pyproject_beside_the_spec_widens_nothing_and_says_so(tmp_path):
+    """A pull request can add specs/pyproject.toml next to its spec: it makes that folder
+    the root (narrower), and its settings are not read."""
+    spec = _tree(tmp_path, "[tool.modelspec]\nallow-modules = ['mypkg.layers']\n")
+    nested = spec.parent / "pyproject.toml"
+    nested.write_text(WIDE, encoding="utf-8")
+    project = find_project(spec)
+    assert project.root == spec.parent.resolve()  # narrower, never wider
+    assert project.allow_modules == ("mypkg.layers",)  # the repository root's
+    assert project.config == (tmp_path / "proj" / "pyproject.toml").resolve()
+    assert not project.allows_module("evil") and not project.allows_path("/etc/passwd")
+    ((code, file, message),) = [(d.code, d.file, d.message) for d in project.diagnostics]
+    assert code == "MS021" and file == str(nested.resolve())
+    assert "are not read: only the repository root's pyproject.toml (or --config FILE)" in message
+
+
+def test_outside_a_repository_no_pyproject_is_trusted(tmp_path):
+    spec = _tree(tmp_path, WIDE, repository=False)
+    project = find_project(spec)
+    assert project.allow_modules == () and project.include_paths == ()
+    assert [d.code for d in project.diagnostics] == ["MS021"]
+    assert "in no git repository, so only --config FILE gives settings" in project.diagnostics[0].message
+    # A pyproject.toml that says nothing of modelspec is no news.
+    (tmp_path / "proj" / "pyproject.toml").write_text("[project]\nname = 'modelspec-user'\n")
+    assert find_project(spec).diagnostics == ()
+
+
+def test_config_names_the_one_file_read(tmp_path):
+    spec = _tree(tmp_path, WIDE)
+    chosen = tmp_path / "ci.toml"
+    chosen.write_text('[tool.modelspec]\nallow-modules = ["mypkg.layers"]\n', encoding="utf-8")
+    project = find_project(spec, config=chosen)
+    assert project.allow_modules == ("mypkg.layers",) and project.config == chosen
+    # The repository root's file is not read when --config says otherwise.
+    assert [d.code for d in project.diagnostics] == ["MS021"]
+
+
+def test_a_pyproject_linked_out_of_the_repository_is_not_read(tmp_path):
+    outside = tmp_path / "outside.toml"
+    outside.write_text(WIDE, encoding="utf-8")
+    spec = _tree(tmp_path, None)
+    (tmp_path / "proj" / "pyproject.toml").symlink_to(outside)
+    project = find_project(spec)
+    assert project.allow_modules == ()
+    assert [d.code for d in project.diagnostics] == ["MS020"]
+    assert "symbolic link out of its repository" in project.diagnostics[0].message
+
+
+def test_a_deeply_nested_pyproject_is_a_warning_not_a_crash(tmp_path):
+    deep = "[tool.modelspec]\nallow-modules = " + "[" * 50_000 + "]" * 50_000 + "\n"
+    spec = _tree(tmp_path, deep)
+    project = find_project(spec)
+    assert [d.code for d in project.diagnostics] == ["MS020"] and project.allow_modules == ()
+    run = _cli("lint", "specs/m.yaml", cwd=tmp_path / "proj")
+    assert run.returncode == 0 and "Traceback" not in run.stderr and "MS020" in run.stderr
+
+
+def test_cli_config_and_nested_settings(tmp_path):
+    spec = _tree(tmp_path, None)
+    (spec.parent / "pyproject.toml").write_text(WIDE, encoding="utf-8")
+    (spec.parent / "n.yaml").write_text(SPEC, encoding="utf-8")
+    run = _cli("lint", "specs", cwd=tmp_path / "proj")
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.count("warning MS021") == 1  # once, not once per spec
+    assert "2 files checked: 0 errors, 1 warning" in run.stderr
+    missing = _cli("lint", "specs", "--config", "nowhere.toml", cwd=tmp_path / "proj")
+    assert missing.returncode == 2 and "nowhere.toml" in missing.stderr
+    assert "Traceback" not in missing.stderr
