@@ -210,6 +210,7 @@ def whole_process(row: Row, proof: Proof, tmp: Path, env: dict[str, str], repeat
     config.write_text(proof.config, encoding="utf-8")
     out = tmp / f"{row.entry.name}.yaml"
     allow = [a for m in row.entry.allow_modules for a in ("--allow-module", m)]
+    allow += ["--ask-keras"] if allow else []
     cmd = [sys.executable, "-c", WRAPPER, "import", str(config), "-o", str(out), "--force", *allow]
     if not _WARM:  # the first import fills the bytecode cache of what `import` loads: untimed
         bench.run(cmd, env, timeout=600)
@@ -243,7 +244,9 @@ def prove(entry: Entry, keras: Any, args: argparse.Namespace, tmp: Path, env: di
         row.error = f"{type(exc).__name__}: {str(exc).strip()[:200]}"
         return row
     row.keras_build = time.perf_counter() - start
-    project = find_project(ROOT).widened(allow_modules=entry.allow_modules)
+    project = find_project(ROOT).widened(
+        allow_modules=entry.allow_modules, ask_keras=bool(entry.allow_modules)
+    )
     for i in range(args.repeat):
         proof = prove_import(model, f"{entry.name}.json", project, via=args.via)
         row.proofs.append(proof)

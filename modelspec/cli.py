@@ -97,8 +97,9 @@ def _github(d: Diagnostic) -> str:
     )
 
 
-# Settings a spec cannot give itself (modelspec/project.py): the project's
-# [tool.modelspec] gives them too; these add to it for one run.
+# Settings a spec cannot give itself (modelspec/project.py, NOTE: [trusted settings]):
+# the repository root's [tool.modelspec], or --config's, gives them too; these add to
+# it for one run.
 IncludePaths = Annotated[
     list[Path] | None,
     typer.Option(
@@ -117,15 +118,42 @@ AllowModules = Annotated[
 ]
 
 
-def _project(spec: Path, include_paths: list[Path] | None, allow_modules: list[str] | None):
+ConfigFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        metavar="FILE",
+        exists=True,
+        dir_okay=False,
+        help="Read [tool.modelspec] from FILE, not from the repository root's pyproject.toml.",
+    ),
+]
+AskKeras = Annotated[
+    bool,
+    typer.Option(
+        "--ask-keras",
+        help="Let lint create custom layers (from allowed modules) with the spec's kwargs, to "
+        "ask Keras the shapes and parameters the spec does not declare.",
+    ),
+]
+
+
+def _project(
+    spec: Path,
+    include_paths: list[Path] | None,
+    allow_modules: list[str] | None,
+    config: Path | None = None,
+    ask_keras: bool = False,
+):
     """The project of ``spec``, widened by the command line's settings."""
     from modelspec.project import find_project
 
-    project = find_project(spec)
+    project = find_project(spec, config=config)
     try:
         return project.widened(
-            include_paths=tuple(include_paths or ()), allow_modules=tuple(allow_modules or ())
-        )
+            include_paths=tuple(include_paths or ()), allow_modules=tuple(allow_modules or ()),
+            ask_keras=ask_keras,
+        )  # fmt: skip
     except ValueError as exc:
         raise _usage_error(f"--allow-module: {exc}") from None
 
@@ -145,6 +173,8 @@ def lint(
     ] = 50,
     include_path: IncludePaths = None,
     allow_module: AllowModules = None,
+    config: ConfigFile = None,
+    ask_keras: AskKeras = False,
 ) -> None:
     """Check specs without TensorFlow: schema, names, graph, shapes and losses."""
     from modelspec.check import check
@@ -154,10 +184,11 @@ def lint(
     per_file: list[tuple[str, list[Diagnostic], dict[str, str] | None]] = []
     seen: set[Diagnostic] = set()  # a broken project setting is reported once, not per file
     for path in files:
-        result = check(path, project=_project(path, include_path, allow_module))
+        result = check(path, project=_project(path, include_path, allow_module, config, ask_keras))
         diags = [d.with_level(ERROR) if strict else d for d in result.diagnostics]
-        diags = [d for d in diags if d.code != "MS020" or d not in seen]
-        seen.update(d for d in diags if d.code == "MS020")
+        # A settings file's own warnings (MS020, MS021) once, not for each spec.
+        diags = [d for d in diags if d.code not in ("MS020", "MS021") or d not in seen]
+        seen.update(d for d in diags if d.code in ("MS020", "MS021"))
         all_diags += diags
         per_file.append((str(path), diags, result.doc.texts if result.doc else None))
     errors = sum(d.is_error for d in all_diags)
@@ -192,13 +223,17 @@ def lint(
 
 
 def _checked(
-    spec: Path, include_paths: list[Path] | None = None, allow_modules: list[str] | None = None
+    spec: Path,
+    include_paths: list[Path] | None = None,
+    allow_modules: list[str] | None = None,
+    config: Path | None = None,
+    ask_keras: bool = False,
 ):
     """Check ``spec``, print its diagnostics, and exit 1 on errors; the checked result."""
     from modelspec.check import check
 
     (path,) = _expand([spec])
-    result = check(path, project=_project(path, include_paths, allow_modules))
+    result = check(path, project=_project(path, include_paths, allow_modules, config, ask_keras))
     if result.diagnostics:
         text = result.doc.texts if result.doc else None
         typer.echo(format_all(result.diagnostics, limit=50, source=text), err=True)
@@ -223,11 +258,13 @@ def summary(
     ] = SummaryFormat.table,
     include_path: IncludePaths = None,
     allow_module: AllowModules = None,
+    config: ConfigFile = None,
+    ask_keras: AskKeras = False,
 ) -> None:
     """Layers, output shapes, parameter counts and the training objective."""
     from modelspec.emit.summary import summary_json, summary_table
 
-    result = _checked(spec, include_path, allow_module)
+    result = _checked(spec, include_path, allow_module, config, ask_keras)
     if fmt is SummaryFormat.json:
         typer.echo(json.dumps(summary_json(result), indent=2))
     else:
@@ -301,12 +338,14 @@ def build(
     ] = False,
     include_path: IncludePaths = None,
     allow_module: AllowModules = None,
+    config: ConfigFile = None,
+    ask_keras: AskKeras = False,
 ) -> None:
     """Generate a Python module whose build_model() returns the Keras model."""
     from modelspec.emit.keras_py import render
     from modelspec.plan import NotAChain, plan
 
-    result = _checked(spec, include_path, allow_module)
+    result = _checked(spec, include_path, allow_module, config, ask_keras)
     try:
         # A relative `weights:` file is relative to the spec; from -o's folder it may be
         # another path to the same file.
@@ -341,13 +380,15 @@ def equiv(
     ] = EquivFormat.text,
     include_path: IncludePaths = None,
     allow_module: AllowModules = None,
+    config: ConfigFile = None,
+    ask_keras: AskKeras = False,
 ) -> None:
     """Build every form of a spec and prove them the same model (exit 0) or not (exit 1)."""
     from modelspec.api import SpecModel
     from modelspec.equiv import compare
     from modelspec.plan import plan
 
-    result = _checked(spec, include_path, allow_module)
+    result = _checked(spec, include_path, allow_module, config, ask_keras)
 
     report = compare(SpecModel(result, plan(result)), steps=steps, batch_size=batch_size)
     if fmt is EquivFormat.json:
@@ -371,13 +412,15 @@ def expand(
     ] = False,
     include_path: IncludePaths = None,
     allow_module: AllowModules = None,
+    config: ConfigFile = None,
+    ask_keras: AskKeras = False,
 ) -> None:
     """Print the spec with vars, blocks and repeats expanded: exactly what is built."""
     from modelspec.emit.spec_yaml import render as render_yaml
 
     if output is not None:
         _refuse_foreign(output, force, lambda head: head.startswith(EXPANDED_MARKER))
-    result = _checked(spec, include_path, allow_module)
+    result = _checked(spec, include_path, allow_module, config, ask_keras)
     assert result.doc is not None
     header = (
         f"{EXPANDED_MARKER} from {spec.name}: no vars, blocks or repeats.\n"
@@ -405,13 +448,16 @@ def import_(
         bool, typer.Option("--force", help="Overwrite a file modelspec did not generate.")
     ] = False,
     allow_modules: AllowModules = None,
+    config: ConfigFile = None,
+    ask_keras: AskKeras = False,
 ) -> None:
     """Write the spec of an existing Keras model, read as data (no TensorFlow needed)."""
     from modelspec.importer import run_import
 
     # The imported spec is linted in the project it is written to; a model with custom
     # layers needs their modules allowed there or here.
-    project = _project(output if output is not None else Path.cwd(), None, allow_modules)
+    project = _project(output if output is not None else Path.cwd(), None, allow_modules, config,
+                       ask_keras)  # fmt: skip
     raise typer.Exit(run_import(source, output, force=force, project=project))
 
 
@@ -446,6 +492,8 @@ def graph(
     ] = False,
     include_path: IncludePaths = None,
     allow_module: AllowModules = None,
+    config: ConfigFile = None,
+    ask_keras: AskKeras = False,
 ) -> None:
     """Draw the model: Graphviz DOT, Mermaid, or SVG/PNG through Graphviz's dot."""
     from modelspec.emit.graph import RenderError, diagram, render, to_dot, to_mermaid
@@ -464,7 +512,7 @@ def graph(
         fmt = GraphFormat(suffix)
     if output is None and fmt in (GraphFormat.svg, GraphFormat.png):
         raise _usage_error(f"--format {fmt.value} needs --output FILE")
-    result = _checked(spec, include_path, allow_module)
+    result = _checked(spec, include_path, allow_module, config, ask_keras)
     d = diagram(result, shapes=not no_shapes, expand=expand)
     text = to_mermaid(d) if fmt is GraphFormat.mmd else to_dot(d)
     data = text.encode()
@@ -505,7 +553,11 @@ def _is_keras_model(path: Path) -> bool:
 
 
 def _checked_or_2(
-    spec: Path, include_paths: list[Path] | None = None, allow_modules: list[str] | None = None
+    spec: Path,
+    include_paths: list[Path] | None = None,
+    allow_modules: list[str] | None = None,
+    config: Path | None = None,
+    ask_keras: bool = False,
 ):
     """Like ``_checked``, but exit 2 on errors: for ``diff``, 1 means "they differ".
 
@@ -528,7 +580,7 @@ def _checked_or_2(
             raise typer.Exit(2)
         return result
     try:
-        return _checked(spec, include_paths, allow_modules)
+        return _checked(spec, include_paths, allow_modules, config, ask_keras)
     except typer.Exit as exc:
         if exc.exit_code == 1:
             raise typer.Exit(2) from None
@@ -544,6 +596,8 @@ def diff(
     ),
     include_path: IncludePaths = None,
     allow_module: AllowModules = None,
+    config: ConfigFile = None,
+    ask_keras: AskKeras = False,
 ) -> None:
     """What changes in the model from A to B: layers, wiring, shapes and parameters.
 
@@ -552,7 +606,8 @@ def diff(
     from modelspec.diff import diff as compare
 
     result = compare(
-        _checked_or_2(a, include_path, allow_module), _checked_or_2(b, include_path, allow_module)
+        _checked_or_2(a, include_path, allow_module, config, ask_keras),
+        _checked_or_2(b, include_path, allow_module, config, ask_keras),
     )
     if fmt is DiffFormat.json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
@@ -657,6 +712,8 @@ def train(
     ] = None,
     include_path: IncludePaths = None,
     allow_module: AllowModules = None,
+    config: ConfigFile = None,
+    ask_keras: AskKeras = False,
 ) -> None:
     """Train the spec's model on arrays from an .npz file and save it as .keras."""
     from modelspec import train as tr
@@ -664,7 +721,7 @@ def train(
 
     if validation_split is not None and validation_split >= 1:
         raise _usage_error(f"--validation-split must be below 1; got {validation_split:g}")
-    result = _checked(spec, include_path, allow_module)
+    result = _checked(spec, include_path, allow_module, config, ask_keras)
     the_plan = build_plan(result)
     target = tr.default_out(the_plan) if out is None else out
     problem = tr.out_problem(target)
@@ -715,10 +772,17 @@ def train(
 
 def main() -> None:
     """Entry point: no traceback for anything a user can cause."""
+    from modelspec.errors import ModelspecError
+
     try:
         app(prog_name="modelspec")
     except KeyboardInterrupt:
         sys.exit(130)
+    except ModelspecError as exc:  # a check that can only run once the model is built
+        if os.environ.get("MODELSPEC_DEBUG"):
+            raise
+        typer.echo(format_all(exc.diagnostics), err=True)
+        sys.exit(1)
     except Exception as exc:  # pragma: no cover - a modelspec bug
         if os.environ.get("MODELSPEC_DEBUG"):
             raise

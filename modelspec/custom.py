@@ -12,11 +12,22 @@
       block35_1_ac: {type: CustomScaleLayer, scale: 0.17}
 
 A spec only *names* the class. The class's module is trusted code, and it is imported
-only when the project allows it (``allow-modules`` in ``[tool.modelspec]``, or
-``--allow-module``): a spec naming a module that is not allowed is an error (MS321),
-and nothing is imported. Even an allowed module is imported only when something needs
-the class: ``build`` and ``equiv``, a shape rule written in Python, or Keras asked for
-what the spec does not declare.
+only when the project allows it (``allow-modules`` in the trusted settings, see
+:mod:`modelspec.project`, or ``--allow-module``): a spec naming a module that is not
+allowed is an error (MS321), and nothing is imported. Even an allowed module is
+imported only when something needs the class: ``equiv``, ``train`` and ``to_keras()``,
+a shape rule written in Python, or Keras asked for what the spec does not declare.
+
+# NOTE: [layer classes, not callables]
+An allowed module may hold much besides layer classes: functions, model factories
+(``keras.applications.ResNet50(weights=PATH)``), objects. A spec names only a class,
+so before anything of it is called, the name is checked (:func:`layer_class`): a
+class, whose method resolution order holds ``keras.layers.Layer`` and not
+``keras.Model``; read from the class's ``__mro__`` slot, so no metaclass hook runs.
+Anything else is MS326. A shape rule is a plain Python function defined in the
+module it is named in (not one it imported, not a class or a callable object), else
+MS323. Lint creates a layer with the spec's kwargs to ask Keras only when the person
+running it asks for that (``--ask-keras``; :attr:`Project.ask_keras`).
 
 # NOTE: [custom shapes]
 A custom layer's output shape comes from, in order:
@@ -26,9 +37,10 @@ A custom layer's output shape comes from, in order:
    catalogue rule is, ``rule(kwargs, input_shapes) -> shape`` (batch axis first,
    ``None`` for unknown), raising :class:`~modelspec.catalog.base.ShapeError` (or any
    ``ValueError``) for inputs that do not fit;
-3. Keras, when the module is allowed and Keras is installed: the layer is created with
-   the spec's kwargs and called on symbolic tensors (``compute_output_shape``, or
-   Keras's tracing of ``call`` where the class has none).
+3. Keras, when the module is allowed, Keras is installed and the command line says
+   ``--ask-keras``: the layer is created with the spec's kwargs and called on symbolic
+   tensors (``compute_output_shape``, or Keras's tracing of ``call`` where the class
+   has none).
 
 Its parameters come from ``params:``, else from Keras the same way. Without either,
 the shapes are unchecked (warning MS320): everything downstream of the layer has an
@@ -45,8 +57,10 @@ import functools
 import importlib
 import importlib.util
 import json
+import keyword
 import math
 import re
+import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -68,6 +82,12 @@ PLAIN_VALUE: dict[str, Any] = {
     "type": [*_SCALAR, "array"],
     "items": {"type": [*_SCALAR, "array"], "items": {"type": _SCALAR}},
 }
+
+
+def keyword_part(path: str) -> str | None:
+    """The first part of a dotted path that is a Python keyword (``mypkg.class.X``
+    cannot be imported or written in code), or None."""
+    return next((part for part in path.split(".") if keyword.iskeyword(part)), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,10 +163,20 @@ def check_custom(
             out.append(_diag(ERROR, "MS322", f"custom layer type '{ct.name}' has the name of the "
                              f"catalogue's `{ct.name}`", src, "give the custom type another name"))  # fmt: skip
             continue
+        bad = keyword_part(ct.cls)
+        if bad is not None:
+            out.append(_diag(ERROR, "MS325", f"custom layer type '{ct.name}' is `{ct.cls}`, which is "
+                             f"not an import path: '{bad}' is a Python keyword", src,
+                             "name the class by a path Python can import"))  # fmt: skip
+            continue
         rule = ct.shape
         if rule is not None and rule != SAME:
             module = rule.rpartition(".")[0]
-            if not CLASS_PATH.match(rule):
+            if keyword_part(rule) is not None:
+                out.append(_diag(ERROR, "MS325", f"the shape rule of custom layer type '{ct.name}' "
+                                 f"is `{rule}`, which is not an import path: "
+                                 f"'{keyword_part(rule)}' is a Python keyword", src))  # fmt: skip
+            elif not CLASS_PATH.match(rule):
                 out.append(_diag(ERROR, "MS323", f"the shape rule of custom layer type '{ct.name}' "
                                  f"is {rule!r}: write `same` or a function as module.function",
                                  src))  # fmt: skip
@@ -154,23 +184,92 @@ def check_custom(
                 out.append(_diag(ERROR, "MS323", f"the shape rule of custom layer type '{ct.name}' "
                                  f"is in module '{module}', which is not allowed", src,
                                  _allow_hint(module)))  # fmt: skip
+            elif ct.name in used and allowed(project, ct.module):
+                try:
+                    _function(rule)
+                except NotAShapeRule as exc:
+                    out.append(_diag(ERROR, "MS323", f"the shape rule of custom layer type "
+                                     f"'{ct.name}': {exc}", src, "write the rule as a function "
+                                     "`def rule(kwargs, shapes)` in that module"))  # fmt: skip
+                except Exception:  # noqa: BLE001,S110 - the module's own failure: MS324 at each call
+                    pass
         if not allowed(project, ct.module):
             out.append(_diag(ERROR, "MS321", f"custom layer type '{ct.name}' is `{ct.cls}`, and "
                              f"module '{ct.module}' is not allowed to provide layers; a spec "
                              "cannot allow it itself", src, _allow_hint(ct.module)))  # fmt: skip
             continue
-        if ct.name in used and (rule is None or ct.params is None) and not keras_available():
+        if ct.name in used and (rule is None or ct.params is None) and not can_ask_keras(project):
             what = "shapes are unchecked" if rule is None else "parameters are unknown"
+            why = ("Keras is not installed to ask" if project.ask_keras
+                   else "lint asks Keras only with --ask-keras")  # fmt: skip
             out.append(_diag(WARNING, "MS320", f"custom layer type '{ct.name}': its {what}; the spec "
-                             f"declares no `{'shape' if rule is None else 'params'}:` and Keras is "
-                             "not installed to ask", src,
-                             "declare `shape: same` for an elementwise layer, a shape rule "
-                             "in an allowed module, and `params:`"))  # fmt: skip
+                             f"declares no `{'shape' if rule is None else 'params'}:` and {why}",
+                             src, "declare `shape: same` for an elementwise layer, a shape rule "
+                             "in an allowed module, and `params:`; or run lint with --ask-keras "
+                             "to create the layer and ask Keras"))  # fmt: skip
+    if can_ask_keras(project):  # Keras is loaded anyway: check every class before it is asked
+        out += check_layer_classes(
+            {n: ct for n, ct in custom.items() if allowed(project, ct.module)
+             and n not in LAYER_TYPES and keyword_part(ct.cls) is None}, used,
+        )  # fmt: skip
     return out
 
 
 def allowed(project: Any, module: str) -> bool:
     return project is not None and project.allows_module(module)
+
+
+def can_ask_keras(project: Any) -> bool:
+    """Whether lint may create a custom layer to ask Keras (see NOTE: [layer classes,
+    not callables]): only when asked for, and with Keras installed."""
+    return project is not None and project.ask_keras and keras_available()
+
+
+class NotALayerClass(Exception):
+    """What a custom type's class path names is not a Keras layer class (MS326)."""
+
+
+def layer_class(path: str) -> type:
+    """The class at ``path`` (``module.Class``, its module already allowed), checked to
+    be a Keras layer class without calling anything of it (see NOTE: [layer classes,
+    not callables]). Raises :class:`NotALayerClass`.
+    """
+    from modelspec.instantiate import quiet_import
+
+    keras = quiet_import("keras")
+    module, _, name = path.rpartition(".")
+    try:
+        found = importlib.import_module(module).__dict__.get(name)
+    except ImportError as exc:
+        raise NotALayerClass(f"its module '{module}' cannot be imported: {exc}") from None
+    if found is None:
+        raise NotALayerClass(f"module '{module}' has no attribute '{name}'")
+    if not isinstance(found, type):
+        raise NotALayerClass(f"it is a {type(found).__name__}, not a class; a custom layer is a "
+                             "subclass of keras.layers.Layer")  # fmt: skip
+    mro = type.__dict__["__mro__"].__get__(found)  # the slot itself: no metaclass hook runs
+    if keras.Model in mro:
+        raise NotALayerClass("it is a keras.Model; a custom layer is a keras.layers.Layer that "
+                             "is not a model (build the model from the spec instead)")  # fmt: skip
+    if keras.layers.Layer not in mro:
+        raise NotALayerClass("it is a class that does not subclass keras.layers.Layer")
+    return found
+
+
+def check_layer_classes(custom: Mapping[str, CustomType], used: set[str]) -> list[Diagnostic]:
+    """MS326 for each used custom type whose class is not a Keras layer class; imports
+    the (allowed) modules, and Keras."""
+    out = []
+    for ct in custom.values():
+        if ct.name not in used:
+            continue
+        try:
+            layer_class(ct.cls)
+        except NotALayerClass as exc:
+            out.append(_diag(ERROR, "MS326", f"custom layer type '{ct.name}' is `{ct.cls}`: {exc}",
+                             ct.source, "name a subclass of keras.layers.Layer; functions, "
+                             "models and model factories are not layers"))  # fmt: skip
+    return out
 
 
 class CustomShapeError(Exception):
@@ -190,11 +289,20 @@ def _shape(value: Any) -> Shape | list[Shape]:
 
 @functools.lru_cache(maxsize=64)
 def _function(path: str) -> Any:
+    """The shape rule at ``path``: a plain function defined in that module (see NOTE:
+    [layer classes, not callables])."""
     module, _, name = path.rpartition(".")
-    func = getattr(importlib.import_module(module), name, None)
-    if not callable(func):
-        raise CustomShapeError(f"'{path}' is not a function")
+    func = importlib.import_module(module).__dict__.get(name)
+    if not isinstance(func, types.FunctionType) or func.__module__ != module:
+        what = "nothing" if func is None else f"a {type(func).__name__}"
+        if isinstance(func, types.FunctionType):
+            what = f"a function imported from '{func.__module__}'"
+        raise NotAShapeRule(f"'{path}' is {what}, not a function defined in module '{module}'")
     return func
+
+
+class NotAShapeRule(Exception):
+    """A shape rule's path names something else than a function of its module (MS323)."""
 
 
 @functools.lru_cache(maxsize=1024)
@@ -206,9 +314,7 @@ def _ask_keras(
 
     keras = quiet_import("keras")
 
-    module, _, name = cls.rpartition(".")
-    layer_cls = getattr(importlib.import_module(module), name)
-    layer = layer_cls(**json.loads(kwargs_json))
+    layer = layer_class(cls)(**json.loads(kwargs_json))
     tensors = [keras.KerasTensor(s, dtype="float32") for s in shapes]
     out = layer(tensors if inputs > 1 else tensors[0])
     outs = out if isinstance(out, (list, tuple)) else [out]
@@ -229,7 +335,7 @@ def custom_facts(
     Raises :class:`ShapeError` from a rule, :class:`CustomShapeError` when a rule or
     Keras fails otherwise.
     """
-    if ct.name in LAYER_TYPES or not allowed(project, ct.module):
+    if ct.name in LAYER_TYPES or not allowed(project, ct.module) or keyword_part(ct.cls):
         return None, None  # reported by check_custom
     out: Any = None
     params: tuple[int, int] | None = None
@@ -238,20 +344,25 @@ def custom_facts(
     if ct.shape == SAME:
         out = tuple(shapes[0])
     elif ct.shape is not None:
-        if not CLASS_PATH.match(ct.shape) or not allowed(project, ct.shape.rpartition(".")[0]):
+        if (not CLASS_PATH.match(ct.shape) or keyword_part(ct.shape)
+                or not allowed(project, ct.shape.rpartition(".")[0])):  # fmt: skip
             return None, params  # reported by check_custom
         try:
             out = _shape(_function(ct.shape)(dict(kwargs), [tuple(s) for s in shapes]))
+        except NotAShapeRule:
+            return None, params  # reported by check_custom
         except (ShapeError, CustomShapeError):
             raise
         except Exception as exc:  # noqa: BLE001 - the user's rule: report, never crash
             raise CustomShapeError(
                 f"the shape rule {ct.shape} failed: {type(exc).__name__}: {exc}"
             ) from None
-    if (out is None or params is None) and keras_available():
+    if (out is None or params is None) and can_ask_keras(project):
         try:
             shape, counted = _ask_keras(ct.cls, json.dumps(dict(kwargs), sort_keys=True),
                                         tuple(tuple(s) for s in shapes), ct.inputs)  # fmt: skip
+        except NotALayerClass:
+            return out, params  # reported by check_layer_classes
         except Exception as exc:  # noqa: BLE001 - the user's class: report, never crash
             raise CustomShapeError(f"Keras could not call `{ct.cls}` on "
                                    f"{', '.join(map(str, shapes))}: {type(exc).__name__}: {exc}") from None  # fmt: skip

@@ -197,9 +197,10 @@ def _outputs(model: Any, x: Any) -> dict[str, Any]:
 
 def compare(spec: SpecModel, *, steps: int = 3, batch_size: int = 8, data_seed: int = 0) -> Report:
     """Build every form of ``spec`` and compare them (see the module docstring)."""
-    from modelspec.instantiate import quiet_import
+    from modelspec.instantiate import quiet_import, verify_custom
 
     keras = quiet_import("keras")
+    verify_custom(spec.plan)  # before the generated module creates any of them
     import numpy as np
 
     try:  # the same ops in the same order give the same bits

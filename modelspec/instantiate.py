@@ -107,6 +107,19 @@ def _native_log_filtered() -> Iterator[None]:
             os.write(2, kept)
 
 
+def verify_custom(plan: Plan) -> None:
+    """Raise :class:`~modelspec.errors.SpecError` (MS326) before anything is built if a
+    custom type's class is not a Keras layer class (see NOTE: [layer classes, not
+    callables] in :mod:`modelspec.custom`)."""
+    if plan.custom:
+        from modelspec.custom import check_layer_classes
+        from modelspec.errors import SpecError
+
+        diags = check_layer_classes({ct.name: ct for ct in plan.custom}, {ct.name for ct in plan.custom})
+        if diags:
+            raise SpecError(diags)
+
+
 def make(value: Any) -> Any:
     """A plan value as a Keras object: constructors are called, containers rebuilt."""
     import keras
@@ -171,6 +184,7 @@ def to_keras(
     ``weights=False`` starts from fresh weights.
     """
     quiet_import("keras")
+    verify_custom(plan)
     form = plan.choose_form(form)
     with recursion_limit(plan.recursion_limit):
         model = _build(plan, form)

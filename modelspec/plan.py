@@ -232,6 +232,9 @@ class Plan:
     # Block instances built as nested keras.Models, each after those it calls; a call
     # whose ``layer`` is one of their names calls that model.
     models: tuple[PlanModel, ...] = ()
+    # The custom layer types the model uses (modelspec.custom.CustomType): their classes
+    # are checked to be Keras layer classes before anything builds them.
+    custom: tuple[Any, ...] = ()
 
     def model(self, name: str) -> PlanModel | None:
         """The nested model a call's ``layer`` names, or None for a layer."""
@@ -524,6 +527,8 @@ def plan(result: Any) -> Plan:
         callbacks=callbacks,
         not_a_chain=_chain_break(spec, calls, shapes),
         weights=_weights(result),
+        custom=tuple(ct for name, ct in spec.custom.items()
+                     if any(spec.layers[p.name].type == name for p in layers.values())),  # fmt: skip
     )
     if getattr(result, "nesting", None) is not None:
         return _nested(built, result)

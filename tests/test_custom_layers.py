@@ -42,6 +42,22 @@ LAYERS = textwrap.dedent(
 
     def broken_shape(kwargs, shapes):
         raise RuntimeError("no")
+
+    from os.path import join as imported_function
+
+    class Tower(keras.Model):
+        pass
+
+    def factory(**kwargs):
+        open("PWNED-factory", "w").close()
+        return Scale()
+
+    class Recorded(Scale):
+        def __init__(self, **kwargs):
+            open("PWNED-created", "w").close()
+            super().__init__(**kwargs)
+
+    instance = Scale()
     """
 )
 
@@ -56,7 +72,8 @@ def mylayers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
     name = f"mylayers_{abs(hash(tmp_path)) % 10**8}"
     (tmp_path / f"{name}.py").write_text(LAYERS)
     monkeypatch.syspath_prepend(str(tmp_path))
-    return Project(tmp_path, allow_modules=(name,)), name
+    monkeypatch.chdir(tmp_path)  # where a class that was created would leave its PWNED file
+    return Project(tmp_path, allow_modules=(name,), ask_keras=True), name
 
 
 def codes(result) -> list[str]:
@@ -85,6 +102,17 @@ def test_ms321_a_module_that_is_not_allowed_is_never_imported(tmp_path: Path):
     found, imported = proc.stdout.splitlines()
     assert found == "['MS321', 'MS323']"
     assert imported == "[]" and not (tmp_path / "PWNED").exists()
+
+
+def test_lint_asks_keras_only_when_told(mylayers, tmp_path):
+    """Without --ask-keras, lint never creates the class with the spec's kwargs: its
+    shapes are unchecked (MS320) and nothing of the class runs."""
+    project, name = mylayers
+    quiet = Project(project.root, allow_modules=project.allow_modules)
+    result = check_text(spec(f"{{class: {name}.Recorded}}", "{type: Scale}"), project=quiet)
+    assert codes(result) == ["MS320"] and "lint asks Keras only with --ask-keras" in result.diagnostics[0].message
+    assert "--ask-keras" in result.diagnostics[0].hint
+    assert not (tmp_path / "PWNED-created").exists()
 
 
 def test_allowed_module_with_declared_rules_needs_no_keras(mylayers, monkeypatch):
@@ -117,6 +145,67 @@ def test_ms322_ms323_ms324_ms305(mylayers):
     assert "MS324" in codes(result) and "RuntimeError: no" in result.errors[0].message
     result = check_text(spec(f"{{class: {name}.Scale, inputs: 2, shape: same}}"), project=project)
     assert "MS305" in codes(result)
+
+
+@pytest.mark.parametrize(
+    "rule, problem",
+    [
+        ("imported_function", "is a function imported from 'posixpath'"),
+        ("Scale", "is a type, not a function defined in module"),
+        ("instance", "is a Scale, not a function"),
+        ("missing", "is nothing, not a function"),
+    ],
+)
+def test_ms323_a_shape_rule_is_a_function_of_its_module(mylayers, rule, problem):
+    project, name = mylayers
+    result = check_text(spec(f"{{class: {name}.Scale, shape: {name}.{rule}, params: 4}}"),
+                        project=project)  # fmt: skip
+    assert codes(result) == ["MS323"] and problem in result.errors[0].message
+
+
+def test_ms325_a_class_path_with_a_keyword(mylayers):
+    """`mypkg.class.Scale` cannot be imported, nor written in the generated module."""
+    project, name = mylayers
+    result = check_text(spec("{class: mypkg.class.Scale, shape: same, params: 4}"), project=project)
+    assert codes(result) == ["MS325"] and "'class' is a Python keyword" in result.errors[0].message
+    result = check_text(spec(f"{{class: {name}.Scale, shape: {name}.import.f}}"), project=project)
+    assert codes(result) == ["MS325"]
+
+
+@pytest.mark.keras
+@pytest.mark.parametrize(
+    "cls, problem",
+    [
+        ("factory", "it is a function, not a class"),
+        ("scale_shape", "it is a function, not a class"),
+        ("instance", "it is a Scale, not a class"),
+        ("Tower", "it is a keras.Model"),
+        ("imported_function", "it is a function, not a class"),
+        ("Project", "module '{name}' has no attribute 'Project'"),
+    ],
+)
+def test_ms326_only_layer_classes_are_ever_called(mylayers, tmp_path, cls, problem):
+    """Functions and model factories in an allowed module are refused before anything
+    calls them: in lint (asking Keras), in the direct build and in equiv."""
+    from modelspec.api import SpecModel
+    from modelspec.equiv import compare
+    from modelspec.errors import SpecError
+    from modelspec.plan import plan
+
+    project, name = mylayers
+    problem = problem.format(name=name)
+    result = check_text(spec(f"{{class: {name}.{cls}}}", "{type: Scale}"), project=project)
+    assert codes(result) == ["MS326"] and problem in result.errors[0].message
+    quiet = Project(project.root, allow_modules=project.allow_modules)  # without --ask-keras
+    declared = check_text(spec(f"{{class: {name}.{cls}, shape: same, params: 4}}", "{type: Scale}"),
+                          project=quiet)  # fmt: skip
+    assert declared.ok  # lint imports nothing when the spec declares the rules...
+    model = SpecModel(declared, plan(declared))
+    for build in (lambda: model.to_keras(), lambda: compare(model, steps=1)):
+        with pytest.raises(SpecError) as caught:  # ...the builds check before they call
+            build()
+        assert [d.code for d in caught.value.diagnostics] == ["MS326"]
+    assert not list(tmp_path.glob("PWNED*"))
 
 
 @pytest.mark.keras
