@@ -372,3 +372,22 @@ def test_a_nested_model_holding_a_custom_layer_imports(mylayers):
             rebuilt.get_layer(layer.name).set_weights(layer.get_weights())
     data = np.random.default_rng(1).normal(size=(4, 8)).astype("float32")
     np.testing.assert_allclose(rebuilt(data), model(data), atol=1e-5)
+
+
+@pytest.mark.keras
+def test_an_imported_config_naming_a_function_is_refused_like_a_spec(mylayers, tmp_path):
+    """A Keras config whose "layer" is a function of an allowed module (a model factory,
+    say): the import is data, and the class check refuses it before anything calls it."""
+    from modelspec.importer import check_imported
+
+    project, name = mylayers
+    config = mlp()
+    config["config"]["layers"][1] = entry("factory", "fc", node(tensor("x", shape=[None, 8])),
+                                          module=name, path="/etc/passwd")  # fmt: skip
+    config["config"]["layers"][2]["inbound_nodes"] = [node(tensor("fc", shape=[None, 8]))]
+    imported = import_config(config)
+    assert imported.ok and f"class: {name}.factory" in imported.text
+    problems = check_imported(imported, "m.yaml", project)
+    assert [d.code for d in problems][:1] == ["MS326"], problems
+    assert "it is a function, not a class" in problems[0].message
+    assert not list(tmp_path.glob("PWNED*"))
