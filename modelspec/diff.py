@@ -54,6 +54,7 @@ class Side:
     layers: dict[str, dict[str, Any]]  # name -> type, kwargs, params, shapes, wiring
     outputs: dict[str, dict[str, Any]]
     compile: dict[str, Any]
+    objective: str | None  # the loss as a formula, with each output's reduction
     settings: dict[str, Any]  # seed, fit, distribution
     total: tuple[int, int]  # (all parameters, trainable)
 
@@ -71,6 +72,10 @@ class Diff:
     settings: dict[str, tuple[Any, Any]] = field(default_factory=dict)
 
     @property
+    def objective_changed(self) -> bool:
+        return self.a.objective != self.b.objective
+
+    @property
     def identical(self) -> bool:
         return not (
             self.inputs
@@ -80,6 +85,7 @@ class Diff:
             or self.outputs
             or self.compile
             or self.settings
+            or self.objective_changed
             or self.a.total != self.b.total
         )
 
@@ -117,6 +123,9 @@ class Diff:
             },
             "outputs": changes(self.outputs),
             "compile": {k: {"a": a, "b": b} for k, (a, b) in self.compile.items()},
+            "objective": {"a": self.a.objective, "b": self.b.objective}
+            if self.objective_changed
+            else None,
             "settings": {k: {"a": a, "b": b} for k, (a, b) in self.settings.items()},
             "total_params": {"a": self.a.total[0], "b": self.b.total[0]},
             "trainable_params": {"a": self.a.total[1], "b": self.b.total[1]},
@@ -153,6 +162,10 @@ class Diff:
         if self.compile:
             out.append("compile:")
             out += [f"  ~ {k}: {_show(x)} -> {_show(y)}" for k, (x, y) in self.compile.items()]
+        if self.objective_changed:
+            out.append("objective: the training objective changed")
+            out.append(f"  - {a.objective or 'none (not trained)'}")
+            out.append(f"  + {b.objective or 'none (not trained)'}")
         for k, (x, y) in self.settings.items():
             out.append(f"{k}: {_show(x)} -> {_show(y)}")
         (ta, tra), (tb, trb) = a.total, b.total
@@ -276,6 +289,7 @@ def side(result: Result) -> Side:
         layers=layers,
         outputs=outputs,
         compile=_resolved_compile(spec.compile or {}),
+        objective=summary["objective"],
         settings={"seed": spec.seed, "fit": spec.fit, "distribution": spec.distribution},
         total=(summary["total_params"], summary["trainable_params"]),
     )

@@ -123,8 +123,8 @@ def test_summary_json_has_the_documented_shape():
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert set(data) == {
-        "name", "inputs", "outputs", "layers", "total_params", "trainable_params", "non_trainable_params",
-        "weights",
+        "name", "inputs", "outputs", "objective", "layers", "total_params", "trainable_params",
+        "non_trainable_params", "weights",
     }  # fmt: skip
     assert data["weights"] is None
     assert data["inputs"]["labeled_1"] == {"shape": [None, None], "dtype": "int32"}
@@ -144,7 +144,9 @@ def test_summary_json_has_the_documented_shape():
 def test_summary_table_shows_the_objective():
     proc = run("summary", str(SPECS / "seed_003_multitask.yaml"))
     assert proc.returncode == 0, proc.stderr
-    assert "Objective: loss = mse(task_1) + mse(task_2)" in proc.stdout
+    assert " Objective: loss = mse(task_1) + mse(task_2)\n" in proc.stdout
+    data = json.loads(run("summary", str(SPECS / "seed_003_multitask.yaml"), "-f", "json").stdout)
+    assert data["objective"] == "loss = mse(task_1) + mse(task_2)"
     assert "shared (Dense)" in proc.stdout and "Total params: 4,762" in proc.stdout
 
 

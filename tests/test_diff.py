@@ -48,6 +48,9 @@ layers:
 outputs:
   ~ lab_1  loss_weight: 0.5 -> 0.7
   ~ lab_2  loss_weight: 0.5 -> 0.7
+objective: the training objective changed
+  - loss = 0.5·categorical_crossentropy(lab_1) + 0.5·categorical_crossentropy(lab_2)
+  + loss = 0.7·categorical_crossentropy(lab_1) + 0.7·categorical_crossentropy(lab_2)
 total params: 50,141,405 -> 50,261,125 (+119,720)
 the models differ
 """
@@ -211,3 +214,67 @@ def test_a_keras_config_that_cannot_be_imported_exits_2(tmp_path: Path):
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "MS611" in proc.stderr and "Traceback" not in proc.stderr
     assert proc.stdout == ""
+
+
+ONE_HEAD = """\
+modelspec: 1
+name: multitask
+inputs:
+  series: {shape: [10, 2]}
+layers:
+  lstm:   {type: LSTM, units: 32}
+  shared: {type: Dense, units: 8}
+  heads:  {type: Dense, units: 2}
+graph:
+  features: {apply: [lstm, shared], to: series}
+  out:      {apply: heads, to: features}
+outputs:
+  both: {from: out, loss: mse}
+compile:
+  optimizer: adam
+"""
+
+
+def test_one_dense_2_against_two_dense_1_says_the_objective_changed(tmp_path: Path):
+    """Seed 003: the same parameters, but one head averages its loss over 2 units and
+    two heads sum theirs."""
+    one = tmp_path / "one_head.yaml"
+    one.write_text(ONE_HEAD)
+    proc = run("diff", str(one), str(SPECS / "seed_003_multitask.yaml"))
+    assert proc.returncode == 1, proc.stderr
+    assert (
+        "objective: the training objective changed\n"
+        "  - loss = mse(both) (mean over 2 units)\n"
+        "  + loss = mse(task_1) + mse(task_2)\n"
+        "total params: 4,762 (unchanged)\n"
+    ) in proc.stdout
+    data = json.loads(run("diff", str(one), str(SPECS / "seed_003_multitask.yaml"), "-f", "json").stdout)
+    assert data["objective"] == {"a": "loss = mse(both) (mean over 2 units)",
+                                 "b": "loss = mse(task_1) + mse(task_2)"}  # fmt: skip
+    same = run("diff", str(SPECS / "seed_003_multitask.yaml"), str(SPECS / "seed_003_multitask.json"))
+    assert same.returncode == 0 and "objective" not in same.stdout
+
+
+@pytest.mark.keras
+def test_the_summed_objective_is_twice_the_averaged_one(tmp_path: Path):
+    """What the objective lines claim, measured: with the same weights, two Dense(1)
+    heads under `mse` give exactly twice the loss of one Dense(2) head."""
+    import numpy as np
+
+    import modelspec
+
+    one = tmp_path / "one_head.yaml"
+    one.write_text(ONE_HEAD)
+    averaged = modelspec.load(one).to_keras()
+    summed = modelspec.load(SPECS / "seed_003_multitask.yaml").to_keras()
+    for name in ("lstm", "shared"):
+        summed.get_layer(name).set_weights(averaged.get_layer(name).get_weights())
+    kernel, bias = averaged.get_layer("heads").get_weights()
+    summed.get_layer("head_1").set_weights([kernel[:, :1], bias[:1]])
+    summed.get_layer("head_2").set_weights([kernel[:, 1:], bias[1:]])
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, 10, 2)).astype("float32")
+    y = rng.normal(size=(16, 2)).astype("float32")
+    a = averaged.evaluate(x, y, verbose=0)
+    b = summed.evaluate(x, {"task_1": y[:, :1], "task_2": y[:, 1:]}, verbose=0, return_dict=True)
+    assert b["loss"] == pytest.approx(2.0 * a, rel=1e-5)

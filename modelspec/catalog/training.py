@@ -20,6 +20,28 @@ LOSS_NAMES = (
     "bce", "kld", "mae", "mape", "mse", "msle",
 )  # fmt: skip
 
+# How a loss turns one sample's prediction into a number before Keras averages over the
+# batch (its default reduction, `sum_over_batch_size`): the mean of every value
+# (elementwise losses), or one value per position from the last axis, a distribution
+# over classes, averaged over the other axes. One Dense(2) head under `mse` is the mean
+# of two squared errors; two Dense(1) heads are the sum of two (seed 003).
+ELEMENTWISE_LOSSES = frozenset({
+    "mean_squared_error", "mse", "mean_absolute_error", "mae",
+    "mean_absolute_percentage_error", "mape", "mean_squared_logarithmic_error", "msle",
+    "binary_crossentropy", "bce", "binary_focal_crossentropy", "hinge", "squared_hinge",
+    "huber", "log_cosh", "poisson",
+    "MeanSquaredError", "MeanAbsoluteError", "MeanAbsolutePercentageError",
+    "MeanSquaredLogarithmicError", "BinaryCrossentropy", "BinaryFocalCrossentropy", "Hinge",
+    "SquaredHinge", "Huber", "LogCosh", "Poisson",
+})  # fmt: skip
+CLASS_LOSSES = frozenset({
+    "categorical_crossentropy", "sparse_categorical_crossentropy",
+    "categorical_focal_crossentropy", "kl_divergence", "kld", "categorical_hinge",
+    "cosine_similarity",
+    "CategoricalCrossentropy", "SparseCategoricalCrossentropy", "CategoricalFocalCrossentropy",
+    "KLDivergence", "CategoricalHinge", "CosineSimilarity",
+})  # fmt: skip
+
 _FROM_LOGITS = Kwarg("from_logits", BOOL, False, "Whether predictions are logits.")
 _SMOOTHING = Kwarg("label_smoothing", {"type": "number", "minimum": 0, "maximum": 1}, 0.0,
                    "Label smoothing factor in [0, 1].")  # fmt: skip

@@ -147,6 +147,7 @@ def summary_json(result: Result, *, nested: bool = True) -> dict[str, Any]:
             i.name: {"shape": _json_shape(i.batch_shape), "dtype": i.dtype} for i in spec.inputs
         },
         "outputs": outputs,
+        "objective": objective(spec, shapes.outputs),
         "layers": layers,
         "total_params": total_t + total_n,
         "trainable_params": total_t,
@@ -291,7 +292,7 @@ def summary_table(result: Result) -> str:
             out.append(
                 f"   {o.name}: {shape_text(shapes.outputs.get(o.name))} {info['dtype'] or '?'}{loss}{weight}"
             )
-    formula = objective(spec)
+    formula = objective(spec, shapes.outputs)
     if formula:
         out.append("")
         out.append(f" Objective: {formula}")

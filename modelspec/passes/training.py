@@ -6,8 +6,9 @@ catalogue; this pass checks how outputs and ``compile`` fit together.
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from modelspec.catalog import LAYER_TYPES
@@ -138,13 +139,15 @@ def check_callback_paths(doc: Any, spec: Spec) -> Iterator[Diagnostic]:
             )
 
 
-def objective(spec: Spec) -> str | None:
-    """The training objective as a formula.
+def objective(spec: Spec, shapes: Mapping[str, Any] | None = None) -> str | None:
+    """The training objective as a formula, with how each loss reduces its output.
 
     ``loss = 0.5·categorical_crossentropy(lab_1) + 0.5·categorical_crossentropy(lab_2)``
+    ``loss = mse(y) (mean over 2 units)``
 
     Keras sums the weighted per-output losses (weight 1 when none is given); one
-    output with several units averages over them inside its loss instead.
+    output with several units averages over them inside its loss instead. ``shapes``
+    (output name -> shape, batch axis first) adds that reduction to each term.
     """
     terms = []
     for out in spec.outputs:
@@ -153,7 +156,28 @@ def objective(spec: Spec) -> str | None:
         name = out.loss if isinstance(out.loss, str) else str(out.loss.get("type"))
         weight = 1.0 if out.loss_weight is None else out.loss_weight
         factor = "" if weight == 1.0 else f"{weight:g}·"
-        terms.append(f"{factor}{name}({out.name})")
+        shape = (shapes or {}).get(out.name)
+        reduction = _reduction(out.loss, shape) if isinstance(shape, tuple) else None
+        terms.append(f"{factor}{name}({out.name}){f' ({reduction})' if reduction else ''}")
     if not terms:
         return None
     return "loss = " + " + ".join(terms)
+
+
+def _reduction(loss: Any, shape: tuple) -> str | None:
+    """How ``loss`` reduces one sample of an output of ``shape`` (None: one value, or a
+    loss or reduction whose rule is not listed)."""
+    from modelspec.catalog.training import CLASS_LOSSES, ELEMENTWISE_LOSSES
+
+    name = loss if isinstance(loss, str) else loss.get("type")
+    if not isinstance(loss, str) and loss.get("reduction", "sum_over_batch_size") != "sum_over_batch_size":
+        return None
+    dims = shape[1:]
+    if not dims or any(not isinstance(d, int) for d in dims):
+        return None
+    values = math.prod(dims)
+    if name in ELEMENTWISE_LOSSES and values > 1:
+        return f"mean over {values} {'units' if len(dims) == 1 else 'values'}"
+    if name in CLASS_LOSSES and len(dims) > 1 and math.prod(dims[:-1]) > 1:
+        return f"mean over {math.prod(dims[:-1])} positions of {dims[-1]} classes"
+    return None
