@@ -383,7 +383,11 @@ def equiv(
     config: ConfigFile = None,
     ask_keras: AskKeras = False,
 ) -> None:
-    """Build every form of a spec and prove them the same model (exit 0) or not (exit 1)."""
+    """Build every form of a spec and prove them the same model.
+
+    Exit codes: 0 identical; 1 different, not proven, or the spec has errors; 4 the same
+    model apart from its initial weights (the spec has no seed).
+    """
     from modelspec.api import SpecModel
     from modelspec.equiv import compare
     from modelspec.plan import plan
@@ -395,7 +399,7 @@ def equiv(
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
         typer.echo(report.text(), nl=False)
-    raise typer.Exit(0 if report.identical else 1)
+    raise typer.Exit(report.exit_code)
 
 
 EXPANDED_MARKER = "# Expanded by modelspec"

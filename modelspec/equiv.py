@@ -12,7 +12,12 @@ each. :func:`compare` builds them all and checks, in order:
 
 It stops at the first check that fails and names the first difference: which two
 builds, which layer, which weight. Weights can only agree when the spec has a
-``seed`` (see :mod:`modelspec.plan`); without one, check 2 fails and says so.
+``seed`` (see :mod:`modelspec.plan`). Without one, each build draws its own initial
+weights, so check 2 cannot hold and says so instead of failing: every build is given
+the first build's weights (by layer name), and checks 3 and 4 run on those. The
+verdict is then "the same model, apart from its initial weights" (exit code 4 on the
+command line), not "identical". A difference in training from a layer that draws
+random numbers (dropout, noise, random augmentation, a custom layer) gets a hint.
 
 Specs without ``compile`` are trained, for this comparison only, with
 ``SGD(learning_rate=0.01)`` and mean squared error on every output.
@@ -37,29 +42,59 @@ class Check:
     failed: bool = False  # Keras could not run this check at all
 
 
+# Exit codes of `modelspec equiv`, by verdict.
+EXIT_IDENTICAL, EXIT_DIFFERENT, EXIT_UNSEEDED = 0, 1, 4
+
+
 @dataclass
 class Report:
     spec: str
     builds: list[str]
     checks: list[Check] = field(default_factory=list)
     hint: str | None = None
+    seeded: bool = True  # False: initial weights were copied, not compared
+    # Training differed, and layers draw random numbers the spec does not seed.
+    unseeded_randomness: bool = False
 
     @property
     def identical(self) -> bool:
+        return self.seeded and self.same_given_weights
+
+    @property
+    def same_given_weights(self) -> bool:
+        """Every check holds, the initial weights given to each build alike when the
+        spec has no seed."""
         return len(self.checks) == 4 and all(c.ok for c in self.checks)
+
+    @property
+    def exit_code(self) -> int:
+        if self.identical:
+            return EXIT_IDENTICAL
+        return EXIT_UNSEEDED if self.same_given_weights else EXIT_DIFFERENT
 
     def text(self) -> str:
         name = printable(self.spec)  # free text: it cannot forge lines in a CI log
         lines = [f"model '{name}': {len(self.builds)} builds: " + ", ".join(self.builds)]
         for i, c in enumerate(self.checks, 1):
             status = "same" if c.ok else "FAILED" if c.failed else "DIFFERENT"
+            if c.ok and not self.seeded and c.name == "initial weights":
+                status = "copied"
             lines.append(f"  {i}. {c.name:<16} {status:<9}  {c.detail}")
         if self.identical:
             lines.append(f"verdict: identical: all {len(self.builds)} builds are the same model")
+        elif self.same_given_weights:
+            lines.append(f"verdict: the same model, apart from its initial weights: given the "
+                         f"same weights, all {len(self.builds)} builds give the same outputs and "
+                         "train the same; without a `seed:` each build starts from its own "
+                         "random weights")  # fmt: skip
+            lines.append("hint: add `seed:` to the spec for identical builds, weights included")
         else:
             n, failed = next((i, c) for i, c in enumerate(self.checks, 1) if not c.ok)
             if failed.failed:
                 lines.append(f"verdict: not proven: check {n} ({failed.name}) could not run")
+            elif self.unseeded_randomness:
+                lines.append(f"verdict: not proven from check {n} ({failed.name}) on: training "
+                             "draws random numbers that the spec does not seed")  # fmt: skip
             else:
                 lines.append(f"verdict: different, from check {n} ({failed.name}) on")
             if self.hint:
@@ -71,6 +106,8 @@ class Report:
             "spec": self.spec,
             "builds": self.builds,
             "identical": self.identical,
+            "seeded": self.seeded,
+            "same_given_weights": self.same_given_weights,
             "checks": [
                 {"name": c.name, "same": c.ok, "failed": c.failed, "detail": c.detail}
                 for c in self.checks
@@ -233,14 +270,18 @@ def compare(spec: SpecModel, *, steps: int = 3, batch_size: int = 8, data_seed: 
             return report
     report.checks.append(Check("parameters", True, f"{counts[ref][0]:,} in every build"))
 
+    if spec.plan.seed is None:
+        # Nothing to compare: each build drew its own weights. Give every build the
+        # first one's, by layer name, and compare what the model does with them.
+        report.seeded = False
+        for _, model in others:
+            _copy_weights(first, model)
+        detail = (f"not comparable without a seed: {ref}'s, given to every build "
+                  f"({_compare_weights(ref, ref, first, first)[1]})")  # fmt: skip
     for label, model in others:
-        ok, detail = _compare_weights(ref, label, first, model)
+        ok, detail = _compare_weights(ref, label, first, model) if report.seeded else (True, detail)
         if not ok:
             report.checks.append(Check("initial weights", False, detail))
-            if spec.plan.seed is None:
-                report.hint = (
-                    "add `seed:` to the spec: every build then starts from the same weights"
-                )
             return report
     report.checks.append(Check("initial weights", True, detail))
 
@@ -275,6 +316,39 @@ def compare(spec: SpecModel, *, steps: int = 3, batch_size: int = 8, data_seed: 
         ok, detail = _compare_weights(ref, label, first, model)
         if not ok:
             report.checks.append(Check(f"after {steps} steps", False, detail))
+            report.hint = _random_hint(spec)
+            report.unseeded_randomness = report.hint is not None and spec.plan.seed is None
             return report
     report.checks.append(Check(f"after {steps} steps", True, detail))
     return report
+
+
+def _copy_weights(source: Any, target: Any) -> None:
+    """``source``'s weights into ``target``, layer by layer, matched by name."""
+    for layer in source.layers:
+        if layer.weights:
+            target.get_layer(layer.name).set_weights(layer.get_weights())
+
+
+# Layers that draw random numbers while training: with a seed they draw the same ones
+# in every build (plan gives each a seed from the spec's), without one they do not.
+RANDOM_LAYERS = ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
+                 "GaussianDropout", "GaussianNoise", "AlphaDropout")  # fmt: skip
+
+
+def _random_hint(spec: SpecModel) -> str | None:
+    """Why training may differ between builds: the layers that draw random numbers."""
+    from modelspec.plan import CUSTOM
+
+    found = [f"'{layer.name}' ({layer.ctor.cls.rpartition('.')[2]})"
+             for layer in spec.plan.layers.values()
+             if layer.ctor.namespace == CUSTOM or layer.ctor.cls in RANDOM_LAYERS
+             or layer.ctor.cls.startswith("Random")]  # fmt: skip
+    if not found:
+        return None
+    shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+    if spec.plan.seed is None:
+        return (f"{shown} may draw random numbers while training, and the spec has no "
+                "`seed:`: add one, and each such layer gets a seed of its own")  # fmt: skip
+    return (f"{shown} may draw random numbers while training: give a custom layer a seed "
+            "kwarg of its own, or leave it out of the comparison")  # fmt: skip

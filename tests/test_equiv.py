@@ -63,15 +63,42 @@ def test_cli_verdict_and_exit_code_for_a_seeded_graph():
     assert "I0000" not in proc.stderr  # TensorFlow's start-up chatter is kept quiet
 
 
-def test_cli_names_the_first_difference_without_a_seed():
+def test_without_a_seed_the_builds_are_the_same_model_apart_from_initial_weights():
+    """Seed 003 has no seed: the initial weights cannot agree, so equiv gives every build
+    the same ones and says what is true, with its own exit code."""
     proc = run("equiv", "specs/seed_003_multitask.yaml", "--format", "json")
-    assert proc.returncode == 1
+    assert proc.returncode == 4, proc.stderr
     report = json.loads(proc.stdout)
-    assert report["identical"] is False
-    assert [c["same"] for c in report["checks"]] == [True, False]
-    detail = report["checks"][1]["detail"]
-    assert detail.startswith("functional (direct) vs functional (generated): layer 'lstm', weight")
-    assert "add `seed:` to the spec" in report["hint"]
+    assert report["identical"] is False and report["seeded"] is False
+    assert report["same_given_weights"] is True
+    assert [c["same"] for c in report["checks"]] == [True, True, True, True]
+    assert report["checks"][1]["detail"].startswith("not comparable without a seed")
+    text = run("equiv", "specs/seed_003_multitask.yaml")
+    assert text.returncode == 4
+    assert "  2. initial weights  copied     not comparable without a seed" in text.stdout
+    assert "verdict: the same model, apart from its initial weights" in text.stdout
+    assert "DIFFERENT" not in text.stdout
+
+
+def test_unseeded_dropout_is_not_proven_with_a_hint(tmp_path: Path):
+    """A layer that draws random numbers in training, without a seed: not a bare
+    DIFFERENT, but which layer and why."""
+    spec = tmp_path / "drop.yaml"
+    spec.write_text(
+        "modelspec: 1\nname: drop\ninputs:\n  x: {shape: [8]}\nsequential:\n"
+        "  - {type: Dense, units: 16}\n  - {type: Dropout, rate: 0.5}\n  - {type: Dense, units: 1}\n"
+        "outputs:\n  y: {from: dense_1, loss: mse}\ncompile: {optimizer: adam}\n",
+        encoding="utf-8",
+    )
+    proc = run("equiv", str(spec))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert ("verdict: not proven from check 4 (after 3 steps) on: training draws random "
+            "numbers that the spec does not seed") in proc.stdout  # fmt: skip
+    assert "hint: 'dropout' (Dropout) may draw random numbers while training" in proc.stdout
+    seeded = spec.read_text().replace("name: drop\n", "name: drop\nseed: 3\n")
+    spec.write_text(seeded, encoding="utf-8")
+    proc = run("equiv", str(spec))
+    assert proc.returncode == 0 and "verdict: identical" in proc.stdout
 
 
 def test_a_different_build_is_caught(monkeypatch):
