@@ -374,6 +374,38 @@ def test_direct_instantiation_equals_the_generated_module(path):
 
 
 @pytest.mark.keras
+def test_spec_names_like_build_models_parameters_do_not_shadow_them(tmp_path: Path):
+    """Inputs named weights, weights_map and skip_mismatch (and layers and steps named
+    after the module's imports and helpers): the written module builds the model, and
+    build_model(weights=...) still loads the file it is given."""
+    import keras
+    import numpy as np
+
+    spec = ROOT / "tests" / "specs" / "shadowing_names.yaml"
+    out = tmp_path / "shadow.py"
+    proc = run("build", str(spec), "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    build = _import(out).build_model
+    keras.backend.clear_session()
+    fresh = build()
+    assert sorted(i.name for i in fresh.inputs) == ["skip_mismatch", "weights", "weights_map"]
+    direct = modelspec.load(spec).to_keras()
+    assert fresh.get_config() == direct.get_config()
+    # A file to start from: the direct build, trained a step so its weights differ.
+    data = {
+        name: np.ones((4, 4), "float32") for name in ("weights", "weights_map", "skip_mismatch")
+    }
+    direct.fit(data, np.ones((4, 2), "float32"), verbose=0)
+    direct.save(tmp_path / "base.keras")
+    loaded = build(weights=str(tmp_path / "base.keras"), weights_map={}, skip_mismatch=False)
+    for a, b in zip(loaded.get_weights(), direct.get_weights(), strict=True):
+        assert np.array_equal(a, b)
+    assert not all(
+        np.array_equal(a, b) for a, b in zip(fresh.get_weights(), direct.get_weights(), strict=True)
+    )
+
+
+@pytest.mark.keras
 def test_every_build_has_its_own_optimizer():
     loaded = modelspec.load(ROOT / "specs" / "seed_001_mlp.yaml")
     a, b = loaded.to_keras(), loaded.to_keras()

@@ -90,9 +90,16 @@ class _Names:
     """Variables for tensors, shared layers and nested models, handed out in the order
     they appear. ``plan`` is the whole model's plan or a nested model's."""
 
-    def __init__(self, plan: Any, models: Mapping[str, PlanModel] | None = None):
-        # A custom layer's module is imported by its path: its first part is taken.
-        self.ns = Namespace(m.split(".")[0] for m in custom_modules(plan))
+    def __init__(
+        self,
+        plan: Any,
+        models: Mapping[str, PlanModel] | None = None,
+        functions: Mapping[str, str] | None = None,
+    ):
+        # A custom layer's module is imported by its path: its first part is taken; so
+        # are the module's functions that build nested models, which a body calls.
+        taken = {m.split(".")[0] for m in custom_modules(plan)}
+        self.ns = Namespace(taken | set((functions or {}).values()))
         self.vars: dict[str, str] = {}
         for inp in plan.inputs:
             self.vars[inp.name] = self.ns.create(inp.name)
@@ -140,7 +147,7 @@ def _call_stmt(plan: Plan, c: PlanCall, names: _Names, level: Any = None) -> str
 
 def _function_names(plan: Plan) -> dict[str, str]:
     """A module-level function name for each nested model: ``build_<instance>``."""
-    ns = Namespace(["build_model", "_build_model", "os", "sys"])
+    ns = Namespace(m.split(".")[0] for m in custom_modules(plan))  # the imports
     return {m.name: ns.create(f"build_{m.name}") for m in plan.models}
 
 
@@ -177,7 +184,7 @@ def _nested_function(
     plan: Plan, m: PlanModel, nested: Mapping[str, PlanModel], functions: Mapping[str, str]
 ) -> dict[str, Any]:
     """The function that builds nested model ``m``: its name, docstring and body."""
-    names = _Names(m, nested)
+    names = _Names(m, nested, functions)
     body: list[str] = [*_model_objects(plan, names, functions)]
     if m.form == "sequential":
         body.append(statement(_sequential(plan, m, names), target="model"))
@@ -273,12 +280,12 @@ def render(
         context["form_title"] = "Sequential"
         # ``Sequential([...])``, not ``model.add()``: Keras rebuilds the model on every
         # add, which makes a long stack quadratic to build (benchmarks/RESULTS.md).
-        names = _Names(plan, nested)
+        names = _Names(plan, nested, functions)
         context["models"] = _model_objects(plan, names, functions)
         model = _sequential(plan, plan, names)
         context["model"] = statement(model, target="model")
     else:
-        names = _Names(plan, nested)
+        names = _Names(plan, nested, functions)
         context["models"] = _model_objects(plan, names, functions)
         context["form_title"] = "Functional"
         context["inputs"] = [
