@@ -3,7 +3,7 @@
 Diagnostics go to stderr as ``file:line:col: level CODE: message``; machine-readable
 results (``--format json``, ``--format github``, the summary, the schema) go to
 stdout. Exit codes: 0 clean, 1 the spec has errors (or an output is refused,
-MS540 - MS547), 2 a usage error (bad option, missing file).
+MS540 - MS548), 2 a usage error (bad option, missing file).
 """
 
 from __future__ import annotations
@@ -640,14 +640,23 @@ def train(
         ),
     ] = None,
     out: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--out",
             "-o",
+            metavar="FILE",
+            allow_dash=True,
             help="Where to save the trained model (default: <spec name>.keras in the "
-            "current folder).",
+            "current folder, which must not exist yet).",
         ),
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Replace a file at the output that train did not save from this spec, or a link.",
+        ),
+    ] = False,
     strategy: Annotated[
         Strategy | None,
         typer.Option(
@@ -665,12 +674,20 @@ def train(
 
     if validation_split is not None and validation_split >= 1:
         raise _usage_error(f"--validation-split must be below 1; got {validation_split:g}")
+    if out == "-":
+        raise _usage_error("--out -: train saves a .keras archive, which needs a file, not "
+                           "standard output")  # fmt: skip
     result = _checked(spec, include_path, allow_module)
     the_plan = build_plan(result)
-    target = tr.default_out(the_plan) if out is None else out
-    problem = tr.out_problem(target)
-    if problem is not None:
-        raise _fail(problem)
+    target = tr.default_out(the_plan) if out is None else Path(out)
+
+    def check_target() -> None:
+        problem = tr.out_problem(target, the_plan.file, named=out is not None, force=force)
+        if problem is not None:
+            typer.echo(format_all([problem]), err=True)
+            raise typer.Exit(1)
+
+    check_target()
     # Every check of the data runs here, with numpy only: TensorFlow is not imported yet.
     arrays, diagnostics = tr.prepare(result, the_plan, data)
     if arrays is None:
@@ -706,10 +723,13 @@ def train(
         raise _fail(f"training failed: {exc}") from None
     for line in tr.final_metrics(trained.history):
         typer.echo(line)
+    if trained.chief:  # again, where it writes: training takes a while
+        check_target()
     try:
-        wrote = tr.save_trained(trained, target)
+        wrote = tr.save_trained(trained, target, the_plan.file)
     except OSError as exc:
-        raise _fail(f"cannot write '{target}': {exc.strerror or exc}") from None
+        typer.echo(format_all([cannot_write(target, exc)]), err=True)
+        raise typer.Exit(1) from None
     if wrote:
         typer.echo(f"saved {target}", err=True)
 

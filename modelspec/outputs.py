@@ -1,4 +1,4 @@
-"""Where the commands write, and what they refuse to replace (MS540 - MS547).
+"""Where the commands write, and what they refuse to replace (MS540 - MS548).
 
 Every file modelspec writes for a user to keep carries a *seal*: a first line that
 says which command made it from what, and a line with the SHA-256 of the rest of the
@@ -23,7 +23,10 @@ matches), or with ``--force``; :func:`refusal` says why not otherwise:
 - MS544: a FIFO, a device or a socket, never opened (a FIFO would block), even with
   ``--force``;
 - MS545: a directory;
-- MS547: the file cannot be read to check it, or written.
+- MS546: ``train`` without ``--out`` finds its default file there (see
+  :func:`default_refusal`);
+- MS547: the file cannot be read to check it, or written;
+- MS548: ``train --out`` does not end in ``.keras``.
 
 The digest is not a signature: anyone can compute one. It tells an edited or a copied
 file from an untouched one, which is what keeps a user's work from being overwritten;
@@ -387,3 +390,17 @@ def judge(path: Path, kind: Kind, new_head: str, found: Found) -> Diagnostic | N
             path, "MS542", message, "write to another file, or use --force to replace it"
         )
     return None
+
+
+def default_refusal(path: Path, *, force: bool) -> Diagnostic | None:
+    """``train`` without ``--out``: a file at its default path is never replaced
+    unless ``--force`` (the user did not name it, and a trained model is hours of work)."""
+    problem, exists = place_refusal(path, force=force, stdout=False)
+    if problem is not None or not exists or force:
+        return problem
+    message = f"'{path}' exists; train without --out never replaces a file"
+    hint = (
+        "name the file with --out (it replaces a model that train saved from the same spec), "
+        f"or use --force to replace '{path}'"
+    )
+    return diagnostic(path, "MS546", message, hint)
