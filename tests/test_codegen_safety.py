@@ -463,7 +463,11 @@ _CALLABLE = {
     *(f"keras.optimizers.{name}" for name in tc.OPTIMIZERS),
     *(f"keras.losses.{name}" for name in tc.LOSS_CLASSES),
 }  # fmt: skip
-_RESERVED = {*dir(builtins), *keyword.softkwlist, "keras", "build_model"}
+# Builtins, and what the module binds itself: a spec name never becomes one of them.
+_RESERVED = {
+    *dir(builtins), *keyword.softkwlist, "keras", "build_model", "weights", "weights_map",
+    "skip_mismatch",
+}  # fmt: skip
 
 
 def _dotted(node: ast.expr) -> str | None:
@@ -601,6 +605,106 @@ def test_variables_are_unique_per_spec_name():
     assert len(set(everything)) == len(everything), everything
     # ``a.b-c``, ``a_b_c`` and ``a-b.c`` fold to one identifier: the namespace numbers them.
     assert sorted(inputs[2:5]) == ["a_b_c", "a_b_c_2", "a_b_c_3"]
+
+
+# --- the module's own names ---------------------------------------------------------------
+
+SHADOWING = Path(__file__).resolve().parent / "specs" / "shadowing_names.yaml"
+
+# A spec with a `weights:` section, a nested model and a shared layer, every name in it
+# starting with q: whatever name in its module does not is the templates' own.
+NEUTRAL = """\
+modelspec: 1
+name: qm
+seed: 1
+inputs:
+  qin: {shape: [4]}
+weights: {file: qbase.keras}
+blocks:
+  qblock:
+    model: true
+    inputs: [qi]
+    outputs: [qo]
+    layers:
+      qd: {type: Dense, units: 4}
+    graph:
+      qo: {apply: [qd, qd], to: qi}
+layers:
+  qshared: {type: Dense, units: 4}
+graph:
+  qa: {apply: qshared, to: qin}
+  qt: {block: qblock, to: qa}
+  qc: {apply: qshared, to: qt}
+outputs:
+  qout: {from: qc, loss: mse}
+compile: {optimizer: adam}
+"""
+
+
+def _bound_and_read(tree: ast.Module) -> set[str]:
+    """Every name the module binds or reads: variables, parameters, functions, imports."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            names.add(node.id)
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
+        elif isinstance(node, ast.FunctionDef):
+            names.add(node.name)
+        elif isinstance(node, ast.alias):
+            names.add((node.asname or node.name).split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("deep", [False, True], ids=["plain", "deep"])
+def test_every_name_the_templates_use_is_reserved(deep: bool, tmp_path: Path, monkeypatch):
+    """The templates' names, collected from a module that uses every part of them
+    (weights, a nested model, a shared layer and, deep, the recursion-limit wrapper):
+    each is a builtin or in ``pysrc.MODULE_NAMES``, which no spec name becomes."""
+    import modelspec.plan as plan_module
+
+    if deep:
+        monkeypatch.setattr(plan_module, "DEEP_CALLS", 1)
+    (tmp_path / "neutral.yaml").write_text(NEUTRAL, encoding="utf-8")
+    text = modelspec.load(tmp_path / "neutral.yaml").to_python("functional")
+    assert ("def _build_model(" in text) is deep and "WEIGHTS_MAP = " in text
+    own = {n for n in _bound_and_read(ast.parse(text)) if not n.startswith(("q", "build_q"))}
+    assert own - {"__file__", "__name__"} <= pysrc.MODULE_NAMES | set(dir(builtins)), own
+    assert {"weights", "weights_map", "skip_mismatch", "keras"} <= pysrc.MODULE_NAMES
+
+
+@pytest.mark.parametrize("deep", [False, True], ids=["plain", "deep"])
+def test_spec_names_never_shadow_the_modules_own(deep: bool, monkeypatch):
+    """Inputs, layers, steps and a nested model named after build_model()'s parameters,
+    the imports and the helpers each get a variable of their own: the template's names
+    are assigned only where the template assigns them."""
+    import modelspec.plan as plan_module
+
+    if deep:
+        monkeypatch.setattr(plan_module, "DEEP_CALLS", 1)
+    tree = ast.parse(modelspec.load(SHADOWING).to_python("functional"))
+    functions = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+    assert functions == {"build_tower_a", "build_model", *(["_build_model"] * deep)}
+    assigned = [
+        (target.id, ast.unparse(node.value))
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    ]
+    reserved = pysrc.MODULE_NAMES | functions
+    template = {(name, value) for name, value in assigned if name in reserved}
+    assert {name for name, _ in template} <= {"model", "limit"}, template
+    for name, value in template:
+        expected = (
+            "sys.getrecursionlimit()" if name == "limit" else ("keras.Model(", "keras.Sequential(")
+        )
+        assert value.startswith(expected), (name, value)
+    variables = {name for name, _ in assigned}
+    # Each spec name still reads as itself, with the mark of a reserved name.
+    assert {"weights_", "weights_map_", "skip_mismatch_", "keras_", "build_tower_a_2"} <= variables
+    params = [a.arg for f in ast.walk(tree) if isinstance(f, ast.FunctionDef) for a in f.args.args]
+    assert not set(params) & variables
 
 
 # --- ruff, once over every module ---------------------------------------------------------

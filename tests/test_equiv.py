@@ -63,6 +63,14 @@ def test_cli_verdict_and_exit_code_for_a_seeded_graph():
     assert "I0000" not in proc.stderr  # TensorFlow's start-up chatter is kept quiet
 
 
+def test_cli_on_names_the_generated_module_uses_itself():
+    """An input named `weights` once replaced build_model()'s `weights` parameter, and
+    equiv ended in an internal error (exit 3)."""
+    proc = run("equiv", "tests/specs/shadowing_names.yaml", "--steps", "1")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.splitlines()[-1] == "verdict: identical: all 2 builds are the same model"
+
+
 def test_without_a_seed_the_builds_are_the_same_model_apart_from_initial_weights():
     """Seed 003 has no seed: the initial weights cannot agree, so equiv gives every build
     the same ones and says what is true, with its own exit code."""

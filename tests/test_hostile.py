@@ -78,7 +78,9 @@ class Case:
     @property
     def command(self) -> list[str]:
         """The command line, ``{spec}`` standing for the spec's file name."""
-        return [a.replace("{spec}", self.file) for a in self.expect.get("command", ["lint", "{spec}"])]
+        return [
+            a.replace("{spec}", self.file) for a in self.expect.get("command", ["lint", "{spec}"])
+        ]
 
     @property
     def keras(self) -> bool:
@@ -280,7 +282,10 @@ def _memory_limit(mib: int) -> Any:
 
 
 def modelspec(
-    *args: str, cwd: Path, write: tuple[Path, ...] = (), imports: tuple[str, ...] = (),
+    *args: str,
+    cwd: Path,
+    write: tuple[Path, ...] = (),
+    imports: tuple[str, ...] = (),
     memory_mib: int = MEMORY_LIMIT_MIB,
 ) -> Run:
     """``modelspec ARGS`` in ``cwd``, under the audit hook and a memory limit; CPU time
@@ -357,6 +362,8 @@ def _snapshot(folder: Path) -> dict[str, Any]:
         name = str(p.relative_to(folder))
         if p.is_symlink():
             out[name] = ("link", os.readlink(p))
+        elif p.is_fifo():
+            out[name] = ("fifo",)
         elif p.is_file():
             out[name] = p.read_bytes()
         else:
@@ -372,15 +379,19 @@ def case_dir(tmp_path: Path) -> Path:
 
 
 def _write_others(case: Case, case_dir: Path) -> None:
-    """A case's other files: text, ``{link: TARGET}``, ``{hex: "..."}``, ``{parts: [...]}``
-    (as a recipe's), or ``{make: NAME,
-    ...}``, written by ``NAME(path, **rest)`` of ``tests/hostile/builders.py`` (binary
-    files: HDF5, zip, npz)."""
+    """A case's other files: text, ``{link: TARGET}``, ``{fifo: true}`` (a named pipe),
+    ``{hex: "..."}``, ``{parts: [...]}`` (as a recipe's), or ``{make: NAME, ...}``, written
+    by ``NAME(path, **rest)`` of ``tests/hostile/builders.py`` (binary files: HDF5, zip,
+    npz)."""
     for name, content in case.others:
         path = case_dir / name
         path.parent.mkdir(parents=True, exist_ok=True)
         if isinstance(content, dict) and "link" in content:
             path.symlink_to(content["link"])
+        elif isinstance(content, dict) and content.get("fifo"):
+            if not hasattr(os, "mkfifo"):
+                pytest.skip("no FIFOs here")
+            os.mkfifo(path)
         elif isinstance(content, dict) and "hex" in content:
             path.write_bytes(bytes.fromhex(content["hex"]))
         elif isinstance(content, dict) and "parts" in content:
@@ -397,9 +408,7 @@ def _marks(case: Case) -> list[Any]:
     return [pytest.mark.keras] if case.keras else []
 
 
-@pytest.mark.parametrize(
-    "case", [pytest.param(c, id=c.name, marks=_marks(c)) for c in CASES]
-)
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.name, marks=_marks(c)) for c in CASES])
 def test_hostile_spec_is_refused_at_its_place_and_nothing_happens(case: Case, case_dir: Path):
     (case_dir / case.file).parent.mkdir(parents=True, exist_ok=True)
     (case_dir / case.file).write_bytes(case.data)

@@ -7,7 +7,8 @@ Nothing from a spec reaches generated code except through this module:
   ``repr``, then take the quotes ``ruff format`` prefers; non-finite floats are
   refused.
 - :class:`Namespace` hands out identifiers: ASCII only, never a keyword, a soft
-  keyword, a builtin or a name the module itself uses, and unique.
+  keyword, a builtin or a name the module itself uses (:data:`MODULE_NAMES`), and
+  unique.
 - :func:`comment_text` escapes text onto one ASCII line, for comments and docstrings.
 - :func:`statement` lays out one statement the way ``ruff format`` (default settings,
   88 columns, counted as ruff counts them) would: on one line when it fits, comment
@@ -125,9 +126,17 @@ def comment_text(text: str) -> str:
 
 # --- identifiers ----------------------------------------------------------------------
 
-_RESERVED = frozenset(
-    {*keyword.kwlist, *keyword.softkwlist, *dir(builtins), "keras", "build_model", "model"}
-)
+# The names the templates bind or read themselves (templates/*.j2): the module's
+# imports and constants, build_model()'s parameters and helpers. A spec name that is one
+# of them would shadow it: an input named `weights` would replace the weights file that
+# build_model() loads. tests/test_codegen_safety.py collects the names of a module that
+# uses every part of the templates and checks that each is here.
+MODULE_NAMES = frozenset({
+    "keras", "os", "sys", "WEIGHTS", "WEIGHTS_MAP", "build_model", "_build_model", "model",
+    "weights", "weights_map", "skip_mismatch", "limit", "load_weights_by_name",
+})  # fmt: skip
+
+_RESERVED = frozenset({*keyword.kwlist, *keyword.softkwlist, *dir(builtins), *MODULE_NAMES})
 
 
 def _base_identifier(name: str) -> str:
