@@ -1,0 +1,127 @@
+"""Diagnostics a newcomer can act on, through the real command line.
+
+Each test lints a small spec with ``python -m modelspec lint FILE`` in a subprocess and
+asserts the exit code and the text a user reads: the diagnostic, the spec's line with a
+caret under the column, and the hint.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from modelspec.errors import Diagnostic, format_all
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def lint(tmp_path: Path, name: str, text: str) -> subprocess.CompletedProcess[str]:
+    """``modelspec lint NAME`` on ``text``, run in ``tmp_path``."""
+    (tmp_path / name).write_text(text, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "MODELSPEC_DEBUG"}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return subprocess.run(
+        [sys.executable, "-m", "modelspec", "lint", name],
+        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60,
+    )  # fmt: skip
+
+
+# --- syntax errors (MS003) -----------------------------------------------------------------
+
+
+def test_a_yaml_syntax_error_shows_its_line_and_names_the_open_brace(tmp_path: Path):
+    text = (
+        "modelspec: 1\nname: m\ninputs:\n  x: {shape: [8]}\n"
+        "sequential:\n  - {type: Dense, units: 4\n"
+        "outputs:\n  y: {from: x}\n"
+    )
+    proc = lint(tmp_path, "s.yaml", text)
+    assert proc.returncode == 1
+    assert proc.stderr == (
+        "s.yaml:7:8: error MS003: invalid YAML: did not find expected ',' or '}'\n"
+        "    outputs:\n"
+        "           ^\n"
+        "    hint: the '{' at line 6, column 5 is never closed: add a '}' where the mapping ends\n"
+        "1 file checked: 1 error, 0 warnings\n"
+    )
+
+
+def test_a_bad_indentation_says_which_columns_fit(tmp_path: Path):
+    text = "modelspec: 1\nname: m\ninputs:\n  x: {shape: [8]}\n   sequential:\n  - {type: Dense}\n"
+    proc = lint(tmp_path, "s.yaml", text)
+    assert proc.returncode == 1
+    assert "s.yaml:5:4: error MS003: invalid YAML" in proc.stderr
+    assert "\n       sequential:\n       ^\n" in proc.stderr
+    assert (
+        "hint: line 5 is indented 3 spaces, deeper than line 4, which already has its value "
+        "(nothing can nest under it): indent line 5 like the key or item it belongs beside, "
+        "0 or 2 spaces\n"
+    ) in proc.stderr
+
+
+def test_an_unclosed_quote_at_the_end_points_at_the_quote(tmp_path: Path):
+    # The reader gives up at the end of the file, which has no line to show.
+    proc = lint(tmp_path, "s.yaml", 'modelspec: 1\nname: "m\ninputs:\n  x: {shape: [8]}\n')
+    assert proc.returncode == 1
+    assert proc.stderr.startswith(
+        "s.yaml:2:7: error MS003: invalid YAML: found unexpected end of stream\n"
+        '    name: "m\n'
+        "          ^\n"
+        "    hint: the string that starts with '\"' at line 2, column 7 is never closed: "
+        "end it with another '\"'\n"
+    )
+
+
+def test_a_tab_shows_its_line_with_the_caret_in_place(tmp_path: Path):
+    proc = lint(tmp_path, "s.yaml", "modelspec: 1\nname: m\ninputs:\n\tx: {shape: [8]}\n")
+    assert proc.returncode == 1
+    assert "s.yaml:4:1: error MS003" in proc.stderr
+    # The tab is shown as one space, the width a column gives it.
+    assert "\n     x: {shape: [8]}\n    ^\n    hint: YAML indents with spaces, never tabs\n" in (
+        proc.stderr
+    )
+
+
+def test_a_json_trailing_comma(tmp_path: Path):
+    text = '{\n  "modelspec": 1,\n  "name": "m",\n  "inputs": {"x": {"shape": [8]}},\n}\n'
+    proc = lint(tmp_path, "s.json", text)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith(
+        "s.json:5:1: error MS003: invalid JSON: Expecting property name enclosed in double quotes\n"
+        "    }\n"
+        "    ^\n"
+        "    hint: JSON allows no ',' after the last item: remove the ',' at line 4, column 34\n"
+    )
+
+
+def test_a_json_string_left_open(tmp_path: Path):
+    proc = lint(tmp_path, "s.json", '{"modelspec": 1,\n "name": "m,\n "inputs": {}}\n')
+    assert proc.returncode == 1
+    assert "s.json:2:13: error MS003: invalid JSON: Invalid control character\n" in proc.stderr
+    assert '\n     "name": "m,\n                ^\n' in proc.stderr
+    assert "hint: the string that starts with '\"' at line 2, column 10 is never closed" in (
+        proc.stderr
+    )
+
+
+# --- how a line is shown -------------------------------------------------------------------
+
+
+def test_lines_are_counted_as_editors_count_them():
+    # str.splitlines would also break at U+2028 (here inside a comment) and show line 4.
+    source = "a: 1\n# x\u2028y\nb: 2\nc: 3\n"
+    d = Diagnostic("error", "MS999", "m", file="s.yaml", line=3, col=4)
+    assert format_all([d], source=source).splitlines()[1:] == ["    b: 2", "       ^"]
+
+
+def test_the_caret_counts_wide_characters_twice():
+    d = Diagnostic("error", "MS999", "m", file="s.yaml", line=1, col=10)
+    shown = format_all([d], source='name: "中文" x\n').splitlines()
+    assert shown[1:] == ['    name: "中文" x', "    " + " " * 11 + "^"]
+
+
+def test_a_tab_is_shown_as_one_space():
+    d = Diagnostic("error", "MS999", "m", file="s.yaml", line=1, col=4)
+    assert format_all([d], source="a:\t\tb\n").splitlines()[1:] == ["    a:  b", "       ^"]
