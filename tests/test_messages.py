@@ -125,3 +125,52 @@ def test_the_caret_counts_wide_characters_twice():
 def test_a_tab_is_shown_as_one_space():
     d = Diagnostic("error", "MS999", "m", file="s.yaml", line=1, col=4)
     assert format_all([d], source="a:\t\tb\n").splitlines()[1:] == ["    a:  b", "       ^"]
+
+
+# --- one mistake, one message --------------------------------------------------------------
+
+TOWER = (ROOT / "specs" / "seed_000_shared_tower.yaml").read_text(encoding="utf-8")
+
+
+def test_an_output_from_a_layer_gives_the_error_alone(tmp_path: Path):
+    # `from: densef` names the tower's last layer, not a step: before, the two inputs
+    # and both steps were also said to be unused, four warnings before the one error.
+    text = TOWER.replace("lab_1: {from: t1,", "lab_1: {from: densef,")
+    proc = lint(tmp_path, "s.yaml", text)
+    assert proc.returncode == 1
+    assert proc.stderr == (
+        "s.yaml:24:17: error MS201: undefined tensor 'densef' in output 'lab_1'\n"
+        "      lab_1: {from: densef, loss: categorical_crossentropy, loss_weight: 0.5}\n"
+        "                    ^\n"
+        "    hint: 'densef' is a layer; `to`/`from` take tensors: an input or a graph step\n"
+        "1 file checked: 1 error, 0 warnings\n"
+    )
+
+
+def test_a_misspelt_input_gives_the_error_alone(tmp_path: Path):
+    text = TOWER.replace("to: labeled_2}", "to: labeled2}")
+    proc = lint(tmp_path, "s.yaml", text)
+    assert proc.returncode == 1
+    assert "error MS201: undefined tensor 'labeled2' in the input of step 't2'" in proc.stderr
+    assert "hint: did you mean 'labeled_2'?" in proc.stderr
+    assert " warning MS" not in proc.stderr  # not "input 'labeled_2' is never used"
+    assert proc.stderr.endswith("1 file checked: 1 error, 0 warnings\n")
+
+
+def test_a_cycle_gives_its_errors_alone(tmp_path: Path):
+    text = TOWER.replace("to: labeled_2}", "to: t2}")
+    proc = lint(tmp_path, "s.yaml", text)
+    assert proc.returncode == 1
+    assert "error MS204: cycle in the graph: t2 -> t2" in proc.stderr
+    assert "error MS214: output 'lab_2' cannot be computed from the inputs" in proc.stderr
+    assert proc.stderr.endswith("1 file checked: 2 errors, 0 warnings\n")
+
+
+def test_unused_parts_are_still_said_when_nothing_hides_them(tmp_path: Path):
+    text = TOWER.replace(
+        "  lab_2: {from: t2, loss: categorical_crossentropy, loss_weight: 0.5}\n", ""
+    )
+    proc = lint(tmp_path, "s.yaml", text)
+    assert proc.returncode == 0
+    assert "s.yaml:11:3: warning MS212: input 'labeled_2' does not reach any output" in proc.stderr
+    assert "s.yaml:22:16: warning MS211: step 't2' is computed but no output uses it" in proc.stderr
