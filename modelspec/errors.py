@@ -157,6 +157,14 @@ class SpecError(ModelspecError):
 
 def did_you_mean(name: str, choices: Iterable[str], *, n: int = 1) -> str | None:
     """``"did you mean 'units'?"`` for the closest choice, or None."""
+    close = closest(name, choices, n=n)
+    if not close:
+        return None
+    return "did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
+
+
+def closest(name: str, choices: Iterable[str], *, n: int = 1) -> list[str]:
+    """The choices (at most ``n``) closest to ``name``, best first; none when none is close."""
     names = list(choices)
     pool = names
     if len(pool) > MAX_CANDIDATES:
@@ -176,9 +184,7 @@ def did_you_mean(name: str, choices: Iterable[str], *, n: int = 1) -> str | None
         lowered = {c.lower(): c for c in names}
         if name.lower() in lowered:
             close = [lowered[name.lower()]]
-    if not close:
-        return None
-    return "did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
+    return close
 
 
 def _reversed(text: str) -> str:

@@ -174,3 +174,35 @@ def test_unused_parts_are_still_said_when_nothing_hides_them(tmp_path: Path):
     assert proc.returncode == 0
     assert "s.yaml:11:3: warning MS212: input 'labeled_2' does not reach any output" in proc.stderr
     assert "s.yaml:22:16: warning MS211: step 't2' is computed but no output uses it" in proc.stderr
+
+
+# --- suggestions that fit ------------------------------------------------------------------
+
+
+def test_suggestions_say_what_was_meant(tmp_path: Path):
+    text = (
+        "modelspec: 1\nname: m\ninputs:\n  x: {shape: [-1], dtype: int}\n"
+        "sequential:\n  - {type: TextVectorization, max_tokens: 100}\n  - {type: Dense, units: 4}\n"
+    )
+    proc = lint(tmp_path, "s.yaml", text)
+    assert proc.returncode == 1
+    assert proc.stderr == (
+        "s.yaml:4:15: error MS104: `shape[0]` must be an integer or null; got -1 (integer)\n"
+        "      x: {shape: [-1], dtype: int}\n"
+        "                  ^\n"
+        "    hint: a size known only when the model runs is null (Keras's None), not -1; "
+        "a known size is at least 1\n"
+        "s.yaml:4:27: error MS105: unknown value 'int' for `dtype`\n"
+        "      x: {shape: [-1], dtype: int}\n"
+        "                              ^\n"
+        "    hint: did you mean 'int32'? Keras names dtypes by their size: 'int' is int32\n"
+        "s.yaml:6:12: error MS105: unsupported layer type 'TextVectorization' in the layer in "
+        "`sequential`: a Keras layer that modelspec does not support yet\n"
+        "      - {type: TextVectorization, max_tokens: 100}\n"
+        "               ^\n"
+        "    hint: to use it anyway, declare it under `custom:` with class: "
+        "keras.layers.TextVectorization, and allow that module (--allow-module keras.layers); "
+        "see docs/spec.md, Custom layers\n"
+        "1 file checked: 3 errors, 0 warnings\n"
+    )
+    assert "int8" not in proc.stderr and "BatchNormalization" not in proc.stderr

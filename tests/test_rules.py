@@ -230,6 +230,93 @@ def test_ms105_unknown_dtype():
     )
 
 
+@pytest.mark.parametrize(
+    "dtype, hint",
+    [
+        ("int", "did you mean 'int32'? Keras names dtypes by their size: 'int' is int32"),
+        ("float", "did you mean 'float32'?"),
+        ("double", "did you mean 'float64'?"),
+        ("long", "did you mean 'int64'?"),
+        ("str", "did you mean 'string'?"),
+        ("tf.float16", "did you mean 'float16'? A dtype is written by its name alone"),
+        ("np.int64", "did you mean 'int64'?"),
+        ("Int32", "did you mean 'int32'?"),
+    ],
+)
+def test_ms105_dtype_suggestion_is_the_type_meant(dtype, hint):
+    # The closest spelling of `int` is int8; what `int` means is Keras's int32.
+    text = spec("  z: {shape: [3], dtype: " + dtype + "}", "graph:",
+                "  h: {apply: {type: Dense, units: 4}, to: x}", "outputs:", "  y: {from: h}")  # fmt: skip
+    result = lint(text)
+    (d,) = [d for d in result.diagnostics if d.code == "MS105"]
+    assert (d.line, d.message) == (5, f"unknown value '{dtype}' for `dtype`")
+    assert d.hint.startswith(hint), d.hint
+
+
+@pytest.mark.parametrize(
+    "size, hint",
+    [
+        ("-1", "a size known only when the model runs is null (Keras's None), not -1"),
+        ("0", "a size known only when the model runs is null (Keras's None), not 0"),
+        ("None", "write null (YAML's word for None), without quotes"),
+    ],
+)
+def test_ms104_an_unknown_size_is_null(size, hint):
+    text = f"modelspec: 1\nname: m\ninputs:\n  x: {{shape: [{size}, 8]}}\nsequential: [{{type: Dense, units: 4}}]\n"
+    d = expect(text, "MS104", 4, 15, "`shape[0]` must be an integer or null", hint=hint)
+    assert d.hint == hint or d.hint.startswith(hint + ";")
+
+
+def test_ms104_a_negative_number_where_null_is_no_size_gets_no_size_hint():
+    # `bias_axes` may be null too, but it is letters, not a size.
+    text = spec(
+        "sequential:",
+        "  - {type: EinsumDense, equation: 'ab,bc->ac', output_shape: 4, bias_axes: -1}",
+    )
+    (d,) = [d for d in lint(text).diagnostics if d.code == "MS104"]
+    assert "`bias_axes` must be" in d.message and d.hint is None
+
+
+@pytest.mark.parametrize("name", ["TextVectorization", "StringLookup", "RandomFlip", "ConvLSTM2D"])
+def test_ms105_a_keras_layer_the_catalogue_lacks_is_said_to_be_one(name):
+    text = spec("sequential:", f"  - {{type: {name}}}", "  - {type: Dense, units: 4}")
+    expect(text, "MS105", 6, 12, f"unsupported layer type '{name}' in the layer in `sequential`: "
+           "a Keras layer that modelspec does not support yet",
+           hint=f"declare it under `custom:` with class: keras.layers.{name}")  # fmt: skip
+
+
+def test_ms105_a_keras_alias_names_the_catalogue_class():
+    text = spec(
+        "sequential:",
+        "  - {type: Conv1D, filters: 2, kernel_size: 1}",
+        "  - {type: GlobalAvgPool1D}",
+    )
+    text = text.replace("[8]", "[8, 3]")
+    expect(text, "MS105", 7, 12, "unknown layer type 'GlobalAvgPool1D'",
+           hint="'GlobalAvgPool1D' is Keras's other name for 'GlobalAveragePooling1D': write "
+           "'GlobalAveragePooling1D'")  # fmt: skip
+
+
+def test_ms105_a_misspelt_keras_layer_is_suggested_as_one():
+    text = spec("sequential:", "  - {type: TextVectorisation}")
+    expect(text, "MS105", 6, 12, "unknown layer type 'TextVectorisation'",
+           hint="did you mean 'TextVectorization'? It is a Keras layer that modelspec does not "
+           "support yet")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "name, message, hint",
+    [
+        ("InputLayer", "a spec's inputs are not layers", "declare the input under `inputs:`"),
+        ("Lambda", "a spec holds no Python code", "declare it under `custom:`"),
+    ],
+)
+def test_ms105_keras_layers_a_spec_writes_otherwise(name, message, hint):
+    text = spec("sequential:", f"  - {{type: {name}}}")
+    expect(text, "MS105", 6, 12, f"layer type '{name}' in the layer in `sequential`: {message}",
+           hint=hint)  # fmt: skip
+
+
 def test_ms105_unknown_loss_metric_and_optimizer_names():
     text = spec(
         "sequential:",
