@@ -753,10 +753,10 @@ def _index_position(text: str, index: int) -> tuple[int, int]:
 # a bracket), the character at the stop, the indentation of the lines above it. The
 # reader's message stays in the diagnostic as detail, and when no rule fits a general
 # hint says where to look. Only a file that failed to parse is read this way, and only
-# up to MAX_HINT_SCAN characters of it, so the common path pays nothing.
+# up to _HINT_SCAN_CHARS characters of it, so the common path pays nothing.
 
-MAX_HINT_SCAN = 1 << 20
-MAX_HINT_LINES = 500  # lines looked back at for the indentation rules
+_HINT_SCAN_CHARS = 1 << 20
+_HINT_LOOKBACK_LINES = 500  # lines looked back at for the indentation rules
 TAB_HINT = "YAML indents with spaces, never tabs"
 _CLOSER = {"[": "]", "{": "}"}
 _OPENER = {"]": "[", "}": "{"}
@@ -921,7 +921,7 @@ def syntax_hint(text: str, stop: int, *, json_mode: bool) -> tuple[str, int | No
     indentation = line[: len(line) - len(line.lstrip(" \t"))]
     if not json_mode and (char == "\t" or "\t" in indentation):
         return TAB_HINT, None
-    scan = _scan(text, stop, json_mode) if len(text) <= MAX_HINT_SCAN else None
+    scan = _scan(text, stop, json_mode) if len(text) <= _HINT_SCAN_CHARS else None
     if scan is not None:
         if scan.quote is not None:
             q = repr(text[scan.quote])
@@ -1011,7 +1011,7 @@ def _yaml_hint(text: str, stop: int, inner: set[int]) -> str | None:
     ':', a ': ' inside a plain value."""
     lines = text.split("\n")
     at, _ = _index_position(text, stop)  # 1-based line of the stop
-    first = max(1, at - MAX_HINT_LINES)
+    first = max(1, at - _HINT_LOOKBACK_LINES)
 
     def content(n: int) -> str | None:
         """Line ``n``'s text if it is a line of the block structure, else None."""
