@@ -26,7 +26,7 @@ from modelspec.loader import Document, load, loads
 from modelspec.parse import parse, unused_layers
 from modelspec.passes.graph import GraphFacts, check_graph
 from modelspec.passes.shapes import ShapeFacts, infer_shapes
-from modelspec.passes.training import check_callback_paths, check_training
+from modelspec.passes.training import check_callback_paths, check_losses, check_training
 from modelspec.passes.weights import check_weights
 from modelspec.project import Project, find_project
 from modelspec.schema import validate
@@ -197,6 +197,7 @@ def check_document(
     shapes, shape_diags = infer_shapes(spec, graph, skip_layers=skip, project=project)
     diags += shape_diags
     diags += check_training(spec)
+    diags += check_losses(spec, graph, shapes, skip_layers=skip)
     diags += check_callback_paths(doc, spec)
     diags += check_weights(spec, project, shapes.params)
     if result.models and not any(d.is_error for d in diags):

@@ -967,11 +967,13 @@ def _unknown_type(doc: Document, path: tuple, type_name: str) -> list[Diagnostic
         hint = f"'{type_name}' is Keras's other name for '{canonical}': write '{canonical}'"
         return [doc.diagnostic("MS105", message, where, hint=hint)]
     if type_name == "InputLayer":
-        message = f"layer type 'InputLayer' in {_kind(path)}: a spec's inputs are not layers"
+        message = (
+            f"unknown layer type 'InputLayer' in {_kind(path)}: a spec's inputs are not layers"
+        )
         hint = "declare the input under `inputs:` (x: {shape: [...], dtype: ...})"
         return [doc.diagnostic("MS105", message, where, hint=hint)]
     if type_name == "Lambda":
-        message = f"layer type 'Lambda' in {_kind(path)}: a spec holds no Python code"
+        message = f"unknown layer type 'Lambda' in {_kind(path)}: a spec holds no Python code"
         hint = ("write the function as a layer class in a module of your own and declare it "
                 "under `custom:` (docs/spec.md, Custom layers)")  # fmt: skip
         return [doc.diagnostic("MS105", message, where, hint=hint)]

@@ -10,7 +10,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
+
+import pytest
 
 from modelspec.errors import Diagnostic, format_all
 
@@ -206,3 +209,85 @@ def test_suggestions_say_what_was_meant(tmp_path: Path):
         "1 file checked: 3 errors, 0 warnings\n"
     )
     assert "int8" not in proc.stderr and "BatchNormalization" not in proc.stderr
+
+
+# --- losses against final activations (MS407-MS409) ----------------------------------------
+
+
+def test_loss_and_activation_mismatches_are_warnings_at_the_output(tmp_path: Path):
+    text = (
+        "modelspec: 1\nname: m\ninputs:\n  x: {shape: [8]}\n"
+        "graph:\n"
+        "  a: {apply: {type: Dense, units: 3, activation: softmax}, to: x}\n"
+        "  b: {apply: {type: Dense, units: 5, activation: sigmoid}, to: x}\n"
+        "  c: {apply: {type: Dense, units: 1}, to: x}\n"
+        "outputs:\n"
+        "  ya: {from: a, loss: binary_crossentropy}\n"
+        "  yb: {from: b, loss: categorical_crossentropy}\n"
+        "  yc: {from: c, loss: binary_crossentropy}\n"
+    )
+    proc = lint(tmp_path, "s.yaml", text)
+    assert proc.returncode == 0  # warnings
+    assert proc.stderr.splitlines() == [
+        "s.yaml:10:3: warning MS407: `binary_crossentropy` scores each unit as a yes/no "
+        "probability of its own, but output 'ya' ends in softmax (`Dense` in step 'a'), whose "
+        "units compete and sum to 1",
+        "      ya: {from: a, loss: binary_crossentropy}",
+        "      ^",
+        "    hint: for one class out of several, use categorical_crossentropy (one-hot labels) or "
+        "sparse_categorical_crossentropy (integer labels); for several yes/no labels, end with "
+        "activation: sigmoid",
+        "s.yaml:11:3: warning MS408: `categorical_crossentropy` reads the units of an output as "
+        "one distribution that sums to 1, but output 'yb' ends in sigmoid over 5 units (`Dense` "
+        "in step 'b'), each a probability of its own",
+        "      yb: {from: b, loss: categorical_crossentropy}",
+        "      ^",
+        "    hint: for one class out of several, end with activation: softmax; for several yes/no "
+        "labels, use binary_crossentropy",
+        "s.yaml:12:3: warning MS409: `binary_crossentropy` reads probabilities in [0, 1], but "
+        "output 'yc' ends without an activation (`Dense` in step 'c'), which gives any value",
+        "      yc: {from: c, loss: binary_crossentropy}",
+        "      ^",
+        "    hint: end it with activation: sigmoid, or keep the values as logits and write loss: "
+        "{type: BinaryCrossentropy, from_logits: true}",
+        "1 file checked: 0 errors, 3 warnings",
+    ]
+    strict = subprocess.run(
+        [sys.executable, "-m", "modelspec", "lint", "--strict", "s.yaml"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert strict.returncode == 1 and "error MS409" in strict.stderr
+
+
+def test_the_seed_specs_fit_their_losses(tmp_path: Path):
+    proc = lint(tmp_path, "tower.yaml", TOWER)  # softmax into categorical_crossentropy
+    assert proc.returncode == 0 and proc.stderr == "1 file checked: clean\n"
+
+
+@pytest.mark.keras
+def test_what_ms407_and_ms409_say_is_what_keras_does(tmp_path: Path):
+    """Softmax over one unit is always 1.0; a linear output into binary_crossentropy
+    gives values outside [0, 1], which the loss clips."""
+    np = pytest.importorskip("numpy")
+    pytest.importorskip("keras")
+    import modelspec
+
+    head = "modelspec: 1\nname: m\ninputs:\n  x: {shape: [8]}\ngraph:\n"
+    (tmp_path / "one.yaml").write_text(
+        head + "  h: {apply: {type: Dense, units: 1, activation: softmax}, to: x}\n"
+        "outputs:\n  y: {from: h, loss: binary_crossentropy}\ncompile: {optimizer: adam}\n"
+    )
+    (tmp_path / "linear.yaml").write_text(
+        head + "  h: {apply: {type: Dense, units: 4}, to: x}\n"
+        "outputs:\n  y: {from: h, loss: binary_crossentropy}\ncompile: {optimizer: adam}\n"
+    )
+    x = np.random.default_rng(0).normal(size=(64, 8)).astype("float32") * 10
+    one = modelspec.build_model(tmp_path / "one.yaml")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Keras itself warns of it, once the model runs
+        predicted = one.predict(x, verbose=0)
+    assert np.allclose(predicted, 1.0) and np.ptp(predicted) == 0  # 1.0, whatever the input
+    linear = modelspec.build_model(tmp_path / "linear.yaml")
+    values = linear.predict(x, verbose=0)
+    assert values.min() < 0 or values.max() > 1

@@ -313,7 +313,7 @@ def test_ms105_a_misspelt_keras_layer_is_suggested_as_one():
 )
 def test_ms105_keras_layers_a_spec_writes_otherwise(name, message, hint):
     text = spec("sequential:", f"  - {{type: {name}}}")
-    expect(text, "MS105", 6, 12, f"layer type '{name}' in the layer in `sequential`: {message}",
+    expect(text, "MS105", 6, 12, f"unknown layer type '{name}' in the layer in `sequential`: {message}",
            hint=hint)  # fmt: skip
 
 
@@ -1077,6 +1077,146 @@ def test_a_callback_type_that_is_not_a_name_is_a_schema_error(kind):
     )
     codes = {d.code for d in lint(text).diagnostics}
     assert codes and codes <= {"MS104", "MS105", "MS103"}, codes
+
+
+# MS407-MS409: an output's final activation against its loss (NOTE: [losses and
+# activations] in modelspec/passes/training.py).
+
+
+def loss_spec(head: str, loss: str) -> str:
+    """A graph whose step `h` applies ``head`` to x, returned as output y with ``loss``."""
+    return spec(
+        "graph:", f"  h: {{apply: {head}, to: x}}", "outputs:", f"  y: {{from: h, loss: {loss}}}"
+    )
+
+
+def test_ms407_softmax_into_binary_crossentropy():
+    text = loss_spec("{type: Dense, units: 3, activation: softmax}", "binary_crossentropy")
+    d = expect(text, "MS407", 8, 3, "`binary_crossentropy` scores each unit as a yes/no probability "
+               "of its own, but output 'y' ends in softmax (`Dense` in step 'h'), whose units "
+               "compete and sum to 1", level="warning",
+               hint="use categorical_crossentropy (one-hot labels) or sparse_categorical_crossentropy")  # fmt: skip
+    assert "end with activation: sigmoid" in d.hint
+
+
+def test_ms407_softmax_over_one_unit():
+    text = loss_spec(
+        "[{type: Dense, units: 1}, {type: Softmax}]", "{type: BinaryFocalCrossentropy}"
+    )
+    expect(text, "MS407", 8, 3, "softmax over a single unit is always 1.0, so "
+           "`BinaryFocalCrossentropy` cannot train output 'y' (`Softmax` in step 'h')",
+           level="warning", hint="end it with activation: sigmoid")  # fmt: skip
+
+
+@pytest.mark.parametrize("loss", ["categorical_crossentropy", "sparse_categorical_crossentropy",
+                                  "{type: CategoricalCrossentropy, from_logits: true}"])  # fmt: skip
+def test_ms408_sigmoid_over_several_units_into_a_categorical_loss(loss):
+    text = loss_spec("{type: Dense, units: 5, activation: sigmoid}", loss)
+    expect(text, "MS408", 8, 3, "reads the units of an output as one distribution that sums to "
+           "1, but output 'y' ends in sigmoid over 5 units (`Dense` in step 'h'), each a "
+           "probability of its own", level="warning", hint="end with activation: softmax")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "head, loss, fragment, hint",
+    [
+        ("{type: Dense, units: 1}", "binary_crossentropy",
+         "output 'y' ends without an activation (`Dense` in step 'h'), which gives any value",
+         "end it with activation: sigmoid, or keep the values as logits and write loss: "
+         "{type: BinaryCrossentropy, from_logits: true}"),
+        ("{type: Dense, units: 4, activation: relu}", "categorical_crossentropy",
+         "output 'y' ends in relu (`Dense` in step 'h'), which gives values outside [0, 1]",
+         "{type: CategoricalCrossentropy, from_logits: true}"),
+        ("[{type: Dense, units: 4}, {type: Activation, activation: tanh}]",
+         "sparse_categorical_crossentropy", "output 'y' ends in tanh (`Activation` in step 'h')",
+         "{type: SparseCategoricalCrossentropy, from_logits: true}"),
+        ("[{type: Dense, units: 4}, {type: LeakyReLU}]", "{type: BinaryCrossentropy}",
+         "output 'y' ends in leaky_relu", "{type: BinaryCrossentropy, from_logits: true}"),
+    ],
+)  # fmt: skip
+def test_ms409_an_activation_that_gives_no_probabilities(head, loss, fragment, hint):
+    d = expect(loss_spec(head, loss), "MS409", 8, 3, "reads probabilities in [0, 1], but "
+               + fragment, level="warning", hint=hint)  # fmt: skip
+    assert d.hint.startswith("end it with activation: ")
+
+
+@pytest.mark.parametrize(
+    "head, loss, applied",
+    [
+        ("{type: Dense, units: 1, activation: sigmoid}", "{type: BinaryCrossentropy, from_logits: true}", "sigmoid"),
+        ("[{type: Dense, units: 4}, {type: Softmax}]", "{type: CategoricalCrossentropy, from_logits: true}", "softmax"),
+    ],
+)  # fmt: skip
+def test_ms409_logits_that_are_already_probabilities(head, loss, applied):
+    expect(loss_spec(head, loss), "MS409", 8, 3, f"makes `{loss[7:loss.index(',')]}` apply "
+           f"{applied} itself, but output 'y' already ends in {applied}", level="warning",
+           hint="drop `from_logits: true`")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "head, loss",
+    [
+        ("{type: Dense, units: 4, activation: softmax}", "categorical_crossentropy"),
+        ("{type: Dense, units: 4, activation: softmax}", "sparse_categorical_crossentropy"),
+        ("{type: Dense, units: 1, activation: sigmoid}", "binary_crossentropy"),
+        ("{type: Dense, units: 4, activation: sigmoid}", "binary_crossentropy"),  # multi-label
+        ("{type: Dense, units: 4}", "{type: CategoricalCrossentropy, from_logits: true}"),
+        ("{type: Dense, units: 1}", "{type: BinaryCrossentropy, from_logits: true}"),
+        ("{type: Dense, units: 4, activation: relu}", "mse"),  # not a crossentropy
+        # Cannot tell: the values are not the activation's after these layers.
+        ("[{type: Dense, units: 4}, {type: Dropout, rate: 0.5}]", "binary_crossentropy"),
+        ("[{type: Dense, units: 4, activation: softmax}, {type: Reshape, target_shape: [2, 2]}]",
+         "binary_crossentropy"),
+        ("{type: LSTM, units: 4}", "binary_crossentropy"),
+        ("[{type: Dense, units: 4}, {type: Softmax, axis: 1}]", "binary_crossentropy"),
+        ("[{type: Dense, units: 4}, {type: ReLU, max_value: 1.0}]", "binary_crossentropy"),
+        # sigmoid over one unit, or several along another axis: no distribution to compare
+        ("{type: Dense, units: 1, activation: sigmoid}", "categorical_crossentropy"),
+        ("{type: Dense, units: 4, activation: sigmoid}", "{type: CategoricalCrossentropy, axis: 1}"),
+    ],
+)  # fmt: skip
+def test_ms407_ms409_say_nothing_when_loss_and_activation_fit_or_cannot_be_told(head, loss):
+    text = loss_spec(head, loss).replace("[8]", "[8, 2]" if "LSTM" in head else "[8]")
+    assert [d.code for d in lint(text).diagnostics] == []
+
+
+def test_ms409_reads_a_named_layer_and_a_time_distributed_one():
+    text = spec(
+        "  s: {shape: [5, 8]}",
+        "layers:",
+        "  head: {type: Dense, units: 2}",
+        "graph:",
+        "  h: {apply: head, to: x}",
+        "  t: {apply: {type: TimeDistributed, layer: {type: Dense, units: 3, activation: softmax}}, to: s}",
+        "outputs:",
+        "  y: {from: h, loss: binary_crossentropy}",
+        "  z: {from: t, loss: binary_crossentropy}",
+    )
+    result = lint(text)
+    assert [
+        (d.code, d.line, d.message.split(" (")[1].split(")")[0]) for d in result.diagnostics
+    ] == [
+        ("MS409", 12, "`Dense` 'head'"),
+        ("MS407", 13, "`TimeDistributed` in step 't'"),
+    ]
+
+
+def test_ms409_in_a_sequential_spec():
+    text = spec("sequential:", "  - {type: Dense, units: 3, activation: relu}", "outputs:",
+                "  y: {loss: binary_crossentropy}")  # fmt: skip
+    expect(text, "MS409", 8, 3, "ends in relu (the last layer, `Dense`)", level="warning")
+
+
+def test_layers_whose_output_is_their_activation():
+    # A layer joins this list only when its output *is* activation(...): an LSTM's, say,
+    # is not, and would give wrong warnings.
+    from modelspec.passes.training import ACTIVATED
+
+    assert sorted(ACTIVATED) == [
+        "Conv1D", "Conv1DTranspose", "Conv2D", "Conv2DTranspose", "Conv3D", "Conv3DTranspose",
+        "Dense", "DepthwiseConv1D", "DepthwiseConv2D", "EinsumDense", "SeparableConv1D",
+        "SeparableConv2D",
+    ]  # fmt: skip
 
 
 # === whole specs ========================================================================
