@@ -123,10 +123,11 @@ def _unused_layers(spec: Spec, data: Any, parse_diags: list[Diagnostic]) -> list
     there (it may have meant any uncalled one), and never a layer the spec names in a
     step or an output, whose step failed (and said why) or which names a layer where a
     tensor belongs (MS201 says so)."""
-    if any(d.code == "MS202" for d in parse_diags):
+    unused = list(unused_layers(spec))
+    if not unused or any(d.code == "MS202" for d in parse_diags):
         return []
     named = _names_used(data)
-    return [d for d in unused_layers(spec) if d.path[-1:] and d.path[-1] not in named]
+    return [d for d in unused if d.path[-1:] and d.path[-1] not in named]
 
 
 def _names_used(data: Any) -> set[str]:
