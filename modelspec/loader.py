@@ -780,7 +780,8 @@ class _Open:
     quote: int | None = None  # the quote whose string is open at the stop
     brackets: list[int] = field(default_factory=list)  # open at the stop, outermost first
     unclosed: set[int] = field(default_factory=set)  # never closed, or by the other kind
-    closed: list[int] = field(default_factory=list)  # brackets closed by their match
+    # (opening, closing) of the brackets closed by their match, by where they open
+    closed: list[tuple[int, int]] = field(default_factory=list)
     inner_lines: set[int] = field(default_factory=set)  # lines (1-based) that start inside
     # a quoted string, brackets or a block scalar: not lines of the block structure
 
@@ -884,13 +885,14 @@ def _scan(text: str, stop: int, json_mode: bool) -> _Open:
                 stack.append(index)
         elif char in _OPENER:
             if stack and text[stack[-1]] == _OPENER[char]:
-                state.closed.append(stack.pop())
+                state.closed.append((stack.pop(), index))
             elif stack:
                 # `[1, 2}`: the list is not closed; the brace may close what is around it.
                 state.unclosed.add(stack.pop())
                 if stack and text[stack[-1]] == _OPENER[char]:
-                    state.closed.append(stack.pop())
+                    state.closed.append((stack.pop(), index))
     state.unclosed.update(stack)
+    state.closed.sort()  # closed inner first: by where each opens, for bisect
     return state
 
 
@@ -953,9 +955,12 @@ def syntax_hint(text: str, stop: int, *, json_mode: bool) -> tuple[str, int | No
             c = text[i]
             hint = (f"the '{c}' at {_where(text, i)} is never closed: add a '{_CLOSER[c]}' "
                     f"where the {_KIND[c]} ends")  # fmt: skip
-            k = bisect.bisect_left(scan.closed, i)
-            if any(i < j < stop for j in scan.closed[k : k + 1000]):
-                # Brackets pair up from the inside out: the missing one may be inner.
+            # Brackets pair up from the inside out: when a pair inside this one spans
+            # lines, its closing bracket may be the one this one lacks, and the missing
+            # one that of the inner.
+            k = bisect.bisect_right(scan.closed, (i, len(text)))
+            inner = (p for p in scan.closed[k : k + 1000] if p[0] < stop)
+            if any(text.find("\n", o, c) >= 0 for o, c in inner):
                 hint += ", or where a list or mapping inside it ends"
             return hint, i if at_end else None
     if json_mode:

@@ -633,6 +633,36 @@ def test_json_hints_do_not_depend_on_the_readers_words(name, monkeypatch):
     assert "Something else" in d.message or "is not a JSON value" in d.message
 
 
+def test_an_unclosed_bracket_names_an_inner_one_only_when_that_may_hold_the_fault():
+    # The inner {...} closes on its own line: the outer one lacks its brace.
+    _, d = expect("a: {b: {c: 1}, d: 2\ne: 3\n", "MS003", 2, 2, "invalid YAML")
+    assert d.hint == "the '{' at line 1, column 4 is never closed: add a '}' where the mapping ends"
+    # The inner one spans lines: its brace may be the outer one's, the missing one its own.
+    text = '{"a": {"b": [1]\n},\n "c": 2\n'
+    _, d = expect(text, "MS003", 1, 1, "invalid JSON", "s.json")
+    assert d.hint.endswith("where the mapping ends, or where a list or mapping inside it ends")
+
+
+def test_a_syntax_error_in_an_included_file_shows_its_line(tmp_path):
+    from modelspec.check import check
+    from modelspec.errors import format_all
+
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "lib.yaml").write_text(
+        "modelspec: 1\nblocks:\n  b:\n    inputs: [x]\n    graph:\n"
+        "      h: {apply: {type: Dense, units: 4}, to: x\n    outputs: [h]\n"
+    )
+    (tmp_path / "m.yaml").write_text(
+        "modelspec: 1\nname: m\ninclude: [lib.yaml]\ninputs:\n  x: {shape: [8]}\n"
+        "graph:\n  y: {block: b, x: x}\noutputs:\n  y: {from: y}\n"
+    )
+    result = check(tmp_path / "m.yaml", display="m.yaml")
+    text = format_all(result.diagnostics, source=result.doc.texts)
+    assert "lib.yaml:7:12: error MS003: invalid YAML" in text
+    assert "\n        outputs: [h]\n               ^\n" in text
+    assert "hint: the '{' at line 6, column 10 is never closed" in text
+
+
 def test_a_syntax_error_without_a_rule_gets_the_general_hint():
     _, d = expect("a: &\n", "MS003", 1, 5, "invalid YAML")
     assert "look at this line and the one above it" in d.hint
