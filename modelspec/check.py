@@ -15,6 +15,7 @@ Example::
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +26,7 @@ from modelspec.loader import Document, load, loads
 from modelspec.parse import parse, unused_layers
 from modelspec.passes.graph import GraphFacts, check_graph
 from modelspec.passes.shapes import ShapeFacts, infer_shapes
-from modelspec.passes.training import check_callback_paths, check_training
+from modelspec.passes.training import check_callback_paths, check_losses, check_training
 from modelspec.passes.weights import check_weights
 from modelspec.project import Project, find_project
 from modelspec.schema import validate
@@ -116,6 +117,41 @@ def _check_library(doc: Document, project: Project, origin: Any) -> Result:
     return Result(doc.file, doc, diagnostics=diags, project=project, library=True)
 
 
+def _unused_layers(spec: Spec, data: Any, parse_diags: list[Diagnostic]) -> list[Diagnostic]:
+    """MS213, less what follows from another error (NOTE: [unused after an error] in
+    modelspec/passes/graph.py): nothing while an `apply` names a layer that is not
+    there (it may have meant any uncalled one), and never a layer the spec names in a
+    step or an output, whose step failed (and said why) or which names a layer where a
+    tensor belongs (MS201 says so)."""
+    unused = list(unused_layers(spec))
+    if not unused or any(d.code == "MS202" for d in parse_diags):
+        return []
+    named = _names_used(data)
+    return [d for d in unused if d.path[-1:] and d.path[-1] not in named]
+
+
+def _names_used(data: Any) -> set[str]:
+    """The names the graph's `apply` and `to`, `sequential` and the outputs' `from`
+    write, without a tensor index."""
+    written: list[Any] = []
+    if isinstance(data, dict):
+        graph = data.get("graph")
+        for step in graph.values() if isinstance(graph, dict) else ():
+            if isinstance(step, dict):
+                for key in ("apply", "to"):
+                    value = step.get(key)
+                    written += value if isinstance(value, list) else [value]
+        sequential = data.get("sequential")
+        written += sequential if isinstance(sequential, list) else []
+        outputs = data.get("outputs")
+        for out in outputs.values() if isinstance(outputs, dict) else ():
+            written.append(out.get("from") if isinstance(out, dict) else None)
+    return {_INDEX.sub("", name) for name in written if isinstance(name, str)}
+
+
+_INDEX = re.compile(r"\[\d+\]\Z")
+
+
 def check_document(
     doc: Document, project: Project | None = None, *, origin: str | os.PathLike[str] | None = None
 ) -> Result:
@@ -153,7 +189,7 @@ def check_document(
     skip = {name for name, layer in spec.layers.items() if layer.source.path in bad}
     graph, graph_diags = check_graph(spec)
     diags += graph_diags
-    diags += unused_layers(spec)
+    diags += _unused_layers(spec, doc.data, parse_diags)
     if spec.custom:
         from modelspec.custom import check_custom
 
@@ -162,6 +198,7 @@ def check_document(
     shapes, shape_diags = infer_shapes(spec, graph, skip_layers=skip, project=project)
     diags += shape_diags
     diags += check_training(spec)
+    diags += check_losses(spec, graph, shapes, skip_layers=skip)
     diags += check_callback_paths(doc, spec)
     diags += check_weights(spec, project, shapes.params)
     if result.models and not any(d.is_error for d in diags):

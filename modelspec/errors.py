@@ -157,6 +157,14 @@ class SpecError(ModelspecError):
 
 def did_you_mean(name: str, choices: Iterable[str], *, n: int = 1) -> str | None:
     """``"did you mean 'units'?"`` for the closest choice, or None."""
+    close = closest(name, choices, n=n)
+    if not close:
+        return None
+    return "did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
+
+
+def closest(name: str, choices: Iterable[str], *, n: int = 1) -> list[str]:
+    """The choices (at most ``n``) closest to ``name``, best first; none when none is close."""
     names = list(choices)
     pool = names
     if len(pool) > MAX_CANDIDATES:
@@ -176,9 +184,7 @@ def did_you_mean(name: str, choices: Iterable[str], *, n: int = 1) -> str | None
         lowered = {c.lower(): c for c in names}
         if name.lower() in lowered:
             close = [lowered[name.lower()]]
-    if not close:
-        return None
-    return "did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
+    return close
 
 
 def _reversed(text: str) -> str:
@@ -220,29 +226,65 @@ def format_all(
 
     def source_of(file: str) -> list[str] | None:
         if source is None or isinstance(source, str):
-            return None if source is None else split.setdefault("", source.splitlines())
+            return None if source is None else split.setdefault("", source_lines(source))
         if file not in split and file in source:
-            split[file] = source[file].splitlines()
+            split[file] = source_lines(source[file])
         return split.get(file)
 
     for d in shown:
         lines.append(d.format())
-        source_lines = source_of(d.file)
-        if source_lines is not None and 1 <= d.line <= len(source_lines):
-            text = source_lines[d.line - 1]
+        text_lines = source_of(d.file)
+        if text_lines is not None and 1 <= d.line <= len(text_lines):
+            text = text_lines[d.line - 1]
+            # A column counts a tab as one character, so the line is shown with each
+            # tab as one space: a terminal's tab stops would move the caret.
+            plain = text.replace("\t", " ")
             # A line with a control character or a bidirectional override (raw in
             # the spec) is not shown: it could show something else than it holds; nor
             # one that GitHub Actions would read as a workflow command (`::error::`).
-            shown = text.replace("\t", " ")
             if (
                 len(text) <= 200
-                and printable(shown) == shown
-                and not shown.lstrip().startswith("::")
+                and printable(plain) == plain
+                and not plain.lstrip().startswith("::")
             ):
-                lines.append(f"    {text}")
-                lines.append("    " + " " * (d.col - 1) + "^")
+                lines.append(f"    {plain}")
+                lines.append("    " + caret_padding(plain, d.col) + "^")
         if d.hint:
             lines.append(f"    hint: {d.hint}")
     if limit is not None and len(diagnostics) > limit:
         lines.append(f"... and {len(diagnostics) - limit} more")
     return "\n".join(lines)
+
+
+# Where editors, YAML and ``file:line`` tools break lines. str.splitlines also breaks
+# at form feeds, U+0085, U+2028 and others, which would show a later line than the
+# one a diagnostic names.
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def source_lines(text: str) -> list[str]:
+    """``text``'s lines as diagnostics count them: at LF, CRLF and CR only.
+
+    >>> source_lines("a\\u2028b\\r\\nc\\rd")
+    ['a\\u2028b', 'c', 'd']
+    """
+    lines = _LINE_BREAK.split(text)
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def caret_padding(line: str, col: int) -> str:
+    """The spaces that put a caret under column ``col`` of ``line`` on a terminal: a
+    wide character (CJK, most emoji) takes two cells, a combining mark none."""
+    before = line[: col - 1]
+    if before.isascii():
+        return " " * len(before)
+    import unicodedata
+
+    cells = 0
+    for char in before:
+        if unicodedata.combining(char):
+            continue
+        cells += 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+    return " " * (cells + max(0, col - 1 - len(before)))

@@ -29,7 +29,8 @@ from modelspec import custom
 from modelspec.catalog import LAYER_TYPES
 from modelspec.catalog import training as tc
 from modelspec.catalog.base import INITIALIZER_OBJECTS, LAYER_REF, Kwarg
-from modelspec.errors import Diagnostic, cut_list, did_you_mean
+from modelspec.catalog.keras_layers import KERAS_ALIASES, KERAS_LAYERS
+from modelspec.errors import Diagnostic, closest, cut_list, did_you_mean
 from modelspec.loader import Document
 
 if TYPE_CHECKING:
@@ -40,6 +41,16 @@ DTYPES = (
     "float32", "float16", "bfloat16", "float64", "int8", "int16", "int32", "int64",
     "uint8", "uint16", "uint32", "bool", "string",
 )  # fmt: skip
+# What Python, NumPy and other frameworks call a dtype that Keras names by its size.
+# The closest spelling is not the meaning: `int` is int32 (Keras's default integer
+# type), not int8.
+DTYPE_ALIASES = {
+    "int": "int32", "integer": "int32", "long": "int64", "short": "int16",
+    "float": "float32", "single": "float32", "double": "float64", "half": "float16",
+    "bf16": "bfloat16", "fp16": "float16", "fp32": "float32", "fp64": "float64",
+    "uint": "uint32", "byte": "int8", "ubyte": "uint8",
+    "boolean": "bool", "str": "string", "text": "string",
+}  # fmt: skip
 CUSTOM_NAME = "^[A-Za-z_][A-Za-z0-9_]*$"
 # Every error past this many is counted, not explained: a spec with 100,000 bad
 # layers should still get its answer in well under a second.
@@ -951,16 +962,76 @@ def _validate(doc: Document) -> list[Diagnostic]:
     return out
 
 
+# Keras layers the catalogue does not have: a name there is a Keras layer not supported
+# yet, not a misspelling of a catalogue name that happens to look alike.
+_KERAS_ONLY = tuple(name for name in KERAS_LAYERS if name not in LAYER_TYPES)
+
+
 def _unknown_type(doc: Document, path: tuple, type_name: str) -> list[Diagnostic]:
-    hint = did_you_mean(type_name, LAYER_TYPES)
-    return [
-        doc.diagnostic(
-            "MS105",
-            f"unknown layer type '{type_name}' in {_kind(path)}",
-            (*path, "type"),
-            hint=hint or "see `modelspec schema` for the layer types modelspec knows",
+    where = (*path, "type")
+    canonical = KERAS_ALIASES.get(type_name)
+    if canonical in LAYER_TYPES:
+        message = f"unknown layer type '{type_name}' in {_kind(path)}"
+        hint = f"'{type_name}' is Keras's other name for '{canonical}': write '{canonical}'"
+        return [doc.diagnostic("MS105", message, where, hint=hint)]
+    if type_name == "InputLayer":
+        message = (
+            f"unknown layer type 'InputLayer' in {_kind(path)}: a spec's inputs are not layers"
         )
-    ]
+        hint = "declare the input under `inputs:` (x: {shape: [...], dtype: ...})"
+        return [doc.diagnostic("MS105", message, where, hint=hint)]
+    if type_name == "Lambda":
+        message = f"unknown layer type 'Lambda' in {_kind(path)}: a spec holds no Python code"
+        hint = ("write the function as a layer class in a module of your own and declare it "
+                "under `custom:` (docs/spec.md, Custom layers)")  # fmt: skip
+        return [doc.diagnostic("MS105", message, where, hint=hint)]
+    if type_name in _KERAS_ONLY:
+        message = (f"unsupported layer type '{type_name}' in {_kind(path)}: a Keras layer "
+                   "that modelspec does not support yet")  # fmt: skip
+        hint = (f"to use it anyway, declare it under `custom:` with class: "
+                f"keras.layers.{type_name}, and allow that module (--allow-module "
+                "keras.layers); see docs/spec.md, Custom layers")  # fmt: skip
+        return [doc.diagnostic("MS105", message, where, hint=hint)]
+    close = closest(type_name, [*LAYER_TYPES, *_KERAS_ONLY])
+    if close and close[0] in LAYER_TYPES:
+        hint = f"did you mean '{close[0]}'?"
+    elif close:
+        hint = f"did you mean '{close[0]}'? It is a Keras layer that modelspec does not support yet"
+    else:
+        hint = "see `modelspec schema` for the layer types modelspec knows"
+    return [doc.diagnostic("MS105", f"unknown layer type '{type_name}' in {_kind(path)}", where,
+                           hint=hint)]  # fmt: skip
+
+
+def _dtype_hint(value: str) -> str | None:
+    """``int`` -> did you mean 'int32'?; ``tf.float32`` -> 'float32'."""
+    bare = re.sub(r"^(?:tf|np|numpy|torch|jnp|keras)\.", "", value.strip())
+    if bare in DTYPES:
+        return f"did you mean '{bare}'? A dtype is written by its name alone"
+    canonical = DTYPE_ALIASES.get(bare.lower())
+    if canonical is not None:
+        return (
+            f"did you mean '{canonical}'? Keras names dtypes by their size: '{bare}' is {canonical}"
+        )
+    return None
+
+
+def _size_hint(value: Any, schema: Any) -> str | None:
+    """For a size that may be null (a positive integer or null): -1, 0 or the string
+    'None' where null is meant."""
+    options = schema.get("anyOf", []) if isinstance(schema, dict) else []
+    sizes = any(
+        isinstance(o, dict) and o.get("type") == "integer" and o.get("minimum", 0) >= 1
+        for o in options
+    )
+    if {"type": "null"} not in options or not sizes:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value < 1:
+        return (f"a size known only when the model runs is null (Keras's None), not {value}; "
+                "a known size is at least 1")  # fmt: skip
+    if isinstance(value, str) and value.strip().lower() in ("none", "?", "-1"):
+        return "write null (YAML's word for None), without quotes"
+    return None
 
 
 def _translate(
@@ -1029,7 +1100,11 @@ def _translate(
         choices = error.validator_value if kw == "enum" else [error.validator_value]
         subject = f"`{name}`" if name else where
         strs = [str(c) for c in choices]
-        hint = did_you_mean(value, strs) if isinstance(value, str) else None
+        hint = None
+        if name == "dtype" and isinstance(value, str) and choices == list(DTYPES):
+            hint = _dtype_hint(value)
+        if hint is None and isinstance(value, str):
+            hint = did_you_mean(value, strs)
         if hint is None:
             hint = "expected one of " + cut_list([_show(c) for c in choices], 10)
         if name == "type":
@@ -1094,7 +1169,7 @@ def _translate(
             ]
         subject = f"`{name}`" if name else where
         return [doc.diagnostic("MS104", f"{subject} must be {' or '.join(choices)}; got {_show(value)} "
-                               f"({_type_name(value)})", path)]  # fmt: skip
+                               f"({_type_name(value)})", path, hint=_size_hint(value, error.schema))]  # fmt: skip
     return [doc.diagnostic("MS100", f"{where}: {error.message}", path)]
 
 

@@ -24,7 +24,7 @@ layers:
 graph:
   y: {apply: fc, to: z}
 outputs:
-  y: {from: y}
+  y: {from: y, loss_weight: 0.5}
 """
 
 
@@ -84,7 +84,7 @@ def test_lint_github_annotations(bad_spec: Path):
     lines = proc.stdout.splitlines()
     expected = f"::error file={bad_spec},line=6,col=21,title=MS102::unknown key 'unitz' in `Dense` 'fc' (hint: did you mean 'units'?)"
     assert expected in lines
-    assert any(line.startswith("::warning ") and "MS212" in line for line in lines)
+    assert any(line.startswith("::warning ") and "MS403" in line for line in lines)
 
 
 def test_lint_strict_turns_warnings_into_errors(tmp_path: Path):

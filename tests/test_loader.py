@@ -462,8 +462,210 @@ def test_tab_indentation_has_a_hint():
 
 
 def test_yaml_syntax_error_position():
-    _, d = expect("a: [1, 2\n", "MS003", 2, 1, "invalid YAML: did not find expected ',' or ']'")
-    assert d.hint is None
+    # The reader stops at the end of the file, which has no line to show: the
+    # diagnostic points at the bracket left open instead.
+    doc, d = expect("a: [1, 2\n", "MS003", 1, 4, "invalid YAML: did not find expected ',' or ']'")
+    assert d.hint == "the '[' at line 1, column 4 is never closed: add a ']' where the list ends"
+    assert doc is not None and doc.data is None and doc.text == "a: [1, 2\n"
+
+
+# --- syntax errors a newcomer can act on (NOTE: [syntax hints] in modelspec/loader.py) ----
+
+HEAD = "modelspec: 1\nname: m\ninputs:\n  x: {shape: [8]}\n"  # lines 1-4
+
+YAML_MISTAKES = {
+    "unclosed brace": (
+        HEAD + "sequential:\n  - {type: Dense, units: 4\noutputs:\n  y: {from: x}\n", 7, 8,
+        "the '{' at line 6, column 5 is never closed: add a '}' where the mapping ends",
+    ),
+    "unclosed bracket at the end": (
+        "a: 1\nb: [1, 2\n\n", 2, 4,
+        "the '[' at line 2, column 4 is never closed: add a ']' where the list ends",
+    ),
+    "bracket closed by a brace": (
+        "a: {b: [1, 2}\nc: 1\n", 1, 13,
+        "the '[' at line 1, column 8 is not closed before this '}': add its ']'",
+    ),
+    "closing brace with nothing open": (
+        "a:\n  b: 1\n}\n", 3, 1, "this '}' closes nothing: remove it, or add the '{' it should close",
+    ),
+    "unclosed double quote": (
+        HEAD.replace("name: m", 'name: "m'), 2, 7,
+        "the string that starts with '\"' at line 2, column 7 is never closed: end it with another '\"'",
+    ),
+    "unclosed single quote in brackets": (
+        "a: {b: 'm, c: 1}\nd: 2\n", 1, 8,
+        "the string that starts with \"'\" at line 1, column 8 is never closed: end it with another \"'\"",
+    ),
+    "indented deeper than a key with a value": (
+        HEAD + "   sequential:\n  - {type: Dense, units: 4}\n", 5, 4,
+        "line 5 is indented 3 spaces, deeper than line 4, which already has its value (nothing "
+        "can nest under it): indent line 5 like the key or item it belongs beside, 0 or 2 spaces",
+    ),
+    "indented like no key": (
+        HEAD + " y: {shape: [4]}\n", 5, 2,
+        "line 5 is indented 1 space, like no key or item above it: indent it like the one it "
+        "belongs beside, 0 or 2 spaces",
+    ),
+    "a list item indented under a complete item": (
+        "sequential:\n  - {type: Dense, units: 4}\n    - {type: Dense, units: 4}\n", 3, 5,
+        "line 3 is indented 4 spaces, deeper than line 2",
+    ),
+    "a key indented under a value": (
+        "name: m\n  units: 4\n", 2, 8, "line 2 is indented 2 spaces, deeper than line 1",
+    ),
+    "a list item among keys": (
+        "a: 1\n- b\n", 2, 1,
+        "line 2 starts a list item ('- '), but line 1, at the same indentation, is a key",
+    ),
+    "a key among list items": (
+        "a:\n  - b: 1\n  c: 2\n", 3, 3,
+        "line 3 is a key, but line 2, at the same indentation, is a list item ('- '), and a list "
+        "cannot hold keys: start line 3 with '- ' for an item of its own, or indent it 4 spaces "
+        "to add it to the item's keys",
+    ),
+    "': ' inside a plain value": (
+        "description: note: this is it\nname: m\n", 1, 18,
+        'a value that holds \': \' needs quotes: description: "note: this is it"',
+    ),
+    "no space after a key's colon": (
+        "a:1\nb:\n  c: 2\n", 2, 2, "line 1 has no space after the ':' of 'a:1': write a: 1",
+    ),
+    "a line without a colon": (
+        "a: 1\nb\nc: 2\n", 3, 1, "line 2 (b) has no ':': each line of a mapping is key: value",
+    ),
+    "a tensor index inside braces": (
+        "a: {apply: x, to: enc[1]}\n", 1, 22, 'inside {...}, quote a tensor index: to: "enc[1]"',
+    ),
+    "a tab": ("a:\n\tb: 1\n", 2, 1, "YAML indents with spaces, never tabs"),
+    "text after a quoted value": (
+        "a: 'b' c\n", 1, 8, "a value ends with the quoted string that closes at column 6: only "
+        "a comment may follow it on its line",
+    ),
+    "text after a list": ("a: [b, c] d\n", 1, 11, "a value ends with the list that closes at column 9"),
+    "a reserved character": ("a: @b\n", 1, 4, "'@' cannot start a plain value in YAML: put the value in quotes"),
+}  # fmt: skip
+
+JSON_MISTAKES = {
+    "trailing comma in a mapping": (
+        '{"a": 1,\n "b": 2,\n}\n', 3, 1,
+        "JSON allows no ',' after the last item: remove the ',' at line 2, column 8",
+    ),
+    "trailing comma in a list": (
+        '{"a": [1, 2,]}', 1, 13, "JSON allows no ',' after the last item: remove the ',' at line 1, column 12",
+    ),
+    "a comment": ('{"a": 1, // c\n "b": 2}', 1, 10, "JSON has no comments"),
+    "single quotes": ("{'a': 1}", 1, 2, "JSON strings are written in double quotes"),
+    "a missing comma": ('{"a": 1\n "b": 2}', 2, 2, "a ',' is missing between two items, after line 1, column 7"),
+    "a missing colon": ('{"a" 1}', 1, 6, "a ':' is missing after the key \"a\""),
+    "an unclosed string": (
+        '{"a": "b\n}', 1, 9,
+        "the string that starts with '\"' at line 1, column 7 is never closed: end it with '\"' on its line",
+    ),
+    "an unclosed brace": (
+        '{"modelspec": 1,\n "inputs": {"x": {"shape": [8]}\n}\n', 1, 1,
+        "the '{' at line 1, column 1 is never closed: add a '}' where the mapping ends, or where "
+        "a list or mapping inside it ends",
+    ),
+    "an extra brace": ('{"a": 1}}', 1, 9, "this '}' closes nothing"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("text, line, col, hint", YAML_MISTAKES.values(), ids=list(YAML_MISTAKES))
+def test_yaml_syntax_error_hints(text, line, col, hint):
+    doc, d = expect(text, "MS003", line, col, "invalid YAML")
+    assert hint in d.hint
+    assert doc is not None and doc.text == text and doc.data is None
+
+
+@pytest.mark.parametrize("text, line, col, hint", JSON_MISTAKES.values(), ids=list(JSON_MISTAKES))
+def test_json_syntax_error_hints(text, line, col, hint):
+    doc, d = expect(text, "MS003", line, col, "invalid JSON", "s.json")
+    assert hint in d.hint
+
+
+class _Reworded:
+    """A YAML reader whose errors say something else, with no context: what a new
+    PyYAML release might do. The hint must not change."""
+
+    def __init__(self, reader, text):
+        self.reader = reader(text)
+
+    def get_event(self):
+        try:
+            return self.reader.get_event()
+        except yaml.MarkedYAMLError as exc:
+            raise yaml.MarkedYAMLError(
+                None, None, "something went wrong", exc.problem_mark
+            ) from None
+
+    def dispose(self):
+        self.reader.dispose()
+
+
+@pytest.mark.parametrize("reader", ["libyaml", "python"])
+@pytest.mark.parametrize("name", list(YAML_MISTAKES))
+def test_yaml_hints_do_not_depend_on_the_readers_words(name, reader, monkeypatch):
+    text, line, col, hint = YAML_MISTAKES[name]
+    base = yaml.CSafeLoader if reader == "libyaml" else yaml.SafeLoader
+    monkeypatch.setattr("modelspec.loader._Parser", lambda t: _Reworded(base, t))
+    _, d = expect(text, "MS003", line, col, "invalid YAML: something went wrong")
+    assert hint in d.hint
+
+
+@pytest.mark.parametrize("name", list(JSON_MISTAKES))
+def test_json_hints_do_not_depend_on_the_readers_words(name, monkeypatch):
+    text, line, col, hint = JSON_MISTAKES[name]
+    real = json.loads
+
+    def reworded(doc, **kw):
+        try:
+            return real(doc, **kw)
+        except json.JSONDecodeError as exc:
+            raise json.JSONDecodeError("Something else", exc.doc, exc.pos) from None
+
+    monkeypatch.setattr("modelspec.loader.json.loads", reworded)
+    # Mistakes the YAML reader passes go to json.loads alone; the others stop the YAML
+    # reader first, whose words change too.
+    monkeypatch.setattr("modelspec.loader._Parser", lambda t: _Reworded(yaml.CSafeLoader, t))
+    _, d = expect(text, "MS003", line, col, "invalid JSON", "s.json")
+    assert hint in d.hint
+    assert "Something else" in d.message or "is not a JSON value" in d.message
+
+
+def test_an_unclosed_bracket_names_an_inner_one_only_when_that_may_hold_the_fault():
+    # The inner {...} closes on its own line: the outer one lacks its brace.
+    _, d = expect("a: {b: {c: 1}, d: 2\ne: 3\n", "MS003", 2, 2, "invalid YAML")
+    assert d.hint == "the '{' at line 1, column 4 is never closed: add a '}' where the mapping ends"
+    # The inner one spans lines: its brace may be the outer one's, the missing one its own.
+    text = '{"a": {"b": [1]\n},\n "c": 2\n'
+    _, d = expect(text, "MS003", 1, 1, "invalid JSON", "s.json")
+    assert d.hint.endswith("where the mapping ends, or where a list or mapping inside it ends")
+
+
+def test_a_syntax_error_in_an_included_file_shows_its_line(tmp_path):
+    from modelspec.check import check
+    from modelspec.errors import format_all
+
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "lib.yaml").write_text(
+        "modelspec: 1\nblocks:\n  b:\n    inputs: [x]\n    graph:\n"
+        "      h: {apply: {type: Dense, units: 4}, to: x\n    outputs: [h]\n"
+    )
+    (tmp_path / "m.yaml").write_text(
+        "modelspec: 1\nname: m\ninclude: [lib.yaml]\ninputs:\n  x: {shape: [8]}\n"
+        "graph:\n  y: {block: b, x: x}\noutputs:\n  y: {from: y}\n"
+    )
+    result = check(tmp_path / "m.yaml", display="m.yaml")
+    text = format_all(result.diagnostics, source=result.doc.texts)
+    assert "lib.yaml:7:12: error MS003: invalid YAML" in text
+    assert "\n        outputs: [h]\n               ^\n" in text
+    assert "hint: the '{' at line 6, column 10 is never closed" in text
+
+
+def test_a_syntax_error_without_a_rule_gets_the_general_hint():
+    _, d = expect("a: &\n", "MS003", 1, 5, "invalid YAML")
+    assert "look at this line and the one above it" in d.hint
 
 
 # --- size and files -----------------------------------------------------------------------

@@ -18,7 +18,7 @@ Example::
 from __future__ import annotations
 
 import graphlib
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
 from modelspec.errors import ERROR, WARNING, Diagnostic, did_you_mean
@@ -165,10 +165,20 @@ def check_graph(spec: Spec) -> tuple[GraphFacts, list[Diagnostic]]:
     # Outputs, and what they need.
     live: set[str] = set()
     used_inputs: set[str] = set()
+    # NOTE: [unused after an error]
+    # "Step s is not used" and "input x does not reach an output" claim that no output
+    # needs them. An output whose way back to the inputs meets an error (an undefined
+    # name, a step with errors, a cycle) may have been meant to use any of them: the
+    # fix of that one mistake (`from: densef` -> `from: t1`, `to: inptu` -> `to: input`)
+    # is what makes them used. So while some output's sources are unknown, unused steps
+    # and inputs are not reported; they are once the error is fixed.
+    unknown = False
     for out in spec.outputs:
         if out.tensor is None:
+            unknown = True  # no `from:`, or not a name: reported by the schema or parser
             continue
         if not check_ref(out.tensor, f"in output '{out.name}'"):
+            unknown = True
             continue
         if out.tensor.name in cyclic:
             # Undefined names are reported where they are written; a cycle is reported
@@ -176,7 +186,10 @@ def check_graph(spec: Spec) -> tuple[GraphFacts, list[Diagnostic]]:
             diags.append(_diag(ERROR, "MS214", f"output '{out.name}' cannot be computed from the inputs: "
                                f"'{out.tensor.name}' depends on the cycle reported at line {cyclic[out.tensor.name]}",
                                out.source))  # fmt: skip
-        _mark_live(out.tensor.name, deps, producer, live, used_inputs, inputs)
+        if not _mark_live(out.tensor.name, producer, live, used_inputs, inputs, broken):
+            unknown = True
+    if unknown:
+        return GraphFacts(order, producer, frozenset(broken), frozenset(live)), diags
 
     read = {ref.name for c in spec.calls for ref in c.inputs}
     for name, inp in inputs.items():
@@ -242,14 +255,17 @@ def _cyclic_components(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def _mark_live(
     start: str,
-    deps: dict[str, set[str]],
     producer: dict[str, Call],
     live: set[str],
     used_inputs: set[str],
     inputs: Iterable[str],
-) -> None:
-    """Walk back from ``start`` (iteratively) marking what it needs."""
+    broken: Collection[str] = (),
+) -> bool:
+    """Walk back from ``start`` (iteratively) marking what it needs; whether every
+    tensor on the way is known: defined, and neither broken nor made by a step with
+    errors (which makes no calls)."""
     input_set = set(inputs)
+    known = True
     stack = [start]
     while stack:
         name = stack.pop()
@@ -260,6 +276,8 @@ def _mark_live(
             used_inputs.add(name)
             continue
         call = producer.get(name)
+        if call is None or name in broken:
+            known = False
         if call is None:
             continue
         for ref in call.inputs:
@@ -267,3 +285,4 @@ def _mark_live(
                 used_inputs.add(ref.name)
             elif ref.name not in live:
                 stack.append(ref.name)
+    return known

@@ -1,7 +1,8 @@
-"""Training checks: every output a loss can reach is given one.
+"""Training checks: every output a loss can reach is given one, and fits its loss.
 
 Loss, metric and optimizer *names* are checked by the schema against the training
-catalogue; this pass checks how outputs and ``compile`` fit together.
+catalogue; this pass checks how outputs and ``compile`` fit together, and whether an
+output's final activation can give what its loss expects (MS407-MS409).
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from modelspec.catalog import LAYER_TYPES
+from modelspec.catalog.base import ACTIVATIONS
 from modelspec.errors import ERROR, WARNING, Diagnostic
-from modelspec.ir import Output, Spec
+from modelspec.ir import Layer, Output, Spec
 
 # The callback arguments `modelspec train` writes files at.
 CALLBACK_PATHS = {"ModelCheckpoint": "filepath", "CSVLogger": "filename", "TensorBoard": "log_dir"}
@@ -53,6 +55,153 @@ def check_training(spec: Spec) -> Iterator[Diagnostic]:
         if out.loss_weight is not None and out.loss is None:
             yield _diag(WARNING, "MS403", f"output '{out.name}' has a `loss_weight` but no loss", out,
                         "the weight scales nothing; add a loss or remove the weight")  # fmt: skip
+
+
+# NOTE: [losses and activations]
+# A crossentropy reads probabilities, unless `from_logits: true` says the output is
+# logits and the loss applies sigmoid (binary) or softmax (categorical) itself. The
+# activation of the layer that makes an output fixes what it can give: softmax a
+# distribution over the last axis, sigmoid a probability per unit, relu or no
+# activation any value. Only the layer that makes the output tensor is read, and only
+# one whose output *is* its activation (Dense, the convolutions, Activation, Softmax,
+# ReLU ...): after a Dropout or a Reshape the values are not the activation's, and the
+# check says nothing rather than guess.
+
+BINARY_LOSSES = frozenset({"binary_crossentropy", "bce", "binary_focal_crossentropy",
+                           "BinaryCrossentropy", "BinaryFocalCrossentropy"})  # fmt: skip
+CATEGORICAL_LOSSES = frozenset({
+    "categorical_crossentropy", "categorical_focal_crossentropy",
+    "sparse_categorical_crossentropy", "CategoricalCrossentropy",
+    "CategoricalFocalCrossentropy", "SparseCategoricalCrossentropy",
+})  # fmt: skip
+# The loss class a string name stands for, to write `from_logits: true` with.
+_LOSS_CLASS = {
+    "binary_crossentropy": "BinaryCrossentropy", "bce": "BinaryCrossentropy",
+    "binary_focal_crossentropy": "BinaryFocalCrossentropy",
+    "categorical_crossentropy": "CategoricalCrossentropy",
+    "categorical_focal_crossentropy": "CategoricalFocalCrossentropy",
+    "sparse_categorical_crossentropy": "SparseCategoricalCrossentropy",
+}  # fmt: skip
+# Activations whose every value is in [0, 1]; those whose values along the last axis
+# also sum to 1. Every other activation gives values outside [0, 1].
+PROBABILITY = frozenset({"sigmoid", "hard_sigmoid", "softmax", "sparsemax"})
+DISTRIBUTION = frozenset({"softmax", "sparsemax"})
+# Layers whose output is `activation(...)` of what they compute: Dense, EinsumDense and
+# the convolutions (not the recurrent layers: an LSTM's output mixes two activations).
+ACTIVATED = frozenset(
+    name
+    for name, t in LAYER_TYPES.items()
+    if t.category in ("core", "convolution") and "activation" in t.kwarg_map
+)
+
+
+def final_activation(layer_type: str, kwargs: Any) -> str | None:
+    """The activation an output of a ``layer_type`` layer is the result of, when it can be
+    told: ``"softmax"`` for a Dense with ``activation: softmax``, ``"linear"`` for one
+    with none; None after any other layer.
+
+    >>> final_activation("Dense", {"units": 3}), final_activation("Softmax", {})
+    ('linear', 'softmax')
+    """
+    if not isinstance(kwargs, dict):
+        return None
+    if layer_type in ACTIVATED or layer_type == "Activation":
+        name = kwargs.get("activation", "linear" if layer_type in ACTIVATED else None)
+        name = "linear" if name is None and "activation" in kwargs else name
+        return name if name in ACTIVATIONS else None
+    if layer_type == "Softmax":
+        return "softmax" if kwargs.get("axis", -1) == -1 else None  # over the last axis
+    if layer_type == "ReLU":
+        cap = kwargs.get("max_value")
+        return "relu" if cap is None or (isinstance(cap, (int, float)) and cap > 1) else None
+    if layer_type in ("LeakyReLU", "PReLU", "ELU"):
+        return {"LeakyReLU": "leaky_relu", "PReLU": "prelu", "ELU": "elu"}[layer_type]
+    if layer_type == "TimeDistributed":  # the wrapped layer, on each step
+        inner = kwargs.get("layer")
+        if isinstance(inner, dict) and isinstance(inner.get("type"), str):
+            return final_activation(inner["type"], inner)
+    return None
+
+
+def _where(layer: Layer, step: str) -> str:
+    if not layer.inline:
+        return f"`{layer.type}` '{layer.name}'"
+    if step == "sequential":
+        return f"the last layer, `{layer.type}`"
+    return f"`{layer.type}` in step '{step}'"
+
+
+def check_losses(
+    spec: Spec, graph: Any, shapes: Any, *, skip_layers: Any = ()
+) -> Iterator[Diagnostic]:
+    """MS407 softmax into a binary crossentropy, MS408 sigmoid over several units into a
+    categorical one, MS409 an activation that cannot give what the loss reads
+    (NOTE: [losses and activations]). Warnings, at the output."""
+    for out in spec.outputs:
+        ref = out.tensor
+        if out.loss is None or ref is None or ref.index is not None or ref.name in graph.broken:
+            continue
+        loss, options = (
+            (out.loss, {}) if isinstance(out.loss, str) else (out.loss.get("type"), out.loss)
+        )
+        binary = loss in BINARY_LOSSES
+        if not binary and loss not in CATEGORICAL_LOSSES:
+            continue
+        call = graph.producer.get(ref.name)
+        layer = spec.layers.get(call.layer) if call is not None else None
+        if layer is None or layer.name in skip_layers:
+            continue
+        act = final_activation(layer.type, layer.kwargs)
+        if act is None:
+            continue
+        logits = options.get("from_logits") is True
+        shape = shapes.outputs.get(out.name) if shapes is not None else None
+        units = shape[-1] if isinstance(shape, tuple) and len(shape) >= 2 else None
+        units = units if isinstance(units, int) else None
+        where = _where(layer, call.step)
+        cls = _LOSS_CLASS.get(loss, loss)
+        if binary and act in DISTRIBUTION:
+            if units == 1:
+                yield _diag(WARNING, "MS407", f"{act} over a single unit is always 1.0, so `{loss}` "
+                            f"cannot train output '{out.name}' ({where})", out,
+                            "for a yes/no output, end it with activation: sigmoid")  # fmt: skip
+            else:
+                yield _diag(WARNING, "MS407", f"`{loss}` scores each unit as a yes/no probability "
+                            f"of its own, but output '{out.name}' ends in {act} ({where}), whose "
+                            "units compete and sum to 1", out,
+                            "for one class out of several, use categorical_crossentropy (one-hot "
+                            "labels) or sparse_categorical_crossentropy (integer labels); for "
+                            "several yes/no labels, end with activation: sigmoid")  # fmt: skip
+        elif (
+            not binary
+            and act in PROBABILITY - DISTRIBUTION
+            and units is not None
+            and units > 1
+            and options.get("axis", -1) == -1
+        ):
+            yield _diag(WARNING, "MS408", f"`{loss}` reads the units of an output as one "
+                        f"distribution that sums to 1, but output '{out.name}' ends in {act} over "
+                        f"{units} units ({where}), each a probability of its own", out,
+                        "for one class out of several, end with activation: softmax; for several "
+                        "yes/no labels, use binary_crossentropy")  # fmt: skip
+        elif not logits and act not in PROBABILITY:
+            final = "sigmoid" if binary else "softmax"
+            ends = (
+                f"ends without an activation ({where}), which gives any value"
+                if act == "linear"
+                else f"ends in {act} ({where}), which gives values outside [0, 1]"
+            )
+            yield _diag(WARNING, "MS409", f"`{loss}` reads probabilities in [0, 1], but output "
+                        f"'{out.name}' {ends}", out,
+                        f"end it with activation: {final}, or keep the values as logits and write "
+                        f"loss: {{type: {cls}, from_logits: true}}")  # fmt: skip
+        elif logits and (act in DISTRIBUTION if not binary else act in PROBABILITY):
+            applied = "sigmoid" if binary else "softmax"
+            yield _diag(WARNING, "MS409", f"`from_logits: true` makes `{cls}` apply {applied} "
+                        f"itself, but output '{out.name}' already ends in {act} ({where}): it "
+                        "would be applied twice", out,
+                        "drop `from_logits: true`, or leave the output without an activation "
+                        "(activation: linear)")  # fmt: skip
 
 
 # A placeholder Keras fills in a ModelCheckpoint path: `{epoch}`, `{batch}` or a logged
