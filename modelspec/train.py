@@ -365,7 +365,8 @@ def load_arrays(path: str | os.PathLike[str], names: Sequence[str]) -> dict[str,
 def prepare(
     result: Any, plan: Plan, data: str | os.PathLike[str]
 ) -> tuple[dict[str, np.ndarray] | None, list[Diagnostic]]:
-    """Check ``data`` against the spec and load it: ``(arrays, [])``, or ``(None, problems)``."""
+    """Check ``data`` against the spec, and the spec's weights file as data, then load
+    the arrays: ``(arrays, [])``, or ``(None, problems)``. Nothing here imports TensorFlow."""
     data_name = os.fspath(data)
     problem = nothing_to_train(result.spec)
     if problem is not None:
@@ -375,6 +376,12 @@ def prepare(
     wanted = slots(result)
     if infos is not None:
         diags += check_data(wanted, infos, data_name, result.spec)
+    if plan.weights is not None:
+        # The spec's weights file is read as data here too (h5py, no TensorFlow), so a
+        # file that cannot be loaded stops the run before TensorFlow starts.
+        from modelspec.weights import check_planned
+
+        diags += check_planned(plan.weights)
     if diags:
         return None, diags
     try:

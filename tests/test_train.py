@@ -336,6 +336,31 @@ def test_ms517_tensorboard_without_its_package(tmp_path: Path):
     assert list(missing_packages(result, find_spec=lambda name: object())) == []
 
 
+def test_the_spec_weights_file_is_checked_before_tensorflow(tmp_path: Path):
+    """A weights file that cannot be loaded stops `train` with numpy and h5py only, and
+    the data's problems are reported with it."""
+    builders = pytest.importorskip("tests.hostile.builders")
+    (tmp_path / "pyproject.toml").write_text("")
+    write(tmp_path, "s.yaml", TINY.replace("sequential:\n  - {type: Dense, units: 3, activation: relu}",
+                                           "sequential:\n  - {type: Dense, units: 3, activation: relu, name: fc}")
+          + "weights: runs/w.weights.h5\n")  # fmt: skip
+    (tmp_path / "runs").mkdir()
+    builders.weights_self_link(tmp_path / "runs" / "w.weights.h5")
+    np.savez(tmp_path / "d.npz", **good_tiny(), extra=np.zeros(N))
+    proc = run("train", "s.yaml", "--data", "d.npz", cwd=tmp_path, script=WRAPPER)
+    assert proc.returncode == 1, proc.stderr
+    heavy = json.loads(proc.stderr.splitlines()[-1].removeprefix(MARK))
+    assert not {"tensorflow", "keras"} & set(heavy)
+    lines = [line for line in proc.stderr.splitlines() if ": error MS" in line]
+    assert [line.split(": error ")[0] for line in lines] == ["d.npz:1:1", "runs/w.weights.h5:1:1"]
+    assert "error MS530: '/layers/fc/vars/again' in weights file 'runs/w.weights.h5' is a hard link back to" in lines[1]  # fmt: skip
+    # A clean file passes here; its shapes are compared once the model is built.
+    builders.weights(tmp_path / "runs" / "w.weights.h5")
+    np.savez(tmp_path / "d.npz", **good_tiny())
+    result = check(tmp_path / "s.yaml")
+    assert prepare(result, build_plan(result), tmp_path / "d.npz")[1] == []
+
+
 # === settings ============================================================================
 
 
