@@ -108,6 +108,11 @@ def weights_wide(path: Path, members: int = 10_001) -> None:
             wide[f"m{i}"] = target
 
 
+def fifo(path: Path) -> None:
+    """A named pipe: opening it to read blocks until something writes to it."""
+    os.mkfifo(path)
+
+
 # --- zip archives, by hand ---------------------------------------------------------------
 
 
