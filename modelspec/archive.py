@@ -45,6 +45,7 @@ MAX_DIRECTORY_BYTES = 2**20
 # are refused (numpy.savez, numpy.savez_compressed and Keras never write them).
 _METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflated"}
 _METHOD_NAMES = {zipfile.ZIP_BZIP2: "bzip2", zipfile.ZIP_LZMA: "lzma"}
+_CHUNK = 2**20  # bytes inflated at a time
 
 # The end of central directory record, its ZIP64 locator and the ZIP64 record
 # (APPNOTE.TXT 4.3.14 - 4.3.16), as zipfile reads them.
@@ -173,21 +174,27 @@ class BoundedReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer: Any) -> int:
+        """Fill ``buffer`` up to the end of the member, a chunk at a time: a reader such
+        as h5py takes a short read for zeros, and a whole read at once would hold the
+        bytes twice."""
         view = memoryview(buffer).cast("B")
-        if not len(view):
-            return 0
-        want = min(len(view), self._limit + 1 - self._pos)
-        if want <= 0:
-            raise self._too_long()
-        try:
-            data = self._raw.read(want)
-        except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
-            raise ArchiveError(f"member '{self._name}' cannot be read ({exc})") from None
-        if self._pos + len(data) > self._limit:
-            raise self._too_long()
-        view[: len(data)] = data
-        self._pos += len(data)
-        return len(data)
+        done = 0
+        while done < len(view):
+            want = min(len(view) - done, _CHUNK, self._limit + 1 - self._pos)
+            if want <= 0:
+                raise self._too_long()
+            try:
+                data = self._raw.read(want)
+            except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+                raise ArchiveError(f"member '{self._name}' cannot be read ({exc})") from None
+            if not data:
+                break
+            if self._pos + len(data) > self._limit:
+                raise self._too_long()
+            view[done : done + len(data)] = data
+            done += len(data)
+            self._pos += len(data)
+        return done
 
     def _too_long(self) -> ArchiveError:
         return ArchiveError(f"member '{self._name}' holds more than {self._limit:,} bytes",

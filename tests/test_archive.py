@@ -174,6 +174,16 @@ def test_the_bounded_reader_stops_past_its_limit_whatever_the_stream_holds():
     assert reader.seek(2) == 2 and reader.read(3) == b"yyy" and reader.tell() == 5
 
 
+def test_the_bounded_reader_fills_a_large_buffer_in_one_call(tmp_path: Path):
+    """h5py takes a short read for zeros: one call fills the buffer, chunk by chunk."""
+    data = bytes(range(256)) * 12_000  # about 3 MiB
+    path = write(tmp_path / "a.zip", {"a": data})
+    with open_zip(path) as zf, open_member(zf, zf.getinfo("a"), len(data), LIMIT) as member:
+        buffer = bytearray(len(data) + 10)
+        assert member.readinto(buffer) == len(data)
+        assert bytes(buffer[: len(data)]) == data
+
+
 def test_a_bomb_is_refused_from_its_record(tmp_path: Path):
     """5 GiB of zeros in 5 MB: refused without inflating a byte."""
     path = tmp_path / "bomb.zip"
