@@ -102,6 +102,8 @@ MAX_REPORTED = 20
 # fletcher32 checks them. Any other (deflate, lzf, szip, a plugin) is refused.
 _PLAIN_FILTERS = {2: "shuffle", 3: "fletcher32"}
 _FILTER_NAMES = {1: "deflate (gzip)", 4: "szip", 5: "nbit", 6: "scaleoffset", 32000: "lzf"}
+# What h5py raises for a record it cannot read (its errors map onto these).
+_H5_ERRORS = (OSError, KeyError, ValueError, TypeError, RuntimeError, NotImplementedError)
 _RESAVE = "save the weights again with Keras (model.save_weights or model.save)"
 _LIMIT_HINT = "a limit of modelspec ({}); if the file is genuine, raise it (see SECURITY.md)"
 
@@ -215,7 +217,10 @@ def open_weights(
             raise fail("it is a directory") from None
         except OSError as exc:  # h5py's word for "not HDF5"
             raise fail(f"it is not an HDF5 file of weights ({exc.strerror or exc})") from None
-        problems = check_file(h5, shown, at)
+        try:
+            problems = check_file(h5, shown, at)
+        except _H5_ERRORS as exc:  # records that HDF5 cannot read back: a damaged file
+            raise fail(f"it is not an HDF5 file of weights ({exc})") from None
         if problems:
             raise WeightsError(problems)
         yield h5
@@ -406,22 +411,24 @@ def string_attr(oid: Any, name: str) -> str | None:
     """Attribute ``name`` of the object ``oid`` (an h5py object or its id) when it is a
     single string (Keras's ``name`` and ``dtype``), else None: nothing else is read."""
     import h5py
+    import numpy as np
     from h5py import h5a, h5t
 
     if isinstance(oid, (h5py.Group, h5py.Dataset)):
         oid = oid.id
     key = name.encode()
-    if not h5a.exists(oid, key):
+    try:
+        if not h5a.exists(oid, key):
+            return None
+        attr = h5a.open(oid, key)
+        if attr.get_type().get_class() != h5t.STRING or attr.shape not in ((), (1,)):
+            return None
+        if attr.get_storage_size() > 2**16:  # a name of 64 KiB is no layer name
+            return None
+        value = np.empty(attr.shape, dtype=attr.dtype)
+        attr.read(value)
+    except _H5_ERRORS:  # a damaged record reads as no attribute
         return None
-    attr = h5a.open(oid, key)
-    if attr.get_type().get_class() != h5t.STRING or attr.shape not in ((), (1,)):
-        return None
-    if attr.get_storage_size() > 2**16:  # a name of 64 KiB is no layer name
-        return None
-    import numpy as np
-
-    value = np.empty(attr.shape, dtype=attr.dtype)
-    attr.read(value)
     item = value.reshape(-1)[0] if value.size else None
     if isinstance(item, bytes):
         return item.decode("utf-8", "replace")
@@ -433,12 +440,14 @@ def variables(group: Any, prefix: str = "") -> dict[str, Any]:
     import h5py
 
     out: dict[str, Any] = {}
-    for key in sorted(group):
+    for key in sorted(group, key=str):
         item = group.get(key)
+        # (h5py gives a name that is not UTF-8 as bytes)
+        name = key if isinstance(key, str) else key.decode("utf-8", "replace")
         if isinstance(item, h5py.Dataset):
-            out[prefix + key] = item
+            out[prefix + name] = item
         elif isinstance(item, h5py.Group):
-            out.update(variables(item, f"{prefix}{key}/"))
+            out.update(variables(item, f"{prefix}{name}/"))
     return out
 
 
@@ -592,7 +601,11 @@ def load_weights_by_name(
             # Everything fits: now, and only now, copy (see the note at the top).
             for mine_vars, theirs_vars in plan:
                 for key, dataset in mine_vars.items():
-                    dataset[()] = theirs_vars[key][()]
+                    try:
+                        dataset[()] = theirs_vars[key][()]
+                    except _H5_ERRORS as exc:  # data that HDF5 cannot read back
+                        raise WeightsError([where.at(ERROR, "MS524", f"cannot read weights file '{shown}': "
+                                                     f"dataset '{theirs_vars[key].name}' cannot be read ({exc})")]) from None  # fmt: skip
         model.load_weights(own)
     if warn:
         for d in notes:

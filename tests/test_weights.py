@@ -372,6 +372,21 @@ def test_ms524_a_fifo_is_refused_without_blocking(tmp_path: Path):
     assert proc.stdout.strip() == "w.weights.h5:1:1: error MS524: cannot read weights file 'w.weights.h5': it is not a regular file (a FIFO)"  # fmt: skip
 
 
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    raises=subprocess.TimeoutExpired,
+    reason="libhdf5 (1.14.6) loops forever reading a variable-length string from a global "
+    "heap with an entry of size 0; only a separate process with a CPU limit would bound it",
+)
+def test_a_damaged_global_heap_is_refused_in_bounded_time(builders, tmp_path: Path):
+    builders.weights_heap_loop(tmp_path / "w.weights.h5")
+    script = ("from modelspec.weights import layers_by_name, open_weights, WeightsError\n"
+              "try:\n    with open_weights('w.weights.h5') as h5:\n        layers_by_name(h5)\n"
+              "except WeightsError as exc:\n    print(exc.diagnostics[0].code)\n")  # fmt: skip
+    subprocess.run([sys.executable, "-c", script], cwd=tmp_path, timeout=20, check=False)
+
+
 def test_check_planned_reports_at_the_file_from_the_current_folder(
     builders, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):

@@ -113,6 +113,23 @@ def fifo(path: Path) -> None:
     os.mkfifo(path)
 
 
+def weights_heap_loop(path: Path) -> None:
+    """A clean weights file whose global heap (where the layer names, variable-length
+    strings, live) ends in a free-space entry that points into its own zeros: a heap
+    entry of size 0 that libhdf5 1.14's reader steps over forever."""
+    weights(path)
+    data = bytearray(path.read_bytes())
+    heap = data.index(b"GCOL")
+    end = heap + struct.unpack_from("<Q", data, heap + 8)[0]
+    at = heap + 16
+    while struct.unpack_from("<H", data, at)[0] != 0:  # entries up to the free space
+        at += 16 + (struct.unpack_from("<Q", data, at + 8)[0] + 7) // 8 * 8
+    free = end - at
+    assert free > 128 and not any(data[at + 16 : end]), "a heap with zeros at its end"
+    struct.pack_into("<Q", data, at + 8, free - 104)  # the next entry lands in the zeros
+    path.write_bytes(bytes(data))
+
+
 # --- zip archives, by hand ---------------------------------------------------------------
 
 
