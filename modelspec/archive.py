@@ -20,7 +20,8 @@ cannot be read at all.
 Example::
 
     >>> with open_zip("model.keras") as archive:                        # doctest: +SKIP
-    ...     raw = read_member(archive, archive.getinfo("config.json"), 2**20)
+    ...     info = archive.getinfo("config.json")
+    ...     raw = read_member(archive, info, 2**20, "mypackage.MAX_CONFIG_BYTES")
 """
 
 from __future__ import annotations
