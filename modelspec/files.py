@@ -1,9 +1,11 @@
-"""Writing files so that a failure never leaves half a file behind."""
+"""Files: writing them so that a failure never leaves half a file behind, and knowing
+that a file to read is a plain file before it is opened."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,3 +50,37 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> None:
     """
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as fh:
         fh.write(text)
+
+
+_SPECIAL = (
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def regular_file_problem(path: str | os.PathLike[str]) -> str | None:
+    """Why ``path`` cannot be read as a file of data, from ``os.stat`` alone, or None.
+
+    Nothing is opened: a FIFO would block the reader until something writes to it, and
+    a device may never end. Links are followed (where they may lead is the caller's
+    check).
+
+    >>> regular_file_problem("/dev/null")
+    'it is not a regular file (a character device)'
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return "no such file"
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    except ValueError:  # a NUL byte in the path
+        return "no such file"
+    if stat.S_ISDIR(mode):
+        return "it is a directory"
+    if not stat.S_ISREG(mode):
+        kind = next((what for test, what in _SPECIAL if test(mode)), "not a file")
+        return f"it is not a regular file ({kind})"
+    return None

@@ -2,10 +2,15 @@
 
 Three stages, each of which can stop the run:
 
-1. **Check the data, with numpy only.** :func:`read_data` opens the ``.npz`` and reads
-   each array's header (never its data, never a pickle); :func:`check_data` compares
-   names, shapes, dtypes and lengths with the spec's inputs and trained outputs and
-   yields every problem at once (MS511 - MS516). TensorFlow is not imported yet.
+1. **Check the data, with numpy only.** :func:`read_data` opens the ``.npz`` (a
+   regular file, within the limits of :mod:`modelspec.archive` and
+   :data:`MAX_DATA_BYTES`, checked from the zip's records before anything is
+   inflated) and reads each array's header (never its data, never a pickle), which
+   must agree with its member's size; :func:`check_data` compares names, shapes,
+   dtypes and lengths with the spec's inputs and trained outputs and yields every
+   problem at once (MS511 - MS519). The spec's weights file, if any, is checked as
+   data too (:func:`modelspec.weights.check_planned`, h5py only). TensorFlow is not
+   imported yet; :func:`load_arrays` then reads exactly the bytes each header declares.
 2. **Fit.** :func:`fit` creates the distribution strategy first (MultiWorkerMirrored
    must exist before TensorFlow touches a device), builds and compiles the model in
    its scope, and calls ``model.fit`` with the spec's ``fit`` settings and callbacks.
@@ -183,6 +188,16 @@ def missing_packages(
 
 # --- reading the data file, headers only ---------------------------------------------
 
+# The arrays of an .npz together, uncompressed: train holds them all in memory (and
+# TensorFlow copies them). Checked from the zip's records before anything is inflated,
+# so a file of a megabyte cannot make gigabytes.
+MAX_DATA_BYTES = 4 * 2**30
+# A .npy header states dtype, order and shape in a few dozen bytes; numpy's own reader
+# refuses headers over 10,000 bytes by default for the same reason.
+MAX_HEADER_BYTES = 10_000
+_LIMIT_HINT = "a limit of modelspec ({}); if the data is genuine, raise it (see SECURITY.md)"
+_PLAIN_HINT = "save the arrays with numpy.savez(path, x=...) or numpy.savez_compressed"
+
 
 @dataclass(frozen=True, slots=True)
 class ArrayInfo:
@@ -191,50 +206,80 @@ class ArrayInfo:
     name: str
     shape: tuple[int, ...]
     dtype: Any  # numpy.dtype
+    fortran_order: bool = False
+    offset: int = 0  # where the data starts in the member, after the header
+
+
+class _BadArray(ValueError):
+    """An array whose member cannot be read as its header declares it (MS519)."""
 
 
 def _file_diag(data: str, code: str, message: str, hint: str | None = None) -> Diagnostic:
     return Diagnostic(ERROR, code, message, hint, data, 1, 1)
 
 
-def _npy_header(fh: Any) -> tuple[tuple[int, ...], Any]:
-    """``(shape, dtype)`` from an open ``.npy`` stream, reading no data."""
+def _npy_header(fh: Any, name: str) -> ArrayInfo:
+    """The header of an open ``.npy`` stream, reading no data; at most
+    :data:`MAX_HEADER_BYTES` of it."""
     import numpy as np
 
     version = np.lib.format.read_magic(fh)
     if version == (1, 0):
-        shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+        header = np.lib.format.read_array_header_1_0(fh, max_header_size=MAX_HEADER_BYTES)
     elif version == (2, 0):
-        shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+        header = np.lib.format.read_array_header_2_0(fh, max_header_size=MAX_HEADER_BYTES)
     else:
-        # Version 3 (UTF-8 field names) has no public header reader; read_array
-        # refuses object arrays itself before reading any pickle.
-        array = np.lib.format.read_array(fh, allow_pickle=False)
-        shape, dtype = array.shape, array.dtype
-    return tuple(shape), dtype
+        # Version 3 (UTF-8 field names) has no public header reader, and numpy writes
+        # it only for structured arrays, which no input or output takes.
+        raise _BadArray(f"its .npy header is version {version[0]}.{version[1]}; numpy writes "
+                        "1.0 or 2.0 for arrays of numbers and strings")  # fmt: skip
+    shape, fortran_order, dtype = header
+    return ArrayInfo(name, tuple(shape), dtype, bool(fortran_order), fh.tell())
+
+
+def _data_bytes(info: ArrayInfo) -> int:
+    return math.prod(info.shape) * info.dtype.itemsize
+
+
+def _check_size(info: ArrayInfo, member: zipfile.ZipInfo) -> None:
+    """The member holds the header and exactly the bytes the header's shape and dtype
+    make: a header cannot claim a small array and a member hold a huge one, nor the
+    other way round."""
+    if info.dtype.hasobject:
+        return  # a pickle, never read: refused as MS514 (or MS512), by its dtype
+    if any(d < 0 for d in info.shape):
+        raise _BadArray(f"its .npy header gives the shape {fmt_shape(info.shape)}")
+    want = info.offset + _data_bytes(info)
+    if member.file_size != want:
+        raise _BadArray(f"its member is {member.file_size:,} bytes uncompressed, but its .npy header "
+                        f"({fmt_shape(info.shape)}, {info.dtype.str}) makes {want:,}")  # fmt: skip
 
 
 def read_data(
     path: str | os.PathLike[str],
 ) -> tuple[dict[str, ArrayInfo | None] | None, list[Diagnostic]]:
-    """The arrays of an ``.npz`` file by name, from their headers; MS516 for what cannot be read.
+    """The arrays of an ``.npz`` file by name, from their headers; MS516, MS518 and
+    MS519 for what cannot be read.
 
     None for a file that cannot be read at all. A name maps to None when its member
     exists but cannot be read: that is reported, and not reported again as missing.
+    Before any member is inflated, the archive's records must stay within the limits:
+    :data:`modelspec.archive.MAX_MEMBERS` members, :data:`MAX_DATA_BYTES` in all; each
+    header is read through a bounded stream, and must agree with its member's size.
     """
     import numpy as np
 
+    from modelspec.archive import ArchiveError, open_member, open_zip
+    from modelspec.files import regular_file_problem
+
     data = os.fspath(path)
     shown = f"'{data}'"
+    problem = regular_file_problem(data)  # a FIFO or a device is never opened
+    if problem is not None:
+        return None, [_file_diag(data, "MS516", f"cannot read data file {shown}: {problem}")]
     try:
         with open(data, "rb") as fh:
             head = fh.read(8)
-    except FileNotFoundError:
-        return None, [_file_diag(data, "MS516", f"cannot read data file {shown}: no such file")]
-    except IsADirectoryError:
-        return None, [
-            _file_diag(data, "MS516", f"cannot read data file {shown}: it is a directory")
-        ]
     except OSError as exc:
         return None, [_file_diag(data, "MS516", f"cannot read data file {shown}: {exc.strerror or exc}")]  # fmt: skip
     how = "save the arrays with numpy.savez(path, x=..., y=...), named after the inputs and outputs"
@@ -246,25 +291,40 @@ def read_data(
         return None, [_file_diag(data, "MS516", f"data file {shown} is not an .npz file (a zip of .npy arrays)", how)]  # fmt: skip
     infos: dict[str, ArrayInfo | None] = {}
     diags: list[Diagnostic] = []
+    limit = f"{__name__}.MAX_DATA_BYTES"
     try:
-        with zipfile.ZipFile(data) as zf:
-            for member in zf.infolist():
-                if member.is_dir():
-                    continue
+        with open_zip(data) as zf:
+            members = [m for m in zf.infolist() if not m.is_dir()]
+            total = sum(m.file_size for m in members)
+            if total > MAX_DATA_BYTES:
+                return None, [_file_diag(data, "MS518", f"data file {shown} holds {total:,} bytes of arrays uncompressed; "
+                                         f"the limit is {MAX_DATA_BYTES:,}", _LIMIT_HINT.format(limit))]  # fmt: skip
+            for member in members:
                 name = member.filename.removesuffix(".npy")
                 if not member.filename.endswith(".npy"):
                     diags.append(_file_diag(data, "MS516", f"member '{member.filename}' of {shown} is not a .npy array"))  # fmt: skip
                     continue
+                infos[name] = None
                 try:
-                    with zf.open(member) as fh:
-                        shape, dtype = _npy_header(fh)
+                    with open_member(zf, member, MAX_DATA_BYTES, limit) as fh:
+                        info = _npy_header(fh, name)
+                    _check_size(info, member)
+                except ArchiveError as exc:
+                    code = "MS518" if exc.limit else "MS519"
+                    hint = _LIMIT_HINT.format(exc.limit) if exc.limit else _PLAIN_HINT
+                    diags.append(_file_diag(data, code, f"cannot read array '{name}' of {shown}: {exc.message}", hint))  # fmt: skip
+                    continue
+                except _BadArray as exc:
+                    diags.append(_file_diag(data, "MS519", f"cannot read array '{name}' of {shown}: {exc}", _PLAIN_HINT))  # fmt: skip
+                    continue
                 except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-                    infos[name] = None
                     diags.append(_file_diag(data, "MS516", f"cannot read array '{name}' of {shown}: {exc}"))  # fmt: skip
                     continue
-                infos[name] = ArrayInfo(name, shape, dtype)
-    except (zipfile.BadZipFile, OSError) as exc:
-        return None, [_file_diag(data, "MS516", f"cannot read data file {shown}: {exc}", how)]
+                infos[name] = info
+    except ArchiveError as exc:
+        if exc.limit:
+            return None, [_file_diag(data, "MS518", f"cannot read data file {shown}: {exc.message}", _LIMIT_HINT.format(exc.limit))]  # fmt: skip
+        return None, [_file_diag(data, "MS516", f"cannot read data file {shown}: {exc.message}", how)]  # fmt: skip
     return infos, diags
 
 
@@ -356,18 +416,52 @@ def check_data(
             yield _at(first, "MS515", f"array '{first.name}' for {first.what} must hold at least one sample; got 0")  # fmt: skip
 
 
-def load_arrays(path: str | os.PathLike[str], names: Sequence[str]) -> dict[str, np.ndarray]:
-    """The arrays ``names`` of the ``.npz`` at ``path``; never unpickles anything."""
+def _read_exactly(fh: Any, size: int) -> Any:
+    """``size`` bytes of ``fh`` into a new numpy buffer, and nothing after them."""
     import numpy as np
 
-    with np.load(os.fspath(path), allow_pickle=False) as npz:
-        return {name: npz[name] for name in names}
+    buffer = np.empty(size, dtype=np.uint8)
+    view, done = memoryview(buffer), 0
+    while done < size:
+        n = fh.readinto(view[done:])
+        if not n:
+            raise _BadArray(f"its member ends after {done:,} of the {size:,} bytes its header declares")  # fmt: skip
+        done += n
+    if fh.read(1):
+        raise _BadArray(f"its member holds more than the {size:,} bytes its header declares")
+    return buffer
+
+
+def load_arrays(path: str | os.PathLike[str], names: Sequence[str]) -> dict[str, np.ndarray]:
+    """The arrays ``names`` of the ``.npz`` at ``path``, which :func:`read_data` has
+    checked; never unpickles anything.
+
+    Each is read as its header declares, through the same bounded stream: the header,
+    then exactly the bytes its shape and dtype make. :class:`ValueError` (or
+    :class:`~modelspec.archive.ArchiveError`) when the member does not hold them.
+    """
+    from modelspec.archive import open_member, open_zip
+
+    out: dict[str, np.ndarray] = {}
+    with open_zip(path) as zf:
+        for name in names:
+            member = zf.getinfo(f"{name}.npy")
+            with open_member(zf, member, MAX_DATA_BYTES, f"{__name__}.MAX_DATA_BYTES") as fh:
+                info = _npy_header(fh, name)
+                if info.dtype.hasobject:
+                    raise _BadArray("it holds Python objects, which only pickle can load")
+                _check_size(info, member)
+                buffer = _read_exactly(fh, _data_bytes(info))
+            order = "F" if info.fortran_order else "C"
+            out[name] = buffer.view(info.dtype).reshape(info.shape, order=order)
+    return out
 
 
 def prepare(
     result: Any, plan: Plan, data: str | os.PathLike[str]
 ) -> tuple[dict[str, np.ndarray] | None, list[Diagnostic]]:
-    """Check ``data`` against the spec and load it: ``(arrays, [])``, or ``(None, problems)``."""
+    """Check ``data`` against the spec, and the spec's weights file as data, then load
+    the arrays: ``(arrays, [])``, or ``(None, problems)``. Nothing here imports TensorFlow."""
     data_name = os.fspath(data)
     problem = nothing_to_train(result.spec)
     if problem is not None:
@@ -377,10 +471,25 @@ def prepare(
     wanted = slots(result)
     if infos is not None:
         diags += check_data(wanted, infos, data_name, result.spec)
+    if plan.weights is not None:
+        # The spec's weights file is read as data here too (h5py, no TensorFlow), so a
+        # file that cannot be loaded stops the run before TensorFlow starts.
+        from modelspec.weights import check_planned
+
+        diags += check_planned(plan.weights)
     if diags:
         return None, diags
+    from modelspec.archive import ArchiveError
+
     try:
         arrays = load_arrays(data_name, [s.name for s in wanted])
+    except ArchiveError as exc:
+        code, hint = (
+            ("MS518", _LIMIT_HINT.format(exc.limit)) if exc.limit else ("MS519", _PLAIN_HINT)
+        )
+        return None, [_file_diag(data_name, code, f"cannot read data file '{data_name}': {exc.message}", hint)]  # fmt: skip
+    except _BadArray as exc:
+        return None, [_file_diag(data_name, "MS519", f"cannot read data file '{data_name}': {exc}", _PLAIN_HINT)]  # fmt: skip
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         return None, [_file_diag(data_name, "MS516", f"cannot read data file '{data_name}': {exc}")]  # fmt: skip
     return arrays, []

@@ -165,6 +165,9 @@ import json, os, sys
 
 rules = json.loads(os.environ.pop("MODELSPEC_AUDIT"))
 allowed_imports = tuple(rules.get("imports", ()))
+# numpy imports ctypes, which opens the running process itself (dlopen(None)) as it
+# loads: allowing numpy allows that much, and no other library.
+numpy_ctypes = "numpy" in allowed_imports
 read_roots = tuple(os.path.realpath(p) + os.sep for p in rules["read"])
 write_roots = tuple(os.path.realpath(p) + os.sep for p in rules["write"])
 # A command that loads Keras may load its native libraries and read Keras's own settings.
@@ -208,6 +211,8 @@ def hook(event, args):
             seen.append(f"write {path!r}")
         elif not writes and not under(path, read_roots + write_roots):
             seen.append(f"read {path!r}")
+    elif numpy_ctypes and event == "ctypes.dlopen" and args[0] is None:
+        return
     elif event.startswith("ctypes.dlopen") and "ctypes" in allowed_imports:
         pass
     elif event.startswith(PROCESS):
@@ -222,7 +227,8 @@ def hook(event, args):
         # code that holds the spec's text counts)
         seen.append(f"exec of code holding spec text, from {args[0].co_filename!r}")
     elif event == "import" and (args[0] in IMPORTS or args[0].split(".")[0] in IMPORTS) and (
-            args[0].split(".")[0] not in allowed_imports):
+            args[0].split(".")[0] not in allowed_imports) and not (
+            numpy_ctypes and args[0].split(".")[0] == "ctypes"):
         seen.append(f"import {args[0]}")
 
 
@@ -233,6 +239,12 @@ def report():
 
 import atexit
 
+if "h5py" in allowed_imports:
+    # h5py asks platform for the processor's name as it loads, which Python 3.11 gets
+    # by running `uname -p`; asked here, before the hook, it is cached for h5py.
+    import platform
+
+    platform.processor()
 atexit.register(report)
 if "keras" in allowed_imports:
     # Keras and TensorFlow are trusted, and their start-up reads, writes temporary files

@@ -530,6 +530,36 @@ def test_ms602_huge_or_deep_config(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert "nests deeper than 100 levels" in only(import_file(path), "MS602").message
 
 
+def test_ms601_a_fifo_or_a_device_is_refused_unopened(tmp_path: Path):
+    os.mkfifo(tmp_path / "m.keras")  # opening it would block until something writes
+    d = only(import_file(tmp_path / "m.keras"), "MS601")
+    assert d.message == f"cannot read '{tmp_path / 'm.keras'}': it is not a regular file (a FIFO)"
+    if Path("/dev/zero").exists():
+        assert "(a character device)" in only(import_file(Path("/dev/zero")), "MS601").message
+
+
+def test_ms602_too_many_members_from_the_archives_records(tmp_path: Path):
+    """2,000 members: refused from the end record, before zipfile lists them."""
+    builders = pytest.importorskip("tests.hostile.builders")
+    builders.zip_many(tmp_path / "m.keras", members=2000)
+    d = only(import_file(tmp_path / "m.keras"), "MS602")
+    assert d.message == f"'{tmp_path / 'm.keras'}' is too large to read: it has 2,000 members; the limit is 1,000"  # fmt: skip
+    assert "modelspec.archive.MAX_MEMBERS" in d.hint
+
+
+def test_ms601_an_encrypted_or_bzip2_config(tmp_path: Path):
+    builders = pytest.importorskip("tests.hostile.builders")
+    archive = tmp_path / "m.keras"
+    builders.write_zip(archive, [builders.Member.stored("config.json", json.dumps(mlp()).encode(), flags=1)])  # fmt: skip
+    d = only(import_file(archive), "MS601")
+    assert (
+        d.message == f"cannot read config.json from '{archive}': member 'config.json' is encrypted"
+    )
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_BZIP2) as zf:
+        zf.writestr("config.json", json.dumps(mlp()))
+    assert "is compressed with bzip2" in only(import_file(archive), "MS601").message
+
+
 # --- the YAML writer -------------------------------------------------------------------------
 
 

@@ -166,6 +166,250 @@ def test_ms104_weights_of_the_wrong_type():
     assert [d.code for d in result.diagnostics] == ["MS104"]
 
 
+# === the file as data: links, storage, types and limits, with h5py alone ===================
+
+
+def refusals(path: Path, **kw) -> list:
+    """What opening ``path`` as weights reports (h5py only, nothing loaded)."""
+    from modelspec.weights import WeightsError, open_weights
+
+    try:
+        with open_weights(path, **kw):
+            return []
+    except WeightsError as exc:
+        return exc.diagnostics
+
+
+def only_refusal(path: Path, code: str):
+    found = refusals(path)
+    assert [d.code for d in found] == [code], [d.format() for d in found]
+    assert (found[0].file, found[0].line, found[0].col) == (str(path), 1, 1)
+    return found[0]
+
+
+@pytest.fixture
+def builders():
+    pytest.importorskip("h5py")
+    return pytest.importorskip("tests.hostile.builders")
+
+
+def test_a_file_as_keras_writes_it_opens(builders, tmp_path: Path):
+    builders.weights(tmp_path / "w.weights.h5")
+    assert refusals(tmp_path / "w.weights.h5") == []
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        ("weights_external_link", "'/layers/fc/vars/2' in weights file '{}' is an external link to '/x' in the file '/etc/passwd'; modelspec reads nothing outside the weights file"),
+        ("weights_soft_link", "'/layers/fc/vars/0' in weights file '{}' is a soft link to '/../../etc/passwd'; modelspec follows no links in a weights file"),
+        ("weights_self_link", "'/layers/fc/vars/again' in weights file '{}' is a hard link back to '/layers/fc/vars', which holds it: a cycle"),
+    ],
+    ids=["external", "soft", "cycle"],
+)  # fmt: skip
+def test_ms530_links_are_refused_unfollowed(builders, tmp_path: Path, make: str, message: str):
+    path = tmp_path / "w.weights.h5"
+    getattr(builders, make)(path)
+    d = only_refusal(path, "MS530")
+    assert d.message == message.format(path)
+    assert d.hint == "save the weights again with Keras (model.save_weights or model.save)"
+
+
+def test_ms530_a_second_link_to_an_object_and_a_cycle_further_up(builders, tmp_path: Path):
+    import h5py
+
+    path = tmp_path / "w.weights.h5"
+    builders.weights(path)
+    with h5py.File(path, "a") as f:
+        f["layers/fc/vars/alias"] = f["layers/fc/vars/0"]
+        f["layers/fc/vars/up"] = f["layers"]
+    found = refusals(path)
+    assert [d.code for d in found] == ["MS530", "MS530"]
+    assert found[0].message.startswith("'/layers/fc/vars/alias' in weights file")
+    assert found[0].message.endswith("is a second link to '/layers/fc/vars/0'; modelspec reads each object of a weights file by one link only")  # fmt: skip
+    assert "'/layers/fc/vars/up' in weights file" in found[1].message
+    assert found[1].message.endswith("is a hard link back to '/layers', which holds it: a cycle")
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        ("weights_virtual_dataset", "dataset '/layers/fc/vars/0' in weights file '{}' is a virtual dataset, whose data comes from other datasets and files"),
+        ("weights_external_storage", "dataset '/layers/fc/vars/0' in weights file '{}' keeps its data in another file, '/etc/passwd'"),
+    ],
+    ids=["virtual", "external-storage"],
+)  # fmt: skip
+def test_ms531_data_outside_the_file(builders, tmp_path: Path, make: str, message: str):
+    path = tmp_path / "w.weights.h5"
+    getattr(builders, make)(path)
+    assert only_refusal(path, "MS531").message.startswith(message.format(path))
+
+
+def test_ms531_compressed_datasets_and_named_types(builders, tmp_path: Path):
+    import h5py
+
+    path = tmp_path / "w.weights.h5"
+    builders.weights(path)
+    with h5py.File(path, "a") as f:
+        del f["layers/fc/vars/0"]
+        f["layers/fc/vars"].create_dataset("0", data=np.zeros((4, 2), "f4"), compression="gzip")
+        f["layers/fc/vars"].create_dataset("2", data=np.zeros(2, "f4"), shuffle=True, fletcher32=True)  # fmt: skip
+        f["type"] = np.dtype("f4")
+    found = refusals(path)
+    assert [d.code for d in found] == ["MS531", "MS531"]
+    assert found[0].message == f"'/type' in weights file '{path}' is a named datatype, not a group or a dataset"  # fmt: skip
+    assert found[1].message.startswith(f"dataset '/layers/fc/vars/0' in weights file '{path}' is compressed with deflate (gzip)")  # fmt: skip
+
+
+def test_ms533_datasets_that_are_not_numbers(builders, tmp_path: Path):
+    import h5py
+
+    path = tmp_path / "w.weights.h5"
+    builders.weights(path)
+    with h5py.File(path, "a") as f:
+        own = f["layers/fc/vars"]
+        own["2"] = np.array([b"ab", b"cd"])
+        own.create_dataset("3", data=h5py.Empty("f4"))
+        own["4"] = np.zeros(2, dtype=[("a", "f4"), ("b", "i4")])
+        own["5"] = np.ones(3, dtype=bool)  # numbers: booleans, complex, float16
+        own["6"] = np.ones(3, dtype="c8")
+        own["7"] = np.ones(3, dtype="f2")
+    found = refusals(path)
+    assert [d.code for d in found] == ["MS533"] * 3
+    assert found[0].message == f"dataset '/layers/fc/vars/2' in weights file '{path}' holds values of type '|S2', not numbers"  # fmt: skip
+    assert found[1].message.endswith("has no shape (an empty dataspace)")
+    assert "/layers/fc/vars/4" in found[2].message and "not numbers" in found[2].message
+
+
+def test_bfloat16_as_keras_stores_it_is_numbers(builders, tmp_path: Path):
+    import h5py
+
+    path = tmp_path / "w.weights.h5"
+    builders.weights(path)
+    with h5py.File(path, "a") as f:
+        f["layers/fc/vars"].create_dataset("2", data=np.zeros(3, "V2"))
+    assert [d.code for d in refusals(path)] == ["MS533"]  # two opaque bytes, unmarked
+    with h5py.File(path, "a") as f:
+        f["layers/fc/vars/2"].attrs["dtype"] = "bfloat16"
+    assert refusals(path) == []
+
+
+def test_ms532_depth_fan_out_and_objects(builders, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from modelspec import weights as weights_mod
+
+    path = tmp_path / "w.weights.h5"
+    builders.weights_deep(path, depth=40)
+    d = only_refusal(path, "MS532")
+    assert d.message == f"group '/layers/fc/vars/g0/g1/g2/g3/g4/g5/g6/g7/g8/g9/g10/g11/g12/g13/g14/g15/g16/g17/g18/g19/g20/g21/g22/g23/g24/g25/g26/g27/g28/g29' of weights file '{path}' is 33 levels deep; the limit is 32"  # fmt: skip
+    assert d.hint == "a limit of modelspec (modelspec.weights.MAX_GROUP_DEPTH); if the file is genuine, raise it (see SECURITY.md)"  # fmt: skip
+    builders.weights_wide(path, members=30)
+    monkeypatch.setattr(weights_mod, "MAX_GROUP_MEMBERS", 29)
+    assert only_refusal(path, "MS532").message == f"group '/layers/fc/vars/wide' of weights file '{path}' has 30 members; the limit is 29"  # fmt: skip
+    monkeypatch.undo()
+    builders.weights(path)  # /, layers, fc, vars, 0, 1
+    monkeypatch.setattr(weights_mod, "MAX_OBJECTS", 5)
+    assert only_refusal(path, "MS532").message == f"weights file '{path}' has more than 5 groups and datasets; the limit is 5"  # fmt: skip
+    monkeypatch.setattr(weights_mod, "MAX_OBJECTS", 6)
+    assert refusals(path) == []
+
+
+def test_ms532_a_chunk_larger_than_its_dataset(builders, tmp_path: Path):
+    import h5py
+
+    path = tmp_path / "w.weights.h5"
+    builders.weights(path)
+    with h5py.File(path, "a") as f:
+        f["layers/fc/vars"].create_dataset("2", shape=(3,), maxshape=(None,), chunks=(2**20,), dtype="f4")  # fmt: skip
+        f["layers/fc/vars"].create_dataset("3", shape=(3,), maxshape=(None,), chunks=(1000,), dtype="f4")  # fmt: skip
+    d = only_refusal(path, "MS532")
+    assert d.message == f"dataset '/layers/fc/vars/2' in weights file '{path}' is read in chunks of 4,194,304 bytes, more than its 12 bytes and than the limit of 1,048,576"  # fmt: skip
+
+
+def test_ms532_a_file_too_large(builders, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from modelspec import weights as weights_mod
+
+    builders.weights(tmp_path / "w.weights.h5")
+    size = (tmp_path / "w.weights.h5").stat().st_size
+    monkeypatch.setattr(weights_mod, "MAX_WEIGHTS_BYTES", size - 1)
+    d = only_refusal(tmp_path / "w.weights.h5", "MS532")
+    assert d.message.endswith(
+        f"is too large to read: it is {size:,} bytes; the limit is {size - 1:,}"
+    )
+
+
+def test_keras_archives_bombs_members_and_encryption(builders, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # fmt: skip
+    from modelspec import archive
+
+    bomb = tmp_path / "bomb.keras"
+    builders.zip_bomb(bomb, gigabytes=5, others={"config.json": "{}"})
+    d = only_refusal(bomb, "MS532")
+    assert d.message == f"weights file '{bomb}' is too large to read: member 'model.weights.h5' is 5,368,709,120 bytes uncompressed; the limit is 4,294,967,296"  # fmt: skip
+    assert "modelspec.weights.MAX_WEIGHTS_BYTES" in d.hint
+    h5 = tmp_path / "w.weights.h5"
+    builders.weights(h5)
+    good = tmp_path / "good.keras"
+    builders.write_zip(good, [builders.Member.stored("config.json", b"{}"),
+                              builders.Member.stored("model.weights.h5", h5.read_bytes())])  # fmt: skip
+    assert refusals(good) == []
+    monkeypatch.setattr(archive, "MAX_MEMBERS", 1)
+    assert "it has 2 members; the limit is 1" in only_refusal(good, "MS532").message
+    monkeypatch.undo()
+    locked = tmp_path / "locked.keras"
+    builders.write_zip(
+        locked, [builders.Member.stored("model.weights.h5", h5.read_bytes(), flags=1)]
+    )
+    (d,) = refusals(locked)
+    assert (d.code, d.message) == ("MS524", f"cannot read weights file '{locked}': member 'model.weights.h5' is encrypted")  # fmt: skip
+
+
+def test_ms524_a_fifo_is_refused_without_blocking(tmp_path: Path):
+    os.mkfifo(tmp_path / "w.weights.h5")
+    script = ("from modelspec.weights import open_weights, WeightsError\n"
+              "try:\n    open_weights('w.weights.h5').__enter__()\n"
+              "except WeightsError as exc:\n    print(exc.diagnostics[0].format())\n")  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    assert proc.stdout.strip() == "w.weights.h5:1:1: error MS524: cannot read weights file 'w.weights.h5': it is not a regular file (a FIFO)"  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    raises=subprocess.TimeoutExpired,
+    reason="libhdf5 (1.14.6) loops forever reading a variable-length string from a global "
+    "heap with an entry of size 0; only a separate process with a CPU limit would bound it",
+)
+def test_a_damaged_global_heap_is_refused_in_bounded_time(builders, tmp_path: Path):
+    builders.weights_heap_loop(tmp_path / "w.weights.h5")
+    script = ("from modelspec.weights import layers_by_name, open_weights, WeightsError\n"
+              "try:\n    with open_weights('w.weights.h5') as h5:\n        layers_by_name(h5)\n"
+              "except WeightsError as exc:\n    print(exc.diagnostics[0].code)\n")  # fmt: skip
+    subprocess.run([sys.executable, "-c", script], cwd=tmp_path, timeout=20, check=False)
+
+
+def test_check_planned_reports_at_the_file_from_the_current_folder(
+    builders, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Problems inside the file are at its line 1, named by its path from where the
+    command runs; the spec's own problems (place, a missing file) at `weights:`."""
+    from modelspec.plan import plan
+    from modelspec.weights import check_planned
+
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "specs" / "runs").mkdir(parents=True)
+    (tmp_path / "specs" / "s.yaml").write_text(tuned(file="runs/w.weights.h5"))
+    monkeypatch.chdir(tmp_path)
+    planned = plan(check(Path("specs/s.yaml"))).weights
+    (d,) = check_planned(planned)
+    assert (d.code, d.file, d.line, d.col) == ("MS524", "specs/s.yaml", 16, 1)
+    assert d.message == "cannot read weights file 'runs/w.weights.h5': no such file"
+    builders.weights_soft_link(tmp_path / "specs" / "runs" / "w.weights.h5")
+    (d,) = check_planned(planned)
+    assert (d.code, d.file, d.line, d.col) == ("MS530", "specs/runs/w.weights.h5", 1, 1)
+    builders.weights(tmp_path / "specs" / "runs" / "w.weights.h5")
+    assert check_planned(planned) == []
+
+
 # === loading: seed 004 ====================================================================
 
 keras_only = pytest.mark.keras
@@ -387,6 +631,50 @@ def test_layers_with_sub_objects_load_by_name(tmp_path: Path):
     assert report.skipped == ("new_head",)
     for name in ("bn", "bi", "mha"):
         assert _same(new.get_layer(f"new_{name}"), [w.numpy() for w in old.get_layer(name).weights])
+
+
+@keras_only
+def test_files_keras_writes_pass_the_checks_bfloat16_included(trained, tmp_path: Path):
+    import keras
+
+    from modelspec.weights import layers_by_name, open_weights
+
+    for name in ("base.keras", "base.weights.h5"):
+        with open_weights(trained["folder"] / "runs" / name) as h5:
+            assert {"conv1", "conv2", "head"} <= set(layers_by_name(h5))
+    x = keras.Input((3,))
+    model = keras.Model(x, keras.layers.Dense(2, dtype="bfloat16", name="d")(x))
+    model.save_weights(tmp_path / "bf.weights.h5")
+    with open_weights(tmp_path / "bf.weights.h5") as h5:
+        assert layers_by_name(h5)["d"]["vars/0"].attrs["dtype"] == "bfloat16"
+    fresh = keras.Model(x, keras.layers.Dense(2, dtype="bfloat16", name="d")(x))
+    load_weights = modelspec.load_weights_by_name
+    assert load_weights(fresh, tmp_path / "bf.weights.h5").loaded == (("d", "d"),)
+    assert _same(fresh.get_layer("d"), [w.numpy() for w in model.get_layer("d").weights])
+
+
+@keras_only
+def test_a_dataset_larger_than_its_layer_is_never_read(trained, tmp_path: Path):
+    """A kernel that declares 57 GB (and stores nothing): shapes are compared first,
+    so the mismatch is reported and nothing is read."""
+    import shutil
+
+    import h5py
+
+    from modelspec.weights import WeightsError, layers_by_name, load_weights_by_name
+
+    path = tmp_path / "big.weights.h5"
+    shutil.copy(trained["folder"] / "runs" / "base.weights.h5", path)
+    with h5py.File(path, "a") as f:
+        own = layers_by_name(f)["conv1"]["vars"]
+        del own["0"]
+        own.create_dataset("0", shape=(30_000, 30_000, 4, 4), chunks=(64, 64, 4, 4), dtype="f4")
+    model = modelspec.load(trained["folder"] / "base.yaml").to_keras()
+    with pytest.raises(WeightsError) as err:
+        load_weights_by_name(model, path)
+    (d,) = err.value.diagnostics
+    assert d.code == "MS525"
+    assert "kernel (vars/0) is (3, 3, 1, 4) in the model, (30000, 30000, 4, 4) in the file" in d.message  # fmt: skip
 
 
 # === modelspec train fine-tunes from `weights:` ===========================================

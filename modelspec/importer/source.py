@@ -1,9 +1,10 @@
 """Reading an import SOURCE as data: a ``.keras`` archive or a Keras JSON config.
 
 Nothing here deserializes a Keras object. A ``.keras`` archive is a zip: only its
-``config.json`` member is read, through :mod:`zipfile`, with its size checked before
-a byte is inflated; nothing is extracted and the weights file is never opened. The
-JSON is parsed by :mod:`json` with
+``config.json`` member is read, through :mod:`modelspec.archive` (the number of
+members and the member's size checked before a byte is inflated, and the reading
+bounded too); nothing is extracted and the weights file is never opened. A FIFO or a
+device is refused unopened. The JSON is parsed by :mod:`json` with
 
 - a size cap on the file and on the ``config.json`` member (``MS602``);
 - duplicate keys refused, where :mod:`json` would silently keep the last (``MS603``);
@@ -23,11 +24,12 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import zipfile
 from pathlib import Path
 from typing import Any
 
+from modelspec.archive import ArchiveError, open_zip, read_member
 from modelspec.errors import ERROR, Diagnostic
+from modelspec.files import regular_file_problem
 
 # keras.applications' largest config (NASNetLarge) is about 1 MB; 64 MiB leaves room
 # for any real model while keeping a hostile file from eating the memory.
@@ -112,7 +114,7 @@ def parse_json(raw: bytes, file: str) -> Any:
 
 def _read_archive(path: Path, file: str) -> bytes:
     try:
-        with zipfile.ZipFile(path) as archive:
+        with open_zip(path) as archive:
             try:
                 info = archive.getinfo(CONFIG_MEMBER)
             except KeyError:
@@ -123,18 +125,13 @@ def _read_archive(path: Path, file: str) -> bytes:
             if info.file_size > MAX_BYTES:
                 raise _error("MS602", f"{CONFIG_MEMBER} in '{file}' is {info.file_size:,} bytes "
                              f"uncompressed; the limit is {MAX_BYTES:,}", file)  # fmt: skip
-            if info.flag_bits & 0x1:
-                raise _error("MS601", f"{CONFIG_MEMBER} in '{file}' is encrypted", file)
-            with archive.open(info) as member:
-                # The header's size can lie: read one byte past the limit to know.
-                raw = member.read(MAX_BYTES + 1)
-    except zipfile.BadZipFile as exc:
-        raise _error("MS601", f"'{file}' is not a readable .keras archive: {exc}", file) from None
-    except (zipfile.LargeZipFile, NotImplementedError, RuntimeError, OSError) as exc:
-        raise _error("MS601", f"cannot read {CONFIG_MEMBER} from '{file}': {exc}", file) from None
-    if len(raw) > MAX_BYTES:
-        raise _error("MS602", f"{CONFIG_MEMBER} in '{file}' is over {MAX_BYTES:,} bytes", file)
-    return raw
+            # The header's size can lie: read_member fails one byte past the limit.
+            return read_member(archive, info, MAX_BYTES, f"{__name__}.MAX_BYTES")
+    except ArchiveError as exc:
+        if exc.limit is not None:
+            raise _error("MS602", f"'{file}' is too large to read: {exc.message}", file,
+                         f"a limit of modelspec ({exc.limit}); no .keras file that Keras writes comes near it") from None  # fmt: skip
+        raise _error("MS601", f"cannot read {CONFIG_MEMBER} from '{file}': {exc.message}", file) from None  # fmt: skip
 
 
 def read_source(path: Path, display: str | None = None) -> Any:
@@ -144,9 +141,9 @@ def read_source(path: Path, display: str | None = None) -> Any:
     name) or a JSON file holding ``model.to_json()`` or an archive's ``config.json``.
     """
     file = display or str(path)
-    if not path.is_file():
-        what = "a directory" if path.is_dir() else "not a file"
-        raise _error("MS601", f"'{file}' is {what}", file)
+    problem = regular_file_problem(path)  # a FIFO or a device is never opened
+    if problem is not None:
+        raise _error("MS601", f"cannot read '{file}': {problem}", file)
     size = path.stat().st_size
     try:
         with path.open("rb") as fh:
