@@ -29,14 +29,15 @@ def _json_shape(shape: Any) -> Any:
     return None if shape is None else list(shape)
 
 
-def _layer_calls(result: Result) -> dict[str, list[Call]]:
+def _layer_calls(result: Result, order: list[str] | None = None) -> dict[str, list[Call]]:
     """Each called layer's calls (in graph order, as Keras numbers nodes), with the
-    layers in the order Keras lists them."""
+    layers in the order Keras lists them (``order``, when the caller has it)."""
     assert result.graph is not None and result.spec is not None
     calls: dict[str, list[Call]] = {}
     for call in result.graph.order:
         calls.setdefault(call.layer, []).append(call)
-    order = keras_layer_order(result.spec, result.graph)
+    if order is None:
+        order = keras_layer_order(result.spec, result.graph)
     listed = [name for name in order if name in calls]
     # Layers on no path to an output are not in the Keras model; keep them last so the
     # summary of a spec with warnings still shows them.
@@ -106,15 +107,18 @@ def _pick(value: Any, ref: str) -> Any:
     return value[index] if isinstance(value, list) and index < len(value) else None
 
 
-def summary_json(result: Result, *, nested: bool = True) -> dict[str, Any]:
+def summary_json(
+    result: Result, *, nested: bool = True, order: list[str] | None = None
+) -> dict[str, Any]:
     """The summary as JSON. A nested model is one row with its own rows under
     ``layers``; ``nested=False`` lists the layers of the flat spec instead (for
-    comparing specs layer by layer, whatever they nest)."""
+    comparing specs layer by layer, whatever they nest). ``order`` is
+    :func:`keras_layer_order`'s, when the caller has it."""
     spec, shapes = result.spec, result.shapes
     assert spec is not None and shapes is not None
     layers = []
     total_t = total_n = 0
-    for name, calls in _layer_calls(result).items():
+    for name, calls in _layer_calls(result, order).items():
         layer = spec.layers[name]
         trainable, non_trainable = shapes.params.get(name, (0, 0))
         # Totals count as the Keras model does (see ShapeFacts.model_params).
@@ -216,7 +220,8 @@ def summary_table(result: Result) -> str:
     """A ``model.summary()``-like table, then totals and the objective."""
     spec, shapes, graph = result.spec, result.shapes, result.graph
     assert spec is not None and shapes is not None and graph is not None
-    calls_by_layer = _layer_calls(result)
+    listed = keras_layer_order(spec, graph)  # once: it walks the whole graph
+    calls_by_layer = _layer_calls(result, listed)
     node_index: dict[str, str] = {}  # tensor -> Keras's "layer[node][index]"
     for name, calls in calls_by_layer.items():
         for i, call in enumerate(calls):
@@ -233,7 +238,7 @@ def summary_table(result: Result) -> str:
 
     rows: list[tuple[str, str, str, list[str]]] = []
     inputs = spec.input_map
-    order = keras_layer_order(spec, graph)
+    order = list(listed)
     seen = set(order)
     order += [name for name in calls_by_layer if name not in seen]
     for name in order:
@@ -273,7 +278,7 @@ def summary_table(result: Result) -> str:
         if i != len(rows) - 1:
             out.append(rule)
     out.append("=" * len(rule))
-    data = summary_json(result)
+    data = summary_json(result, order=listed)
     out.append(f" Total params: {data['total_params']:,} ({_size(data['total_params'])})")
     out.append(
         f" Trainable params: {data['trainable_params']:,} ({_size(data['trainable_params'])})"
