@@ -523,6 +523,60 @@ def test_ms602_huge_or_deep_config(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert "nests deeper than 100 levels" in only(import_file(path), "MS602").message
 
 
+@pytest.mark.parametrize(
+    ("number", "message"),
+    [("1e999999", "the number 1e999999 is too large for a float"),
+     ("-1E400", "the number -1E400 is too large for a float"),
+     ("12345678901234567890", "the integer 12345678901234567890 is out of range"),
+     ("-9223372036854775808", "the integer -9223372036854775808 is out of range"),
+     ("1" * 5000, "the integer 11111111111111111111...1111111111 (5,000 characters) is out of range")],
+)  # fmt: skip
+def test_ms622_a_number_past_float_or_int64_at_its_line_and_column(
+    tmp_path: Path, number: str, message: str
+):
+    """json.loads reads 1e999999 as inf (no NaN or Infinity literal needed), which no
+    spec can hold (writing it crashed), and 5,000 digits as a ValueError without a
+    place: both are MS622 where the number is."""
+    text = json.dumps(mlp(), indent=1).replace('"units": 4', f'"units": {number}')
+    path = tmp_path / "m.json"
+    path.write_text(text)
+    d = only(import_file(path), "MS622")
+    assert message in d.message
+    line = next(i for i, ln in enumerate(text.splitlines(), 1) if number in ln)
+    assert (d.line, d.col) == (line, text.splitlines()[line - 1].index(number) + 1)
+    # The same digits inside a string are text, and not where the number is.
+    path.write_text(text.replace('"name": "mlp"', f'"name": "{number}"', 1))
+    d = only(import_file(path), "MS622")
+    assert (d.line, text.splitlines()[d.line - 1][d.col - 1 :].startswith(number)) == (line, True)
+
+
+def test_ms622_largest_numbers_that_fit_are_read():
+    config = source_mod.parse_json(b"[9223372036854775807, -9223372036854775807, 1.7e308]", "m")
+    assert config == [2**63 - 1, -(2**63 - 1), 1.7e308]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"a": "' + '\\"' * 100_000,  # an unterminated string of escaped quotes
+     '{"a": "' + '\\"' * 100_000 + "\\",  # ... ending in a lone backslash
+     '"' * 200_001,  # quotes alone
+     '["\\\\' + "x" * 200_000],  # an escaped backslash, then no end
+)  # fmt: skip
+def test_json_prechecks_are_linear_on_unterminated_strings(text: str):
+    """Every quote inside an unterminated string was a new start for the string pattern,
+    each scanning to the end: 49 s for 80 KB. Now each character is read once."""
+    start = time.process_time()
+    with pytest.raises(source_mod.SourceError) as err:
+        source_mod.parse_json(text.encode(), "m.json")
+    assert err.value.diagnostic.code == "MS601"
+    assert time.process_time() - start < 2.0
+
+
+def test_json_depth_ignores_brackets_in_strings_escapes_included():
+    text = '{"a": "[[[\\"[[[", "b": [[["\\\\"]]], "c": "\\\\\\"{{"}'
+    assert source_mod._depth(text) == 4
+
+
 # --- the YAML writer -------------------------------------------------------------------------
 
 
