@@ -53,6 +53,8 @@ class Project:
     def allows_path(self, path: str | os.PathLike[str]) -> bool:
         """Whether ``path`` (resolved, links followed) is inside the root or an
         allowed include path."""
+        if "\0" in os.fspath(path):  # no file is there, and the OS refuses to look
+            return False
         real = Path(os.path.realpath(path))
         return any(real.is_relative_to(base) for base in (self.root, *self.include_paths))
 
@@ -142,6 +144,9 @@ def find_project(start: str | os.PathLike[str]) -> Project:
         value = table.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             diags.append(_error(config, f"`{key}` in [{SECTION}] must be a list of strings"))
+            return []
+        if any("\0" in v for v in value):
+            diags.append(_error(config, f"`{key}` in [{SECTION}] holds a NUL character"))
             return []
         return value
 

@@ -839,6 +839,7 @@ def test_ms404_frozen_wrapper_still_trains():
         ("{type: ModelCheckpoint, filepath: '~/m.keras'}", "'~/m.keras'"),
         ("{type: ModelCheckpoint, filepath: 'C:\\m.keras'}", "'C:\\\\m.keras'"),
         ("{type: CSVLogger, filename: 'logs\\..\\..\\x.csv'}", "'logs"),
+        ('{type: CSVLogger, filename: "logs/x\\0.csv"}', "'logs/x\\x00.csv'"),
     ],
 )
 def test_ms405_callback_writes_outside_the_training_folder(callback, bad):
