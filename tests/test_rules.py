@@ -466,6 +466,18 @@ def _ring(n: int) -> list[str]:
     return [f"  s{i}: {{apply: fc, to: s{(i - 1) % n}}}" for i in range(n)]
 
 
+def test_a_message_of_words_just_under_the_cut_is_read_in_linear_time():
+    """The pattern for overlong words was tried from every character of every word, to
+    its end: 256 steps a character for a message of 256-character words."""
+    import time
+
+    start = time.process_time()
+    d = Diagnostic("error", "MS201", ("w" * 256 + " ") * 20_000, None, "s.yaml", 1, 1)
+    assert len(d.message) == 257 * 20_000 and time.process_time() - start < 1.0
+    d = Diagnostic("error", "MS201", "a " + "x" * 300 + " b", None, "s.yaml", 1, 1)
+    assert d.message == "a " + "x" * 100 + "...(300 characters)..." + "x" * 20 + " b"
+
+
 def test_ms204_long_cycle_message_is_shortened():
     n = 10_000
     text = spec(
