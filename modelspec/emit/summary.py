@@ -241,10 +241,14 @@ def summary_table(result: Result) -> str:
     order = list(listed)
     seen = set(order)
     order += [name for name in calls_by_layer if name not in seen]
+    texts: dict[Any, str] = {}  # shape -> its text: inputs are often many, alike
     for name in order:
         if name in inputs:
             inp = inputs[name]
-            rows.append((f"{inp.name} (InputLayer)", shape_text(inp.batch_shape), "0", ["-"]))
+            text = texts.get(inp.batch_shape)
+            if text is None:
+                text = texts[inp.batch_shape] = shape_text(inp.batch_shape)
+            rows.append((f"{inp.name} (InputLayer)", text, "0", ["-"]))
             continue
         calls = calls_by_layer[name]
         layer = spec.layers[name]
@@ -271,10 +275,10 @@ def summary_table(result: Result) -> str:
     rule = "-" * (sum(widths) + 8)
     # The model name is free text: escaped, so it cannot forge lines in a CI log.
     out = [f'Model: "{printable(spec.name)}"', rule, line(headers), "=" * len(rule)]
+    more = line(("", "", "", "-"))[:-1]  # the start of a line for one more link
     for i, (a, b, c, links) in enumerate(rows):
         out.append(line((a, b, c, links[0])))
-        for extra in links[1:]:
-            out.append(line(("", "", "", extra)))
+        out.extend((more + extra).rstrip() for extra in links[1:])
         if i != len(rows) - 1:
             out.append(rule)
     out.append("=" * len(rule))

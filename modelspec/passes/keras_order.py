@@ -83,11 +83,12 @@ def keras_layer_order(spec: Spec, graph: GraphFacts) -> list[str]:
     node_depth: dict[Node, int] = {}
     op_depth: dict[str, int] = {}
     for node in reversed(post_order):
-        depth = max(node_depth.setdefault(node, 0), op_depth.get(operation(node), 0))
-        op_depth[operation(node)] = depth
-        node_depth[node] = depth
+        op = operation(node)
+        depth = max(node_depth.get(node, 0), op_depth.get(op, 0))
+        op_depth[op] = node_depth[node] = depth
         for parent in parents(node):
-            node_depth[parent] = max(depth + 1, node_depth.get(parent, 0))
+            if node_depth.get(parent, 0) <= depth:
+                node_depth[parent] = depth + 1
     for name in inputs:
         if name not in op_depth:
             op_depth[name] = 0
