@@ -67,7 +67,8 @@ BLOCK_STEP_KEYS = ("block", "to", "with", "repeat", "share", "model", "descripti
 # `true` picks (Sequential for a plain stack), or of the class named.
 MODEL_CHOICES = (True, False, "functional", "sequential")
 # A spec that expands past this many layers plus steps is refused: a short spec must
-# not be able to make lint build millions of layers (`repeat: 1000000`). 30,000 is a
+# not be able to make lint build millions of layers (`repeat: 1000000`). A step
+# dropped by `when: false` and an instance's name count as steps. 30,000 is a
 # 10,000-layer model built of blocks with room to spare, about what a spec written out
 # in full may hold (loader.MAX_NODES).
 MAX_EXPANDED = 30_000
@@ -156,13 +157,10 @@ class _Scope:
 _UNSET = object()
 
 
-def _copy(value: Any) -> Any:
-    """A fresh copy of plain data, so no two expanded places share a dict or list."""
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    return value
+# A value a template reads is part of the key of its cached result when it is at most
+# this large (items and characters); a larger one is not cached, rather than written
+# out for the key at every instance.
+_CACHED_VALUE_SIZE = 256
 
 
 def _split_ref(text: str) -> tuple[str, int | None]:
@@ -180,8 +178,12 @@ class _Expander:
         doc: Document,
         owners: Mapping[str, Library] | None = None,
         lib_vars: Mapping[str, Mapping[str, Any]] | None = None,
+        budget: expr.Budget | None = None,
     ):
         self.doc = doc
+        # What every expression and every copy of the spec's expansion may make and do,
+        # the included files' vars too: one budget for the spec (see expr.Budget).
+        self.budget = budget if budget is not None else expr.Budget()
         self.owners = owners or {}  # included block -> the file it came from
         self.lib_vars = lib_vars or {}  # included file -> its vars
         self.files: dict[JsonPath, str] = {}  # expanded path -> its file, if not doc's
@@ -203,6 +205,7 @@ class _Expander:
         self.origin: dict[str, JsonPath] = {}  # layer -> where it was written
         self.blocks: dict[str, _Block] = {}
         self.vars: dict[str, Any] = {}
+        self.failed_vars: set[str] = set()  # vars whose error is reported
         self.instances: dict[str, tuple[str, str]] = {}  # instance -> (block, layer owner)
         self.stack: list[str] = []  # blocks being expanded, outermost first
         self.used: set[tuple[str, str]] = set()  # (block, layer) called by some instance
@@ -232,18 +235,22 @@ class _Expander:
         at one path) with its ``${...}`` evaluated in ``env``."""
         # One block definition is evaluated once per instance: cache each result by the
         # values of the names its templates read, so 10,000 repeats of one block cost
-        # 10,000 dictionary look-ups, not 10,000 walks of the block.
+        # 10,000 dictionary look-ups, not 10,000 walks of the block. Every result is a
+        # fresh copy (no two expanded places share a dict or list), made within the
+        # spec's budget: 10,000 copies of a large value are what a spec must not make.
         try:
             names = self._reads.get((path, part))
             if names is None:
                 names = self._reads[(path, part)] = tuple(sorted(expr.references(value)))
-            key = (path, part, tuple(repr(env.get(n, _UNSET)) for n in names))
-            if key in self._cache:
-                return _copy(self._cache[key])
-            out = expr.substitute(value, env, where=path)
-            if len(self._cache) < 100_000:
+            if self.failed_vars and any(n in self.failed_vars and n not in env for n in names):
+                raise _Abort  # a var it reads failed, and said why: not "unknown name" too
+            key = self.cache_key(path, part, names, env)
+            if key is not None and key in self._cache:
+                return expr.copy_value(self._cache[key], self.budget, 0)
+            out = expr.substitute(value, env, where=path, budget=self.budget)
+            if key is not None and len(self._cache) < 100_000:
                 self._cache[key] = out
-            return _copy(out)
+            return expr.copy_value(out, self.budget, 0)
         except expr.ExprError as err:
             full = err.path or path
             file = self.doc.file_at(full)
@@ -251,9 +258,24 @@ class _Expander:
             line, col = expr.locate(text, *self.doc.position(full), err.offset)
             message = f"{err.message} [{note}]" if note else err.message
             self.diagnostics.append(
-                Diagnostic(ERROR, "MS702", message, err.hint, file, line, col, tuple(full))
+                Diagnostic(ERROR, err.code, message, err.hint, file, line, col, tuple(full))
             )
+            if err.code != "MS702":  # the budget is spent: every later value would fail too
+                raise _Stop from None
             raise _Abort from None
+
+    @staticmethod
+    def cache_key(
+        path: JsonPath, part: str, names: tuple[str, ...], env: Mapping[str, Any]
+    ) -> tuple[Any, ...] | None:
+        """The key of a substitution's result, or None when a value it reads is large."""
+        values = []
+        for n in names:
+            value = env.get(n, _UNSET)
+            if expr.value_size(value, _CACHED_VALUE_SIZE) > _CACHED_VALUE_SIZE:
+                return None
+            values.append(repr(value))
+        return (path, part, tuple(values))
 
     # --- positions -----------------------------------------------------------------
 
@@ -320,7 +342,7 @@ class _Expander:
             try:
                 self.vars[name] = self.substitute(value, self.vars, path)
             except _Abort:
-                continue
+                self.failed_vars.add(name)
 
     def read_blocks(self, raw: Any) -> None:
         if raw is None:
@@ -440,6 +462,9 @@ class _Expander:
     def alias(self, name: str, target: str | list[str], origin: JsonPath) -> None:
         if name in self.steps or name in self.aliases:
             raise self.fail("MS707", f"step name '{name}' is already used", origin, key=True)
+        # A name that stands for another (a dropped step, an instance's output) is a
+        # step too: blocks of dropped steps inside repeated blocks made millions.
+        self.grow(origin)
         self.aliases[name] = target
         self.step_paths[name] = origin
 
@@ -754,6 +779,12 @@ class _Expander:
     # --- the whole document --------------------------------------------------------
 
     def run(self) -> Document | None:
+        try:
+            return self.expand()
+        except _Stop:  # too large: its diagnostic is recorded
+            return None
+
+    def expand(self) -> Document | None:
         self.instance_params: dict[str, dict[str, Any]] = {}
         self.read_vars(self.data.get("vars"))
         self.read_blocks(self.data.get("blocks"))
@@ -966,6 +997,7 @@ def expand(
     """
     owners: dict[str, Library] = {}
     lib_vars: dict[str, dict[str, Any]] = {}
+    budget = expr.Budget()
     if isinstance(doc.data, dict) and "include" in doc.data:
         if project is None:
             project = find_project(os.path.dirname(os.path.abspath(origin or doc.file)))
@@ -975,13 +1007,16 @@ def expand(
         diags += clashes
         for lib in included.libraries:
             if "vars" in lib.doc.data:  # each file's own vars, for its own blocks
-                sub = _Expander(lib.doc)
-                sub.read_vars(lib.doc.data["vars"])
+                sub = _Expander(lib.doc, budget=budget)
+                try:
+                    sub.read_vars(lib.doc.data["vars"])
+                except _Stop:
+                    return None, [*diags, *sub.diagnostics]
                 diags += sub.diagnostics
                 lib_vars[lib.file] = sub.vars
         if any(d.is_error for d in diags):
             return None, diags
-    ex = _Expander(doc, owners, lib_vars)
+    ex = _Expander(doc, owners, lib_vars, budget)
     if not isinstance(doc.data, dict):
         return Expanded(doc), []
     expanded = ex.run()

@@ -41,7 +41,10 @@ MAX_CANDIDATES = 200
 
 # Names are at most 200 characters, so a quoted name stays whole in a message.
 MAX_WORD = 256
-_LONG_WORD = re.compile(rf"\S{{{MAX_WORD + 1},}}")
+# A word starts after a space (the look-behind): tried from inside a word, the pattern
+# fails at once instead of scanning the rest of it, so a message of many words just
+# under the limit is read in linear time.
+_LONG_WORD = re.compile(rf"(?<!\S)\S{{{MAX_WORD + 1},}}")
 
 
 # Line breaks, other control characters (terminal escapes) and bidirectional overrides,

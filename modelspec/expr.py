@@ -48,7 +48,10 @@ Semantics, as Python's where it has one, with these differences:
 
 Limits (the named constants below) keep every evaluation small and fast: the text
 of one expression, the nesting depth, the size of ints, and the size of every string
-and list an expression builds.
+and list an expression builds. One expression is small, but a spec has many, and
+each may read what the others made (``vars`` that double a list through each other, a
+block repeated thousands of times): a :class:`Budget` shared by every evaluation of
+one spec bounds what they make and do together.
 
 Templates: a string that is exactly ``"${expr}"`` becomes the value of the expression,
 with its type; a string with ``${...}`` among other text gets each value written in
@@ -85,6 +88,17 @@ MAX_STRING_CHARS = 100_000  # characters in a string an expression builds
 # Size of a list an expression builds: its items, counted through nested lists and
 # mappings, plus the characters of the strings in it.
 MAX_LIST_SIZE = 100_000
+# What all the evaluations of one spec (a Budget) make together, in every value an
+# expression builds or gives and every copy of one: each value counts one (a number,
+# a list item, a mapping's value), a string its characters too, and a list or mapping
+# CONTAINER_SIZE, what copying one costs against an item. A 749-byte spec of vars
+# that each held four copies of the one before grew past 4 GB. A 30,000-layer spec
+# built from blocks (compose.MAX_EXPANDED) makes about a million.
+MAX_TOTAL_SIZE = 4_000_000
+CONTAINER_SIZE = 8
+# Evaluation steps of all the evaluations of one spec: one per expression node
+# evaluated, and one per item that comparing, measuring or writing a value walks.
+MAX_STEPS = 1_000_000
 
 
 class ExprError(Exception):
@@ -97,15 +111,24 @@ class ExprError(Exception):
     :func:`locate` turns ``offset`` into a line and column in the spec file.
     """
 
-    def __init__(self, message: str, column: int, hint: str | None = None):
+    def __init__(self, message: str, column: int, hint: str | None = None, code: str = "MS702"):
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.code = code  # MS702, or MS728 / MS729 when a Budget ran out
         self.column = column
         self.offset = column
         self.expression = ""
         self.text = ""
         self.path: tuple[Any, ...] = ()
+
+    def copy(self) -> ExprError:
+        """A new error, the same as this one."""
+        err = type(self)(self.message, self.column, self.hint, self.code)
+        err.offset, err.expression, err.text, err.path = (
+            self.offset, self.expression, self.text, self.path
+        )  # fmt: skip
+        return err
 
     def at(self, text: str, start: int, expression: str) -> ExprError:
         """Place the error in ``text``, where ``expression`` starts at ``start``."""
@@ -130,6 +153,78 @@ class ExprError(Exception):
 
 class _Unclosed(ExprError):
     """A template's ``${`` without its ``}``: the error is at the ``${``."""
+
+
+class Budget:
+    """What the evaluations of one spec may still make and do, shared by all of them.
+
+    ``size`` counts down from :data:`MAX_TOTAL_SIZE` (list items and string characters
+    made, copies included), ``steps`` from :data:`MAX_STEPS`; going below zero is an
+    :class:`ExprError` (MS728, MS729) at the place that went over. The limits are read
+    when the budget is made, so a caller may raise them first. The budget also keeps
+    the templates it has parsed, so a block's templates are parsed once however many
+    times the block is instantiated.
+
+    >>> budget = Budget()
+    >>> render("${[0] * 3}", {}, budget)
+    [0, 0, 0]
+    >>> MAX_TOTAL_SIZE - budget.size  # [0] and [0, 0, 0] made, then copied: 1 + 3 + (8 + 3)
+    15
+    """
+
+    __slots__ = ("size", "steps", "templates")
+
+    def __init__(self) -> None:
+        self.size = MAX_TOTAL_SIZE
+        self.steps = MAX_STEPS
+        self.templates: dict[str, tuple[str | _Piece, ...]] = {}
+
+    def make(self, n: int, col: int) -> None:
+        """Spend ``n`` on values made; MS728 past the limit."""
+        self.size -= n
+        if self.size < 0:
+            raise self.too_large(col)
+
+    def work(self, n: int, col: int) -> None:
+        """Spend ``n`` steps; MS729 past the limit."""
+        self.steps -= n
+        if self.steps < 0:
+            raise self.too_long(col)
+
+    @staticmethod
+    def too_large(col: int) -> ExprError:
+        return ExprError(
+            f"the spec's expressions and blocks make values of more than {MAX_TOTAL_SIZE:,} "
+            f"in all (each item and character counts 1, each list or mapping {CONTAINER_SIZE})",
+            col,
+            "a large value is copied into many places (a var or a parameter used by "
+            "every instance of a block, vars built from each other); make it smaller",
+            code="MS728",
+        )
+
+    @staticmethod
+    def too_long(col: int) -> ExprError:
+        return ExprError(
+            f"the spec's expressions take more than {MAX_STEPS:,} steps to evaluate in all",
+            col,
+            "large values are compared, indexed or written into text many times; "
+            "make them smaller, or compute them once in a var",
+            code="MS729",
+        )
+
+    def template(self, text: str) -> tuple[str | _Piece, ...]:
+        """The parsed template ``text``; a template that does not parse fails the same
+        way again (a block's, in each instance) without being parsed again."""
+        parts = self.templates.get(text)
+        if parts is None:
+            try:
+                parts = _template(text)
+            except ExprError as err:
+                parts = err
+            self.templates[text] = parts
+        if isinstance(parts, ExprError):
+            raise parts.copy()
+        return parts
 
 
 # --- tokens -----------------------------------------------------------------------------------
@@ -528,8 +623,9 @@ class Expression:
 
     def evaluate(self, env: Mapping[str, Any]) -> Any:
         """The value, as a new plain value (lists and mappings are fresh copies)."""
+        budget = Budget()
         try:
-            return _copy(_Evaluator(env).eval(self.tree))
+            return copy_value(_Evaluator(env, budget).eval(self.tree), budget, 0)
         except ExprError as err:
             raise err.at(self.text, 0, self.text) from None
 
@@ -648,19 +744,23 @@ def _repr(value: Any) -> str:
     if isinstance(value, str):
         return _literal(value)
     if isinstance(value, (list, tuple)):
+        if set(map(type, value)) <= _NUMBERS:  # written as Python writes them, at C speed
+            return "[" + ", ".join(map(repr, value)) + "]"
         return "[" + ", ".join(_repr(v) for v in value) + "]"
     if isinstance(value, Mapping):
         return "{" + ", ".join(f"{_repr(k)}: {_repr(v)}" for k, v in value.items()) + "}"
     return repr(value)
 
 
-def _size(value: Any, limit: int) -> int:
-    """Items plus string characters in ``value``, counted until past ``limit``."""
-    total = 0
+def _size(value: Any, limit: int, budget: Budget | None = None, col: int = 0) -> int:
+    """Items plus string characters in ``value``, counted until past ``limit``; each
+    item walked is a step of ``budget``."""
+    total = walked = 0
     stack = [value]
     while stack and total <= limit:
         v = stack.pop()
         total += 1
+        walked += 1
         if isinstance(v, str):
             total += len(v)
         elif isinstance(v, (list, tuple)):
@@ -668,36 +768,119 @@ def _size(value: Any, limit: int) -> int:
         elif isinstance(v, Mapping):
             for k, item in v.items():
                 stack += (k, item)
+    if budget is not None:
+        budget.work(walked, col)
     return total
 
 
-def _copy(value: Any) -> Any:
-    if isinstance(value, (list, tuple)):
-        return [_copy(v) for v in value]
-    if isinstance(value, Mapping):
-        return {k: _copy(v) for k, v in value.items()}
+def value_size(value: Any, limit: int) -> int:
+    """Items plus string characters in ``value`` (plain data), counted until past ``limit``."""
+    return _size(value, limit)
+
+
+_SCALARS = frozenset({int, float, bool, type(None)})
+_NUMBERS = frozenset({int, float})
+_FLAT = frozenset({int, float, str, type(None)})
+_PLAIN = frozenset({int, float, bool, str, list, dict, type(None)})
+_PLAIN_KINDS = frozenset({"null", "bool", "int", "float", "string", "list", "mapping"})
+_CONTAINERS = (list, tuple, dict)
+
+
+def copy_value(value: Any, budget: Budget, col: int) -> Any:
+    """A fresh copy of the plain value ``value`` (lists and mappings new), within
+    ``budget`` (MS728 at ``col`` past the limit; see :data:`MAX_TOTAL_SIZE` for what
+    counts), and no deeper than :data:`MAX_DEPTH` (MS702): values that expressions and
+    vars build from each other could nest as deep as they like otherwise. A list or
+    mapping is paid for, the values in it counted, before it is copied."""
+
+    def copy(v: Any, depth: int) -> Any:
+        if depth >= MAX_DEPTH:
+            raise _too_deep(col)
+        budget.size -= len(v)
+        if budget.size < 0:
+            raise budget.too_large(col)
+        mapping = type(v) is dict or (type(v) not in _CONTAINERS and isinstance(v, Mapping))
+        items = list(v.values()) if mapping else v
+        kinds = set(map(type, items))
+        if kinds <= _SCALARS:  # the common case, copied at C speed
+            out = list(items)
+        else:
+            out = []
+            for x in items:
+                t = type(x)
+                if t is str:
+                    budget.size -= len(x)
+                elif t in _CONTAINERS or (t not in _SCALARS and isinstance(x, (list, Mapping))):
+                    budget.size -= CONTAINER_SIZE - 1
+                    if not x:  # an empty one, without a call
+                        x = {} if t is dict or (t is not list and isinstance(x, Mapping)) else []
+                    else:
+                        x = copy(x, depth + 1)
+                out.append(x)
+            if budget.size < 0:
+                raise budget.too_large(col)
+        return dict(zip(v, out)) if mapping else out
+
+    if type(value) in _CONTAINERS or isinstance(value, Mapping):
+        budget.size -= CONTAINER_SIZE
+        return copy(value, 0)
+    budget.size -= 1 + (len(value) if type(value) is str else 0)
+    if budget.size < 0:
+        raise budget.too_large(col)
     return value
 
 
-def _equal(a: Any, b: Any) -> bool:
-    """Equality of two values, where a bool is never a number."""
+def _too_deep(col: int) -> ExprError:
+    return ExprError(
+        f"the value nests deeper than {MAX_DEPTH} levels",
+        col,
+        "a var or a parameter holds lists inside lists, built from each other",
+    )
+
+
+def _equal(a: Any, b: Any, budget: Budget, col: int) -> bool:
+    """Equality of two values, where a bool is never a number; each item compared is
+    a step of ``budget``."""
+    budget.steps -= 1
+    if budget.steps < 0:
+        raise budget.too_long(col)
     if _is_number(a) and _is_number(b):
         return a == b
     ka, kb = _kind(a), _kind(b)
     if ka != kb:
         return False
     if ka == "list":
-        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b))
+        if len(a) != len(b):
+            return False
+        if set(map(type, a)) | set(map(type, b)) <= _FLAT:
+            # Numbers, strings and nulls compare as Python compares them (no bool to
+            # mistake for a number): at C speed, a step per item still.
+            budget.work(len(a), col)
+            return list(a) == list(b)
+        return all(_equal(x, y, budget, col) for x, y in zip(a, b))
     if ka == "mapping":
-        return a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
+        return a.keys() == b.keys() and all(_equal(a[k], b[k], budget, col) for k in a)
+    if ka == "string":
+        budget.work(min(len(a), len(b)) // 64, col)
     return a == b
 
 
+def _node_col(node: Any) -> int:
+    while type(node) is Chain:
+        node = node.first
+    return node.col
+
+
 class _Evaluator:
-    def __init__(self, env: Mapping[str, Any]):
+    def __init__(self, env: Mapping[str, Any], budget: Budget):
         self.env = env
+        self.budget = budget
 
     def eval(self, node: Any) -> Any:
+        budget = self.budget
+        budget.steps -= 1
+        if budget.steps < 0:
+            raise budget.too_long(_node_col(node))
         kind = type(node)
         if kind is Const:
             return node.value
@@ -708,15 +891,17 @@ class _Evaluator:
             if node.level <= _LBP["and"]:
                 return self.boolean(node, value)
             for op, col, right in node.rest:
-                value = _arithmetic(op, value, self.eval(right), col)
+                value = _arithmetic(op, value, self.eval(right), col, budget)
             return value
         if kind is Compare:
-            return _compare(node.op, self.eval(node.left), self.eval(node.right), node.col)
+            left, right = self.eval(node.left), self.eval(node.right)
+            return _compare(node.op, left, right, node.col, budget)
         if kind is Unary:
             return _unary(node.op, self.eval(node.operand), node.col)
         if kind is ListOf:
             items = [self.eval(item) for item in node.items]
-            _check_list(items, node.col)
+            budget.make(len(items), node.col)
+            _check_list(items, node.col, budget)
             return items
         if kind is Index:
             # ``xs[0][1]...`` nests to the left, one level per bracket, and brackets
@@ -744,7 +929,7 @@ class _Evaluator:
                 hint = did_you_mean(node.name, [str(k) for k in self.env])
             raise ExprError(f"unknown name '{node.name}'", node.col, hint)
         value = self.env[node.name]
-        if _kind(value) not in ("null", "bool", "int", "float", "string", "list", "mapping"):
+        if type(value) not in _PLAIN and _kind(value) not in _PLAIN_KINDS:
             raise ExprError(
                 f"'{node.name}' holds a {type(value).__name__}, which expressions cannot use",
                 node.col,
@@ -802,25 +987,31 @@ def _list_fits(size: int, col: int) -> None:
         )
 
 
-def _check_list(value: list[Any], col: int) -> list[Any]:
-    _list_fits(_size(value, MAX_LIST_SIZE), col)
+def _check_list(value: list[Any], col: int, budget: Budget) -> list[Any]:
+    _list_fits(_size(value, MAX_LIST_SIZE, budget, col), col)
     return value
 
 
-def _repeat(seq: Any, count: Any, op_col: int) -> Any:
+def _repeat(seq: Any, count: Any, op_col: int, budget: Budget) -> Any:
     if not isinstance(count, int) or isinstance(count, bool):
         raise ExprError(f"`*` repeats a {_kind(seq)} by an int, not {describe(count)}", op_col)
     if count <= 0 or not seq:
         return "" if isinstance(seq, str) else []
     if isinstance(seq, str):
         _string_fits(len(seq) * count, op_col)
+        budget.make(len(seq) * count, op_col)
         return seq * count
     # The list itself counts 1 in its size; only its contents are repeated.
-    _list_fits((_size(seq, MAX_LIST_SIZE) - 1) * count + 1, op_col)
+    _list_fits((_size(seq, MAX_LIST_SIZE, budget, op_col) - 1) * count + 1, op_col)
+    budget.make(len(seq) * count, op_col)
     return list(seq) * count
 
 
-def _arithmetic(op: str, a: Any, b: Any, col: int) -> Any:
+def _arithmetic(op: str, a: Any, b: Any, col: int, budget: Budget) -> Any:
+    if type(a) is int and type(b) is int and op in ("+", "-"):  # the common case, quickly
+        value = a + b if op == "+" else a - b
+        if -MAX_INT <= value <= MAX_INT:
+            return value
     if _is_number(a) and _is_number(b):
         if op in ("/", "//", "%") and b == 0:
             what = {"/": "division", "//": "integer division", "%": "modulo"}[op]
@@ -839,13 +1030,15 @@ def _arithmetic(op: str, a: Any, b: Any, col: int) -> Any:
     ka, kb = _kind(a), _kind(b)
     if op == "+" and ka == kb == "string":
         _string_fits(len(a) + len(b), col)
+        budget.make(len(a) + len(b), col)
         return a + b
     if op == "+" and ka == kb == "list":
-        return _check_list([*a, *b], col)
+        budget.make(len(a) + len(b), col)
+        return _check_list([*a, *b], col, budget)
     if op == "*" and ka in ("string", "list"):
-        return _repeat(a, b, col)
+        return _repeat(a, b, col, budget)
     if op == "*" and kb in ("string", "list") and ka != "bool":
-        return _repeat(b, a, col)
+        return _repeat(b, a, col, budget)
     hint = None
     if "bool" in (ka, kb):
         hint = "booleans are not numbers; write `1 if flag else 0`"
@@ -866,10 +1059,10 @@ def _unary(op: str, value: Any, col: int) -> Any:
     return _number(-value if op == "-" else value, col)
 
 
-def _compare(op: str, a: Any, b: Any, col: int) -> bool:
+def _compare(op: str, a: Any, b: Any, col: int, budget: Budget) -> bool:
     if op in ("==", "!="):
         if a is None or b is None or _is_number(a) and _is_number(b) or _kind(a) == _kind(b):
-            return _equal(a, b) == (op == "==")
+            return _equal(a, b, budget, col) == (op == "==")
         raise ExprError(
             f"`{op}` compares values of one type, not {describe(a)} and {describe(b)}",
             col,
@@ -968,29 +1161,47 @@ def is_template(text: str) -> bool:
     return "${" in text
 
 
-def render(text: str, env: Mapping[str, Any]) -> Any:
+def render(text: str, env: Mapping[str, Any], budget: Budget | None = None) -> Any:
     """One string: ``"${expr}"`` -> the value; ``"a${x}b"`` -> text; ``$${`` -> ``${``.
 
     >>> render("${n * 2}", {"n": 4}), render("n=${n} ${[n, true]}", {"n": 4})
     (8, 'n=4 [4, true]')
+
+    ``budget`` is the spec's (:class:`Budget`); a fresh one when not given.
     """
     if "${" not in text:
         return text
-    parts = _template(text)
-    evaluator = _Evaluator(env)
+    if budget is None:
+        budget = Budget()
+    parts = budget.template(text)
+    evaluator = _Evaluator(env, budget)
 
-    def value_of(piece: _Piece) -> Any:
+    def value_of(piece: _Piece, as_text: bool) -> Any:
         try:
-            return evaluator.eval(piece.expression.tree)
+            value = evaluator.eval(piece.expression.tree)
+            if not as_text:
+                return copy_value(value, budget, 0)
+            if isinstance(value, str):
+                return value
+            # Written out, a value is at least as long as its size: measure it before
+            # writing a list of millions.
+            if _size(value, MAX_STRING_CHARS + 1, budget, 0) > MAX_STRING_CHARS + 1:
+                raise ExprError(
+                    f"the text would be longer than the limit of {MAX_STRING_CHARS:,} characters",
+                    0,
+                )
+            chunk = _text(value)
+            budget.make(len(chunk), 0)
+            return chunk
         except ExprError as err:
             raise err.at(text, piece.start, piece.expression.text) from None
 
     if len(parts) == 1 and isinstance(parts[0], _Piece):
-        return _copy(value_of(parts[0]))
+        return value_of(parts[0], False)
     out: list[str] = []
     length = 0
     for part in parts:
-        chunk = part if isinstance(part, str) else _text(value_of(part))
+        chunk = part if isinstance(part, str) else value_of(part, True)
         length += len(chunk)
         if length > MAX_STRING_CHARS:
             err = ExprError(
@@ -1004,24 +1215,29 @@ def render(text: str, env: Mapping[str, Any]) -> Any:
     return "".join(out)
 
 
-def substitute(value: Any, env: Mapping[str, Any], *, where: Sequence[Any] = ()) -> Any:
+def substitute(
+    value: Any, env: Mapping[str, Any], *, where: Sequence[Any] = (), budget: Budget | None = None
+) -> Any:
     """``value`` with every template string rendered (:func:`render`), as new plain data.
 
     Walks mappings (their values, not their keys) and lists. ``where`` is the JSON path
     of ``value`` in the document; an :class:`ExprError` carries the full path of the
-    string it came from in ``.path``.
+    string it came from in ``.path``. ``budget`` is the spec's (:class:`Budget`),
+    shared by every call for one spec; a fresh one when not given.
 
     >>> substitute({"units": "${w}", "sizes": ["${w // 2}", 3]}, {"w": 64}, where=("vars",))
     {'units': 64, 'sizes': [32, 3]}
     """
     path = list(where)
+    if budget is None:
+        budget = Budget()
 
     def walk(v: Any) -> Any:
         if isinstance(v, str):
             if "${" not in v:
                 return v
             try:
-                return render(v, env)
+                return render(v, env, budget)
             except ExprError as err:
                 err.path = tuple(path)
                 raise

@@ -102,6 +102,10 @@ class _Gatherer:
         if not isinstance(entry, str) or not entry.strip():
             self.error(doc, "MS713", f"an `include` entry must be a file path, not {entry!r}", path)
             return None
+        if "\0" in entry:  # no file name holds one, and the OS refuses to look it up
+            self.error(doc, "MS713", f"an `include` path cannot hold a NUL character: {entry!r}",
+                       path, hint="write the file's path as it is on disk")  # fmt: skip
+            return None
         if _REMOTE.match(entry):
             self.error(doc, "MS713", f"`include` reads local files, not {entry!r}", path,
                        hint="copy the file into the project and include it by its path")  # fmt: skip

@@ -74,6 +74,8 @@ class Project:
     def allows_path(self, path: str | os.PathLike[str]) -> bool:
         """Whether ``path`` (resolved, links followed) is inside the root or an
         allowed include path."""
+        if "\0" in os.fspath(path):  # no file is there, and the OS refuses to look
+            return False
         real = Path(os.path.realpath(path))
         return any(real.is_relative_to(base) for base in (self.root, *self.include_paths))
 
@@ -252,15 +254,12 @@ def _settings(config: Path, raw: bytes) -> Project:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             diags.append(_warning("MS020", config, f"`{key}` in [{SECTION}] must be a list of strings"))
             return []
+        if any("\0" in v for v in value):
+            diags.append(_warning("MS020", config, f"`{key}` in [{SECTION}] holds a NUL character"))
+            return []
         return value
 
-    paths = []
-    for p in strings("include-paths"):
-        if "\0" in p:
-            diags.append(_warning("MS020", config, f"`include-paths` in [{SECTION}]: {p!r} "
-                                  "holds a NUL character"))  # fmt: skip
-        else:
-            paths.append(Path(os.path.realpath(config.parent / p)))
+    paths = tuple(Path(os.path.realpath(config.parent / p)) for p in strings("include-paths"))
     modules = []
     for m in strings("allow-modules"):
         if MODULE.match(m):
@@ -268,4 +267,4 @@ def _settings(config: Path, raw: bytes) -> Project:
         else:
             diags.append(_warning("MS020", config, f"`allow-modules` in [{SECTION}]: {m!r} is not "
                                   "a module path", "write a dotted module path such as mypkg.layers"))  # fmt: skip
-    return Project(empty, config, tuple(paths), tuple(modules), tuple(diags))
+    return Project(empty, config, paths, tuple(modules), tuple(diags))

@@ -349,3 +349,119 @@ def test_the_docs_example_lints_clean():
     example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
     result = check_text(example, "spec.md.yaml")
     assert result.ok and not result.diagnostics, [d.format() for d in result.diagnostics]
+
+
+# --- bounded work: one budget for the whole expansion --------------------------------------
+
+
+def _lint_timed(text: str):
+    start = time.process_time()
+    result = check_text(text, "s.yaml")
+    return result, time.process_time() - start
+
+
+def _where(result) -> list[tuple[str, int, int]]:
+    return [(d.code, d.line, d.col) for d in result.errors]
+
+
+def test_vars_that_copy_each_other_stop_at_the_budget():
+    """Each var holds four copies of the one before: twelve vars of 45 bytes were 167
+    million numbers (4 GB and more). Each copy is counted for the whole spec."""
+    refs = lambda name: ", ".join([f'"${{{name}}}"'] * 4)  # noqa: E731
+    lines = ["vars:", "  v0: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0]"]
+    lines += [f"  v{i}: [{refs(f'v{i - 1}')}]" for i in range(1, 13)]
+    text = (
+        BASE.replace("blocks:", "\n".join(lines) + "\nblocks:")
+        + "graph:\n  t: {block: tower, to: x}\n"
+    )
+    result, seconds = _lint_timed(text + "outputs:\n  out: {from: t}\n")
+    # At the first copy of v8 in v9: 655,360 numbers, four times over.
+    assert _where(result) == [("MS728", 15, 11)], [d.format() for d in result.diagnostics]
+    assert result.errors[0].hint.startswith("a large value is copied into many places")
+    assert seconds < 5
+
+
+def test_a_block_repeated_with_a_large_var_stops_at_the_budget_at_its_instance():
+    text = BASE.replace("blocks:", 'vars:\n  big: "${[0] * 99999}"\nblocks:').replace(
+        '"${width}"}', '"${width}", bias_initializer: "${big}"}'
+    )
+    result, seconds = _lint_timed(text + "graph:\n  t: {block: tower, to: x, repeat: 10000}\n"
+                                  "outputs:\n  out: {from: t}\n")  # fmt: skip
+    ((code, line, col),) = _where(result)
+    assert (code, line) == ("MS728", 13) and "[in instance 't_block" in result.errors[0].message
+    assert seconds < 5
+
+
+def test_a_large_var_read_by_every_instance_is_not_written_out_for_each():
+    """The cache key of an instance's values wrote out every value its templates read:
+    99,999 numbers for each instance. A result that reads a large value is not cached."""
+    text = (
+        BASE.replace("blocks:", 'vars:\n  big: "${[4] * 99999}"\nblocks:')
+        .replace('"${width}"}', '"${big[index - 1]}"}')
+        .replace("params: {width: 4}", "params: {index: 0}")
+    )
+    result, seconds = _lint_timed(text + "graph:\n  t: {block: tower, to: x, repeat: 3000, "
+                                  'with: {index: "${index}"}}\noutputs:\n  out: {from: t}\n')  # fmt: skip
+    assert result.ok, [d.format() for d in result.diagnostics[:3]]
+    assert len(result.spec.layers) == 3000 and seconds < 10
+
+
+def test_comparing_large_values_in_every_instance_stops_at_the_step_budget():
+    text = BASE.replace("blocks:", 'vars:\n  big: "${[0] * 99999}"\nblocks:').replace(
+        '"${width}"}', '"${width if big == big else 1}"}'
+    )
+    result, seconds = _lint_timed(text + "graph:\n  t: {block: tower, to: x, repeat: 10000}\n"
+                                  "outputs:\n  out: {from: t}\n")  # fmt: skip
+    assert [(c, line) for c, line, _ in _where(result)] == [("MS729", 13)]
+    assert "take more than 1,000,000 steps" in result.errors[0].message and seconds < 5
+
+
+def test_dropped_steps_count_toward_the_expansion_limit():
+    dropped = "".join(f"      s{i}: {{apply: {{type: Dense, units: 2}}, to: x, when: false}}\n"
+                      for i in range(1000))  # fmt: skip
+    text = (
+        "modelspec: 1\nname: m\ninputs:\n  x: {shape: [4]}\nblocks:\n"
+        f"  c:\n    inputs: [x]\n    outputs: [x]\n    graph:\n{dropped}"
+        "  b: {inputs: [x], outputs: [o], graph: {o: {block: c, to: x, repeat: 29}}}\n"
+        "  a: {inputs: [x], outputs: [o], graph: {o: {block: b, to: x, repeat: 30}}}\n"
+        "graph:\n  t: {block: a, to: x, repeat: 30}\noutputs:\n  y: {from: t}\n"
+    )
+    result, seconds = _lint_timed(text)
+    assert [c for c, _, _ in _where(result)] == ["MS712"] and seconds < 5
+
+
+def test_vars_nested_in_each_other_stop_at_64_levels_with_one_error():
+    lines = ["vars:", "  a0: [1]"] + [f'  a{i}: ["${{a{i - 1}}}"]' for i in range(1, 300)]
+    text = BASE.replace("blocks:", "\n".join(lines) + "\nblocks:").replace(
+        '"${width}"}', '"${width}", name: "${a299}"}'
+    )
+    result, _ = _lint_timed(
+        text + "graph:\n  t: {block: tower, to: x}\noutputs:\n  out: {from: t}\n"
+    )
+    # a64 would be 65 lists deep. The vars and the layer that read it say nothing more.
+    assert _where(result) == [("MS702", 70, 8)], [d.format() for d in result.diagnostics[:3]]
+    assert result.errors[0].message == "the value nests deeper than 64 levels"
+
+
+def test_a_large_spec_of_blocks_is_well_inside_the_budget(monkeypatch):
+    """ResNet-50's spec with 400 blocks in each of two stages (8,000 layers and their
+    steps) lints clean with a third of each budget: the limits leave room to spare."""
+    from modelspec import expr
+
+    text = (SPECS / "resnet50.yaml").read_text()
+    text = text.replace("repeat: 3, with: {filters: 64", "repeat: 400, with: {filters: 64")
+    text = text.replace("to: conv2\n    repeat: 4", "to: conv2\n    repeat: 400")
+    monkeypatch.setattr(expr, "MAX_TOTAL_SIZE", expr.MAX_TOTAL_SIZE // 3)
+    monkeypatch.setattr(expr, "MAX_STEPS", expr.MAX_STEPS // 3)
+    result = check_text(text, "resnet.yaml")
+    assert result.ok and len(result.spec.layers) > 8000, [d.format() for d in result.errors[:3]]
+
+
+def test_the_budget_is_read_when_a_spec_is_checked(monkeypatch):
+    from modelspec import expr
+
+    monkeypatch.setattr(expr, "MAX_TOTAL_SIZE", 100)
+    result = check_text(TINY_RESNET, "r.yaml")
+    assert [d.code for d in result.errors] == ["MS728"]
+    monkeypatch.undo()
+    assert check_text(TINY_RESNET, "r.yaml").ok

@@ -302,6 +302,81 @@ def test_string_and_list_limits():
     assert "larger than the limit" in err("[0] * 9223372036854775807").message
 
 
+# --- one budget for a whole spec ------------------------------------------------------------
+
+
+def test_a_budget_is_shared_by_every_evaluation_it_is_given(monkeypatch):
+    """Each expression is small; what they make together is counted once for the spec."""
+    monkeypatch.setattr(expr, "MAX_TOTAL_SIZE", 1_000)
+    budget = expr.Budget()  # the limits are read here
+    env = {"xs": list(range(50))}
+    for _ in range(15):  # 50 numbers and the list itself, copied: 58 each
+        assert render("${xs}", env, budget) == env["xs"]
+    with pytest.raises(ExprError) as caught:
+        for _ in range(10):
+            substitute({"copy": "${xs}"}, env, where=("vars", "big"), budget=budget)
+    e = caught.value
+    assert (e.code, e.offset, e.path) == ("MS728", 2, ("vars", "big", "copy"))
+    assert "make values of more than 1,000 in all" in e.message
+    assert render("${xs}", env) == env["xs"]  # a fresh budget for a call without one
+
+
+def test_what_counts_against_the_budget():
+    def spent(text: str, env: dict[str, Any]) -> int:
+        budget = expr.Budget()
+        render(text, env, budget)
+        return expr.MAX_TOTAL_SIZE - budget.size
+
+    c = expr.CONTAINER_SIZE
+    assert spent("${n}", {"n": 3}) == 1
+    assert spent("${s}", {"s": "abcd"}) == 5  # the value, and its characters
+    assert spent("${xs}", {"xs": [1, "ab", [], {"k": 2}]}) == c + 4 + 2 + (c - 1) + (c - 1) + 1
+    assert spent("${[1, 2]}", {}) == 2 + (c + 2)  # made, then copied
+    assert spent("${'ab' + 'cd'}", {}) == 4 + 5
+    assert spent("n=${xs}", {"xs": [1, 2]}) == len("[1, 2]")  # written into the text
+
+
+def test_steps_count_evaluation_and_walks(monkeypatch):
+    monkeypatch.setattr(expr, "MAX_STEPS", 1_000)
+    budget = expr.Budget()
+    assert render("${1 + 2 + 3}", {}, budget) == 6
+    assert expr.MAX_STEPS - budget.steps == 4  # the chain and its three numbers
+    big = {"xs": list(range(300))}
+    with pytest.raises(ExprError) as caught:
+        for _ in range(10):  # each comparison walks both lists
+            render("${1 if xs == xs else 2}", big, budget)
+    e = caught.value
+    assert e.code == "MS729" and "take more than 1,000 steps to evaluate in all" in e.message
+    assert e.offset == len("${1 if xs ") and e.hint.startswith("large values are compared")
+
+
+def test_lists_compare_as_before_fast_or_not():
+    budget = expr.Budget()
+    assert render("${[1, 2.0, null, 'a'] == [1.0, 2, null, 'a']}", {}, budget) is True
+    assert render("${[1] == ['1']}", {}, budget) is False
+    assert render("${[true] == [1]}", {}, budget) is False  # a bool is never a number
+    assert render("${[[1], 2] == [[1.0], 2]}", {}, budget) is True
+    assert render("${xs != ys}", {"xs": [0] * 5000, "ys": [0] * 4999 + [1]}, budget) is True
+
+
+def test_values_nest_no_deeper_than_the_limit():
+    deep: Any = 1
+    for _ in range(MAX_DEPTH):  # 64 lists, one in the other
+        deep = [deep]
+    assert render("${v}", {"v": deep}) == deep
+    e = err("[v]", {"v": deep})
+    assert (e.code, e.message) == ("MS702", f"the value nests deeper than {MAX_DEPTH} levels")
+
+
+def test_a_template_that_does_not_parse_fails_again_without_parsing_again():
+    budget = expr.Budget()
+    for _ in range(3):
+        with pytest.raises(ExprError) as caught:
+            render("a ${1 +} b", {}, budget)
+        assert (caught.value.message, caught.value.offset) == ("the expression ends too early", 7)
+    assert list(budget.templates) == ["a ${1 +} b"]
+
+
 # --- templates --------------------------------------------------------------------------------
 
 

@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import modelspec
 from modelspec.check import check_text
@@ -51,6 +53,7 @@ from modelspec.importer import (
     run_import,
 )
 from modelspec.importer import source as source_mod
+from modelspec.importer import values as vals
 from modelspec.loader import loads
 from modelspec.outputs import intact
 
@@ -475,6 +478,130 @@ def test_every_error_is_reported_not_only_the_first():
     assert [d.code for d in result.errors] == ["MS614", "MS611"]
 
 
+# --- configs that crashed the importer ----------------------------------------------------
+# Each found by random mutations of real configs (test_random_mutations_of_real_configs
+# below): a value of the wrong type where Keras always writes a string or a mapping.
+
+
+def _set(config: dict, path: tuple, value: Any) -> dict:
+    target = config
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return config
+
+
+def _wrapper(layer: dict) -> dict:
+    return functional([input_entry("x", [3, 8]), entry("TimeDistributed", "td", node(tensor("x")),
+                                                      layer=layer)], ["x", 0, 0], ["td", 0, 0])  # fmt: skip
+
+
+_ADAM = {"module": "keras.optimizers", "class_name": "Adam", "config": {}}
+_LOSS = {"module": "keras.losses", "class_name": "MeanSquaredError"}
+FOUND_BY_FUZZING = {
+    "model class_name a mapping": (
+        _set(mlp(), ("class_name",), {"a": 1}), "MS604", "the config is a `{'a': 1}`, not"),
+    "layer module a number": (
+        _set(mlp(), ("config", "layers", 1, "module"), 3), "MS604",
+        "layer 'fc' has a `module` that is not a string: 3"),
+    "layer registered_name a mapping": (
+        _set(mlp(), ("config", "layers", 1, "registered_name"), {}), "MS604",
+        "layer 'fc' has a `registered_name` that is not a string"),
+    "wrapped layer module a mapping": (
+        _wrapper({"module": {"a": 1}, "class_name": "Dense", "config": {"name": "d", "units": 2}}),
+        "MS610", "layer 'td' (`TimeDistributed`) wraps `Dense`, which is not"),
+    "initializer class_name a list": (
+        mlp(kernel_initializer={"module": "keras.initializers", "class_name": [], "config": {}}),
+        "MS614", "it is not a serialized Keras initializer: no class name"),
+    "dtype policy config a number": (
+        _set(mlp(), ("config", "layers", 1, "config", "dtype"),
+             {"class_name": "DTypePolicy", "config": 3}), "MS614", "computes in {'class_name'"),
+    "loss config a number": (
+        _set(mlp(), ("compile_config",), {"optimizer": "adam", "loss": {**_LOSS, "config": 0.5}}),
+        "MS617", "loss `MeanSquaredError` of output 'out' has a config that is not a mapping"),
+    "optimizer class_name a mapping": (
+        _set(mlp(), ("compile_config",), {"optimizer": {**_ADAM, "class_name": {}}, "loss": "mse"}),
+        "MS617", "the optimizer {'module': 'keras.optimizers', 'class_name': {}"),
+    "input missing from input_layers": (
+        functional([input_entry("x", [8]), input_entry("y", [8]),
+                    entry("Add", "add", node(tensor("x"), tensor("y")))], ["x", 0, 0], ["add", 0, 0]),
+        "MS604", "a call of layer 'add' reads input 'y', which is not in the model's `input_layers`"),
+    "negative node index in output_layers": (
+        _set(mlp(), ("config", "output_layers"), ["out", -9223372036854775807, 0]), "MS604",
+        "`output_layers` is ['out', -9223372036854775807, 0], not [layer, node, tensor]"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", FOUND_BY_FUZZING, ids=list(FOUND_BY_FUZZING))
+def test_configs_found_by_fuzzing_are_diagnostics(case: str):
+    config, code, message = FOUND_BY_FUZZING[case]
+    d = only(import_config(config), code)
+    assert message in d.message, d.message
+
+
+def test_a_float_past_float32_is_kept_not_shortened_to_infinity():
+    """short_float rounded 1.7976931348623157e308 through float32 (inf) to inf, which the
+    YAML writer refused with an internal error."""
+    config = _set(mlp(), ("compile_config",), {"loss": "mse", "optimizer": {
+        **_ADAM, "class_name": "RMSprop", "config": {"rho": 1.7976931348623157e308}}})  # fmt: skip
+    result = import_config(config)
+    assert result.ok and result.doc["compile"]["optimizer"]["rho"] == 1.7976931348623157e308
+    assert check_imported(result, "m.yaml") == []
+    assert not vals.same_number(1e39, 1e308)  # both past float32: not the same number
+
+
+KERAS_CONFIGS = ROOT / "tests" / "keras_configs"
+# Real model.to_json() output (Keras 3.15) of specs/seed_000_shared_tower.yaml,
+# specs/seed_003_multitask.yaml and tests/specs/{embedding_masking_gru,
+# bidirectional_time_distributed}.yaml: wrappers, masks, shared layers, compile configs.
+REAL_CONFIGS = {p.stem: json.loads(p.read_text()) for p in sorted(KERAS_CONFIGS.glob("*.json"))}
+ODD_VALUES = st.sampled_from([
+    None, True, False, 0, -1, 3, 2**63 - 1, -(2**63 - 1), 1.7976931348623157e308, 5e-324, 3.5e38,
+    -0.0, 0.5, "", "x", "a" * 300, "relu", "same", "keras.layers", "keras.ops", "Functional",
+    "InputLayer", [], {}, [None], [[]], [0], [-1], ["x", 0, 0], ["x", 9, 0], [["x", 0, 0]],
+    {"class_name": "__keras_tensor__", "config": {"shape": [None, 4], "keras_history": ["x", 0, 0]}},
+    {"module": "keras.layers", "class_name": "Dense", "config": {}},
+    {"class_name": "DTypePolicy", "config": 3}, "\x00", "../x", "\u202e",
+])  # fmt: skip
+
+
+def _places(value: Any, path: tuple = ()) -> list[tuple]:
+    out, stack = [], [(value, path)]
+    while stack:
+        v, p = stack.pop()
+        out.append(p)
+        if isinstance(v, dict):
+            stack += [(x, (*p, k)) for k, x in v.items()]
+        elif isinstance(v, list):
+            stack += [(x, (*p, i)) for i, x in enumerate(v)]
+    return sorted(out[1:], key=repr)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(sorted(REAL_CONFIGS)), st.data())
+def test_random_mutations_of_real_configs_are_imported_or_diagnosed(name: str, data: Any):
+    """Whatever a config holds, import answers with a spec or diagnostics, never an
+    exception; a spec it writes reads back and lints (errors are MS618's, not crashes)."""
+    config = json.loads(json.dumps(REAL_CONFIGS[name]))
+    for _ in range(data.draw(st.integers(1, 3))):
+        path = data.draw(st.sampled_from(_places(config)))
+        parent = config
+        for key in path[:-1]:
+            parent = parent[key]
+        how = data.draw(st.sampled_from(["replace", "replace", "drop", "rename"]))
+        if how == "drop" and isinstance(parent, dict):
+            del parent[path[-1]]
+        elif how == "rename" and isinstance(parent, dict):
+            parent[data.draw(st.sampled_from(["name", "config", "class_name", "module", "axis",
+                                              "args", "kwargs", "x"]))] = parent.pop(path[-1])  # fmt: skip
+        else:
+            parent[path[-1]] = data.draw(ODD_VALUES)
+    result = import_config(config, file="m.json")
+    assert result.ok or result.errors
+    if result.ok:
+        check_imported(result, "m.yaml")
+
+
 # --- reading the source --------------------------------------------------------------------
 
 
@@ -558,6 +685,60 @@ def test_ms601_an_encrypted_or_bzip2_config(tmp_path: Path):
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_BZIP2) as zf:
         zf.writestr("config.json", json.dumps(mlp()))
     assert "is compressed with bzip2" in only(import_file(archive), "MS601").message
+
+
+@pytest.mark.parametrize(
+    ("number", "message"),
+    [("1e999999", "the number 1e999999 is too large for a float"),
+     ("-1E400", "the number -1E400 is too large for a float"),
+     ("12345678901234567890", "the integer 12345678901234567890 is out of range"),
+     ("-9223372036854775808", "the integer -9223372036854775808 is out of range"),
+     ("1" * 5000, "the integer 11111111111111111111...1111111111 (5,000 characters) is out of range")],
+)  # fmt: skip
+def test_ms622_a_number_past_float_or_int64_at_its_line_and_column(
+    tmp_path: Path, number: str, message: str
+):
+    """json.loads reads 1e999999 as inf (no NaN or Infinity literal needed), which no
+    spec can hold (writing it crashed), and 5,000 digits as a ValueError without a
+    place: both are MS622 where the number is."""
+    text = json.dumps(mlp(), indent=1).replace('"units": 4', f'"units": {number}')
+    path = tmp_path / "m.json"
+    path.write_text(text)
+    d = only(import_file(path), "MS622")
+    assert message in d.message
+    line = next(i for i, ln in enumerate(text.splitlines(), 1) if number in ln)
+    assert (d.line, d.col) == (line, text.splitlines()[line - 1].index(number) + 1)
+    # The same digits inside a string are text, and not where the number is.
+    path.write_text(text.replace('"name": "mlp"', f'"name": "{number}"', 1))
+    d = only(import_file(path), "MS622")
+    assert (d.line, text.splitlines()[d.line - 1][d.col - 1 :].startswith(number)) == (line, True)
+
+
+def test_ms622_largest_numbers_that_fit_are_read():
+    config = source_mod.parse_json(b"[9223372036854775807, -9223372036854775807, 1.7e308]", "m")
+    assert config == [2**63 - 1, -(2**63 - 1), 1.7e308]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"a": "' + '\\"' * 100_000,  # an unterminated string of escaped quotes
+     '{"a": "' + '\\"' * 100_000 + "\\",  # ... ending in a lone backslash
+     '"' * 200_001,  # quotes alone
+     '["\\\\' + "x" * 200_000],  # an escaped backslash, then no end
+)  # fmt: skip
+def test_json_prechecks_are_linear_on_unterminated_strings(text: str):
+    """Every quote inside an unterminated string was a new start for the string pattern,
+    each scanning to the end: 49 s for 80 KB. Now each character is read once."""
+    start = time.process_time()
+    with pytest.raises(source_mod.SourceError) as err:
+        source_mod.parse_json(text.encode(), "m.json")
+    assert err.value.diagnostic.code == "MS601"
+    assert time.process_time() - start < 2.0
+
+
+def test_json_depth_ignores_brackets_in_strings_escapes_included():
+    text = '{"a": "[[[\\"[[[", "b": [[["\\\\"]]], "c": "\\\\\\"{{"}'
+    assert source_mod._depth(text) == 4
 
 
 # --- the YAML writer -------------------------------------------------------------------------

@@ -227,6 +227,9 @@ def test_include_path_on_the_command_line_allows_a_folder_outside(tmp_path: Path
         ("['//server/share/res.yaml']", "`include` reads local files", 11),
         ("['file:res.yaml']", "`include` reads local files", 11),
         ("[blocks/res.txt]", "`include` reads spec files (.yaml, .yml, .json)", 11),
+        # The OS refuses to look up such a path (an internal error, once).
+        ('["blocks/res\\0.yaml"]', "an `include` path cannot hold a NUL character", 11),
+        ('["\\0"]', "an `include` path cannot hold a NUL character: '\\x00'", 11),
     ],
 )
 def test_a_malformed_include_is_ms713(project: Path, include: str, message: str, col: int):

@@ -78,6 +78,7 @@ def test_a_link_out_of_the_root_is_outside_it(tmp_path):
         ("[tool.modelspec]\ninclude-paths = 'x'\n", "must be a list of strings"),
         ("[tool.modelspec]\nallow-modules = ['os; rm']\n", "is not a module path"),
         ("[tool]\nmodelspec = 3\n", "must be a table"),
+        ('[tool.modelspec]\ninclude-paths = ["a\\u0000b"]\n', "holds a NUL character"),
     ],
 )
 def test_a_broken_setting_is_a_warning_and_is_ignored(tmp_path, text, message):

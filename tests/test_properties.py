@@ -92,6 +92,33 @@ def test_a_back_edge_is_one_cycle_error(spec, data):
     assert {d.code for d in result.errors} <= {"MS204", "MS214"}
 
 
+def _merge_of(n: int) -> dict:
+    inputs = {f"in{i}": {"shape": [1]} for i in range(n)}
+    graph = {"cat": {"apply": {"type": "Concatenate"}, "to": list(inputs)}}
+    return {"modelspec": 1, "name": "wide", "inputs": inputs, "graph": graph,
+            "outputs": {"y": {"from": "cat"}}}  # fmt: skip
+
+
+def test_keras_order_is_linear_in_the_inputs_of_one_merge():
+    """A merge is resumed once per input in the walk: 20,000 inputs took minutes when
+    each resume listed the merge's inputs again."""
+    import time
+
+    def seconds(n: int) -> float:
+        result = check_text(json.dumps(_merge_of(n)), "wide.json")
+        assert result.ok
+        best = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            order = keras_layer_order(result.spec, result.graph)
+            best = min(best, time.perf_counter() - start)
+        assert len(order) == n + 1 and order[-1] not in result.spec.input_map
+        return best
+
+    small, large = seconds(1_000), seconds(8_000)
+    assert large < 24 * small, (small, large)  # 8x the inputs: linear is 8x, quadratic 64x
+
+
 # --- shape rules against Keras -----------------------------------------------------------
 
 conv_kwargs = st.fixed_dictionaries(

@@ -553,6 +553,18 @@ def _ring(n: int) -> list[str]:
     return [f"  s{i}: {{apply: fc, to: s{(i - 1) % n}}}" for i in range(n)]
 
 
+def test_a_message_of_words_just_under_the_cut_is_read_in_linear_time():
+    """The pattern for overlong words was tried from every character of every word, to
+    its end: 256 steps a character for a message of 256-character words."""
+    import time
+
+    start = time.process_time()
+    d = Diagnostic("error", "MS201", ("w" * 256 + " ") * 20_000, None, "s.yaml", 1, 1)
+    assert len(d.message) == 257 * 20_000 and time.process_time() - start < 1.0
+    d = Diagnostic("error", "MS201", "a " + "x" * 300 + " b", None, "s.yaml", 1, 1)
+    assert d.message == "a " + "x" * 100 + "...(300 characters)..." + "x" * 20 + " b"
+
+
 def test_ms204_long_cycle_message_is_shortened():
     n = 10_000
     text = spec(
@@ -922,6 +934,68 @@ def test_ms307_shared_layer_on_incompatible_sizes():
            "(line 9); its weights cannot fit both", hint="call it on inputs of the same size")  # fmt: skip
 
 
+BIG = 10**18  # a dimension that fits int64; two of them multiplied do not
+
+
+def test_ms308_a_dimension_past_int64_is_an_error_and_nothing_follows_from_it():
+    """A 10**72-element Flatten went through, and so did everything computed from it:
+    the Dense after it had 2 * 10**72 parameters in the summary."""
+    text = (
+        f"modelspec: 1\nname: m\ninputs:\n  x: {{shape: [{BIG}, {BIG}, {BIG}, {BIG}]}}\n"
+        "sequential: [{type: Flatten}, {type: Dense, units: 2}]\n"
+    )
+    result = lint(text)
+    expect(text, "MS308", 5, 14, "`Flatten` 'flatten' would make a size larger than 2**63 - 1: "
+           "Keras keeps sizes in int64", hint="check the input shape")  # fmt: skip
+    assert "dense" not in result.shapes.params and result.shapes.outputs == {"dense": None}
+    text = spec("sequential: [{type: Dense, units: 9223372036854775808}]")
+    expect(text, "MS308", 5, 14, "`Dense` 'dense' gives a dimension of 9,223,372,036,854,775,808 on "
+           "axis 1, larger than 2**63 - 1")  # fmt: skip
+    text = spec("sequential: [{type: RepeatVector, n: 9223372036854775807}]")  # the largest fits
+    assert lint(text).ok
+
+
+def test_ms308_an_input_dimension_past_int64():
+    text = (
+        "modelspec: 1\nname: m\ninputs:\n  x: {shape: [9223372036854775808, 2]}\n"
+        "sequential: [{type: Flatten}]\n"
+    )
+    expect(text, "MS308", 4, 3, "input 'x' has a dimension of 9,223,372,036,854,775,808 on axis 1")
+
+
+def test_ms308_a_long_product_stops_at_int64():
+    """The product of 60,000 sizes of 10**18 took seconds; it stops at the third."""
+    import time
+
+    target = ", ".join([str(BIG)] * 60_000)
+    text = spec(f"sequential: [{{type: Reshape, target_shape: [{target}]}}]")
+    start = time.process_time()
+    expect(text, "MS308", 5, 14, "`Reshape` 'reshape' would make a size larger than 2**63 - 1")
+    assert time.process_time() - start < 2.0
+
+
+def test_ms309_parameters_past_int64():
+    big = "{type: Embedding, input_dim: 4000000000000000000, output_dim: 4000000000000000000}"
+    expect(spec(f"sequential: [{big}]"), "MS309", 5, 14, "`Embedding` 'embedding' has "
+           "16,000,000,00...,000,000 (38 digits) parameters, more than 2**63 - 1")  # fmt: skip
+    # Each Dense fits; the Dense whose weights take the model past int64 is the error.
+    text = spec(f"  z: {{shape: [{BIG}]}}", "graph:",
+                *(f"  d{i}: {{apply: {{type: Dense, units: 3}}, to: z}}" for i in range(4)),
+                "  c: {apply: {type: Concatenate}, to: [d0, d1, d2, d3]}", "outputs:", "  y: {from: c}")  # fmt: skip
+    result = lint(text)
+    expect(text, "MS309", 10, 15, "`Dense` 'dense_3' takes the model's parameters to "
+           "12,000,000,000,000,000,012, more than 2**63 - 1")  # fmt: skip
+    assert result.shapes.params["dense_2"] == (3 * BIG + 3, 0)
+    assert "dense_3" not in result.shapes.params
+
+
+def test_ms309_a_parameter_rule_past_int64():
+    kernel = "{type: Conv2D, filters: 2, kernel_size: 3037000500}"  # 3037000500**2 > 2**63
+    text = "modelspec: 1\nname: m\ninputs:\n  x: {shape: [3037000500, 3037000500, 1]}\n"
+    expect(text + f"sequential: [{kernel}]\n", "MS309", 5, 14,
+           "`Conv2D` 'conv2d' would have more than 2**63 - 1 parameters")  # fmt: skip
+
+
 def test_shape_error_does_not_cascade_downstream():
     # Everything after the bad Conv2D has an unknown shape, silently.
     text = spec("sequential:", "  - {type: Conv2D, filters: 4, kernel_size: 3}", "  - {type: Dense, units: 3}",
@@ -991,6 +1065,7 @@ def test_ms404_frozen_wrapper_still_trains():
         ("{type: ModelCheckpoint, filepath: '~/m.keras'}", "'~/m.keras'"),
         ("{type: ModelCheckpoint, filepath: 'C:\\m.keras'}", "'C:\\\\m.keras'"),
         ("{type: CSVLogger, filename: 'logs\\..\\..\\x.csv'}", "'logs"),
+        ('{type: CSVLogger, filename: "logs/x\\0.csv"}', "'logs/x\\x00.csv'"),
     ],
 )
 def test_ms405_callback_writes_outside_the_training_folder(callback, bad):

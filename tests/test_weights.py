@@ -132,6 +132,9 @@ def test_ms522_the_file_must_be_weights_h5_or_keras():
     (d,) = check_text(tuned(file="runs/base.h5")).diagnostics
     assert (d.code, d.line, d.col) == ("MS522", 17, 9)
     assert d.message == "weights file 'runs/base.h5' must end in .weights.h5 or .keras"
+    (d,) = check_text(tuned(file='"base\\0.keras"')).diagnostics  # not a crash looking it up
+    assert (d.code, d.line, d.col) == ("MS522", 17, 9)
+    assert d.message.endswith("'base\\x00.keras' holds a NUL character, which no file name has")
 
 
 @pytest.mark.parametrize("file", ["/etc/base.keras", "../../base.keras", "~/base.keras"])

@@ -29,14 +29,15 @@ def _json_shape(shape: Any) -> Any:
     return None if shape is None else list(shape)
 
 
-def _layer_calls(result: Result) -> dict[str, list[Call]]:
+def _layer_calls(result: Result, order: list[str] | None = None) -> dict[str, list[Call]]:
     """Each called layer's calls (in graph order, as Keras numbers nodes), with the
-    layers in the order Keras lists them."""
+    layers in the order Keras lists them (``order``, when the caller has it)."""
     assert result.graph is not None and result.spec is not None
     calls: dict[str, list[Call]] = {}
     for call in result.graph.order:
         calls.setdefault(call.layer, []).append(call)
-    order = keras_layer_order(result.spec, result.graph)
+    if order is None:
+        order = keras_layer_order(result.spec, result.graph)
     listed = [name for name in order if name in calls]
     # Layers on no path to an output are not in the Keras model; keep them last so the
     # summary of a spec with warnings still shows them.
@@ -106,15 +107,18 @@ def _pick(value: Any, ref: str) -> Any:
     return value[index] if isinstance(value, list) and index < len(value) else None
 
 
-def summary_json(result: Result, *, nested: bool = True) -> dict[str, Any]:
+def summary_json(
+    result: Result, *, nested: bool = True, order: list[str] | None = None
+) -> dict[str, Any]:
     """The summary as JSON. A nested model is one row with its own rows under
     ``layers``; ``nested=False`` lists the layers of the flat spec instead (for
-    comparing specs layer by layer, whatever they nest)."""
+    comparing specs layer by layer, whatever they nest). ``order`` is
+    :func:`keras_layer_order`'s, when the caller has it."""
     spec, shapes = result.spec, result.shapes
     assert spec is not None and shapes is not None
     layers = []
     total_t = total_n = 0
-    for name, calls in _layer_calls(result).items():
+    for name, calls in _layer_calls(result, order).items():
         layer = spec.layers[name]
         trainable, non_trainable = shapes.params.get(name, (0, 0))
         # Totals count as the Keras model does (see ShapeFacts.model_params).
@@ -217,7 +221,8 @@ def summary_table(result: Result) -> str:
     """A ``model.summary()``-like table, then totals and the objective."""
     spec, shapes, graph = result.spec, result.shapes, result.graph
     assert spec is not None and shapes is not None and graph is not None
-    calls_by_layer = _layer_calls(result)
+    listed = keras_layer_order(spec, graph)  # once: it walks the whole graph
+    calls_by_layer = _layer_calls(result, listed)
     node_index: dict[str, str] = {}  # tensor -> Keras's "layer[node][index]"
     for name, calls in calls_by_layer.items():
         for i, call in enumerate(calls):
@@ -234,13 +239,17 @@ def summary_table(result: Result) -> str:
 
     rows: list[tuple[str, str, str, list[str]]] = []
     inputs = spec.input_map
-    order = keras_layer_order(spec, graph)
+    order = list(listed)
     seen = set(order)
     order += [name for name in calls_by_layer if name not in seen]
+    texts: dict[Any, str] = {}  # shape -> its text: inputs are often many, alike
     for name in order:
         if name in inputs:
             inp = inputs[name]
-            rows.append((f"{inp.name} (InputLayer)", shape_text(inp.batch_shape), "0", ["-"]))
+            text = texts.get(inp.batch_shape)
+            if text is None:
+                text = texts[inp.batch_shape] = shape_text(inp.batch_shape)
+            rows.append((f"{inp.name} (InputLayer)", text, "0", ["-"]))
             continue
         calls = calls_by_layer[name]
         layer = spec.layers[name]
@@ -267,14 +276,14 @@ def summary_table(result: Result) -> str:
     rule = "-" * (sum(widths) + 8)
     # The model name is free text: escaped, so it cannot forge lines in a CI log.
     out = [f'Model: "{printable(spec.name)}"', rule, line(headers), "=" * len(rule)]
+    more = line(("", "", "", "-"))[:-1]  # the start of a line for one more link
     for i, (a, b, c, links) in enumerate(rows):
         out.append(line((a, b, c, links[0])))
-        for extra in links[1:]:
-            out.append(line(("", "", "", extra)))
+        out.extend((more + extra).rstrip() for extra in links[1:])
         if i != len(rows) - 1:
             out.append(rule)
     out.append("=" * len(rule))
-    data = summary_json(result)
+    data = summary_json(result, order=listed)
     out.append(f" Total params: {data['total_params']:,} ({_size(data['total_params'])})")
     out.append(
         f" Trainable params: {data['trainable_params']:,} ({_size(data['trainable_params'])})"

@@ -239,6 +239,14 @@ def _values(value: Any) -> list[Any]:
     return out
 
 
+def _policy(dtype: Any) -> str:
+    """A layer's dtype (a name, or a DTypePolicy) for a message: ``'mixed_float16'``."""
+    config = dtype.get("config") if isinstance(dtype, Mapping) else None
+    if isinstance(config, Mapping) and isinstance(config.get("name"), str):
+        return _short(config["name"])
+    return _short(dtype)
+
+
 def _is_float32(dtype: Any) -> bool:
     if dtype is None or dtype == "float32":
         return True
@@ -322,8 +330,9 @@ class _Converter:
                        "modelspec imports the Keras 3 format", ("keras_version",),
                        "load the model with Keras 3 and save it again")  # fmt: skip
             return Converted(None, self.diagnostics)
-        if cls not in MODEL_CLASSES:
-            self.error("MS604", f"the config is a `{cls}`, not a Functional or Sequential "
+        if not isinstance(cls, str) or cls not in MODEL_CLASSES:
+            shown = cls if isinstance(cls, str) else _short(cls)
+            self.error("MS604", f"the config is a `{shown}`, not a Functional or Sequential "
                        "model", ("class_name",),
                        "subclassed models have no config of their layers' calls; rebuild "
                        "the model with the Functional API")  # fmt: skip
@@ -372,8 +381,13 @@ class _Converter:
             self.error("MS604", "a layer entry needs a `class_name` and a `name`", path)
             return None
         module = entry.get("module") or ""
-        info = LayerInfo(position, name, cls, "bad", path)
         registered = entry.get("registered_name")
+        info = LayerInfo(position, name, cls, "bad", path)
+        if not isinstance(module, str) or not isinstance(registered, (str, type(None))):
+            key = "module" if not isinstance(module, str) else "registered_name"
+            self.error("MS604", f"layer '{name}' has a `{key}` that is not a string: "
+                       f"{_short(entry[key])}", (*path, key))  # fmt: skip
+            return info  # kept as "bad": its calls are not reported again
         if cls == "InputLayer" and module.startswith(LAYER_MODULES):
             info.kind = "input"
             info.input = self.input_spec(info, config, path)
@@ -557,11 +571,8 @@ class _Converter:
                 continue
             if key == "dtype":
                 if not _is_float32(value):
-                    shown = (
-                        value.get("config", {}).get("name") if isinstance(value, Mapping) else value
-                    )
-                    self.error("MS614", f"{who} computes in {shown!r}; a spec builds every "
-                               "layer in float32", kpath)  # fmt: skip
+                    self.error("MS614", f"{who} computes in {_policy(value)}; a spec builds "
+                               "every layer in float32", kpath)  # fmt: skip
                 continue
             kwarg = lt.kwarg_map.get(key)
             if kwarg is None:
@@ -626,8 +637,9 @@ class _Converter:
         cls = value.get("class_name")
         module = value.get("module") or ""
         inner = LAYER_TYPES.get(cls) if isinstance(cls, str) else None
-        if inner is None or not module.startswith(LAYER_MODULES):
-            self.error("MS610", f"{who} wraps `{cls}`, which is not in modelspec's "
+        if inner is None or not isinstance(module, str) or not module.startswith(LAYER_MODULES):
+            shown = cls if isinstance(cls, str) else _short(cls)
+            self.error("MS610", f"{who} wraps `{shown}`, which is not in modelspec's "
                        "catalogue", path)  # fmt: skip
             return _SKIP
         config = value["config"]
@@ -796,7 +808,7 @@ class _Converter:
         outputs = [(n, (r[0], r[1] - 1, r[2])) if r[0] in layers and layers[r[0]].kind == "model"
                    and layers[r[0]].cls != "Sequential" and r[1] >= 1 else (n, r)
                    for n, r in outputs]  # fmt: skip
-        self.check_refs(layers, outputs)
+        self.check_refs(layers, outputs, {ref[0] for _, ref in inputs})
         if self.failed:
             return None
         self.drop_mask_ops(layers, outputs)
@@ -864,13 +876,18 @@ class _Converter:
 
         def ref(item: Any) -> Ref | None:
             if (isinstance(item, list) and len(item) == 3 and isinstance(item[0], str)
-                    and all(isinstance(i, int) for i in item[1:])):  # fmt: skip
+                    and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0
+                            for i in item[1:])):  # fmt: skip
                 return (item[0], item[1], item[2])
             return None
 
         single = ref(value)
         if single is not None:
             return [(single[0], single)]
+        if isinstance(value, list) and value and isinstance(value[0], str):
+            self.error("MS604", f"`{key}` is {_short(value)}, not [layer, node, tensor] with "
+                       "a node and a tensor index of 0 or more", path)  # fmt: skip
+            return None
         out: list[tuple[str, Ref]] = []
         if isinstance(value, Mapping):
             for name, item in value.items():
@@ -898,7 +915,8 @@ class _Converter:
             return None
         return out
 
-    def check_refs(self, layers: Mapping[str, LayerInfo], outputs: list[tuple[str, Ref]]) -> None:
+    def check_refs(self, layers: Mapping[str, LayerInfo], outputs: list[tuple[str, Ref]],
+                   inputs: set[str]) -> None:  # fmt: skip
         def valid(ref: Ref) -> bool:
             info = layers.get(ref[0])
             if info is None:
@@ -915,6 +933,10 @@ class _Converter:
                     if not valid(ref):
                         self.error("MS604", f"a call of layer '{info.name}' reads tensor "
                                    f"{list(ref)}, which no layer makes", node.path)  # fmt: skip
+                    elif layers[ref[0]].kind == "input" and ref[0] not in inputs:
+                        self.error("MS604", f"a call of layer '{info.name}' reads input "
+                                   f"'{ref[0]}', which is not in the model's `input_layers`",
+                                   node.path)  # fmt: skip
         for name, ref in outputs:
             if not valid(ref):
                 self.error("MS604", f"output '{name}' is tensor {list(ref)}, which no layer "
@@ -1299,6 +1321,9 @@ class _Converter:
         """``{type: Class, **non-default kwargs}`` for a loss or an optimizer."""
         out: dict[str, Any] = {"type": cls}
         known = {k.name: k for k in kwargs}
+        if not isinstance(config, (Mapping, type(None))):
+            self.error("MS617", f"{who} has a config that is not a mapping: {_short(config)}", path)
+            return out
         for key, value in (config or {}).items():
             if key == "name" or (key == "dtype" and _is_float32(value)):
                 continue
@@ -1331,6 +1356,7 @@ class _Converter:
         if (
             not isinstance(value, Mapping)
             or value.get("module") != "keras.optimizers"
+            or not isinstance(cls, str)
             or cls not in tc.OPTIMIZERS
         ):
             self.error("MS617", f"the optimizer {_short(value)} is not one a spec can write", path,

@@ -9,8 +9,13 @@ device is refused unopened. The JSON is parsed by :mod:`json` with
 - a size cap on the file and on the ``config.json`` member (``MS602``);
 - duplicate keys refused, where :mod:`json` would silently keep the last (``MS603``);
 - ``NaN`` and ``Infinity`` refused: they are not JSON (``MS601``);
+- a number that overflows a float (``1e999999``) or an integer past 64 bits refused
+  at its line and column, before it is converted (``MS622``);
 - a depth cap, checked on the text before parsing, so no recursive code ever sees a
   deeper document (``MS602``).
+
+Every pass over the text before :mod:`json` sees it is linear in its length,
+whatever the text: an untrusted file must not make a regular expression backtrack.
 
 Example::
 
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -37,6 +43,9 @@ MAX_BYTES = 64 * 1024 * 1024
 # Keras configs nest about 12 levels deep (model, layers, nodes, args, tensors); a
 # wrapper or a nested model adds a dozen more.
 MAX_DEPTH = 100
+# Every integer in a config (sizes, counts, seeds, axes) fits Keras's int64; a longer
+# one is refused from its digits, before Python converts it.
+MAX_INT = 2**63 - 1
 CONFIG_MEMBER = "config.json"
 ZIP_MAGIC = b"PK\x03\x04"
 
@@ -73,8 +82,53 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+class _BadNumber(ValueError):
+    """A number literal that has no value in a Keras config; ``literal`` is its text."""
+
+    def __init__(self, literal: str, message: str):
+        super().__init__(message)
+        self.literal = literal
+        self.message = message
+
+
+def _short(literal: str) -> str:
+    if len(literal) <= 40:
+        return literal
+    return f"{literal[:20]}...{literal[-10:]} ({len(literal):,} characters)"
+
+
+def _int(literal: str) -> int:
+    digits = len(literal) - literal.startswith("-")
+    # 19 digits hold every int64; more are refused before int() reads them (it takes
+    # quadratic time on long ones, and refuses 4,300 digits and more).
+    value = int(literal) if digits <= 19 else None
+    if value is None or abs(value) > MAX_INT:
+        raise _BadNumber(
+            literal,
+            f"the integer {_short(literal)} is out of range: a Keras config's "
+            "ints are within +-(2**63 - 1)",
+        )
+    return value
+
+
+def _float(literal: str) -> float:
+    value = float(literal)
+    if not math.isfinite(value):
+        raise _BadNumber(literal, f"the number {_short(literal)} is too large for a float")
+    return value
+
+
+# A JSON string, closed or not. The loop is unrolled (runs of plain characters between
+# escapes) and the end is a closing quote, a lone backslash at the end of the text or
+# the end itself, so a match never fails once started: `"(?:[^"\\]|\\.)*"` failed on an
+# unterminated string and was tried again from each quote inside it, quadratic time
+# (49 s for 80 KB of escaped quotes).
+_STRING = re.compile(r'"[^"\\]*(?:\\[\s\S][^"\\]*)*(?:"|\\?\Z)')
 _BRACKETS = re.compile(r"[\[\]{}]")
+# Strings (skipped) and number literals, as json's scanner reads them.
+_NUMBER_OR_STRING = re.compile(
+    _STRING.pattern + r"|-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?"
+)
 
 
 def _depth(text: str) -> int:
@@ -88,6 +142,20 @@ def _depth(text: str) -> int:
     return max(itertools.accumulate(steps), default=0)
 
 
+def _where(text: str, literal: str) -> tuple[int, int]:
+    """The 1-based line and column of the first number ``literal`` outside strings.
+
+    json stops at the first bad number, and an earlier one written alike would have
+    stopped it there, so the first is the one.
+    """
+    for m in _NUMBER_OR_STRING.finditer(text):
+        if m.group() == literal:
+            start = m.start()
+            line = text.count("\n", 0, start) + 1
+            return line, start - (text.rfind("\n", 0, start) + 1) + 1
+    return 1, 1  # pragma: no cover - json read the literal from the text
+
+
 def parse_json(raw: bytes, file: str) -> Any:
     """``raw`` as strict JSON: UTF-8, no duplicate keys, no NaN, bounded depth."""
     try:
@@ -98,7 +166,13 @@ def parse_json(raw: bytes, file: str) -> Any:
         raise _error("MS602", f"the config nests deeper than {MAX_DEPTH} levels", file,
                      "a Keras model config is far shallower; this is not one")  # fmt: skip
     try:
-        value = json.loads(text, object_pairs_hook=_pairs, parse_constant=_no_constant)
+        value = json.loads(text, object_pairs_hook=_pairs, parse_constant=_no_constant,
+                           parse_int=_int, parse_float=_float)  # fmt: skip
+    except _BadNumber as exc:
+        line, col = _where(text, exc.literal)
+        raise _error("MS622", exc.message, file, "a Keras model config holds no such number; "
+                     "this file was not written by Keras, or was changed since",
+                     line=line, col=col) from None  # fmt: skip
     except _DuplicateKey as exc:
         raise _error("MS603", f"duplicate key {exc.key!r} in the config", file,
                      "JSON readers disagree on which value wins; Keras never writes one twice") from None  # fmt: skip

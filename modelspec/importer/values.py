@@ -101,7 +101,11 @@ class NotByName:
 
 
 def f32(value: float) -> float:
-    """``value`` rounded to float32, as Keras stores variables and some factors."""
+    """``value`` rounded to float32, as Keras stores variables and some factors.
+
+    Past float32's range this is ``inf`` (or OverflowError, on some Pythons): callers
+    check that the result is finite before comparing it.
+    """
     return struct.unpack("f", struct.pack("f", value))[0]
 
 
@@ -115,9 +119,10 @@ def same_number(a: Any, b: Any) -> bool:
         if not (math.isfinite(a) and math.isfinite(b)):
             return False
         try:
-            return f32(float(a)) == f32(float(b))
+            fa, fb = f32(float(a)), f32(float(b))
         except OverflowError:
             return False
+        return math.isfinite(fa) and fa == fb
     return False
 
 
@@ -132,6 +137,8 @@ def short_float(value: float) -> float:
     try:
         target = f32(value)
     except OverflowError:
+        return value
+    if not math.isfinite(target):  # not a float32 at all: nothing to shorten
         return value
     for digits in range(1, 10):
         candidate = float(f"{value:.{digits}g}")
@@ -201,6 +208,8 @@ def by_name(kind: str, value: Any) -> str | dict[str, Any] | None | NotByName:
     if not isinstance(value, Mapping) or not isinstance(value.get("config", {}), Mapping):
         return NotByName(repr(value), f"it is not a serialized Keras {kind}")
     cls = value.get("class_name")
+    if not isinstance(cls, str):
+        return NotByName(repr(cls)[:60], f"it is not a serialized Keras {kind}: no class name")
     shown = show(value)
     if value.get("module") != module or value.get("registered_name") not in (None, cls):
         return NotByName(shown, f"it is not one of Keras's own {kind}s")

@@ -37,11 +37,20 @@ def keras_layer_order(spec: Spec, graph: GraphFacts) -> list[str]:
     def operation(node: Node) -> str:
         return node[1] if node[0] == "input" else graph.producer[node[1]].layer
 
+    # Each node's parents, worked out once: a merge of n inputs is resumed n times in
+    # the walk below, and recomputing its list each time made the walk quadratic.
+    known: dict[Node, list[Node]] = {}
+
     def parents(node: Node) -> list[Node]:
-        if node[0] == "input":
-            return []
-        found = (node_of(ref.name) for ref in graph.producer[node[1]].inputs)
-        return [n for n in found if n is not None]
+        kids = known.get(node)
+        if kids is None:
+            if node[0] == "input":
+                kids = []
+            else:
+                found = (node_of(ref.name) for ref in graph.producer[node[1]].inputs)
+                kids = [n for n in found if n is not None]
+            known[node] = kids
+        return kids
 
     # Depth-first from the outputs: numbers operations in pre-order, lists nodes in
     # post-order (inputs first), like _build_map.
@@ -74,11 +83,12 @@ def keras_layer_order(spec: Spec, graph: GraphFacts) -> list[str]:
     node_depth: dict[Node, int] = {}
     op_depth: dict[str, int] = {}
     for node in reversed(post_order):
-        depth = max(node_depth.setdefault(node, 0), op_depth.get(operation(node), 0))
-        op_depth[operation(node)] = depth
-        node_depth[node] = depth
+        op = operation(node)
+        depth = max(node_depth.get(node, 0), op_depth.get(op, 0))
+        op_depth[op] = node_depth[node] = depth
         for parent in parents(node):
-            node_depth[parent] = max(depth + 1, node_depth.get(parent, 0))
+            if node_depth.get(parent, 0) <= depth:
+                node_depth[parent] = depth + 1
     for name in inputs:
         if name not in op_depth:
             op_depth[name] = 0

@@ -9,6 +9,9 @@ result is a :class:`ShapeFacts` side table; nothing in the IR changes.
   everything downstream unknown, silently: one root cause, one message.
 - A shared layer's weights are counted once, from its first call, as in Keras. A
   later call that would need different weights is an error (MS307).
+- Keras keeps sizes in int64: an input or output dimension past 2**63 - 1 is MS308,
+  a layer's parameters (or the model's, added up) past it MS309, at the input or the
+  call; like any other shape error, nothing downstream is computed from it.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelspec.catalog import LAYER_TYPES
-from modelspec.catalog.base import Shape, ShapeError, fmt_shape
+from modelspec.catalog.base import MAX_DIM, Shape, ShapeError, SizeOverflow, fmt_shape
 from modelspec.errors import ERROR, Diagnostic
 from modelspec.ir import Call, Source, Spec, TensorRef
 from modelspec.passes.graph import GraphFacts
@@ -86,9 +89,15 @@ def infer_shapes(
     facts = ShapeFacts()
     diags: list[Diagnostic] = []
     for inp in spec.inputs:
+        try:
+            _dims_fit(inp.batch_shape, "has")
+        except ShapeError as exc:
+            diags.append(_diag(exc.code, f"input '{inp.name}' {exc.message}", inp.source, exc.hint))
+            continue
         facts.tensors[inp.name] = inp.batch_shape
         facts.dtypes[inp.name] = inp.dtype
     first_call: dict[str, Call] = {}
+    total = 0  # the model's parameters so far
     for call in graph.order:
         if call.output in graph.broken:
             continue
@@ -98,7 +107,8 @@ def infer_shapes(
         lt = LAYER_TYPES.get(layer.type)
         if lt is None:
             if layer.type in spec.custom:
-                _custom_call(spec.custom[layer.type], layer, call, graph, facts, diags, project)
+                total = _custom_call(spec.custom[layer.type], layer, call, graph, facts, diags,
+                                     project, total)  # fmt: skip
             continue
         what = f"`{lt.name}` '{layer.name}'"
         shapes = [_pick(r, facts.tensors.get(r.name), what, diags) for r in call.inputs]
@@ -114,7 +124,13 @@ def infer_shapes(
         names = [_display(r, graph) for r in call.inputs]
         try:
             out = lt.shape(kw, shapes)
-            counts = lt.params(kw, shapes)
+            _dims_fit(out)
+            try:
+                counts = lt.params(kw, shapes)
+            except SizeOverflow:
+                raise _too_many_params() from None
+            if layer.name not in facts.params:
+                total = _params_fit(counts, total)
         except ShapeError as exc:
             diags.append(
                 _diag(exc.code, f"{what} {exc.render(shapes, names)}", call.source, exc.hint)
@@ -164,27 +180,36 @@ def infer_shapes(
 
 
 def _custom_call(ct: Any, layer: Any, call: Call, graph: GraphFacts, facts: ShapeFacts,
-                 diags: list[Diagnostic], project: Any) -> None:  # fmt: skip
-    """One call of a custom layer: its rules, or Keras, or an unknown shape (MS320)."""
+                 diags: list[Diagnostic], project: Any, total: int) -> int:  # fmt: skip
+    """One call of a custom layer: its rules, or Keras, or an unknown shape (MS320).
+    ``total`` is the model's parameters so far; the result, with this layer's."""
     from modelspec.custom import CustomShapeError, custom_facts
 
     what = f"custom `{ct.name}` '{layer.name}'"
     shapes = [_pick(r, facts.tensors.get(r.name), what, diags) for r in call.inputs]
     if any(s is None for s in shapes):
-        return
+        return total
     if len(shapes) != ct.inputs:
         diags.append(_diag("MS305", f"{what} {_arity(ct.inputs, ct.inputs)} (its `inputs:`); "
                            f"got {len(shapes)}", call.source, _arity_hint(ct.inputs, len(shapes))))  # fmt: skip
-        return
+        return total
     try:
         out, params = custom_facts(ct, layer.kwargs, shapes, project)
     except ShapeError as exc:
         names = [_display(r, graph) for r in call.inputs]
         diags.append(_diag(exc.code, f"{what} {exc.render(shapes, names)}", call.source, exc.hint))
-        return
+        return total
     except CustomShapeError as exc:
         diags.append(_diag("MS324", f"{what}: {exc}", call.source))
-        return
+        return total
+    try:
+        if out is not None:
+            _dims_fit(out)
+        if params is not None and layer.name not in facts.params:
+            total = _params_fit(params, total)
+    except ShapeError as exc:
+        diags.append(_diag(exc.code, f"{what} {exc.message}", call.source, exc.hint))
+        return total
     facts.call_inputs[call.output] = shapes
     if params is None:
         facts.unknown_params.add(layer.name)
@@ -193,6 +218,53 @@ def _custom_call(ct: Any, layer: Any, call: Call, graph: GraphFacts, facts: Shap
     if out is not None:
         facts.tensors[call.output] = out
         facts.dtypes[call.output] = ["float32"] * len(out) if isinstance(out, list) else "float32"
+    return total
+
+
+def _number(n: int) -> str:
+    """A size for a message: ``1,024``, or its digits counted when it is long."""
+    text = f"{n:,}"
+    return text if len(text) <= 40 else f"{text[:13]}...{text[-8:]} ({len(str(abs(n)))} digits)"
+
+
+def _dims_fit(out: Any, verb: str = "gives") -> None:
+    """MS308 unless every dimension of ``out`` (a shape, or a list of them) fits int64."""
+    for shape in out if isinstance(out, list) else [out]:
+        for axis, dim in enumerate(shape or ()):
+            if dim is not None and not -MAX_DIM <= dim <= MAX_DIM:
+                raise ShapeError(
+                    f"{verb} a dimension of {_number(dim)} on axis {axis}, larger than "
+                    "2**63 - 1: Keras keeps sizes in int64",
+                    code="MS308",
+                    hint="check the input shape and the layer's sizes",
+                )
+
+
+def _too_many_params() -> ShapeError:
+    return ShapeError(
+        "would have more than 2**63 - 1 parameters: Keras counts them in int64",
+        code="MS309",
+        hint="check the input shape and the layer's sizes",
+    )
+
+
+def _params_fit(counts: tuple[int, int], total: int) -> int:
+    """The model's parameters with this layer's ``counts``; MS309 past int64."""
+    mine = counts[0] + counts[1]
+    if mine > MAX_DIM:
+        raise ShapeError(
+            f"has {_number(mine)} parameters, more than 2**63 - 1: Keras counts them in int64",
+            code="MS309",
+            hint="check the input shape and the layer's sizes",
+        )
+    if total + mine > MAX_DIM:
+        raise ShapeError(
+            f"takes the model's parameters to {_number(total + mine)}, more than 2**63 - 1: "
+            "Keras counts them in int64",
+            code="MS309",
+            hint="a model this large cannot be built; check the layers' sizes",
+        )
+    return total + mine
 
 
 def _is_float(dtype: str) -> bool:

@@ -277,7 +277,7 @@ def check_callback_paths(doc: Any, spec: Spec) -> Iterator[Diagnostic]:
                 )  # fmt: skip
                 continue
         parts = re.split(r"[/\\]", path)
-        if _ANCHORED.match(path) or ".." in parts:
+        if _ANCHORED.match(path) or ".." in parts or "\0" in path:
             yield doc.diagnostic(
                 "MS405",
                 f"`{key}` of callback `{kind}` must be a relative path below the "

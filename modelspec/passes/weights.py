@@ -37,6 +37,8 @@ def resolve(spec_file: str, file: str) -> str:
 
 
 def suffix_problem(file: str) -> str | None:
+    if "\0" in file:  # no file name holds one, and the OS refuses to look it up
+        return f"weights file {file!r} holds a NUL character, which no file name has"
     if file.endswith(SUFFIXES):
         return None
     return f"weights file '{file}' must end in .weights.h5 or .keras"
@@ -50,6 +52,8 @@ def place_problem(project: Any, spec_file: str, file: str) -> str | None:
     """
     if _ANCHORED.match(file) or os.path.isabs(file):
         return f"weights file '{file}' must be a path relative to the spec, inside the project"
+    if "\0" in file:
+        return None  # suffix_problem's
     if project is not None and not project.allows_path(resolve(spec_file, file)):
         return f"weights file '{file}' is outside the project root '{project.root}'"
     return None
