@@ -115,7 +115,9 @@ def verify_custom(plan: Plan) -> None:
         from modelspec.custom import check_layer_classes
         from modelspec.errors import SpecError
 
-        diags = check_layer_classes({ct.name: ct for ct in plan.custom}, {ct.name for ct in plan.custom})
+        diags = check_layer_classes(
+            {ct.name: ct for ct in plan.custom}, {ct.name for ct in plan.custom}
+        )
         if diags:
             raise SpecError(diags)
 

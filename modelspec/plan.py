@@ -527,8 +527,11 @@ def plan(result: Any) -> Plan:
         callbacks=callbacks,
         not_a_chain=_chain_break(spec, calls, shapes),
         weights=_weights(result),
-        custom=tuple(ct for name, ct in spec.custom.items()
-                     if any(spec.layers[p.name].type == name for p in layers.values())),  # fmt: skip
+        custom=tuple(
+            ct
+            for name, ct in spec.custom.items()
+            if any(spec.layers[p.name].type == name for p in layers.values())
+        ),  # fmt: skip
     )
     if getattr(result, "nesting", None) is not None:
         return _nested(built, result)

@@ -161,9 +161,7 @@ def _read(config: Path, repository: Path | None) -> tuple[bytes | None, Diagnost
         return None, _warning("MS020", config, f"cannot read {config.name}: {err.strerror or err}")
 
 
-def _ignored(
-    here: Path, top: Path, trusted: Path | None, in_repository: bool
-) -> list[Diagnostic]:
+def _ignored(here: Path, top: Path, trusted: Path | None, in_repository: bool) -> list[Diagnostic]:
     """MS021 for each pyproject.toml with modelspec settings from ``here`` up to ``top``
     (the repository root, or the project root outside a repository) that is not the
     trusted one."""
@@ -252,7 +250,9 @@ def _settings(config: Path, raw: bytes) -> Project:
     def strings(key: str) -> list[str]:
         value = table.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            diags.append(_warning("MS020", config, f"`{key}` in [{SECTION}] must be a list of strings"))
+            diags.append(
+                _warning("MS020", config, f"`{key}` in [{SECTION}] must be a list of strings")
+            )
             return []
         if any("\0" in v for v in value):
             diags.append(_warning("MS020", config, f"`{key}` in [{SECTION}] holds a NUL character"))

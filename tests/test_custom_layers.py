@@ -110,7 +110,10 @@ def test_lint_asks_keras_only_when_told(mylayers, tmp_path):
     project, name = mylayers
     quiet = Project(project.root, allow_modules=project.allow_modules)
     result = check_text(spec(f"{{class: {name}.Recorded}}", "{type: Scale}"), project=quiet)
-    assert codes(result) == ["MS320"] and "lint asks Keras only with --ask-keras" in result.diagnostics[0].message
+    assert (
+        codes(result) == ["MS320"]
+        and "lint asks Keras only with --ask-keras" in result.diagnostics[0].message
+    )
     assert "--ask-keras" in result.diagnostics[0].hint
     assert not (tmp_path / "PWNED-created").exists()
 

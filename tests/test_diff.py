@@ -248,10 +248,14 @@ def test_one_dense_2_against_two_dense_1_says_the_objective_changed(tmp_path: Pa
         "  + loss = mse(task_1) + mse(task_2)\n"
         "total params: 4,762 (unchanged)\n"
     ) in proc.stdout
-    data = json.loads(run("diff", str(one), str(SPECS / "seed_003_multitask.yaml"), "-f", "json").stdout)
+    data = json.loads(
+        run("diff", str(one), str(SPECS / "seed_003_multitask.yaml"), "-f", "json").stdout
+    )
     assert data["objective"] == {"a": "loss = mse(both) (mean over 2 units)",
                                  "b": "loss = mse(task_1) + mse(task_2)"}  # fmt: skip
-    same = run("diff", str(SPECS / "seed_003_multitask.yaml"), str(SPECS / "seed_003_multitask.json"))
+    same = run(
+        "diff", str(SPECS / "seed_003_multitask.yaml"), str(SPECS / "seed_003_multitask.json")
+    )
     assert same.returncode == 0 and "objective" not in same.stdout
 
 

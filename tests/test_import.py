@@ -872,9 +872,7 @@ def assert_imports(model, file: str = "model.json", allow_modules: tuple[str, ..
     """
     from modelspec.project import find_project
 
-    project = find_project(ROOT).widened(
-        allow_modules=allow_modules, ask_keras=bool(allow_modules)
-    )
+    project = find_project(ROOT).widened(allow_modules=allow_modules, ask_keras=bool(allow_modules))
     proof = prove_import(model, file, project)
     if proof.failure is not None:
         raise proof.failure

@@ -150,7 +150,10 @@ def test_outside_a_repository_no_pyproject_is_trusted(tmp_path):
     project = find_project(spec)
     assert project.allow_modules == () and project.include_paths == ()
     assert [d.code for d in project.diagnostics] == ["MS021"]
-    assert "in no git repository, so only --config FILE gives settings" in project.diagnostics[0].message
+    assert (
+        "in no git repository, so only --config FILE gives settings"
+        in project.diagnostics[0].message
+    )
     # A pyproject.toml that says nothing of modelspec is no news.
     (tmp_path / "proj" / "pyproject.toml").write_text("[project]\nname = 'modelspec-user'\n")
     assert find_project(spec).diagnostics == ()

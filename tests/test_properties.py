@@ -208,7 +208,9 @@ _FOUND_VALUES = [[], ["CSVLogger"], {}, {"a": 1}, 1, None, True]
 def test_found_examples_callback_values_of_any_type(key, value):
     from modelspec.loader import loads
 
-    spec = loads((ROOT / "specs" / "example_circles.yaml").read_text(encoding="utf-8"), "s.yaml")[0].data
+    spec = loads((ROOT / "specs" / "example_circles.yaml").read_text(encoding="utf-8"), "s.yaml")[
+        0
+    ].data
     spec.setdefault("fit", {})["callbacks"] = [
         {"type": "ModelCheckpoint", "filepath": "ckpt/{epoch}.keras"},
         {"type": "CSVLogger", "filename": "log.csv"},

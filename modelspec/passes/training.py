@@ -319,7 +319,10 @@ def _reduction(loss: Any, shape: tuple) -> str | None:
     from modelspec.catalog.training import CLASS_LOSSES, ELEMENTWISE_LOSSES
 
     name = loss if isinstance(loss, str) else loss.get("type")
-    if not isinstance(loss, str) and loss.get("reduction", "sum_over_batch_size") != "sum_over_batch_size":
+    if (
+        not isinstance(loss, str)
+        and loss.get("reduction", "sum_over_batch_size") != "sum_over_batch_size"
+    ):
         return None
     dims = shape[1:]
     if not dims or any(not isinstance(d, int) for d in dims):
