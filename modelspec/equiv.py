@@ -2,7 +2,10 @@
 
 A spec can be built four ways: the generated module in each form the graph allows
 (Functional always, Sequential for plain stacks) and the direct instantiation in
-each. :func:`compare` builds them all and checks, in order:
+each. A spec with nested models (``model: true``) is built with them inlined too, in
+every form that allows, and a layer inside a nested model is compared with the
+inlined layer of the same flat name (``ta_enc1``). :func:`compare` builds them all and
+checks, in order:
 
 1. parameters: the same counts, trainable and not;
 2. initial weights: layer by layer (matched by name), bit for bit;
@@ -25,11 +28,13 @@ Specs without ``compile`` are trained, for this comparison only, with
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from modelspec.api import SpecModel
 from modelspec.errors import printable
+from modelspec.plan import plan
+from modelspec.weights import named_layers
 
 NONE_SIZE = 5  # the size given to axes the spec leaves open (None)
 
@@ -117,20 +122,34 @@ class Report:
 
 
 def _builders(spec: SpecModel) -> dict[str, Any]:
-    """``label -> () -> keras.Model`` for every build of the spec."""
+    """``label -> () -> keras.Model`` for every build of the spec, and of the spec with
+    its nested models inlined when it has any."""
     out = {}
-    for form in spec.forms:
-        source = spec.to_python(form)
+    for model, how in ((spec, ""), (inlined(spec), "inlined, ")):
+        if model is None:
+            continue
+        for form in model.forms:
+            source = model.to_python(form)
 
-        def generated(source: str = source, form: str = form) -> Any:
-            namespace: dict[str, Any] = {"__name__": f"modelspec_equiv_{form}"}
-            exec(compile(source, f"<{spec.name}.{form}.py>", "exec"), namespace)  # noqa: S102 - our own output
-            return namespace["build_model"]()
+            def generated(source: str = source, form: str = form) -> Any:
+                namespace: dict[str, Any] = {"__name__": f"modelspec_equiv_{form}"}
+                exec(compile(source, f"<{spec.name}.{form}.py>", "exec"), namespace)  # noqa: S102 - our own output
+                return namespace["build_model"]()
 
-        out[f"{form} (generated)"] = generated
-    for form in spec.forms:
-        out[f"{form} (direct)"] = lambda form=form: spec.to_keras(form)
+            out[f"{form} ({how}generated)"] = generated
+        for form in model.forms:
+            out[f"{form} ({how}direct)"] = lambda form=form, model=model: model.to_keras(form)
     return out
+
+
+def inlined(spec: SpecModel) -> SpecModel | None:
+    """``spec`` with every nested model's layers written into the model, or None when
+    it has no nested model. The flat spec is the same, so are the layer names and the
+    seeds drawn from them: the two are the same model (see :mod:`modelspec.plan`)."""
+    if spec.result.nesting is None:
+        return None
+    result = replace(spec.result, nesting=None)
+    return SpecModel(result, plan(result))
 
 
 def _first_line(exc: BaseException) -> str:
@@ -153,12 +172,13 @@ def _fmt_diff(a: Any, b: Any) -> str:
 
 
 def _weights(model: Any) -> dict[str, list[tuple[str, Any]]]:
-    """Layer name -> [(weight path, array)], for layers that have weights."""
+    """Layer name -> [(weight path, array)], for layers that have weights; a layer of a
+    nested model by its flat name, ``<model>_<layer>``, as the inlined build names it."""
     out = {}
-    for layer in model.layers:
+    for name, layer in named_layers(model).items():
         pairs = [(w.path, w.numpy()) for w in layer.weights]
         if pairs:
-            out[layer.name] = pairs
+            out[name] = pairs
     return out
 
 
@@ -166,7 +186,7 @@ def _compare_weights(ref: str, other: str, a: Any, b: Any) -> tuple[bool, str]:
     import numpy as np
 
     wa, wb = _weights(a), _weights(b)
-    if list(wa) != list(wb):
+    if sorted(wa) != sorted(wb):
         missing = sorted(set(wa) ^ set(wb))
         return False, f"{other} vs {ref}: layers with weights differ: {missing[:5]}"
     count = 0
@@ -324,10 +344,11 @@ def compare(spec: SpecModel, *, steps: int = 3, batch_size: int = 8, data_seed: 
 
 
 def _copy_weights(source: Any, target: Any) -> None:
-    """``source``'s weights into ``target``, layer by layer, matched by name."""
-    for layer in source.layers:
+    """``source``'s weights into ``target``, layer by layer, matched by (flat) name."""
+    theirs = named_layers(target)
+    for name, layer in named_layers(source).items():
         if layer.weights:
-            target.get_layer(layer.name).set_weights(layer.get_weights())
+            theirs[name].set_weights(layer.get_weights())
 
 
 # Layers that draw random numbers while training: with a seed they draw the same ones

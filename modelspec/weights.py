@@ -8,6 +8,8 @@ let alone under new names. :func:`load_weights_by_name` does::
     >>> load_weights_by_name(model, "runs/base.keras", {"new_conv1": "conv1"})  # doctest: +SKIP
 
 Layer ``new`` of ``model`` takes the weights of layer ``map.get(new, new)`` in the file.
+A layer inside a nested model is named ``<model>_<layer>``, in the model and in the
+file (see the note on nested models below).
 Every shape is compared before anything is assigned, and every mismatch is reported
 at once (MS525), by layer name; with ``skip_mismatch`` those layers are skipped
 instead, with a warning. Layers with weights that find nothing in the file keep
@@ -64,6 +66,16 @@ from modelspec.passes.weights import SUFFIXES
 # then loads: both ends are Keras's public API, and layers that were not matched
 # load their own current values back. The cost is one copy of the model's weights on
 # disk, in a temporary folder that is always removed.
+
+# NOTE: [nested models]
+# A nested keras.Model is written like any layer (`layers/functional`, its name in its
+# `vars`), with a `layers` group of its own below, laid out as the top level is. Its
+# layers are matched one by one, each named `<model>_<layer>` (`ta_enc1` for layer
+# `enc1` of the nested model `ta`, at any depth): the name the flat spec gives the
+# layer of a nested instance (see the note in modelspec.compose). So one name serves a
+# flat model and a nested one, and weights load from either into the other. A group
+# with weights of its own beside its `layers` (a custom layer that holds layers) is
+# one layer, matched whole.
 
 KERAS_MEMBER = "model.weights.h5"  # where a .keras zip keeps its weights
 
@@ -452,19 +464,55 @@ def variables(group: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def layers_by_name(h5: Any) -> dict[str, Any]:
-    """``layer name -> group`` for the top-level layers of a weights file (see the note)."""
+    """``layer name -> group`` for the layers of a weights file, a nested model's layers
+    named ``<model>_<layer>`` (see the note on nested models)."""
+    out: dict[str, Any] = {}
+    _collect(h5, "", out)
+    return out
+
+
+def _collect(holder: Any, prefix: str, out: dict[str, Any]) -> None:
     import h5py
 
-    out: dict[str, Any] = {}
-    layers = h5.get("layers")
+    layers = holder.get("layers")
     if not isinstance(layers, h5py.Group):
-        return out
+        return
     for key in layers:
         group = layers.get(key)
         own = group.get("vars") if isinstance(group, h5py.Group) else None
         name = string_attr(own, "name") if isinstance(own, h5py.Group) else None
-        if name is not None:
-            out.setdefault(name, group)
+        if name is None:
+            continue
+        if _is_model(group):
+            _collect(group, f"{prefix}{name}_", out)
+        else:
+            out.setdefault(prefix + name, group)
+
+
+def _is_model(group: Any) -> bool:
+    """A group that holds layers and has no weights of its own: a nested model."""
+    import h5py
+
+    if not isinstance(group.get("layers"), h5py.Group):
+        return False
+    for key in group:
+        item = group.get(key)
+        if key != "layers" and (not isinstance(item, h5py.Group) or variables(item)):
+            return False  # weights beside the layers: a layer of its own, matched whole
+    return True
+
+
+def named_layers(model: Any, prefix: str = "") -> dict[str, Any]:
+    """``name -> layer`` for the layers of a built model, those of a nested model named
+    ``<model>_<layer>`` as :func:`layers_by_name` names them in a file."""
+    import keras
+
+    out: dict[str, Any] = {}
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            out.update(named_layers(layer, f"{prefix}{layer.name}_"))
+        else:
+            out.setdefault(prefix + layer.name, layer)
     return out
 
 
@@ -550,7 +598,7 @@ def load_weights_by_name(
             model_layers = layers_by_name(mine)
             if not file_layers:
                 raise WeightsError([_no_layers(where, shown)])
-            by_name = {layer.name: layer for layer in model.layers}
+            by_name = named_layers(model)
             for new in weights_map:
                 if new not in model_layers:
                     errors.append(where.at(ERROR, "MS526", f"`weights_map` names layer '{new}', which the model does not have",

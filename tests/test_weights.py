@@ -702,3 +702,189 @@ def test_train_starts_from_the_spec_weights(trained):
     assert "wide.yaml:18:27: error MS525: layer 'new_conv2' (from 'conv2')" in bad.stderr
     assert "Traceback" not in bad.stderr
     assert not (folder / "wide.keras").exists()
+
+
+# === nested models: one name for a layer inside one, flat or nested ======================
+
+# Seed 004 with a nested tower: instances `ta` and `tb` share one tower model, and the
+# tower's layers are `ta_enc1` and `ta_enc2` in the spec (`enc1` inside the model `ta`).
+FLAT = """\
+modelspec: 1
+name: flat
+seed: 3
+inputs:
+  x: {shape: [6]}
+layers:
+  enc1: {type: Dense, units: 8, activation: relu}
+  enc2: {type: Dense, units: 4}
+  head: {type: Dense, units: 1}
+sequential: [enc1, enc2, head]
+outputs:
+  y: {loss: mse}
+compile:
+  optimizer: adam
+WEIGHTS"""
+
+PAIR = """\
+modelspec: 1
+name: pair
+seed: 5
+inputs:
+  a: {shape: [6]}
+  b: {shape: [6]}
+blocks:
+  tower:
+    model: MODEL
+    inputs: [x]
+    outputs: [z]
+    layers:
+      enc1: {type: Dense, units: 8, activation: relu}
+      enc2: {type: Dense, units: 4}
+    graph:
+      z: {apply: [enc1, enc2], to: x}
+layers:
+  diff: {type: Subtract}
+  head: {type: Dense, units: 1}
+graph:
+  ta: {block: tower, to: a}
+  tb: {block: tower, to: b, share: ta}
+  out: {apply: [diff, head], to: [ta, tb]}
+outputs:
+  y: {from: out, loss: mse}
+compile:
+  optimizer: adam
+WEIGHTS"""
+
+TO_NESTED = "weights:\n  file: runs/flat.keras\n  map: {ta_enc1: enc1, ta_enc2: enc2}\n"
+
+
+def pair(model: str = "true", weights: str = "") -> str:
+    return PAIR.replace("MODEL", model).replace("WEIGHTS", weights)
+
+
+def _by_name(model) -> dict:
+    from modelspec.weights import named_layers
+
+    return {name: [w.numpy() for w in layer.weights] for name, layer in named_layers(model).items()}
+
+
+@pytest.fixture(scope="module")
+def flat_and_nested(tmp_path_factory) -> dict:
+    """The flat model and the nested pair, each trained for a step and saved."""
+    pytest.importorskip("keras")
+    folder = tmp_path_factory.mktemp("nested")
+    (folder / "pyproject.toml").write_text("")
+    (folder / "runs").mkdir()
+    rng = np.random.default_rng(0)
+    (folder / "flat.yaml").write_text(FLAT.replace("WEIGHTS", ""))
+    flat = modelspec.build_model(folder / "flat.yaml")
+    flat.fit(rng.normal(size=(4, 6)), rng.normal(size=(4, 1)), epochs=1, verbose=0)
+    flat.save(folder / "runs" / "flat.keras")
+    (folder / "pair.yaml").write_text(pair())
+    nested = modelspec.build_model(folder / "pair.yaml")
+    x = {"a": rng.normal(size=(4, 6)), "b": rng.normal(size=(4, 6))}
+    nested.fit(x, rng.normal(size=(4, 1)), epochs=1, verbose=0)
+    nested.save(folder / "runs" / "pair.keras")
+    nested.save_weights(folder / "runs" / "pair.weights.h5")
+    return {"folder": folder, "flat": _by_name(flat), "pair": _by_name(nested)}
+
+
+def _equal(a: list, b: list) -> bool:
+    return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+@keras_only
+def test_a_flat_models_weights_into_a_nested_one_by_name(flat_and_nested):
+    folder, flat = flat_and_nested["folder"], flat_and_nested["flat"]
+    (folder / "to_nested.yaml").write_text(pair(weights=TO_NESTED))
+    model = modelspec.build_model(folder / "to_nested.yaml")  # the head loads by its own name
+    assert model.get_layer("ta").get_layer("enc1").name == "enc1"  # Keras's names inside
+    got = _by_name(model)
+    assert sorted(n for n in got if got[n]) == ["head", "ta_enc1", "ta_enc2"]
+    assert _equal(got["ta_enc1"], flat["enc1"]) and _equal(got["ta_enc2"], flat["enc2"])
+    assert _equal(got["head"], flat["head"])
+    # Inlined, the same spec loads the same weights into the same names.
+    (folder / "to_inlined.yaml").write_text(pair("false", TO_NESTED))
+    inlined = _by_name(modelspec.build_model(folder / "to_inlined.yaml"))
+    assert all(_equal(inlined[n], got[n]) for n in ("ta_enc1", "ta_enc2", "head"))
+
+
+@keras_only
+@pytest.mark.parametrize("file", ["runs/pair.keras", "runs/pair.weights.h5"])
+def test_a_nested_models_weights_into_a_flat_or_inlined_one(flat_and_nested, file: str):
+    folder, saved = flat_and_nested["folder"], flat_and_nested["pair"]
+    # Into the flat model: its layers mapped to the nested names.
+    weights = f"weights:\n  file: {file}\n  map: {{enc1: ta_enc1, enc2: ta_enc2}}\n"
+    (folder / "from_nested.yaml").write_text(FLAT.replace("WEIGHTS", weights))
+    got = _by_name(modelspec.build_model(folder / "from_nested.yaml"))
+    assert _equal(got["enc1"], saved["ta_enc1"]) and _equal(got["enc2"], saved["ta_enc2"])
+    assert _equal(got["head"], saved["head"])
+    # Into the inlined pair and back into a nested one: the same names, no map.
+    for form in ("false", "true"):
+        (folder / "same.yaml").write_text(pair(form, f"weights: {file}\n"))
+        got = _by_name(modelspec.build_model(folder / "same.yaml"))
+        assert all(_equal(got[n], saved[n]) for n in ("ta_enc1", "ta_enc2", "head")), form
+
+
+@keras_only
+def test_a_nested_mismatch_is_reported_by_its_flat_name(flat_and_nested):
+    from modelspec.weights import WeightsError
+
+    folder = flat_and_nested["folder"]
+    (folder / "wrong.yaml").write_text(pair(weights=TO_NESTED.replace("ta_enc2: enc2", "ta_enc2: enc1")))  # fmt: skip
+    with pytest.raises(WeightsError) as info:
+        modelspec.build_model(folder / "wrong.yaml")
+    (d,) = info.value.diagnostics
+    assert d.code == "MS525" and (d.line, d.col) == (30, 24)  # at its map key
+    assert "layer 'ta_enc2' (from 'enc1') does not fit" in d.message
+    assert "kernel (vars/0) is (8, 4) in the model, (6, 8) in the file" in d.message
+
+
+@keras_only
+def test_train_loads_a_flat_file_into_nested_towers(flat_and_nested):
+    folder = flat_and_nested["folder"]
+    (folder / "to_nested.yaml").write_text(pair(weights=TO_NESTED))
+    rng = np.random.default_rng(2)
+    np.savez(folder / "pair.npz", a=rng.normal(size=(4, 6)).astype("float32"),
+             b=rng.normal(size=(4, 6)).astype("float32"), y=rng.normal(size=(4, 1)).astype("float32"))  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "MODELSPEC_DEBUG"}
+    proc = subprocess.run([sys.executable, "-m", "modelspec", "train", "to_nested.yaml", "--data", "pair.npz",
+                           "--epochs", "1", "--out", "tuned.keras"], cwd=folder, capture_output=True, text=True, env=env)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "MS52" not in proc.stderr and "Traceback" not in proc.stderr
+    assert (folder / "tuned.keras").exists()
+
+
+@pytest.mark.parametrize(
+    ("key", "hint"),
+    [
+        ("ta/enc1", "a layer inside a nested model is named `<model>_<layer>`: write 'ta_enc1'"),
+        ("ta.enc1", "a layer inside a nested model is named `<model>_<layer>`: write 'ta_enc1'"),
+        (
+            "enc1",
+            "a layer of a block instance is named `<instance>_<layer>`: did you mean 'ta_enc1'?",
+        ),  # fmt: skip
+    ],
+)
+def test_ms520_a_nested_layer_written_as_a_path_or_its_own_name(key: str, hint: str):
+    text = pair(weights=f"weights:\n  file: runs/flat.keras\n  map: {{'{key}': enc1}}\n")
+    result = check_text(text, "pair.yaml")
+    (d,) = result.diagnostics
+    assert (d.code, d.line, d.col, d.hint) == ("MS520", 30, 9, hint)
+    assert d.message == f"`weights.map` names layer '{key}', which this spec does not have"
+
+
+def test_ms521_a_file_layer_written_as_a_path():
+    result = check_text(pair(weights="weights:\n  file: runs/flat.keras\n  map: {ta_enc1: ta/enc1}\n"), "p.yaml")  # fmt: skip
+    (d,) = result.diagnostics
+    assert d.code == "MS521"
+    assert (
+        d.hint
+        == "a layer inside a nested model of the file is named `<model>_<layer>`: write 'ta_enc1'"
+    )
+
+
+def test_a_map_of_nested_names_lints_clean_in_either_form():
+    for form in ("true", "false"):
+        result = check_text(pair(form, TO_NESTED), "p.yaml")
+        assert result.ok and not result.diagnostics, [d.format() for d in result.diagnostics]

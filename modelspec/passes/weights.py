@@ -7,6 +7,12 @@
   build read ``/etc/...`` or ``../../other-project/secret.keras``).
 - MS529: a ``map`` key names a layer without weights, so the entry loads nothing.
 
+A layer inside a nested model is named ``<model>_<layer>`` on both sides of a map: in
+the spec, the flat name of the instance's layer (``ta_enc1``); in a weights file,
+layer ``enc1`` of the nested model ``ta`` (see :mod:`modelspec.weights`). A key or
+value written as a path (``ta/enc1``, ``ta.enc1``) or as the bare layer name gets a hint
+with the name to write.
+
 What only the file can tell (its layers, their shapes) is checked when the weights
 are loaded: :mod:`modelspec.weights`, codes MS524 - MS528.
 """
@@ -15,7 +21,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 
 from modelspec.errors import ERROR, WARNING, Diagnostic, did_you_mean
@@ -25,6 +31,8 @@ from modelspec.parse import MAX_NAME, NAME
 SUFFIXES = (".weights.h5", ".keras")
 # An absolute path in POSIX or Windows form, or one from a user's home folder.
 _ANCHORED = re.compile(r"(?:[/\\~]|[A-Za-z]:)")
+# How a nested layer's path may be written: ta/enc1, ta.enc1 (for ta_enc1).
+_PATH = re.compile(r"[/.]")
 
 
 def _at(level: str, code: str, message: str, src: Source, hint: str | None = None) -> Diagnostic:
@@ -76,12 +84,29 @@ def check_weights(
                   "a spec may only read files of its own project; copy the file into it")  # fmt: skip
     for entry in w.map:
         if entry.new not in spec.layers:
-            hint = did_you_mean(entry.new, spec.layers)
+            hint = _nested_hint(entry.new, spec.layers) or did_you_mean(entry.new, spec.layers)
             yield _at(ERROR, "MS520", f"`weights.map` names layer '{entry.new}', which this spec does not have",
                       entry.source, hint or "map keys are layers of this spec; values are layers in the file")  # fmt: skip
         elif params is not None and params.get(entry.new) == (0, 0):
             yield _at(WARNING, "MS529", f"layer '{entry.new}' has no weights, so its `weights.map` entry loads nothing",
                       entry.source, "remove the entry")  # fmt: skip
         if not NAME.match(entry.old) or len(entry.old) > MAX_NAME:
+            flat = _PATH.sub("_", entry.old)
+            hint = (f"a layer inside a nested model of the file is named `<model>_<layer>`: write '{flat}'"
+                    if "/" in entry.old and NAME.match(flat) and len(flat) <= MAX_NAME
+                    else "write the name of a layer of the model the weights were saved from")  # fmt: skip
             yield _at(ERROR, "MS521", f"`weights.map` value {entry.old[:60]!r} is not a layer name",
-                      entry.value_source, "write the name of a layer of the model the weights were saved from")  # fmt: skip
+                      entry.value_source, hint)  # fmt: skip
+
+
+def _nested_hint(key: str, layers: Collection[str]) -> str | None:
+    """The hint for a map key written as a nested layer's path (``ta/enc1``) or as its
+    name inside its block (``enc1``): the flat name(s) the spec gives it."""
+    flat = _PATH.sub("_", key)
+    if flat != key and flat in layers:
+        return f"a layer inside a nested model is named `<model>_<layer>`: write '{flat}'"
+    found = sorted(name for name in layers if name.endswith("_" + key))[:3]
+    if found:
+        shown = " or ".join(f"'{name}'" for name in found)
+        return f"a layer of a block instance is named `<instance>_<layer>`: did you mean {shown}?"
+    return None
