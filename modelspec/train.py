@@ -90,6 +90,7 @@ class Slot:
     kinds: str
     source: Source
     dtype: str | None = None  # an input's dtype
+    loss: str | None = None  # an output's loss, by name
 
 
 # Losses whose targets are labels rather than values shaped like the prediction:
@@ -151,7 +152,7 @@ def slots(result: Any) -> list[Slot]:
             sample = tuple(predicted[1:])
             shapes = (sample, sample[:-1]) if sample and sample[-1] == 1 else (sample,)
         kinds = "iu" if rule is not None else "biuf"
-        out.append(Slot(o.name, "output", what, shapes, kinds, o.source))
+        out.append(Slot(o.name, "output", what, shapes, kinds, o.source, loss=loss))
     return out
 
 
@@ -403,6 +404,10 @@ def check_data(
                 hint = "the first axis of every array is the sample axis"
             elif slot.kinds == "iu" and slot.role == "output":
                 hint = "this loss takes one class index per prediction, not one-hot rows"
+            elif _class_indices_for_one_hot(slot, info):
+                sparse = _SPARSE[slot.loss or ""]
+                hint = (f"these are class indices, and '{slot.loss}' takes one-hot rows: use "
+                        f"`loss: {sparse}`, or one-hot encode the labels (keras.utils.to_categorical)")  # fmt: skip
             yield _at(slot, "MS513", f"array '{slot.name}' must have shape {_shape_text(slot.shapes)} for {slot.what}; got {fmt_shape(info.shape)}", hint)  # fmt: skip
         if info.shape:
             lengths.append((slot, info.shape[0]))
@@ -414,6 +419,24 @@ def check_data(
                           "the first axis of every array is the sample axis")  # fmt: skip
         if all(m == 0 for _, m in lengths):
             yield _at(first, "MS515", f"array '{first.name}' for {first.what} must hold at least one sample; got 0")  # fmt: skip
+
+
+# The one-hot losses, and their twins that take class indices instead.
+_SPARSE = {
+    "categorical_crossentropy": "sparse_categorical_crossentropy",
+    "CategoricalCrossentropy": "SparseCategoricalCrossentropy",
+}
+
+
+def _class_indices_for_one_hot(slot: Slot, info: ArrayInfo) -> bool:
+    """Integer targets of the prediction's shape without its class axis (or with a class
+    axis of 1), for a loss that takes one-hot rows: labels for the sparse loss."""
+    if slot.loss not in _SPARSE or info.dtype.kind not in "iu" or not slot.shapes:
+        return False
+    predicted = slot.shapes[0]
+    if not predicted or predicted[-1] in (None, 1):
+        return False
+    return any(_fits(info.shape[1:], s) for s in (predicted[:-1], (*predicted[:-1], 1)))
 
 
 def _read_exactly(fh: Any, size: int) -> Any:

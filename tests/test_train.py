@@ -191,6 +191,36 @@ def test_ms513_sparse_targets_drop_the_class_axis(tmp_path: Path):
     assert problems(tmp_path, TWO_HEADS, arrays) == []
 
 
+ONE_HOT = TWO_HEADS.replace(
+    "loss: sparse_categorical_crossentropy", "loss: categorical_crossentropy"
+)
+ONE_HOT_HINT = (
+    "these are class indices, and 'categorical_crossentropy' takes one-hot rows: use "
+    "`loss: sparse_categorical_crossentropy`, or one-hot encode the labels (keras.utils.to_categorical)"
+)
+
+
+@pytest.mark.parametrize(("shape", "shown"), [((N,), f"({N},)"), ((N, 1), f"({N}, 1)")])
+def test_ms513_class_indices_for_a_one_hot_loss_suggest_the_sparse_one(
+    tmp_path: Path, shape, shown
+):
+    arrays = good_two_heads()
+    arrays["cls"] = RNG.integers(0, 5, size=shape)
+    d = only(problems(tmp_path, ONE_HOT, arrays), "MS513")
+    assert d.line == CLS_LINE
+    assert d.message == (
+        "array 'cls' must have shape (None, 5) for output 'cls' (loss 'categorical_crossentropy'); "
+        f"got {shown}"
+    )
+    assert d.hint == ONE_HOT_HINT
+    # Float values of that shape are not labels: no such hint.
+    arrays["cls"] = RNG.normal(size=shape)
+    assert only(problems(tmp_path, ONE_HOT, arrays), "MS513").hint is None
+    # One-hot rows, integers or floats, are what the loss takes.
+    arrays["cls"] = np.eye(5, dtype="int64")[RNG.integers(0, 5, size=N)]
+    assert problems(tmp_path, ONE_HOT, arrays) == []
+
+
 def test_ms513_a_scalar_has_no_sample_axis(tmp_path: Path):
     arrays = good_tiny()
     arrays["y"] = np.float64(1.0)
@@ -594,6 +624,19 @@ def test_cli_reports_every_data_problem_at_once_without_tensorflow(tmp_path: Pat
     assert [line.split(": error ")[1][:5] for line in lines] == ["MS512", "MS513", "MS514", "MS515"]
     # The spec line is shown under its diagnostic; the data file has no lines to show.
     assert "      x: {shape: [4]}\n      ^" in proc.stderr
+    assert not (tmp_path / "two_heads.keras").exists()
+
+
+def test_cli_class_indices_for_categorical_crossentropy(tmp_path: Path):
+    write(tmp_path, "s.yaml", ONE_HOT)
+    arrays = good_two_heads()
+    np.savez(tmp_path / "d.npz", **arrays)
+    proc = run("train", "s.yaml", "--data", "d.npz", cwd=tmp_path)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith(
+        f"s.yaml:{CLS_LINE}:3: error MS513: array 'cls' must have shape (None, 5)"
+    )
+    assert f"    hint: {ONE_HOT_HINT}\n" in proc.stderr
     assert not (tmp_path / "two_heads.keras").exists()
 
 
