@@ -888,3 +888,14 @@ def test_a_map_of_nested_names_lints_clean_in_either_form():
     for form in ("true", "false"):
         result = check_text(pair(form, TO_NESTED), "p.yaml")
         assert result.ok and not result.diagnostics, [d.format() for d in result.diagnostics]
+
+
+def test_lint_points_a_path_in_the_map_at_the_flat_name(tmp_path: Path):
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "pair.yaml").write_text(pair(weights="weights:\n  file: runs/flat.keras\n  map: {ta/enc1: enc1}\n"))  # fmt: skip
+    proc = subprocess.run([sys.executable, "-m", "modelspec", "lint", "pair.yaml"],
+                          cwd=tmp_path, capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr + proc.stdout
+    out = proc.stdout + proc.stderr
+    assert "pair.yaml:30:9: error MS520: `weights.map` names layer 'ta/enc1', which this spec does not have" in out  # fmt: skip
+    assert "hint: a layer inside a nested model is named `<model>_<layer>`: write 'ta_enc1'" in out
