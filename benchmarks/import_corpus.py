@@ -472,7 +472,7 @@ def main() -> None:
     if args.repeat < 1:
         ap.error("--repeat must be at least 1")
 
-    from modelspec.instantiate import quiet_tensorflow
+    from modelspec.quiet import quiet_tensorflow
 
     quiet_tensorflow()
     import keras

@@ -234,7 +234,7 @@ def layer_class(path: str) -> type:
     be a Keras layer class without calling anything of it (see NOTE: [layer classes,
     not callables]). Raises :class:`NotALayerClass`.
     """
-    from modelspec.instantiate import quiet_import
+    from modelspec.quiet import quiet_import
 
     keras = quiet_import("keras")
     module, _, name = path.rpartition(".")
@@ -310,7 +310,7 @@ def _ask_keras(
     cls: str, kwargs_json: str, shapes: tuple, inputs: int
 ) -> tuple[Any, tuple[int, int]]:
     """Output shape and ``(trainable, non_trainable)`` parameters, from Keras itself."""
-    from modelspec.instantiate import quiet_import
+    from modelspec.quiet import quiet_import
 
     keras = quiet_import("keras")
 

@@ -254,7 +254,8 @@ def _outputs(model: Any, x: Any) -> dict[str, Any]:
 
 def compare(spec: SpecModel, *, steps: int = 3, batch_size: int = 8, data_seed: int = 0) -> Report:
     """Build every form of ``spec`` and compare them (see the module docstring)."""
-    from modelspec.instantiate import quiet_import, verify_custom
+    from modelspec.instantiate import verify_custom
+    from modelspec.quiet import quiet_import
 
     keras = quiet_import("keras")
     verify_custom(spec.plan)  # before the generated module creates any of them

@@ -13,98 +13,12 @@ deserializer. Keras is imported on first use.
 from __future__ import annotations
 
 import contextlib
-import os
-import re
 import sys
 from collections.abc import Iterator
 from typing import Any
 
 from modelspec.plan import Ctor, Plan
-
-
-def quiet_tensorflow() -> None:
-    """Call before TensorFlow is imported: its C++ start-up log (banners, tf.data notes)
-    would bury what modelspec and Keras print. Errors still show; a level the user set,
-    e.g. ``TF_CPP_MIN_LOG_LEVEL=0``, wins."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
-def quiet_import(name: str = "keras") -> Any:
-    """``import name`` (Keras, or TensorFlow) without TensorFlow's start-up log.
-
-    # NOTE: [quiet start-up]
-    ``TF_CPP_MIN_LOG_LEVEL`` applies once TensorFlow's logging is set up. Lines logged
-    before that (TensorFlow 2.21: absl's "All log messages before absl::InitializeLog()"
-    and the oneDNN and CPU-feature notes) go straight to file descriptor 2, whatever
-    the level. So while TensorFlow loads, descriptor 2 is a pipe, and what comes
-    through it is passed on without the informational and warning records of the C++
-    log (``I0000 00:00:...] ...``) and absl's notice. Errors,
-    Python's own warnings and anything else pass through. Nothing is switched off:
-    oneDNN stays as TensorFlow chose. A level the user set below 2 keeps everything.
-    """
-    import importlib
-
-    if name in sys.modules:
-        return sys.modules[name]
-    quiet_tensorflow()
-    if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2") in ("0", "1"):
-        return importlib.import_module(name)
-    with _native_log_filtered():
-        return importlib.import_module(name)
-
-
-# A record of the C++ log (absl / glog format): level letter, date, time, thread,
-# file:line]. INFO and WARNING records are dropped, and absl's notice that logging is
-# not set up yet; a line without that prefix is never dropped.
-_QUIET_RECORD = re.compile(rb"(?:[IW]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [^ \]]+:\d+\] |"
-                           rb"WARNING: All log messages before absl::InitializeLog\(\))")  # fmt: skip
-
-
-def drop_startup_log(data: bytes) -> bytes:
-    r"""``data`` (what was written to stderr) without the C++ log's INFO and WARNING
-    records; see NOTE: [quiet start-up].
-
-    >>> drop_startup_log(b"I0000 00:00:17.1 12 port.cc:153] oneDNN custom operations are on.\nkept\n")
-    b'kept\n'
-    """
-    return b"".join(
-        line for line in data.splitlines(keepends=True) if not _QUIET_RECORD.match(line)
-    )
-
-
-@contextlib.contextmanager
-def _native_log_filtered() -> Iterator[None]:
-    """File descriptor 2 through :func:`drop_startup_log` inside the block."""
-    import threading
-
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-        read_end, write_end = os.pipe()
-    except OSError:  # no descriptor 2, or none left: nothing to filter
-        yield
-        return
-    chunks: list[bytes] = []
-
-    def drain() -> None:  # a pipe's buffer is small: read while the block writes
-        while chunk := os.read(read_end, 65536):
-            chunks.append(chunk)
-
-    reader = threading.Thread(target=drain, daemon=True)
-    reader.start()
-    os.dup2(write_end, 2)
-    os.close(write_end)
-    try:
-        yield
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)  # closes the pipe's last write end: the reader sees its end
-        os.close(saved)
-        reader.join(timeout=10)
-        os.close(read_end)
-        kept = drop_startup_log(b"".join(chunks))
-        if kept:
-            os.write(2, kept)
+from modelspec.quiet import quiet_import
 
 
 def verify_custom(plan: Plan) -> None:

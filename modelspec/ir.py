@@ -31,6 +31,12 @@ from typing import Any
 from modelspec.catalog.base import Shape
 from modelspec.errors import JsonPath
 
+# What a name of a spec (an input, layer, step or output) may be. Keras refuses "/"
+# in names; "[", "]" and ":" are ours (tensor indices, chain tensors); the rest keeps
+# names usable as file names and in generated code.
+NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*\Z")
+MAX_NAME = 200
+
 
 @dataclass(frozen=True, slots=True)
 class Source:

@@ -20,6 +20,8 @@ from modelspec.catalog import LAYER_TYPES
 from modelspec.custom import custom_types
 from modelspec.errors import WARNING, Diagnostic, did_you_mean, printable
 from modelspec.ir import (
+    MAX_NAME,
+    NAME,
     Call,
     Input,
     Layer,
@@ -32,10 +34,6 @@ from modelspec.ir import (
 )
 from modelspec.loader import Document
 
-# Keras refuses "/" in names; "[", "]" and ":" are ours (tensor indices, chain
-# tensors); the rest keeps names usable as file names and in generated code.
-NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*\Z")
-MAX_NAME = 200
 MAX_SUGGESTIONS = 20
 
 

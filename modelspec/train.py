@@ -633,7 +633,7 @@ def make_strategy(name: str) -> Any:
     Call it before anything else uses TensorFlow: MultiWorkerMirroredStrategy must
     be created before the runtime initialises its devices.
     """
-    from modelspec.instantiate import quiet_import
+    from modelspec.quiet import quiet_import
 
     tf = quiet_import("tensorflow")
 

@@ -249,7 +249,7 @@ atexit.register(report)
 if "keras" in allowed_imports:
     # Keras and TensorFlow are trusted, and their start-up reads, writes temporary files
     # and runs `uname`: loaded before the hook, as tests/test_codegen_safety.py does.
-    from modelspec.instantiate import quiet_import
+    from modelspec.quiet import quiet_import
 
     quiet_import("keras")
 sys.addaudithook(hook)

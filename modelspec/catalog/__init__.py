@@ -9,11 +9,10 @@ below, which is also their order in the JSON Schema.
 from __future__ import annotations
 
 from modelspec.catalog import attention, conv, core, merge, norm, reshape, rnn
-from modelspec.catalog.base import REQUIRED, Kwarg, LayerType, Shape, ShapeError
+from modelspec.catalog.base import LAYER_TYPES, REQUIRED, Kwarg, LayerType, Shape, ShapeError
 
 _MODULES = (core, norm, reshape, conv, rnn, attention, merge)
 
-LAYER_TYPES: dict[str, LayerType] = {}
 for _module in _MODULES:
     for _layer in _module.LAYERS:
         if _layer.name in LAYER_TYPES:  # pragma: no cover - a catalogue bug

@@ -180,6 +180,13 @@ class LayerType:
         return out
 
 
+# Every layer type by name: filled by the package (``modelspec.catalog``) as it loads
+# its family modules, before any rule runs. It lives here so that a rule that looks up
+# another layer type (a wrapper's inner layer) needs no import of the package that
+# imports it.
+LAYER_TYPES: dict[str, LayerType] = {}
+
+
 # --- JSON Schema fragments shared by many kwargs -------------------------------------
 
 INT = {"type": "integer"}

@@ -13,6 +13,7 @@ from modelspec.catalog.base import (
     CONSTRAINT,
     INITIALIZER,
     INT,
+    LAYER_TYPES,
     POS_INT,
     RATE,
     REGULARIZER,
@@ -166,8 +167,6 @@ SIMPLE_RNN = LayerType(
 
 def _inner(spec):
     """The catalogue entry and resolved kwargs of a nested layer spec."""
-    from modelspec.catalog import LAYER_TYPES  # here: the registry imports this module
-
     type_name = spec.get("type") if isinstance(spec, dict) else None
     if type_name not in LAYER_TYPES:
         raise ShapeError(f"wraps an unknown layer type {type_name!r}", code="MS304")

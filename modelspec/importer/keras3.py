@@ -51,7 +51,8 @@ from modelspec.catalog.base import (
 from modelspec.custom import CLASS_PATH
 from modelspec.errors import ERROR, WARNING, Diagnostic, did_you_mean
 from modelspec.importer import values as vals
-from modelspec.parse import MAX_NAME, NAME, to_snake_case
+from modelspec.ir import MAX_NAME, NAME
+from modelspec.parse import to_snake_case
 from modelspec.schema import DTYPES
 
 Ref = tuple[str, int, int]  # keras_history: layer name, node index, tensor index

@@ -25,8 +25,7 @@ from collections.abc import Collection, Iterator
 from typing import Any
 
 from modelspec.errors import ERROR, WARNING, Diagnostic, did_you_mean
-from modelspec.ir import Source, Spec
-from modelspec.parse import MAX_NAME, NAME
+from modelspec.ir import MAX_NAME, NAME, Source, Spec
 
 SUFFIXES = (".weights.h5", ".keras")
 # An absolute path in POSIX or Windows form, or one from a user's home folder.

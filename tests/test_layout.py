@@ -1,0 +1,69 @@
+"""The package's shape: no module of ``modelspec`` imports, however indirectly, itself.
+
+Imports are read with :mod:`ast`, at any depth (an import inside a function closes a
+circle as surely as one at the top, only later), and the circles are found with
+:mod:`graphlib`. A package's ``__init__`` counts only where it is named: every
+``import modelspec.x`` also runs ``modelspec/__init__.py``, which would tie every
+module to every other.
+"""
+
+from __future__ import annotations
+
+import ast
+import graphlib
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "modelspec"
+
+
+def modules() -> dict[str, Path]:
+    """``dotted name -> file`` for every module of the package."""
+    out = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(parts)] = path
+    return out
+
+
+def imports(name: str, path: Path, known: dict[str, Path]) -> set[str]:
+    """The package's modules that ``name`` imports, anywhere in it."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                up = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*up, base] if base else up)
+            # `from a import b` imports the module a.b when there is one, else a's name b
+            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names]  # fmt: skip
+        else:
+            continue
+        out.update(t for t in targets if t in known and t != name)
+    return out
+
+
+def test_the_import_graph_has_no_circle():
+    known = modules()
+    graph = {name: imports(name, path, known) for name, path in known.items()}
+    try:
+        tuple(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as exc:
+        pytest.fail(f"import circle: {' -> '.join(exc.args[1])}")
+
+
+def test_the_reader_sees_an_import_inside_a_function():
+    known = {"modelspec.a": Path("a.py"), "modelspec.b": Path("b.py"), "modelspec.pkg": Path()}
+    source = "def f():\n    from modelspec.b import x\n    from modelspec import pkg\n"
+    path = PACKAGE.parent / "tests" / "_layout_probe.py"
+    try:
+        path.write_text(source)
+        assert imports("modelspec.a", path, known) == {"modelspec.b", "modelspec.pkg"}
+    finally:
+        path.unlink()
