@@ -12,9 +12,9 @@ The corpus:
   and 1,000 classes, or with ``--small`` at the smallest input it takes and 10 classes,
   as tests/test_import.py builds them);
 - the seeds' models: each ``specs/seed_*.yaml`` built to Keras (``to_keras()``);
-- the Keras Functional API guide's models (:data:`modelspec.conformance.GUIDE_MODELS`).
+- the Keras Functional API guide's models (:data:`tests.conformance.GUIDE_MODELS`).
 
-Each model goes through :func:`modelspec.conformance.prove_import`, the proof the tests
+Each model goes through :func:`tests.conformance.prove_import`, the proof the tests
 run: export (``model.to_json()``), import, lint, summary equal to Keras, build
 (``build_model()`` of the module ``modelspec build`` writes, or ``--via direct``:
 ``to_keras()``), outputs equal with Keras's weights copied by name, and the Sequential
@@ -57,7 +57,7 @@ sys.path.insert(0, str(ROOT))
 import run as bench  # noqa: E402
 from run import loadavg, log, machine  # noqa: E402
 
-from modelspec.conformance import (  # noqa: E402
+from tests.conformance import (  # noqa: E402
     CI_APPLICATIONS,
     GUIDE_MODELS,
     STAGES,
@@ -274,8 +274,8 @@ def scaling(keras: Any, repeat: int) -> str:
     (NASNetLarge: 6), as a markdown table: is the import linear in the layers?"""
     from keras.src.applications.nasnet import NASNet
 
-    from modelspec.conformance import count_layers
     from modelspec.importer import import_config
+    from tests.conformance import count_layers
 
     points = []
     for blocks in SCALING_BLOCKS:

@@ -33,16 +33,6 @@ from hypothesis import strategies as st
 
 import modelspec
 from modelspec.check import check_text
-from modelspec.conformance import (
-    CI_APPLICATIONS,
-    application_modules,
-    autoencoder,
-    prove_import,
-    siamese,
-    siamese_tower,
-    ticket_classifier,
-    toy_resnet,
-)
 from modelspec.emit.spec_yaml import render, scalar
 from modelspec.importer import (
     ImportResult,
@@ -56,6 +46,16 @@ from modelspec.importer import source as source_mod
 from modelspec.importer import values as vals
 from modelspec.loader import loads
 from modelspec.outputs import intact
+from tests.conformance import (
+    CI_APPLICATIONS,
+    application_modules,
+    autoencoder,
+    prove_import,
+    siamese,
+    siamese_tower,
+    ticket_classifier,
+    toy_resnet,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted([*ROOT.glob("specs/*.yaml"), *ROOT.glob("specs/*.json")])
@@ -868,7 +868,7 @@ def assert_imports(model, file: str = "model.json", allow_modules: tuple[str, ..
 
     ``allow_modules`` lets the spec use custom layers from those modules. A spec that is
     a plain chain is proven again as a ``keras.Sequential``. The proof, stage by stage,
-    is :func:`modelspec.conformance.prove_import`.
+    is :func:`tests.conformance.prove_import`.
     """
     from modelspec.project import find_project
 

@@ -1,4 +1,4 @@
-"""The import proof stage by stage (``modelspec.conformance``) and the corpus script."""
+"""The import proof stage by stage (``tests.conformance``) and the corpus script."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def keras():
 
 @pytest.mark.keras
 def test_a_proof_times_every_stage_of_a_chain(keras):
-    from modelspec.conformance import STAGES, prove_import
+    from tests.conformance import STAGES, prove_import
 
     x = keras.Input(shape=(4,), name="x")
     model = keras.Model(x, keras.layers.Dense(2, name="fc")(x), name="chain")
@@ -33,7 +33,7 @@ def test_a_proof_times_every_stage_of_a_chain(keras):
 
 @pytest.mark.keras
 def test_a_failing_stage_is_named_with_its_code(keras):
-    from modelspec.conformance import ProofFailure, prove_import
+    from tests.conformance import ProofFailure, prove_import
 
     x = keras.Input(shape=(4,), name="x")
     model = keras.Model(x, keras.layers.Lambda(lambda t: t * 2, name="double")(x))
