@@ -5,7 +5,8 @@
 Each ``### MSnnn`` section's first ``yaml``/``json`` example is linted, and the
 ``text`` block after it is replaced by what lint prints for that code. The prose is
 left alone; ``tests/test_rules.py::test_docs_examples_give_the_output_shown`` fails
-while the shown output is stale.
+while the shown output is stale. Each heading gets an ``<a id="msnnn"></a>`` line
+above it, where SARIF's ``helpUri`` links the code.
 """
 
 from __future__ import annotations
@@ -40,6 +41,27 @@ def regenerate(text: str) -> str:
     return "".join(parts)
 
 
+def anchored(text: str) -> str:
+    r"""An ``<a id="msnnn"></a>`` line above each ``### MSnnn`` heading.
+
+    GitHub's own anchor of a heading holds its title (``#ms407-softmax-...``), which a
+    link made from the code alone cannot know; ``modelspec/emit/sarif.py`` links
+    ``docs/diagnostics.md#ms407``.
+
+    >>> anchored("### MS407 title\n")
+    '<a id="ms407"></a>\n### MS407 title\n'
+    >>> anchored(anchored("### MS407 title\n")) == anchored("### MS407 title\n")
+    True
+    """
+    return re.sub(
+        r'^(?:<a id="ms\d{3}"></a>\n)?(### (MS\d{3})\b)',
+        lambda m: f'<a id="{m[2].lower()}"></a>\n{m[1]}',
+        text,
+        flags=re.M,
+    )
+
+
 if __name__ == "__main__":
-    DOC.write_text(regenerate(DOC.read_text(encoding="utf-8")), encoding="utf-8")
+    text = DOC.read_text(encoding="utf-8")
+    DOC.write_text(anchored(regenerate(text)), encoding="utf-8")
     print(f"updated {DOC}")

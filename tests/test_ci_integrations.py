@@ -12,7 +12,11 @@ from pathlib import Path
 
 import yaml
 
+from modelspec.emit.sarif import sarif
+from modelspec.errors import Diagnostic
 from tests.test_cli import BAD
+from tests.test_docs_output import anchors
+from tests.test_rules import INTERNAL, _source_codes
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -90,3 +94,20 @@ def test_lint_sarif_of_clean_specs_has_no_results():
                           capture_output=True, text=True, cwd=ROOT, timeout=60)  # fmt: skip
     assert proc.returncode == 0
     assert json.loads(proc.stdout)["runs"][0]["results"] == []
+
+
+def test_sarif_help_links_lead_to_each_code():
+    """A code-scanning alert links its rule's section of docs/diagnostics.md: the anchor
+    must be on that page (tests/regen_diagnostics_doc.py writes one above each heading)."""
+    doc = ROOT / "docs" / "diagnostics.md"
+    codes = sorted(set(re.findall(r"^### (MS\d{3})\b", doc.read_text(encoding="utf-8"), re.M))
+                   | (_source_codes() - INTERNAL))  # fmt: skip
+    log = sarif([Diagnostic("error", code, "message", file="s.yaml") for code in codes])
+    on_page = anchors(doc)
+    for rule in log["runs"][0]["tool"]["driver"]["rules"]:
+        page, _, anchor = rule["helpUri"].partition("#")
+        assert (ROOT / page).resolve() == doc
+        assert anchor in on_page, (
+            f"{rule['id']}: no #{anchor} in {page}; run python -m tests.regen_diagnostics_doc"
+        )
+    assert len(log["runs"][0]["tool"]["driver"]["rules"]) == len(codes) > 100

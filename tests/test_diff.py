@@ -167,15 +167,6 @@ def test_spec_with_errors_exits_2(tmp_path: Path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
 
 
-def test_readme_example_is_the_real_output(tmp_path: Path):
-    readme = (SPECS.parent / "README.md").read_text()
-    start = readme.index("$ modelspec diff specs/seed_000_shared_tower.yaml tower_b.yaml\n")
-    shown = readme[start:].split("\n", 1)[1].split("```", 1)[0]
-    (tmp_path / "tower_b.yaml").write_text(TOWER_B)
-    proc = run("diff", str(TOWER), "tower_b.yaml", cwd=tmp_path)
-    assert proc.stdout.replace(str(TOWER), "specs/seed_000_shared_tower.yaml") == shown
-
-
 @pytest.mark.keras
 def test_a_spec_against_a_saved_keras_model(tmp_path: Path):
     pytest.importorskip("keras")
