@@ -28,6 +28,7 @@ Specs without ``compile`` are trained, for this comparison only, with
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -125,6 +126,7 @@ def _builders(spec: SpecModel) -> dict[str, Any]:
     """``label -> () -> keras.Model`` for every build of the spec, and of the spec with
     its nested models inlined when it has any."""
     out = {}
+    module_file = os.path.join(os.path.dirname(os.path.abspath(spec.result.file)), f"{spec.name}_model.py")  # fmt: skip
     for model, how in ((spec, ""), (inlined(spec), "inlined, ")):
         if model is None:
             continue
@@ -132,7 +134,10 @@ def _builders(spec: SpecModel) -> dict[str, Any]:
             source = model.to_python(form)
 
             def generated(source: str = source, form: str = form) -> Any:
-                namespace: dict[str, Any] = {"__name__": f"modelspec_equiv_{form}"}
+                # As if written beside the spec, where `build` writes it by default: a
+                # `weights:` file is found from the module's folder.
+                namespace: dict[str, Any] = {"__name__": f"modelspec_equiv_{form}",
+                                             "__file__": module_file}  # fmt: skip
                 exec(compile(source, f"<{spec.name}.{form}.py>", "exec"), namespace)  # noqa: S102 - our own output
                 return namespace["build_model"]()
 

@@ -287,3 +287,18 @@ def test_an_inlined_build_that_differs_is_caught(monkeypatch, tmp_path: Path):
     assert failed.detail.startswith(
         "functional (inlined, generated) vs functional (generated): layer "
     )
+
+
+def test_a_spec_that_starts_from_a_weights_file(tmp_path: Path):
+    # The generated module finds the spec's weights from its own folder (__file__).
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "pair.yaml").write_text(NESTED_PAIR.replace("SEED", "seed: 5"))
+    modelspec.build_model(tmp_path / "pair.yaml").save_weights(
+        tmp_path / "runs" / "pair.weights.h5"
+    )
+    weights = "weights: runs/pair.weights.h5\n"
+    (tmp_path / "tuned.yaml").write_text(NESTED_PAIR.replace("SEED", "seed: 6") + weights)
+    proc = run("equiv", str(tmp_path / "tuned.yaml"), "--steps", "1")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "verdict: identical: all 4 builds are the same model" in proc.stdout
