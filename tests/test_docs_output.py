@@ -47,13 +47,7 @@ PAGES = sorted(
 KERAS_COMMANDS = {"equiv", "train"}
 # Sessions skipped although their page does not say so, by page and first command line,
 # with the reason. The page should carry the mark (or the file name) instead.
-UNMARKED = {
-    (
-        "docs/spec.md",
-        "$ modelspec lint --allow-module keras.src.applications.inception_resnet_v2 "
-        "scaled_residual.yaml",
-    ): "the spec it lints is shown without a `# scaled_residual.yaml` line",
-}
+UNMARKED: dict[tuple[str, str], str] = {}
 
 FENCE = re.compile(r"^( *)(`{3,})([\w+-]*)\s*$")
 FILE_NAME = re.compile(r"^# ([\w./-]+\.(?:ya?ml|py))$")
