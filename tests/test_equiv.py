@@ -211,35 +211,7 @@ def test_a_build_with_other_parameters_is_caught(monkeypatch, tmp_path: Path):
 
 
 # A siamese pair whose tower is a nested model: `equiv` builds it inlined too.
-NESTED_PAIR = """\
-modelspec: 1
-name: pair
-SEED
-inputs:
-  a: {shape: [6]}
-  b: {shape: [6]}
-blocks:
-  tower:
-    model: true
-    inputs: [x]
-    outputs: [z]
-    layers:
-      enc1: {type: Dense, units: 8, activation: relu}
-      enc2: {type: Dense, units: 4}
-    graph:
-      z: {apply: [enc1, enc2], to: x}
-layers:
-  diff: {type: Subtract}
-  head: {type: Dense, units: 1}
-graph:
-  ta: {block: tower, to: a}
-  tb: {block: tower, to: b, share: ta}
-  out: {apply: [diff, head], to: [ta, tb]}
-outputs:
-  y: {from: out, loss: mse}
-compile:
-  optimizer: adam
-"""
+NESTED_PAIR = (ROOT / "tests" / "specs" / "nested_pair.yaml").read_text().replace("seed: 5", "SEED")
 
 
 def test_nested_models_against_their_inlined_form_through_the_cli(tmp_path: Path):

@@ -725,41 +725,13 @@ compile:
   optimizer: adam
 WEIGHTS"""
 
-PAIR = """\
-modelspec: 1
-name: pair
-seed: 5
-inputs:
-  a: {shape: [6]}
-  b: {shape: [6]}
-blocks:
-  tower:
-    model: MODEL
-    inputs: [x]
-    outputs: [z]
-    layers:
-      enc1: {type: Dense, units: 8, activation: relu}
-      enc2: {type: Dense, units: 4}
-    graph:
-      z: {apply: [enc1, enc2], to: x}
-layers:
-  diff: {type: Subtract}
-  head: {type: Dense, units: 1}
-graph:
-  ta: {block: tower, to: a}
-  tb: {block: tower, to: b, share: ta}
-  out: {apply: [diff, head], to: [ta, tb]}
-outputs:
-  y: {from: out, loss: mse}
-compile:
-  optimizer: adam
-WEIGHTS"""
+PAIR = (Path(__file__).resolve().parent / "specs" / "nested_pair.yaml").read_text()
 
 TO_NESTED = "weights:\n  file: runs/flat.keras\n  map: {ta_enc1: enc1, ta_enc2: enc2}\n"
 
 
 def pair(model: str = "true", weights: str = "") -> str:
-    return PAIR.replace("MODEL", model).replace("WEIGHTS", weights)
+    return PAIR.replace("model: true", f"model: {model}", 1) + weights
 
 
 def _by_name(model) -> dict:
@@ -835,7 +807,7 @@ def test_a_nested_mismatch_is_reported_by_its_flat_name(flat_and_nested):
     with pytest.raises(WeightsError) as info:
         modelspec.build_model(folder / "wrong.yaml")
     (d,) = info.value.diagnostics
-    assert d.code == "MS525" and (d.line, d.col) == (30, 24)  # at its map key
+    assert d.code == "MS525" and (d.line, d.col) == (32, 24)  # at its map key
     assert "layer 'ta_enc2' (from 'enc1') does not fit" in d.message
     assert "kernel (vars/0) is (8, 4) in the model, (6, 8) in the file" in d.message
 
@@ -870,7 +842,7 @@ def test_ms520_a_nested_layer_written_as_a_path_or_its_own_name(key: str, hint: 
     text = pair(weights=f"weights:\n  file: runs/flat.keras\n  map: {{'{key}': enc1}}\n")
     result = check_text(text, "pair.yaml")
     (d,) = result.diagnostics
-    assert (d.code, d.line, d.col, d.hint) == ("MS520", 30, 9, hint)
+    assert (d.code, d.line, d.col, d.hint) == ("MS520", 32, 9, hint)
     assert d.message == f"`weights.map` names layer '{key}', which this spec does not have"
 
 
@@ -897,5 +869,5 @@ def test_lint_points_a_path_in_the_map_at_the_flat_name(tmp_path: Path):
                           cwd=tmp_path, capture_output=True, text=True)  # fmt: skip
     assert proc.returncode == 1 and "Traceback" not in proc.stderr + proc.stdout
     out = proc.stdout + proc.stderr
-    assert "pair.yaml:30:9: error MS520: `weights.map` names layer 'ta/enc1', which this spec does not have" in out  # fmt: skip
+    assert "pair.yaml:32:9: error MS520: `weights.map` names layer 'ta/enc1', which this spec does not have" in out  # fmt: skip
     assert "hint: a layer inside a nested model is named `<model>_<layer>`: write 'ta_enc1'" in out
