@@ -15,13 +15,12 @@ Example::
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from modelspec.compose_scan import uses_composition
 from modelspec.errors import Diagnostic
-from modelspec.ir import Spec
+from modelspec.ir import Spec, split_ref
 from modelspec.loader import Document, load, loads
 from modelspec.parse import parse, unused_layers
 from modelspec.passes.graph import GraphFacts, check_graph
@@ -146,10 +145,7 @@ def _names_used(data: Any) -> set[str]:
         outputs = data.get("outputs")
         for out in outputs.values() if isinstance(outputs, dict) else ():
             written.append(out.get("from") if isinstance(out, dict) else None)
-    return {_INDEX.sub("", name) for name in written if isinstance(name, str)}
-
-
-_INDEX = re.compile(r"\[\d+\]\Z")
+    return {split_ref(name)[0] for name in written if isinstance(name, str)}
 
 
 def check_document(

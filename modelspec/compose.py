@@ -55,6 +55,7 @@ from modelspec import expr
 from modelspec.compose_scan import COMPOSE_KEYS, uses_composition  # noqa: F401 (re-exported)
 from modelspec.errors import ERROR, WARNING, Diagnostic, JsonPath, did_you_mean
 from modelspec.include import Library, gather, merge
+from modelspec.ir import split_ref
 from modelspec.loader import Document
 from modelspec.parse import to_snake_case
 from modelspec.project import Project, find_project
@@ -161,15 +162,6 @@ _UNSET = object()
 # this large (items and characters); a larger one is not cached, rather than written
 # out for the key at every instance.
 _CACHED_VALUE_SIZE = 256
-
-
-def _split_ref(text: str) -> tuple[str, int | None]:
-    """``"enc[1]"`` -> ``("enc", 1)``; ``"x"`` -> ``("x", None)``."""
-    if text.endswith("]") and "[" in text:
-        base, _, rest = text.rpartition("[")
-        if rest[:-1].isdigit():
-            return base, int(rest[:-1])
-    return text, None
 
 
 class _Expander:
@@ -472,12 +464,12 @@ class _Expander:
         """A tensor reference -> its expanded name (aliases are resolved at the end)."""
         if scope is None:
             return text
-        base, index = _split_ref(text)
+        base, index = split_ref(text)
         if base in scope.inputs:
             target = scope.inputs[base]
             if index is None:
                 return target
-            if _split_ref(target)[1] is not None:
+            if split_ref(target)[1] is not None:
                 raise self.fail(
                     "MS706", f"'{text}' picks an output of '{target}', which is one tensor", path
                 )
@@ -866,7 +858,7 @@ class _Expander:
             )
             for k, o in enumerate(nested.outputs):
                 if (
-                    instance not in self.nested_chain(_split_ref(o)[0])
+                    instance not in self.nested_chain(split_ref(o)[0])
                     and self.models[nested.owner] is nested
                 ):
                     self.error("MS722", f"output {k} of nested model '{instance}' is '{o}', which "
@@ -876,7 +868,7 @@ class _Expander:
                                "that computes the output")  # fmt: skip
 
         def check_ref(ref: str, reader: tuple[str, ...], path: JsonPath) -> None:
-            for instance in self.nested_chain(_split_ref(ref)[0]):
+            for instance in self.nested_chain(split_ref(ref)[0]):
                 if instance not in reader and ref not in self.models[instance].outputs:
                     outs = ", ".join(self.models[instance].outputs)
                     self.error("MS725", f"'{ref}' is inside nested model '{instance}'; from "
@@ -948,7 +940,7 @@ class _Expander:
     def resolve(self, text: str, path: JsonPath) -> str:
         """A reference through instance outputs and dropped steps to a real tensor."""
         for _ in range(len(self.aliases) + 1):
-            base, index = _split_ref(text)
+            base, index = split_ref(text)
             if text in self.aliases:
                 target = self.aliases[text]
             elif index is not None and base in self.aliases:
@@ -959,7 +951,7 @@ class _Expander:
                         return text
                     text = target[index]
                     continue
-                target = f"{target}[{index}]" if _split_ref(target)[1] is None else target
+                target = f"{target}[{index}]" if split_ref(target)[1] is None else target
             else:
                 return text
             if isinstance(target, list):

@@ -81,6 +81,12 @@ class Layer:
 _REF = re.compile(r"(?P<name>.+)\[(?P<index>[0-9]+)\]\Z")
 
 
+def split_ref(text: str) -> tuple[str, int | None]:
+    """A tensor reference as written: ``"enc[1]"`` -> ``("enc", 1)``; ``"x"`` -> ``("x", None)``."""
+    m = _REF.match(text)
+    return (m["name"], int(m["index"])) if m else (text, None)
+
+
 @dataclass(frozen=True, slots=True)
 class TensorRef:
     name: str
@@ -90,10 +96,7 @@ class TensorRef:
     @classmethod
     def parse(cls, text: str, source: Source) -> TensorRef:
         """``"enc[1]"`` -> ``TensorRef("enc", 1)``; ``"x"`` -> ``TensorRef("x", None)``."""
-        m = _REF.match(text)
-        if m:
-            return cls(m["name"], int(m["index"]), source)
-        return cls(text, None, source)
+        return cls(*split_ref(text), source)
 
     def __str__(self) -> str:
         return self.name if self.index is None else f"{self.name}[{self.index}]"

@@ -13,12 +13,13 @@ their first call), so a shared layer's weights count once, as in Keras.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from modelspec.catalog.base import fmt_shape
 from modelspec.check import Result
 from modelspec.errors import printable
-from modelspec.ir import Call
+from modelspec.ir import Call, split_ref
 from modelspec.passes.keras_order import keras_layer_order
 from modelspec.passes.training import objective
 
@@ -77,9 +78,9 @@ def _nested_rows(result: Result, level: str | None) -> list[dict[str, Any]]:
             sub = nesting.levels[name]
             shown = []
             for item in calls[name]:
-                outs = [_json_shape(shapes.tensors.get(o)) if "[" not in o else
-                        _json_shape(_pick(shapes.tensors.get(o.rpartition("[")[0]), o))
-                        for o in result.models[item.model].outputs]  # fmt: skip
+                outs = [
+                    _json_shape(_pick(shapes.tensors, o)) for o in result.models[item.model].outputs
+                ]
                 shown.append(outs[0] if len(outs) == 1 else outs)
             rows.append({
                 "name": sub.name,
@@ -102,8 +103,12 @@ def _nested_rows(result: Result, level: str | None) -> list[dict[str, Any]]:
     return rows
 
 
-def _pick(value: Any, ref: str) -> Any:
-    index = int(ref.rpartition("[")[2][:-1])
+def _pick(tensors: Mapping[str, Any], ref: str) -> Any:
+    """The shape of the tensor ``ref`` names, ``name[i]`` picking one of several."""
+    name, index = split_ref(ref)
+    value = tensors.get(name)
+    if index is None:
+        return value
     return value[index] if isinstance(value, list) and index < len(value) else None
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelspec.errors import ERROR, Diagnostic
-from modelspec.ir import Call, Source, Spec
+from modelspec.ir import Call, Source, Spec, split_ref
 
 Ref = tuple[str, "int | None"]
 
@@ -67,14 +67,6 @@ class NestFacts:
 
     def level_of(self, instance: str, models: Mapping[str, Any]) -> Level:
         return self.levels[models[instance].owner]
-
-
-def _split(text: str) -> tuple[str, int | None]:
-    if text.endswith("]") and "[" in text:
-        base, _, rest = text.rpartition("[")
-        if rest[:-1].isdigit():
-            return base, int(rest[:-1])
-    return text, None
 
 
 def _merge(shapes: list[Any]) -> tuple[int | None, ...] | None:
@@ -145,12 +137,12 @@ def nest(spec: Spec, graph: Any, shapes: Any, models: Mapping[str, Any],
         inputs: list[tuple[str, tuple[int | None, ...], str]] = []
         if nested is not None:
             for block_input, tensor in nested.inputs:
-                rename.setdefault(_split(tensor), (block_input, None))
-                every = [_split(dict(m.inputs)[block_input]) for m in models.values()
+                rename.setdefault(split_ref(tensor), (block_input, None))
+                every = [split_ref(dict(m.inputs)[block_input]) for m in models.values()
                          if m.owner == owner and block_input in dict(m.inputs)]  # fmt: skip
                 shape = _merge([shape_of(r) for r in every])
                 batch = shape[1:] if shape else ()
-                inputs.append((block_input, batch, dtype_of(_split(tensor))))
+                inputs.append((block_input, batch, dtype_of(split_ref(tensor))))
         else:
             inputs = [(i.name, i.shape or (), i.dtype) for i in spec.inputs]
         items: list[tuple[int, Item, list[tuple[str, int | None]]]] = []
@@ -163,8 +155,8 @@ def nest(spec: Spec, graph: Any, shapes: Any, models: Mapping[str, Any],
             if child.owner == instance and build(instance) is None:
                 return None
             for k, out in enumerate(child.outputs):
-                rename[_split(out)] = (instance, None if len(child.outputs) == 1 else k)
-            ins = [_split(t) for _, t in child.inputs]
+                rename[split_ref(out)] = (instance, None if len(child.outputs) == 1 else k)
+            ins = [split_ref(t) for _, t in child.inputs]
             src = Source(spec.file, child.line, 1, tuple(child.path))
             item = Item(child.owner, instance, (), instance, instance, src, len(child.outputs) > 1)
             items.append((first[instance], item, ins))
@@ -173,7 +165,7 @@ def nest(spec: Spec, graph: Any, shapes: Any, models: Mapping[str, Any],
             return rename.get(ref, ref)
 
         if nested is not None:
-            outputs = [renamed(_split(o)) for o in nested.outputs]
+            outputs = [renamed(split_ref(o)) for o in nested.outputs]
         else:
             outputs = [renamed((o.tensor.name, o.tensor.index)) for o in spec.outputs if o.tensor]
         # Keep what the level's outputs need, in the written order, inputs first.
