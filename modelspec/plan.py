@@ -20,7 +20,6 @@ form, the Functional form and the direct instantiation start from the same weigh
 from __future__ import annotations
 
 import hashlib
-import heapq
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +29,7 @@ from modelspec.catalog import training as tc
 from modelspec.custom import CLASS_PATH
 from modelspec.errors import ERROR, Diagnostic
 from modelspec.ir import Source, Spec
+from modelspec.passes.graph import stable_order
 
 # Initializer names -> Keras classes; the seeded ones take ``seed=``.
 INITIALIZER_CLASSES = {
@@ -382,28 +382,13 @@ def _written_order(spec: Spec, live: list) -> list:
     by_step: dict[str, list] = {}
     for call in live:
         by_step.setdefault(call.step, []).append(call)
-    steps = list(by_step)
-    index = {s: i for i, s in enumerate(steps)}
     produced_by = {c.output: c.step for c in live}
     needs: dict[str, set[str]] = {}
     for step, calls in by_step.items():
         deps = {produced_by[r.name] for c in calls for r in c.inputs if r.name in produced_by}
         needs[step] = deps - {step}
-    waiting_on: dict[str, list[str]] = {}
-    for step, deps in needs.items():
-        for dep in deps:
-            waiting_on.setdefault(dep, []).append(step)
-    ready = [index[s] for s, deps in needs.items() if not deps]
-    heapq.heapify(ready)
-    out = []
-    while ready:
-        step = steps[heapq.heappop(ready)]
-        out += by_step[step]
-        for later in waiting_on.get(step, ()):
-            needs[later].discard(step)
-            if not needs[later]:
-                heapq.heappush(ready, index[later])
-    return out
+    order = stable_order(by_step, needs.__getitem__)
+    return [call for step in order for call in by_step[step]]
 
 
 def _chain_break(spec: Spec, calls: list, shapes: Any) -> tuple[str, Source] | None:

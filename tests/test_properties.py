@@ -292,3 +292,43 @@ def test_shape_and_param_rules_are_total(type_name, data):
     assert trainable >= 0 and frozen >= 0
     outs = out if isinstance(out, list) else [out]
     assert all(isinstance(s, tuple) for s in outs)
+
+
+# --- the stable topological order (plan, nested models and the importer share it) --------
+
+
+@st.composite
+def dags(draw):
+    """Nodes 0..n-1 in a shuffled written order, each needing some earlier-numbered ones."""
+    n = draw(st.integers(0, 12))
+    needs = {
+        i: set(draw(st.sets(st.integers(0, i - 1), max_size=3))) if i else set() for i in range(n)
+    }
+    written = draw(st.permutations(range(n)))
+    return written, needs
+
+
+@given(dags())
+def test_stable_order_is_topological_and_keeps_the_written_order_where_free(case):
+    from modelspec.passes.graph import stable_order
+
+    written, needs = case
+    order = stable_order(written, needs.__getitem__)
+    assert sorted(order) == sorted(written)
+    place = {n: i for i, n in enumerate(order)}
+    assert all(place[d] < place[n] for n in order for d in needs[n])
+    # Where the order swaps two written steps, the later-written one went first because
+    # the other needed it: otherwise the other, ready and of lower rank, went first.
+    for a, b in zip(order, order[1:]):
+        if written.index(b) < written.index(a):
+            assert a in needs[b]
+
+
+def test_stable_order_leaves_out_a_cycle_and_what_follows_it():
+    from modelspec.passes.graph import stable_order
+
+    needs = {"a": set(), "b": {"c"}, "c": {"b"}, "d": {"c"}, "e": {"a"}, "s": {"s"}}
+    assert stable_order(["a", "b", "c", "d", "e", "s"], needs.__getitem__) == ["a", "e"]
+    assert stable_order(["x", "y"], {"x": {"outside"}, "y": set()}.__getitem__) == ["x", "y"]
+    # A rank orders what the needs leave free; the written order breaks no tie it makes.
+    assert stable_order(["p", "q", "r"], lambda n: (), {"p": 2, "q": 1, "r": 0}.__getitem__) == ["r", "q", "p"]  # fmt: skip

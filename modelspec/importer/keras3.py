@@ -31,7 +31,6 @@ the model's own computation, and an error (MS612).
 from __future__ import annotations
 
 import dataclasses
-import heapq
 import math
 from collections import Counter
 from collections.abc import Mapping
@@ -53,6 +52,7 @@ from modelspec.errors import ERROR, WARNING, Diagnostic, did_you_mean
 from modelspec.importer import values as vals
 from modelspec.ir import MAX_NAME, NAME
 from modelspec.parse import to_snake_case
+from modelspec.passes.graph import stable_order
 from modelspec.schema import DTYPES
 
 Ref = tuple[str, int, int]  # keras_history: layer name, node index, tensor index
@@ -1005,28 +1005,14 @@ class _Converter:
                 continue
             live.add(key)
             stack.extend((r[0], r[1]) for r in by_ref[key].inputs if (r[0], r[1]) in by_ref)
-        waiting: dict[tuple[str, int], int] = {}
-        readers: dict[tuple[str, int], list[tuple[str, int]]] = {}
-        for key in live:
-            deps = {(r[0], r[1]) for r in by_ref[key].inputs if (r[0], r[1]) in by_ref}
-            waiting[key] = len(deps)
-            for dep in deps:
-                readers.setdefault(dep, []).append(key)
+
+        def needs(key: tuple[str, int]) -> set[tuple[str, int]]:
+            return {(r[0], r[1]) for r in by_ref[key].inputs if (r[0], r[1]) in by_ref}
 
         def rank(key: tuple[str, int]) -> tuple[int, int, str]:
             return (layers[key[0]].position, key[1], key[0])
 
-        ready = [rank(k) for k, n in waiting.items() if n == 0]
-        heapq.heapify(ready)
-        out: list[Node] = []
-        while ready:
-            _, index, name = heapq.heappop(ready)
-            key = (name, index)
-            out.append(by_ref[key])
-            for later in readers.get(key, ()):
-                waiting[later] -= 1
-                if not waiting[later]:
-                    heapq.heappush(ready, rank(later))
+        out = [by_ref[key] for key in stable_order(live, needs, rank)]
         if len(out) != len(live):
             self.error("MS604", "the layers' calls form a cycle", ("config", "layers"))
         return out

@@ -18,8 +18,10 @@ Example::
 from __future__ import annotations
 
 import graphlib
-from collections.abc import Collection, Iterable
+import heapq
+from collections.abc import Callable, Collection, Hashable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from modelspec.errors import ERROR, WARNING, Diagnostic, did_you_mean
 from modelspec.ir import Call, Source, Spec, TensorRef
@@ -286,3 +288,39 @@ def _mark_live(
             elif ref.name not in live:
                 stack.append(ref.name)
     return known
+
+
+def stable_order(
+    nodes: Iterable[Hashable],
+    needs: Callable[[Any], Iterable[Hashable]],
+    rank: Callable[[Any], Any] | None = None,
+) -> list[Any]:
+    """``nodes`` in a topological order that keeps the order of ``rank`` wherever the
+    dependencies leave a choice: of the nodes whose needs are met, the one of lowest
+    rank goes first (Kahn's algorithm with a heap), so a step moves only as far as its
+    inputs require. ``rank`` must tell every two nodes apart (default: the order of
+    ``nodes``). Needs outside ``nodes``
+    are ignored; a node on a cycle, or after one, is left out, so a shorter list
+    means a cycle. ``graphlib`` gives an order, but not this one."""
+    members = list(dict.fromkeys(nodes))
+    known = set(members)
+    waiting: dict[Any, int] = {}
+    readers: dict[Any, list[Any]] = {}
+    for node in members:
+        deps = {d for d in needs(node) if d in known}
+        waiting[node] = len(deps)
+        for dep in deps:
+            readers.setdefault(dep, []).append(node)
+    position = {n: i for i, n in enumerate(members)}
+    rank = rank or position.__getitem__
+    ready = [(rank(n), i, n) for i, n in enumerate(members) if not waiting[n]]
+    heapq.heapify(ready)
+    out = []
+    while ready:
+        node = heapq.heappop(ready)[2]
+        out.append(node)
+        for later in readers.get(node, ()):
+            waiting[later] -= 1
+            if not waiting[later]:
+                heapq.heappush(ready, (rank(later), position[later], later))
+    return out

@@ -15,13 +15,13 @@ a block that is not a plain stack (MS721).
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from modelspec.errors import ERROR, Diagnostic
 from modelspec.ir import Call, Source, Spec, split_ref
+from modelspec.passes.graph import stable_order
 
 Ref = tuple[str, "int | None"]
 
@@ -180,25 +180,16 @@ def nest(spec: Spec, graph: Any, shapes: Any, models: Mapping[str, Any],
                 continue
             need.add(name)
             stack += [r[0] for r in producer[name][2]]
-        waiting = {n: {r[0] for r in producer[n][2] if r[0] in need} - {n} for n in need}
-        readers: dict[str, list[str]] = {}
-        for n, deps in waiting.items():
-            for d in deps:
-                readers.setdefault(d, []).append(n)
-        ready = [(producer[n][0], n) for n, deps in waiting.items() if not deps]
-        heapq.heapify(ready)
+        order = stable_order(need, lambda n: {r[0] for r in producer[n][2]} - {n},
+                             lambda n: (producer[n][0], n))  # fmt: skip
         ordered: list[Item] = []
-        while ready:
-            _, n = heapq.heappop(ready)
+        for n in order:
             pos, item, ins = producer[n]
             ordered.append(Item(item.name, item.model, tuple(ins), item.output, item.step,
                                 item.source, item.several))  # fmt: skip
-            for later in readers.get(n, ()):
-                waiting[later].discard(n)
-                if not waiting[later]:
-                    heapq.heappush(ready, (producer[later][0], later))
         if len(ordered) != len(need):
-            stuck = sorted((producer[n] for n in need if waiting[n]), key=lambda p: p[0])
+            placed = set(order)
+            stuck = sorted((producer[n] for n in need if n not in placed), key=lambda p: p[0])
             item = next((p[1] for p in stuck if p[1].model is not None), stuck[0][1])
             error("MS726", f"nested model '{item.model or item.name}' is called on a tensor "
                   "computed from its own output; as one keras.Model it would be its own input",
