@@ -140,10 +140,6 @@ def keras_available() -> bool:
     return importlib.util.find_spec("keras") is not None
 
 
-def _diag(level: str, code: str, message: str, src: Source, hint: str | None = None) -> Diagnostic:
-    return Diagnostic(level, code, message, hint, src.file, src.line, src.col, src.path)
-
-
 def _allow_hint(module: str) -> str:
     return (f"if you trust it, allow it with `--allow-module {module}` or in pyproject.toml: "
             f'[tool.modelspec] allow-modules = ["{module}"]')  # fmt: skip
@@ -160,53 +156,53 @@ def check_custom(
     for ct in custom.values():
         src = ct.source
         if ct.name in LAYER_TYPES:
-            out.append(_diag(ERROR, "MS322", f"custom layer type '{ct.name}' has the name of the "
-                             f"catalogue's `{ct.name}`", src, "give the custom type another name"))  # fmt: skip
+            out.append(Diagnostic.at(ERROR, "MS322", f"custom layer type '{ct.name}' has the name of the "
+                                     f"catalogue's `{ct.name}`", src, "give the custom type another name"))  # fmt: skip
             continue
         bad = keyword_part(ct.cls)
         if bad is not None:
-            out.append(_diag(ERROR, "MS325", f"custom layer type '{ct.name}' is `{ct.cls}`, which is "
-                             f"not an import path: '{bad}' is a Python keyword", src,
-                             "name the class by a path Python can import"))  # fmt: skip
+            out.append(Diagnostic.at(ERROR, "MS325", f"custom layer type '{ct.name}' is `{ct.cls}`, which is "
+                                     f"not an import path: '{bad}' is a Python keyword", src,
+                                     "name the class by a path Python can import"))  # fmt: skip
             continue
         rule = ct.shape
         if rule is not None and rule != SAME:
             module = rule.rpartition(".")[0]
             if keyword_part(rule) is not None:
-                out.append(_diag(ERROR, "MS325", f"the shape rule of custom layer type '{ct.name}' "
-                                 f"is `{rule}`, which is not an import path: "
-                                 f"'{keyword_part(rule)}' is a Python keyword", src))  # fmt: skip
+                out.append(Diagnostic.at(ERROR, "MS325", f"the shape rule of custom layer type '{ct.name}' "
+                                         f"is `{rule}`, which is not an import path: "
+                                         f"'{keyword_part(rule)}' is a Python keyword", src))  # fmt: skip
             elif not CLASS_PATH.match(rule):
-                out.append(_diag(ERROR, "MS323", f"the shape rule of custom layer type '{ct.name}' "
-                                 f"is {rule!r}: write `same` or a function as module.function",
-                                 src))  # fmt: skip
+                out.append(Diagnostic.at(ERROR, "MS323", f"the shape rule of custom layer type '{ct.name}' "
+                                         f"is {rule!r}: write `same` or a function as module.function",
+                                         src))  # fmt: skip
             elif not allowed(project, module):
-                out.append(_diag(ERROR, "MS323", f"the shape rule of custom layer type '{ct.name}' "
-                                 f"is in module '{module}', which is not allowed", src,
-                                 _allow_hint(module)))  # fmt: skip
+                out.append(Diagnostic.at(ERROR, "MS323", f"the shape rule of custom layer type '{ct.name}' "
+                                         f"is in module '{module}', which is not allowed", src,
+                                         _allow_hint(module)))  # fmt: skip
             elif ct.name in used and allowed(project, ct.module):
                 try:
                     _function(rule)
                 except NotAShapeRule as exc:
-                    out.append(_diag(ERROR, "MS323", f"the shape rule of custom layer type "
-                                     f"'{ct.name}': {exc}", src, "write the rule as a function "
-                                     "`def rule(kwargs, shapes)` in that module"))  # fmt: skip
+                    out.append(Diagnostic.at(ERROR, "MS323", f"the shape rule of custom layer type "
+                                             f"'{ct.name}': {exc}", src, "write the rule as a function "
+                                             "`def rule(kwargs, shapes)` in that module"))  # fmt: skip
                 except Exception:  # noqa: BLE001,S110 - the module's own failure: MS324 at each call
                     pass
         if not allowed(project, ct.module):
-            out.append(_diag(ERROR, "MS321", f"custom layer type '{ct.name}' is `{ct.cls}`, and "
-                             f"module '{ct.module}' is not allowed to provide layers; a spec "
-                             "cannot allow it itself", src, _allow_hint(ct.module)))  # fmt: skip
+            out.append(Diagnostic.at(ERROR, "MS321", f"custom layer type '{ct.name}' is `{ct.cls}`, and "
+                                     f"module '{ct.module}' is not allowed to provide layers; a spec "
+                                     "cannot allow it itself", src, _allow_hint(ct.module)))  # fmt: skip
             continue
         if ct.name in used and (rule is None or ct.params is None) and not can_ask_keras(project):
             what = "shapes are unchecked" if rule is None else "parameters are unknown"
             why = ("Keras is not installed to ask" if project.ask_keras
                    else "lint asks Keras only with --ask-keras")  # fmt: skip
-            out.append(_diag(WARNING, "MS320", f"custom layer type '{ct.name}': its {what}; the spec "
-                             f"declares no `{'shape' if rule is None else 'params'}:` and {why}",
-                             src, "declare `shape: same` for an elementwise layer, a shape rule "
-                             "in an allowed module, and `params:`; or run lint with --ask-keras "
-                             "to create the layer and ask Keras"))  # fmt: skip
+            out.append(Diagnostic.at(WARNING, "MS320", f"custom layer type '{ct.name}': its {what}; the spec "
+                                     f"declares no `{'shape' if rule is None else 'params'}:` and {why}",
+                                     src, "declare `shape: same` for an elementwise layer, a shape rule "
+                                     "in an allowed module, and `params:`; or run lint with --ask-keras "
+                                     "to create the layer and ask Keras"))  # fmt: skip
     if can_ask_keras(project):  # Keras is loaded anyway: check every class before it is asked
         out += check_layer_classes(
             {n: ct for n, ct in custom.items() if allowed(project, ct.module)
@@ -266,9 +262,9 @@ def check_layer_classes(custom: Mapping[str, CustomType], used: set[str]) -> lis
         try:
             layer_class(ct.cls)
         except NotALayerClass as exc:
-            out.append(_diag(ERROR, "MS326", f"custom layer type '{ct.name}' is `{ct.cls}`: {exc}",
-                             ct.source, "name a subclass of keras.layers.Layer; functions, "
-                             "models and model factories are not layers"))  # fmt: skip
+            out.append(Diagnostic.at(ERROR, "MS326", f"custom layer type '{ct.name}' is `{ct.cls}`: {exc}",
+                                     ct.source, "name a subclass of keras.layers.Layer; functions, "
+                                     "models and model factories are not layers"))  # fmt: skip
     return out
 
 

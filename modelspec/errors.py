@@ -109,6 +109,15 @@ class Diagnostic:
         if self.hint is not None and printable(self.hint) != self.hint:
             object.__setattr__(self, "hint", printable(self.hint))
 
+    @classmethod
+    def at(
+        cls, level: str, code: str, message: str, where: Any, hint: str | None = None
+    ) -> Diagnostic:
+        """A diagnostic at ``where``: a :class:`~modelspec.ir.Source` (file, line, col,
+        path), or a node of the spec that carries one as ``source``."""
+        src = getattr(where, "source", where)
+        return cls(level, code, message, hint, src.file, src.line, src.col, src.path)
+
     @property
     def is_error(self) -> bool:
         return self.level == ERROR

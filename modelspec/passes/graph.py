@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelspec.errors import ERROR, WARNING, Diagnostic, did_you_mean
-from modelspec.ir import Call, Source, Spec, TensorRef
+from modelspec.ir import Call, Spec, TensorRef
 
 MAX_CYCLES = 10
 MAX_SUGGESTIONS = 20
@@ -36,10 +36,6 @@ class GraphFacts:
     producer: dict[str, Call]  # tensor name -> the call that makes it
     broken: frozenset[str] = field(default_factory=frozenset)  # tensors we cannot reason about
     live: frozenset[str] = field(default_factory=frozenset)  # tensors some output needs
-
-
-def _diag(level: str, code: str, message: str, src: Source, hint: str | None = None) -> Diagnostic:
-    return Diagnostic(level, code, message, hint, src.file, src.line, src.col, src.path)
 
 
 def _cycle_text(cycle: list[str]) -> str:
@@ -78,8 +74,8 @@ def check_graph(spec: Spec) -> tuple[GraphFacts, list[Diagnostic]]:
         suggestions[0] -= 1
         if ref.name in spec.layers:
             hint = f"'{ref.name}' is a layer; `to`/`from` take tensors: an input or a graph step"
-        diags.append(_diag(ERROR, "MS201", f"undefined tensor '{ref.name}' {what}", ref.source,
-                           hint or "name an input or a step of the graph"))  # fmt: skip
+        diags.append(Diagnostic.at(ERROR, "MS201", f"undefined tensor '{ref.name}' {what}", ref.source,
+                                   hint or "name an input or a step of the graph"))  # fmt: skip
         return False
 
     # Dependencies between calls: a call depends on the calls that make its inputs.
@@ -129,8 +125,8 @@ def check_graph(spec: Spec) -> tuple[GraphFacts, list[Diagnostic]]:
                 if len(steps_in_cycle) == 1:
                     steps_in_cycle.append(steps_in_cycle[0])
                 first = producer[cycle[0]]
-                diags.append(_diag(ERROR, "MS204", f"cycle in the graph: {_cycle_text(steps_in_cycle)}",
-                                   first.source, "a tensor cannot depend on itself; break the loop"))  # fmt: skip
+                diags.append(Diagnostic.at(ERROR, "MS204", f"cycle in the graph: {_cycle_text(steps_in_cycle)}",
+                                           first.source, "a tensor cannot depend on itself; break the loop"))  # fmt: skip
                 broken |= members
                 cyclic.update(dict.fromkeys(members, first.source.line))
                 work = {
@@ -146,7 +142,9 @@ def check_graph(spec: Spec) -> tuple[GraphFacts, list[Diagnostic]]:
     work = {k: {d for d in v if d not in cyclic} for k, v in deps.items() if k not in cyclic}
     if cycles > MAX_CYCLES:
         src = spec.source
-        diags.append(_diag(ERROR, "MS204", f"... and {cycles - MAX_CYCLES} more cycles", src))
+        diags.append(
+            Diagnostic.at(ERROR, "MS204", f"... and {cycles - MAX_CYCLES} more cycles", src)
+        )
 
     # Spec order when it already is a valid order (the common case, and the one a reader
     # expects in generated code); graphlib's order otherwise.
@@ -185,9 +183,9 @@ def check_graph(spec: Spec) -> tuple[GraphFacts, list[Diagnostic]]:
         if out.tensor.name in cyclic:
             # Undefined names are reported where they are written; a cycle is reported
             # once, so say which outputs it cuts off.
-            diags.append(_diag(ERROR, "MS214", f"output '{out.name}' cannot be computed from the inputs: "
-                               f"'{out.tensor.name}' depends on the cycle reported at line {cyclic[out.tensor.name]}",
-                               out.source))  # fmt: skip
+            diags.append(Diagnostic.at(ERROR, "MS214", f"output '{out.name}' cannot be computed from the inputs: "
+                                       f"'{out.tensor.name}' depends on the cycle reported at line {cyclic[out.tensor.name]}",
+                                       out.source))  # fmt: skip
         if not _mark_live(out.tensor.name, producer, live, used_inputs, inputs, broken):
             unknown = True
     if unknown:
@@ -197,13 +195,13 @@ def check_graph(spec: Spec) -> tuple[GraphFacts, list[Diagnostic]]:
     for name, inp in inputs.items():
         if name not in used_inputs and spec.outputs:
             what = "is never used" if name not in read else "does not reach any output"
-            diags.append(_diag(WARNING, "MS212", f"input '{name}' {what}", inp.source,
-                               "Keras still expects data for it in fit and predict; remove it or use it"))  # fmt: skip
+            diags.append(Diagnostic.at(WARNING, "MS212", f"input '{name}' {what}", inp.source,
+                                       "Keras still expects data for it in fit and predict; remove it or use it"))  # fmt: skip
     for step, calls in steps.items():
         last = calls[-1]
         if last.output not in live and last.output not in broken and spec.outputs:
-            diags.append(_diag(WARNING, "MS211", f"step '{step}' is computed but no output uses it",
-                               calls[0].source, "return it under `outputs:` or remove it"))  # fmt: skip
+            diags.append(Diagnostic.at(WARNING, "MS211", f"step '{step}' is computed but no output uses it",
+                                       calls[0].source, "return it under `outputs:` or remove it"))  # fmt: skip
     return GraphFacts(order, producer, frozenset(broken), frozenset(live)), diags
 
 

@@ -23,7 +23,7 @@ from typing import Any
 from modelspec.catalog import LAYER_TYPES
 from modelspec.catalog.base import MAX_DIM, Shape, ShapeError, SizeOverflow, fmt_shape
 from modelspec.errors import ERROR, Diagnostic
-from modelspec.ir import Call, Source, Spec, TensorRef
+from modelspec.ir import Call, Spec, TensorRef
 from modelspec.passes.graph import GraphFacts
 
 
@@ -45,10 +45,6 @@ class ShapeFacts:
         return self.tensors.get(name)
 
 
-def _diag(code: str, message: str, src: Source, hint: str | None = None) -> Diagnostic:
-    return Diagnostic(ERROR, code, message, hint, src.file, src.line, src.col, src.path)
-
-
 def _display(ref: TensorRef, graph: GraphFacts) -> str:
     """How a tensor is named in messages: chain-internal tensors by their layer."""
     if ":" in ref.name and ref.name in graph.producer:
@@ -62,17 +58,17 @@ def _pick(ref: TensorRef, value: Any, what: str, diags: list[Diagnostic]) -> Any
         return None
     if isinstance(value, list):
         if ref.index is None:
-            diags.append(_diag("MS306", f"tensor '{ref.name}' holds {len(value)} tensors; {what} takes one",
-                               ref.source, f"pick one with '{ref.name}[0]' ... '{ref.name}[{len(value) - 1}]'"))  # fmt: skip
+            diags.append(Diagnostic.at(ERROR, "MS306", f"tensor '{ref.name}' holds {len(value)} tensors; {what} takes one",
+                                       ref.source, f"pick one with '{ref.name}[0]' ... '{ref.name}[{len(value) - 1}]'"))  # fmt: skip
             return None
         if ref.index >= len(value):
-            diags.append(_diag("MS306", f"tensor '{ref.name}' holds {len(value)} tensors; index {ref.index} "
-                               "is out of range", ref.source))  # fmt: skip
+            diags.append(Diagnostic.at(ERROR, "MS306", f"tensor '{ref.name}' holds {len(value)} tensors; index {ref.index} "
+                                       "is out of range", ref.source))  # fmt: skip
             return None
         return value[ref.index]
     if ref.index is not None:
-        diags.append(_diag("MS306", f"tensor '{ref.name}' is a single tensor; it has no [{ref.index}]",
-                           ref.source, f"write '{ref.name}'"))  # fmt: skip
+        diags.append(Diagnostic.at(ERROR, "MS306", f"tensor '{ref.name}' is a single tensor; it has no [{ref.index}]",
+                                   ref.source, f"write '{ref.name}'"))  # fmt: skip
         return None
     return value
 
@@ -92,7 +88,11 @@ def infer_shapes(
         try:
             _dims_fit(inp.batch_shape, "has")
         except ShapeError as exc:
-            diags.append(_diag(exc.code, f"input '{inp.name}' {exc.message}", inp.source, exc.hint))
+            diags.append(
+                Diagnostic.at(
+                    ERROR, exc.code, f"input '{inp.name}' {exc.message}", inp.source, exc.hint
+                )
+            )
             continue
         facts.tensors[inp.name] = inp.batch_shape
         facts.dtypes[inp.name] = inp.dtype
@@ -117,8 +117,8 @@ def infer_shapes(
             continue
         n = len(shapes)
         if n < lt.min_inputs or (lt.max_inputs is not None and n > lt.max_inputs):
-            diags.append(_diag("MS305", f"{what} {_arity(lt.min_inputs, lt.max_inputs)}; got {n}",
-                               call.source, _arity_hint(lt.min_inputs, n)))  # fmt: skip
+            diags.append(Diagnostic.at(ERROR, "MS305", f"{what} {_arity(lt.min_inputs, lt.max_inputs)}; got {n}",
+                                       call.source, _arity_hint(lt.min_inputs, n)))  # fmt: skip
             continue
         kw = lt.resolve(layer.kwargs)
         names = [_display(r, graph) for r in call.inputs]
@@ -133,7 +133,9 @@ def infer_shapes(
                 total = _params_fit(counts, total)
         except ShapeError as exc:
             diags.append(
-                _diag(exc.code, f"{what} {exc.render(shapes, names)}", call.source, exc.hint)
+                Diagnostic.at(
+                    ERROR, exc.code, f"{what} {exc.render(shapes, names)}", call.source, exc.hint
+                )
             )
             continue
         facts.call_inputs[call.output] = shapes
@@ -146,7 +148,7 @@ def infer_shapes(
         elif counts != facts.params[layer.name]:
             first = first_call[layer.name]
             was = facts.call_inputs[first.output]
-            diags.append(_diag(
+            diags.append(Diagnostic.at(ERROR,
                 "MS307",
                 f"shared layer '{layer.name}' is called on {', '.join(map(fmt_shape, shapes))} here, but on "
                 f"{', '.join(map(fmt_shape, was))} in step '{first.step}' (line {first.source.line}); "
@@ -190,17 +192,21 @@ def _custom_call(ct: Any, layer: Any, call: Call, graph: GraphFacts, facts: Shap
     if any(s is None for s in shapes):
         return total
     if len(shapes) != ct.inputs:
-        diags.append(_diag("MS305", f"{what} {_arity(ct.inputs, ct.inputs)} (its `inputs:`); "
-                           f"got {len(shapes)}", call.source, _arity_hint(ct.inputs, len(shapes))))  # fmt: skip
+        diags.append(Diagnostic.at(ERROR, "MS305", f"{what} {_arity(ct.inputs, ct.inputs)} (its `inputs:`); "
+                                   f"got {len(shapes)}", call.source, _arity_hint(ct.inputs, len(shapes))))  # fmt: skip
         return total
     try:
         out, params = custom_facts(ct, layer.kwargs, shapes, project)
     except ShapeError as exc:
         names = [_display(r, graph) for r in call.inputs]
-        diags.append(_diag(exc.code, f"{what} {exc.render(shapes, names)}", call.source, exc.hint))
+        diags.append(
+            Diagnostic.at(
+                ERROR, exc.code, f"{what} {exc.render(shapes, names)}", call.source, exc.hint
+            )
+        )
         return total
     except CustomShapeError as exc:
-        diags.append(_diag("MS324", f"{what}: {exc}", call.source))
+        diags.append(Diagnostic.at(ERROR, "MS324", f"{what}: {exc}", call.source))
         return total
     try:
         if out is not None:
@@ -208,7 +214,7 @@ def _custom_call(ct: Any, layer: Any, call: Call, graph: GraphFacts, facts: Shap
         if params is not None and layer.name not in facts.params:
             total = _params_fit(params, total)
     except ShapeError as exc:
-        diags.append(_diag(exc.code, f"{what} {exc.message}", call.source, exc.hint))
+        diags.append(Diagnostic.at(ERROR, exc.code, f"{what} {exc.message}", call.source, exc.hint))
         return total
     facts.call_inputs[call.output] = shapes
     if params is None:

@@ -15,17 +15,12 @@ from typing import Any
 from modelspec.catalog import LAYER_TYPES
 from modelspec.catalog.base import ACTIVATIONS
 from modelspec.errors import ERROR, WARNING, Diagnostic
-from modelspec.ir import Layer, Output, Spec
+from modelspec.ir import Layer, Spec
 
 # The callback arguments `modelspec train` writes files at.
 CALLBACK_PATHS = {"ModelCheckpoint": "filepath", "CSVLogger": "filename", "TensorBoard": "log_dir"}
 # An absolute path in POSIX or Windows form, or one from a user's home folder.
 _ANCHORED = re.compile(r"(?:[/\\~]|[A-Za-z]:)")
-
-
-def _diag(level: str, code: str, message: str, out: Output, hint: str | None = None) -> Diagnostic:
-    s = out.source
-    return Diagnostic(level, code, message, hint, s.file, s.line, s.col, s.path)
 
 
 def check_training(spec: Spec) -> Iterator[Diagnostic]:
@@ -34,11 +29,11 @@ def check_training(spec: Spec) -> Iterator[Diagnostic]:
     if spec.compile is not None:
         for out in spec.outputs:
             if not out.has_loss_key:
-                yield _diag(ERROR, "MS401", f"output '{out.name}' has no loss, but `compile` asks for training",
-                            out, "add `loss:` to the output (or `loss: null` to leave it untrained)")  # fmt: skip
+                yield Diagnostic.at(ERROR, "MS401", f"output '{out.name}' has no loss, but `compile` asks for training",
+                                    out, "add `loss:` to the output (or `loss: null` to leave it untrained)")  # fmt: skip
         if spec.outputs and all(o.null_loss for o in spec.outputs):
-            yield _diag(ERROR, "MS402", "every output has `loss: null`; there is nothing to train",
-                        spec.outputs[0], "give at least one output a loss")  # fmt: skip
+            yield Diagnostic.at(ERROR, "MS402", "every output has `loss: null`; there is nothing to train",
+                                spec.outputs[0], "give at least one output a loss")  # fmt: skip
     for layer in spec.layers.values():
         lt = LAYER_TYPES.get(layer.type)
         if lt is not None and lt.owns_sublayers and layer.kwargs.get("trainable") is False:
@@ -53,8 +48,8 @@ def check_training(spec: Spec) -> Iterator[Diagnostic]:
             )  # fmt: skip
     for out in spec.outputs:
         if out.loss_weight is not None and out.loss is None:
-            yield _diag(WARNING, "MS403", f"output '{out.name}' has a `loss_weight` but no loss", out,
-                        "the weight scales nothing; add a loss or remove the weight")  # fmt: skip
+            yield Diagnostic.at(WARNING, "MS403", f"output '{out.name}' has a `loss_weight` but no loss", out,
+                                "the weight scales nothing; add a loss or remove the weight")  # fmt: skip
 
 
 # NOTE: [losses and activations]
@@ -162,16 +157,16 @@ def check_losses(
         cls = _LOSS_CLASS.get(loss, loss)
         if binary and act in DISTRIBUTION:
             if units == 1:
-                yield _diag(WARNING, "MS407", f"{act} over a single unit is always 1.0, so `{loss}` "
-                            f"cannot train output '{out.name}' ({where})", out,
-                            "for a yes/no output, end it with activation: sigmoid")  # fmt: skip
+                yield Diagnostic.at(WARNING, "MS407", f"{act} over a single unit is always 1.0, so `{loss}` "
+                                    f"cannot train output '{out.name}' ({where})", out,
+                                    "for a yes/no output, end it with activation: sigmoid")  # fmt: skip
             else:
-                yield _diag(WARNING, "MS407", f"`{loss}` scores each unit as a yes/no probability "
-                            f"of its own, but output '{out.name}' ends in {act} ({where}), whose "
-                            "units compete and sum to 1", out,
-                            "for one class out of several, use categorical_crossentropy (one-hot "
-                            "labels) or sparse_categorical_crossentropy (integer labels); for "
-                            "several yes/no labels, end with activation: sigmoid")  # fmt: skip
+                yield Diagnostic.at(WARNING, "MS407", f"`{loss}` scores each unit as a yes/no probability "
+                                    f"of its own, but output '{out.name}' ends in {act} ({where}), whose "
+                                    "units compete and sum to 1", out,
+                                    "for one class out of several, use categorical_crossentropy (one-hot "
+                                    "labels) or sparse_categorical_crossentropy (integer labels); for "
+                                    "several yes/no labels, end with activation: sigmoid")  # fmt: skip
         elif (
             not binary
             and act in PROBABILITY - DISTRIBUTION
@@ -179,11 +174,11 @@ def check_losses(
             and units > 1
             and options.get("axis", -1) == -1
         ):
-            yield _diag(WARNING, "MS408", f"`{loss}` reads the units of an output as one "
-                        f"distribution that sums to 1, but output '{out.name}' ends in {act} over "
-                        f"{units} units ({where}), each a probability of its own", out,
-                        "for one class out of several, end with activation: softmax; for several "
-                        "yes/no labels, use binary_crossentropy")  # fmt: skip
+            yield Diagnostic.at(WARNING, "MS408", f"`{loss}` reads the units of an output as one "
+                                f"distribution that sums to 1, but output '{out.name}' ends in {act} over "
+                                f"{units} units ({where}), each a probability of its own", out,
+                                "for one class out of several, end with activation: softmax; for several "
+                                "yes/no labels, use binary_crossentropy")  # fmt: skip
         elif not logits and act not in PROBABILITY:
             final = "sigmoid" if binary else "softmax"
             ends = (
@@ -191,17 +186,17 @@ def check_losses(
                 if act == "linear"
                 else f"ends in {act} ({where}), which gives values outside [0, 1]"
             )
-            yield _diag(WARNING, "MS409", f"`{loss}` reads probabilities in [0, 1], but output "
-                        f"'{out.name}' {ends}", out,
-                        f"end it with activation: {final}, or keep the values as logits and write "
-                        f"loss: {{type: {cls}, from_logits: true}}")  # fmt: skip
+            yield Diagnostic.at(WARNING, "MS409", f"`{loss}` reads probabilities in [0, 1], but output "
+                                f"'{out.name}' {ends}", out,
+                                f"end it with activation: {final}, or keep the values as logits and write "
+                                f"loss: {{type: {cls}, from_logits: true}}")  # fmt: skip
         elif logits and (act in DISTRIBUTION if not binary else act in PROBABILITY):
             applied = "sigmoid" if binary else "softmax"
-            yield _diag(WARNING, "MS409", f"`from_logits: true` makes `{cls}` apply {applied} "
-                        f"itself, but output '{out.name}' already ends in {act} ({where}): it "
-                        "would be applied twice", out,
-                        "drop `from_logits: true`, or leave the output without an activation "
-                        "(activation: linear)")  # fmt: skip
+            yield Diagnostic.at(WARNING, "MS409", f"`from_logits: true` makes `{cls}` apply {applied} "
+                                f"itself, but output '{out.name}' already ends in {act} ({where}): it "
+                                "would be applied twice", out,
+                                "drop `from_logits: true`, or leave the output without an activation "
+                                "(activation: linear)")  # fmt: skip
 
 
 # A placeholder Keras fills in a ModelCheckpoint path: `{epoch}`, `{batch}` or a logged

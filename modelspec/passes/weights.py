@@ -25,17 +25,13 @@ from collections.abc import Collection, Iterator
 from typing import Any
 
 from modelspec.errors import ERROR, WARNING, Diagnostic, did_you_mean
-from modelspec.ir import MAX_NAME, NAME, Source, Spec
+from modelspec.ir import MAX_NAME, NAME, Spec
 
 SUFFIXES = (".weights.h5", ".keras")
 # An absolute path in POSIX or Windows form, or one from a user's home folder.
 _ANCHORED = re.compile(r"(?:[/\\~]|[A-Za-z]:)")
 # How a nested layer's path may be written: ta/enc1, ta.enc1 (for ta_enc1).
 _PATH = re.compile(r"[/.]")
-
-
-def _at(level: str, code: str, message: str, src: Source, hint: str | None = None) -> Diagnostic:
-    return Diagnostic(level, code, message, hint, src.file, src.line, src.col, src.path)
 
 
 def resolve(spec_file: str, file: str) -> str:
@@ -75,27 +71,27 @@ def check_weights(
         return
     problem = suffix_problem(w.file)
     if problem:
-        yield _at(ERROR, "MS522", problem, w.file_source,
-                  "save weights with model.save_weights('x.weights.h5') or model.save('x.keras')")  # fmt: skip
+        yield Diagnostic.at(ERROR, "MS522", problem, w.file_source,
+                            "save weights with model.save_weights('x.weights.h5') or model.save('x.keras')")  # fmt: skip
     problem = place_problem(project, spec.file, w.file)
     if problem:
-        yield _at(ERROR, "MS523", problem, w.file_source,
-                  "a spec may only read files of its own project; copy the file into it")  # fmt: skip
+        yield Diagnostic.at(ERROR, "MS523", problem, w.file_source,
+                            "a spec may only read files of its own project; copy the file into it")  # fmt: skip
     for entry in w.map:
         if entry.new not in spec.layers:
             hint = _nested_hint(entry.new, spec.layers) or did_you_mean(entry.new, spec.layers)
-            yield _at(ERROR, "MS520", f"`weights.map` names layer '{entry.new}', which this spec does not have",
-                      entry.source, hint or "map keys are layers of this spec; values are layers in the file")  # fmt: skip
+            yield Diagnostic.at(ERROR, "MS520", f"`weights.map` names layer '{entry.new}', which this spec does not have",
+                                entry.source, hint or "map keys are layers of this spec; values are layers in the file")  # fmt: skip
         elif params is not None and params.get(entry.new) == (0, 0):
-            yield _at(WARNING, "MS529", f"layer '{entry.new}' has no weights, so its `weights.map` entry loads nothing",
-                      entry.source, "remove the entry")  # fmt: skip
+            yield Diagnostic.at(WARNING, "MS529", f"layer '{entry.new}' has no weights, so its `weights.map` entry loads nothing",
+                                entry.source, "remove the entry")  # fmt: skip
         if not NAME.match(entry.old) or len(entry.old) > MAX_NAME:
             flat = _PATH.sub("_", entry.old)
             hint = (f"a layer inside a nested model of the file is named `<model>_<layer>`: write '{flat}'"
                     if "/" in entry.old and NAME.match(flat) and len(flat) <= MAX_NAME
                     else "write the name of a layer of the model the weights were saved from")  # fmt: skip
-            yield _at(ERROR, "MS521", f"`weights.map` value {entry.old[:60]!r} is not a layer name",
-                      entry.value_source, hint)  # fmt: skip
+            yield Diagnostic.at(ERROR, "MS521", f"`weights.map` value {entry.old[:60]!r} is not a layer name",
+                                entry.value_source, hint)  # fmt: skip
 
 
 def _nested_hint(key: str, layers: Collection[str]) -> str | None:
