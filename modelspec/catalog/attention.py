@@ -28,7 +28,7 @@ from modelspec.catalog.base import (
 
 SEED = Kwarg("seed", nullable(INT), None, "Random seed for dropout.")
 SIZES = {"anyOf": [POS_INT, {"type": "array", "items": POS_INT, "minItems": 1}]}
-AXES = {"anyOf": [INT, {"type": "array", "items": INT, "minItems": 1}]}
+ATTENTION_AXES = {"anyOf": [INT, {"type": "array", "items": INT, "minItems": 1}]}
 
 
 def _count(inputs, what: str) -> None:
@@ -150,7 +150,7 @@ MULTI_HEAD_ATTENTION = LayerType(
         ),
         Kwarg(
             "attention_axes",
-            nullable(AXES),
+            nullable(ATTENTION_AXES),
             None,
             "Axes attention runs over; None: all but batch, heads and features.",
         ),

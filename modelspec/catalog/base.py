@@ -301,6 +301,19 @@ ACTIVITY_REGULARIZER = Kwarg(
     "activity_regularizer", REGULARIZER, None, "Regularizer applied to the layer's output."
 )
 TRAINABLE = Kwarg("trainable", BOOL, True, "Whether the layer's weights are updated in training.")
+AXES = {"anyOf": [AXIS, {"type": "array", "items": AXIS}]}
+# The axis, or axes, a normalization or a softmax works over.
+NORM_AXIS = Kwarg("axis", AXES, -1, "Axis, or list of axes, to normalize over.")
+# Keras reads null as its config's image_data_format, "channels_last" unless a user
+# changed it; the rules read null as channels_last.
+DATA_FORMAT = Kwarg(
+    "data_format",
+    nullable(enum("channels_last", "channels_first")),
+    None,
+    "Where the channel axis is: 'channels_last' (batch, ..., channels) or "
+    "'channels_first' (batch, channels, ...); null means Keras's image_data_format, "
+    "normally channels_last.",
+)
 
 
 # --- helpers for rules ----------------------------------------------------------------

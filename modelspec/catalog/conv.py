@@ -13,6 +13,7 @@ from typing import Any
 from modelspec.catalog.base import (
     ACTIVITY_REGULARIZER,
     BOOL,
+    DATA_FORMAT,
     POS_INT,
     REQUIRED,
     TRAINABLE,
@@ -323,16 +324,6 @@ def _padding(causal: bool = False) -> Kwarg:
         "valid",
         "'valid' (no padding) or 'same' (pad so each output size is ceil(input / strides)).",
     )
-
-
-DATA_FORMAT = Kwarg(
-    "data_format",
-    nullable(enum("channels_last", "channels_first")),
-    None,
-    "Where the channel axis is: 'channels_last' (batch, ..., channels) or "
-    "'channels_first' (batch, channels, ...); null means Keras's image_data_format, "
-    "normally channels_last.",
-)
 
 
 def _dilation(rank: int) -> Kwarg:

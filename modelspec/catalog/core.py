@@ -7,9 +7,10 @@ import re
 from modelspec.catalog.base import (
     ACTIVATION,
     ACTIVITY_REGULARIZER,
-    AXIS,
     BOOL,
+    DATA_FORMAT,
     INT,
+    NORM_AXIS,
     NUMBER,
     POS_INT,
     RATE,
@@ -20,7 +21,6 @@ from modelspec.catalog.base import (
     activation,
     by_trainable,
     constraint,
-    enum,
     expect_min_rank,
     expect_rank,
     fmt_shape,
@@ -55,7 +55,6 @@ def _require_known(shape, what):
 
 SEED = Kwarg("seed", nullable(INT), None, "Random seed, for reproducible noise.")
 NONNEG = {"type": "number", "minimum": 0}
-AXES = {"anyOf": [AXIS, {"type": "array", "items": AXIS}]}
 
 
 # --- Dense ------------------------------------------------------------------------------
@@ -413,7 +412,7 @@ SOFTMAX = LayerType(
     category="activation",
     doc="Softmax over `axis`.",
     kwargs=(
-        Kwarg("axis", AXES, -1, "Axis, or list of axes, to normalize over."),
+        NORM_AXIS,
         TRAINABLE,
     ),
     shape=_same_shape,
@@ -444,13 +443,6 @@ DROPOUT = LayerType(
         TRAINABLE,
     ),
     shape=_same_shape,
-)
-
-DATA_FORMAT = Kwarg(
-    "data_format",
-    nullable(enum("channels_last", "channels_first")),
-    None,
-    "Where the channels axis is; None for Keras's image_data_format (channels_last).",
 )
 
 

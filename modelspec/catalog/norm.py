@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from modelspec.catalog.base import (
+    AXES,
     AXIS,
     BOOL,
+    NORM_AXIS,
     NUMBER,
     POS_INT,
     TRAINABLE,
@@ -19,7 +21,6 @@ from modelspec.catalog.base import (
     weight_kwargs,
 )
 
-AXES = {"anyOf": [AXIS, {"type": "array", "items": AXIS}]}
 EPSILON = Kwarg("epsilon", {"type": "number", "minimum": 0}, 1e-3,
                 "Small float added to the variance to avoid dividing by zero.")  # fmt: skip
 CENTER = Kwarg("center", BOOL, True, "Whether to add a learned offset `beta`.")
@@ -53,13 +54,15 @@ def _gamma_beta(kw, size):
     return size * (int(kw["scale"]) + int(kw["center"]))
 
 
-# --- BatchNormalization -------------------------------------------------------------------
-
-
-def _batch_norm_shape(kw, inputs):
+def _axes_shape(kw, inputs):
+    """The input's shape, once every axis of ``axis`` is one of the input's (Batch-,
+    Layer- and UnitNormalization)."""
     (shape,) = inputs
     _check_axes(kw["axis"], shape)
     return shape
+
+
+# --- BatchNormalization -------------------------------------------------------------------
 
 
 def _batch_norm_params(kw, inputs):
@@ -105,18 +108,12 @@ BATCH_NORMALIZATION = LayerType(
         Kwarg("synchronized", BOOL, False, "Whether to sync statistics across replicas (TF only)."),
         TRAINABLE,
     ),
-    shape=_batch_norm_shape,
+    shape=_axes_shape,
     params=_batch_norm_params,
 )
 
 
 # --- LayerNormalization -------------------------------------------------------------------
-
-
-def _layer_norm_shape(kw, inputs):
-    (shape,) = inputs
-    _check_axes(kw["axis"], shape)
-    return shape
 
 
 def _layer_norm_params(kw, inputs):
@@ -135,14 +132,14 @@ LAYER_NORMALIZATION = LayerType(
     category="normalization",
     doc="Normalizes each example over `axis` (the features), independent of the batch.",
     kwargs=(
-        Kwarg("axis", AXES, -1, "Axis, or list of axes, to normalize over."),
+        NORM_AXIS,
         EPSILON,
         CENTER,
         SCALE,
         *BETA_GAMMA,
         TRAINABLE,
     ),
-    shape=_layer_norm_shape,
+    shape=_axes_shape,
     params=_layer_norm_params,
 )
 
@@ -201,21 +198,15 @@ GROUP_NORMALIZATION = LayerType(
 # --- UnitNormalization --------------------------------------------------------------------
 
 
-def _unit_norm_shape(kw, inputs):
-    (shape,) = inputs
-    _check_axes(kw["axis"], shape)
-    return shape
-
-
 UNIT_NORMALIZATION = LayerType(
     name="UnitNormalization",
     category="normalization",
     doc="Scales each example to unit L2 norm over `axis`.",
     kwargs=(
-        Kwarg("axis", AXES, -1, "Axis, or list of axes, to normalize over."),
+        NORM_AXIS,
         TRAINABLE,
     ),
-    shape=_unit_norm_shape,
+    shape=_axes_shape,
 )
 
 

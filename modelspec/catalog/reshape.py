@@ -9,6 +9,7 @@ output the layer's float32 compute dtype even for an integer input.
 from __future__ import annotations
 
 from modelspec.catalog.base import (
+    DATA_FORMAT,
     NONNEG_INT,
     POS_INT,
     TRAINABLE,
@@ -20,19 +21,7 @@ from modelspec.catalog.base import (
     expect_rank,
     fmt_shape,
     int_tuple,
-    nullable,
     prod,
-)
-
-# Keras's default ``data_format=None`` means the ``image_data_format`` of the
-# Keras config, which is "channels_last" unless a user changed it; the rules
-# read null as channels_last.
-DATA_FORMAT = Kwarg(
-    "data_format",
-    nullable(enum("channels_last", "channels_first")),
-    None,
-    "Axis order of the input: channels_last or channels_first (null: the Keras config's,"
-    " channels_last by default).",
 )
 
 
