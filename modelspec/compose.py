@@ -877,7 +877,8 @@ class _Expander:
                                "output of the block")  # fmt: skip
                     return
 
-        for name, step in out.get("graph", {}).items():
+        graph, outputs = out.get("graph"), out.get("outputs")
+        for name, step in graph.items() if isinstance(graph, dict) else ():
             to = step.get("to") if isinstance(step, dict) else None
             reader = self.nested_chain(name)
             for i, ref in enumerate(to if isinstance(to, list) else [to]):
@@ -888,7 +889,7 @@ class _Expander:
                         else (*self.step_paths[name], "to")
                     )
                     check_ref(ref, reader, where)
-        for oname, spec in (out.get("outputs") or {}).items():
+        for oname, spec in outputs.items() if isinstance(outputs, dict) else ():
             if isinstance(spec, dict) and isinstance(spec.get("from"), str):
                 check_ref(spec["from"], (), ("outputs", oname, "from"))
         # Keras names: one namespace per model; inputs, layers and nested models share it.

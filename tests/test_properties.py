@@ -223,6 +223,31 @@ def test_found_examples_callback_values_of_any_type(key, value):
     assert result.errors and all(d.line >= 1 and d.col >= 1 for d in result.diagnostics)
 
 
+@pytest.mark.parametrize("value", _FOUND_VALUES, ids=repr)
+def test_found_examples_a_loss_type_of_any_type(value):
+    """`loss: {type: []}` crashed the loss and activation check (unhashable list)."""
+    text = (ROOT / "specs" / "seed_003_multitask.yaml").read_text(encoding="utf-8")
+    text = text.replace(
+        "task_1: {from: out_1, loss: mse,",
+        f"task_1: {{from: out_1, loss: {{type: {json.dumps(value)}}},",
+    )
+    assert "loss: {type:" in text
+    result = check_text(text, "mutated.yaml")
+    assert result.errors and all(d.line >= 1 and d.col >= 1 for d in result.diagnostics)
+
+
+@pytest.mark.parametrize("value", _FOUND_VALUES, ids=repr)
+@pytest.mark.parametrize("key", ["outputs", "graph"])
+def test_found_examples_sections_of_any_type_beside_a_nested_model(key, value):
+    """`outputs: true` in a spec with a nested model crashed its checks (no .items())."""
+    from modelspec.loader import loads
+
+    spec = loads((ROOT / "specs" / "siamese.yaml").read_text(encoding="utf-8"), "s.yaml")[0].data
+    spec[key] = value
+    result = check_text(json.dumps(spec), "mutated.json")
+    assert result.errors and all(d.line >= 1 and d.col >= 1 for d in result.diagnostics)
+
+
 # --- every shape rule is total -----------------------------------------------------------------
 
 from modelspec.catalog import LAYER_TYPES  # noqa: E402

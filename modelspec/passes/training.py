@@ -139,6 +139,8 @@ def check_losses(
         loss, options = (
             (out.loss, {}) if isinstance(out.loss, str) else (out.loss.get("type"), out.loss)
         )
+        if not isinstance(loss, str):
+            continue  # not a loss's name: the schema says so
         binary = loss in BINARY_LOSSES
         if not binary and loss not in CATEGORICAL_LOSSES:
             continue
