@@ -26,33 +26,11 @@ from typing import Any
 
 from modelspec.catalog import LAYER_TYPES
 from modelspec.catalog import training as tc
+from modelspec.catalog.base import INITIALIZER_CLASSES, UNSEEDED, UNSEEDED_CLASSES
 from modelspec.custom import CLASS_PATH
 from modelspec.errors import ERROR, Diagnostic
 from modelspec.ir import Source, Spec
 from modelspec.passes.graph import stable_order
-
-# Initializer names -> Keras classes; the seeded ones take ``seed=``.
-INITIALIZER_CLASSES = {
-    "constant": "Constant",
-    "glorot_normal": "GlorotNormal",
-    "glorot_uniform": "GlorotUniform",
-    "he_normal": "HeNormal",
-    "he_uniform": "HeUniform",
-    "identity": "Identity",
-    "lecun_normal": "LecunNormal",
-    "lecun_uniform": "LecunUniform",
-    "normal": "RandomNormal",
-    "ones": "Ones",
-    "orthogonal": "Orthogonal",
-    "random_normal": "RandomNormal",
-    "random_uniform": "RandomUniform",
-    "truncated_normal": "TruncatedNormal",
-    "uniform": "RandomUniform",
-    "variance_scaling": "VarianceScaling",
-    "zeros": "Zeros",
-}
-UNSEEDED = frozenset({"constant", "identity", "ones", "zeros"})
-UNSEEDED_CLASSES = frozenset(INITIALIZER_CLASSES[n] for n in UNSEEDED)
 
 # What a ``Ctor`` may construct: the catalogue's names, nothing a spec can add.
 NAMESPACES: Mapping[str, Any] = {

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from modelspec import custom
 from modelspec.catalog import LAYER_TYPES
 from modelspec.catalog import training as tc
-from modelspec.catalog.base import INITIALIZER_OBJECTS, LAYER_REF, Kwarg
+from modelspec.catalog.base import DTYPE_ALIASES, DTYPES, INITIALIZER_OBJECTS, LAYER_REF, Kwarg
 from modelspec.catalog.keras_layers import KERAS_ALIASES, KERAS_LAYERS
 from modelspec.errors import Diagnostic, closest, cut_list, did_you_mean
 from modelspec.loader import Document
@@ -37,20 +37,6 @@ if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
 
 SCHEMA_ID = "https://modelspec.dev/schemas/modelspec-1.schema.json"
-DTYPES = (
-    "float32", "float16", "bfloat16", "float64", "int8", "int16", "int32", "int64",
-    "uint8", "uint16", "uint32", "bool", "string",
-)  # fmt: skip
-# What Python, NumPy and other frameworks call a dtype that Keras names by its size.
-# The closest spelling is not the meaning: `int` is int32 (Keras's default integer
-# type), not int8.
-DTYPE_ALIASES = {
-    "int": "int32", "integer": "int32", "long": "int64", "short": "int16",
-    "float": "float32", "single": "float32", "double": "float64", "half": "float16",
-    "bf16": "bfloat16", "fp16": "float16", "fp32": "float32", "fp64": "float64",
-    "uint": "uint32", "byte": "int8", "ubyte": "uint8",
-    "boolean": "bool", "str": "string", "text": "string",
-}  # fmt: skip
 CUSTOM_NAME = "^[A-Za-z_][A-Za-z0-9_]*$"
 # Every error past this many is counted, not explained: a spec with 100,000 bad
 # layers should still get its answer in well under a second.

@@ -49,11 +49,12 @@ from hypothesis import strategies as st
 import modelspec
 from modelspec.catalog import LAYER_TYPES
 from modelspec.catalog import training as tc
+from modelspec.catalog.base import INITIALIZER_CLASSES
 from modelspec.check import check_text
 from modelspec.emit import keras_py, pysrc
 from modelspec.emit.keras_py import render
 from modelspec.errors import printable
-from modelspec.plan import INITIALIZER_CLASSES, Ctor, Plan
+from modelspec.plan import Ctor, Plan
 from modelspec.plan import plan as make_plan
 
 # --- the audit hook ---------------------------------------------------------------------

@@ -180,6 +180,22 @@ class LayerType:
         return out
 
 
+# The dtypes a spec may give an input or a layer.
+DTYPES = (
+    "float32", "float16", "bfloat16", "float64", "int8", "int16", "int32", "int64",
+    "uint8", "uint16", "uint32", "bool", "string",
+)  # fmt: skip
+# What Python, NumPy and other frameworks call a dtype that Keras names by its size.
+# The closest spelling is not the meaning: `int` is int32 (Keras's default integer
+# type), not int8.
+DTYPE_ALIASES = {
+    "int": "int32", "integer": "int32", "long": "int64", "short": "int16",
+    "float": "float32", "single": "float32", "double": "float64", "half": "float16",
+    "bf16": "bfloat16", "fp16": "float16", "fp32": "float32", "fp64": "float64",
+    "uint": "uint32", "byte": "int8", "ubyte": "uint8",
+    "boolean": "bool", "str": "string", "text": "string",
+}  # fmt: skip
+
 # Every layer type by name: filled by the package (``modelspec.catalog``) as it loads
 # its family modules, before any rule runs. It lives here so that a rule that looks up
 # another layer type (a wrapper's inner layer) needs no import of the package that
@@ -225,11 +241,29 @@ ACTIVATIONS = (
     "softmax", "softplus", "softsign", "sparse_plus", "sparsemax", "squareplus",
     "swish", "tanh", "tanh_shrink", "threshold",
 )  # fmt: skip
-INITIALIZERS = (
-    "constant", "glorot_normal", "glorot_uniform", "he_normal", "he_uniform",
-    "identity", "lecun_normal", "lecun_uniform", "normal", "ones", "orthogonal",
-    "random_normal", "random_uniform", "truncated_normal", "uniform", "variance_scaling", "zeros",
-)  # fmt: skip
+# Initializer names -> Keras classes; the seeded ones take ``seed=``.
+INITIALIZER_CLASSES = {
+    "constant": "Constant",
+    "glorot_normal": "GlorotNormal",
+    "glorot_uniform": "GlorotUniform",
+    "he_normal": "HeNormal",
+    "he_uniform": "HeUniform",
+    "identity": "Identity",
+    "lecun_normal": "LecunNormal",
+    "lecun_uniform": "LecunUniform",
+    "normal": "RandomNormal",
+    "ones": "Ones",
+    "orthogonal": "Orthogonal",
+    "random_normal": "RandomNormal",
+    "random_uniform": "RandomUniform",
+    "truncated_normal": "TruncatedNormal",
+    "uniform": "RandomUniform",
+    "variance_scaling": "VarianceScaling",
+    "zeros": "Zeros",
+}
+UNSEEDED = frozenset({"constant", "identity", "ones", "zeros"})
+UNSEEDED_CLASSES = frozenset(INITIALIZER_CLASSES[n] for n in UNSEEDED)
+INITIALIZERS = tuple(INITIALIZER_CLASSES)
 # Not Keras's "l1l2": L1L2() defaults to l1=l2=0, a regularizer that does nothing.
 REGULARIZERS = ("l1", "l2", "orthogonal_regularizer")
 CONSTRAINTS = ("max_norm", "min_max_norm", "non_neg", "unit_norm")

@@ -42,6 +42,7 @@ from modelspec.catalog import training as tc
 from modelspec.catalog.base import (
     ACTIVATION,
     CONSTRAINT,
+    DTYPES,
     INITIALIZER,
     REGULARIZER,
     Kwarg,
@@ -53,7 +54,6 @@ from modelspec.importer import values as vals
 from modelspec.ir import MAX_NAME, NAME
 from modelspec.parse import to_snake_case
 from modelspec.passes.graph import stable_order
-from modelspec.schema import DTYPES
 
 Ref = tuple[str, int, int]  # keras_history: layer name, node index, tensor index
 

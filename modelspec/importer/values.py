@@ -19,8 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from modelspec.catalog.base import ACTIVATIONS, INITIALIZER_OBJECTS
-from modelspec.plan import INITIALIZER_CLASSES
+from modelspec.catalog.base import ACTIVATIONS, INITIALIZER_CLASSES, INITIALIZER_OBJECTS
 
 # Class -> (the name a spec writes, the config that name gives, seed left out).
 _VS_AXES = {"input_axes": None, "output_axes": None}
