@@ -882,7 +882,7 @@ def assert_imports(model, file: str = "model.json", allow_modules: tuple[str, ..
 def _same_meaning(a: Any, b: Any) -> bool:
     """Two kwarg values Keras reads the same way (``1`` and ``[1, 1]`` for strides)."""
     from modelspec.catalog import LAYER_TYPES
-    from modelspec.importer.keras3 import _collapse
+    from modelspec.catalog.base import collapse as _collapse
 
     if isinstance(a, dict) and isinstance(b, dict) and a.get("type") == b.get("type"):
         lt = LAYER_TYPES[a["type"]]
@@ -1145,7 +1145,8 @@ NOT_SAVED = frozenset({"data_format", "strides", "value_dim", "attention_axes", 
 def test_conformance_cases_survive_import(keras_session):
     """Each catalogue case, built by Keras and imported, means the same kwargs again."""
     from modelspec.catalog import LAYER_TYPES
-    from modelspec.importer.keras3 import _collapse, _Converter
+    from modelspec.catalog.base import collapse as _collapse
+    from modelspec.importer.keras3 import _Converter
     from tests import cases
     from tests.keras_truth import build_layer
 

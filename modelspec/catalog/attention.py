@@ -7,6 +7,8 @@ rules refuse those too, and say so in a comment.
 
 from __future__ import annotations
 
+from typing import Any
+
 from modelspec.catalog.base import (
     ACTIVITY_REGULARIZER,
     BOOL,
@@ -22,6 +24,7 @@ from modelspec.catalog.base import (
     expect_min_rank,
     known_dim,
     nullable,
+    output_shape_from_config,
     prod,
     weight_kwargs,
 )
@@ -131,6 +134,12 @@ def _mha_params(kw, inputs):
     return by_trainable(kw, count)
 
 
+def _mha_from_config(kw: dict[str, Any]) -> None:
+    output_shape_from_config(kw)
+    if "value_dim" in kw and kw["value_dim"] == kw.get("key_dim"):
+        del kw["value_dim"]  # Keras writes value_dim=key_dim when it was left out
+
+
 MULTI_HEAD_ATTENTION = LayerType(
     name="MultiHeadAttention",
     owns_sublayers=True,
@@ -177,6 +186,7 @@ MULTI_HEAD_ATTENTION = LayerType(
     min_inputs=2,
     max_inputs=3,
     call="positional",
+    from_config=_mha_from_config,
 )
 
 

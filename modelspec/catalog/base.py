@@ -110,6 +110,31 @@ class Kwarg:
         return self.default is REQUIRED
 
 
+# Tuple kwargs where one int means the same on every axis (Keras's standardize_tuple).
+TUPLE_KWARGS = frozenset(
+    {"kernel_size", "strides", "dilation_rate", "pool_size", "padding", "cropping", "size",
+     "output_padding"}
+)  # fmt: skip
+
+
+def collapse(value: Any) -> Any:
+    """``[3, 3] -> 3``, ``[[1, 1], [1, 1]] -> 1``: one int for the same size on every axis."""
+    if not isinstance(value, list) or not value:
+        return value
+    items = [collapse(v) for v in value]
+    first = items[0]
+    if isinstance(first, int) and not isinstance(first, bool) and all(v == first for v in items):
+        return first
+    return items
+
+
+def output_shape_from_config(kw: dict[str, Any]) -> None:
+    """Keras writes ``output_shape=10`` as ``(10,)`` (EinsumDense, MultiHeadAttention)."""
+    shape = kw.get("output_shape")
+    if isinstance(shape, list) and len(shape) == 1 and isinstance(shape[0], int):
+        kw["output_shape"] = shape[0]
+
+
 ShapeRule = Callable[[Mapping[str, Any], Sequence[Shape]], ShapeOut]
 ParamRule = Callable[[Mapping[str, Any], Sequence[Shape]], "tuple[int, int]"]
 
@@ -137,7 +162,10 @@ class LayerType:
     ``MultiHeadAttention``'s query, value and key). ``owns_sublayers`` marks layers
     whose weights live in inner layers: Keras's ``trainable=False`` on them hides
     the weights from ``layer.trainable_weights`` but not from the model's, so
-    they are still trained (see :mod:`modelspec.passes.training`).
+    they are still trained (see :mod:`modelspec.passes.training`). ``from_config``
+    turns the kwargs Keras writes in a saved config into those a person writes: it
+    drops or rewrites, in place, what Keras writes out for a kwarg left to its default
+    (``modelspec import`` calls it).
     """
 
     name: str
@@ -151,6 +179,7 @@ class LayerType:
     dtype: str = "float"
     call: str = "list"
     owns_sublayers: bool = False
+    from_config: Callable[[dict[str, Any]], None] | None = None
     kwarg_map: Mapping[str, Kwarg] = field(init=False, repr=False, compare=False)
     nested: tuple[str, ...] = field(init=False, repr=False, compare=False)
 

@@ -25,6 +25,7 @@ from modelspec.catalog.base import (
     activation,
     as_tuple,
     by_trainable,
+    collapse,
     conv_out_len,
     enum,
     expect_rank,
@@ -467,6 +468,14 @@ def _depthwise(rank: int) -> LayerType:
 def _pooling(rank: int, mode: str) -> LayerType:
     # MaxPoolingND defaults pool_size to 2 per axis; AveragePoolingND requires it.
     default = _one_or_n(2, rank) if mode == "Max" else REQUIRED
+
+    def from_config(kw: dict[str, Any]) -> None:
+        # Keras writes strides=pool_size when it was left out.
+        if "strides" in kw:
+            pool = kw.get("pool_size", default)
+            if collapse(pool) == kw["strides"] or pool == kw["strides"]:
+                del kw["strides"]
+
     return LayerType(
         name=f"{mode}Pooling{_RANK_WORD[rank]}",
         category="pooling",
@@ -491,6 +500,7 @@ def _pooling(rank: int, mode: str) -> LayerType:
         shape=_pool_shape(rank),
         # The output is the layer's float32 compute dtype even for integer inputs.
         dtype="float",
+        from_config=from_config,
     )
 
 

@@ -27,6 +27,7 @@ from modelspec.catalog.base import (
     initializer,
     known_dim,
     nullable,
+    output_shape_from_config,
     prod,
     regularizer,
     weight_kwargs,
@@ -266,6 +267,7 @@ EINSUM_DENSE = LayerType(
     ),
     shape=_einsum_shape,
     params=_einsum_params,
+    from_config=output_shape_from_config,
 )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from modelspec.catalog.base import (
     AXES,
     AXIS,
@@ -301,6 +303,11 @@ def _normalization_params(kw, inputs):
     return (0, 2 * prod(kept) + 1)
 
 
+def _normalization_from_config(kw: dict[str, Any]) -> None:
+    if kw.get("axis") == []:
+        kw["axis"] = None  # Keras writes axis=None (one mean for everything) as ()
+
+
 NORMALIZATION = LayerType(
     name="Normalization",
     category="preprocessing",
@@ -319,6 +326,7 @@ NORMALIZATION = LayerType(
     ),
     shape=_normalization_shape,
     params=_normalization_params,
+    from_config=_normalization_from_config,
 )
 
 LAYERS = (

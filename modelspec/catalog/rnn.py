@@ -6,6 +6,9 @@ that layer's own catalogue rules.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from modelspec.catalog.base import (
     ACTIVATION,
     ACTIVITY_REGULARIZER,
@@ -273,6 +276,27 @@ def _bidirectional_params(kw, inputs):
     return by_trainable(kw, trainable, frozen)
 
 
+def _auto_backward(forward: Mapping[str, Any], backward: Mapping[str, Any]) -> bool:
+    """Whether ``backward`` is the copy Bidirectional makes of ``forward`` by itself."""
+    expected = {**forward, "go_backwards": not forward.get("go_backwards", False)}
+    expected.pop("name", None)
+    got = dict(backward)
+    name = got.pop("name", None)
+    if not expected["go_backwards"]:
+        expected.pop("go_backwards")
+    return got == expected and name in (None, f"backward_{forward.get('name')}")
+
+
+def _bidirectional_from_config(kw: dict[str, Any]) -> None:
+    forward, backward = kw.get("layer"), kw.get("backward_layer")
+    if (
+        isinstance(forward, dict)
+        and isinstance(backward, dict)
+        and _auto_backward(forward, backward)
+    ):
+        del kw["backward_layer"]  # the copy Keras makes when none is given
+
+
 BIDIRECTIONAL = LayerType(
     name="Bidirectional",
     owns_sublayers=True,
@@ -296,6 +320,7 @@ BIDIRECTIONAL = LayerType(
     ),
     shape=_bidirectional_shape,
     params=_bidirectional_params,
+    from_config=_bidirectional_from_config,
 )
 
 

@@ -45,8 +45,10 @@ from modelspec.catalog.base import (
     DTYPES,
     INITIALIZER,
     REGULARIZER,
+    TUPLE_KWARGS,
     Kwarg,
     LayerType,
+    collapse,
 )
 from modelspec.custom import CLASS_PATH
 from modelspec.errors import ERROR, WARNING, Diagnostic, did_you_mean
@@ -80,12 +82,6 @@ IGNORED_CALL_KWARGS: dict[str, tuple[Any, ...]] = {
     "return_attention_scores": (None, False),
     "use_causal_mask": (None, False),
 }
-# Tuple kwargs where one int means the same on every axis (Keras's standardize_tuple).
-TUPLE_KWARGS = frozenset(
-    {"kernel_size", "strides", "dilation_rate", "pool_size", "padding", "cropping", "size",
-     "output_padding"}
-)  # fmt: skip
-POOLING = ("MaxPooling", "AveragePooling")
 
 
 @dataclass(slots=True)
@@ -259,17 +255,6 @@ def _is_float32(dtype: Any) -> bool:
     )
 
 
-def _collapse(value: Any) -> Any:
-    """``[3, 3] -> 3``, ``[[1, 1], [1, 1]] -> 1``: one int for the same size on every axis."""
-    if not isinstance(value, list) or not value:
-        return value
-    items = [_collapse(v) for v in value]
-    first = items[0]
-    if isinstance(first, int) and not isinstance(first, bool) and all(v == first for v in items):
-        return first
-    return items
-
-
 def _same(kwarg: Kwarg, value: Any) -> bool:
     """Whether ``value`` means the kwarg's default (as Keras reads both)."""
     if kwarg.required:
@@ -281,7 +266,7 @@ def _same(kwarg: Kwarg, value: Any) -> bool:
     if kwarg.schema is ACTIVATION and {value, default} <= {None, "linear"}:
         return True
     if kwarg.name in TUPLE_KWARGS:
-        return _collapse(value) == _collapse(default)
+        return collapse(value) == collapse(default)
     if isinstance(default, int) and isinstance(value, list) and value:
         return all(v == default for v in value)
     if isinstance(value, list) and isinstance(default, list):
@@ -627,7 +612,7 @@ class _Converter:
                 return None
             return self.nested(lt, kwarg.name, value, path, who)
         if kwarg.name in TUPLE_KWARGS:
-            return _collapse(value)
+            return collapse(value)
         return value
 
     def nested(self, lt: LayerType, key: str, value: Any, path: tuple, who: str) -> Any:
@@ -662,27 +647,8 @@ class _Converter:
         if kw.get("data_format") == "channels_last" and "data_format" in lt.kwarg_map:
             # Keras writes the resolved image_data_format; the catalogue reads null as this.
             del kw["data_format"]
-        if lt.name.startswith(POOLING) and "strides" in kw and "strides" in lt.kwarg_map:
-            # Keras writes strides=pool_size when it was left out.
-            pool = kw.get("pool_size", lt.kwarg_map["pool_size"].default)
-            if _collapse(pool) == kw["strides"] or pool == kw["strides"]:
-                del kw["strides"]
-        shape = kw.get("output_shape")
-        if lt.name in ("MultiHeadAttention", "EinsumDense") and isinstance(shape, list):
-            if len(shape) == 1 and isinstance(shape[0], int):
-                kw["output_shape"] = shape[0]  # Keras writes output_shape=10 as (10,)
-        if lt.name == "Normalization" and kw.get("axis") == []:
-            kw["axis"] = None  # Keras writes axis=None (one mean for everything) as ()
-        if (
-            lt.name == "MultiHeadAttention"
-            and "value_dim" in kw
-            and kw["value_dim"] == kw.get("key_dim")
-        ):
-            del kw["value_dim"]  # Keras writes value_dim=key_dim when it was left out
-        if lt.name == "Bidirectional" and isinstance(kw.get("backward_layer"), dict):
-            forward, backward = kw.get("layer"), kw["backward_layer"]
-            if isinstance(forward, dict) and _auto_backward(forward, backward):
-                del kw["backward_layer"]
+        if lt.from_config is not None:
+            lt.from_config(kw)
 
     # --- calls ------------------------------------------------------------------------
 
@@ -1420,17 +1386,6 @@ def _drop_resolved_axes(info: LayerInfo) -> None:
         axes = kw["attention_axes"]
         if (axes if isinstance(axes, list) else [axes]) == list(range(1, rank - 1)):
             del kw["attention_axes"]
-
-
-def _auto_backward(forward: Mapping[str, Any], backward: Mapping[str, Any]) -> bool:
-    """Whether ``backward`` is the copy Bidirectional makes of ``forward`` by itself."""
-    expected = {**forward, "go_backwards": not forward.get("go_backwards", False)}
-    expected.pop("name", None)
-    got = dict(backward)
-    name = got.pop("name", None)
-    if not expected["go_backwards"]:
-        expected.pop("go_backwards")
-    return got == expected and name in (None, f"backward_{forward.get('name')}")
 
 
 @dataclass(slots=True)
