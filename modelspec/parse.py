@@ -342,7 +342,8 @@ class _Parser:
                     key=True,
                 )
             outputs.append(self.output(out_name, spec, ref, src))
-        if not self.mapping("outputs") and isinstance(self.doc.data, dict) and "graph" in self.data:
+        # (an `outputs` that is empty or not a mapping is the schema's MS104 or MS106)
+        if "outputs" not in self.data and isinstance(self.doc.data, dict) and "graph" in self.data:
             self.error("MS208", "a graph spec needs an `outputs` section", ("graph",), key=True,
                        hint="name each output and the tensor it comes `from`")  # fmt: skip
         return calls, outputs

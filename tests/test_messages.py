@@ -179,6 +179,25 @@ def test_unused_parts_are_still_said_when_nothing_hides_them(tmp_path: Path):
     assert "s.yaml:22:16: warning MS211: step 't2' is computed but no output uses it" in proc.stderr
 
 
+@pytest.mark.parametrize(
+    ("value", "code"), [("true", "MS104"), ("null", "MS104"), ("{}", "MS106"), ("[]", "MS104")]
+)
+def test_an_outputs_section_of_the_wrong_kind_gives_one_error(tmp_path: Path, value, code):
+    # Before, the schema's error came with MS208 "a graph spec needs an `outputs` section".
+    head, _, _ = TOWER.partition("outputs:\n")
+    proc = lint(tmp_path, "s.yaml", f"{head}outputs: {value}\n")
+    assert proc.returncode == 1
+    errors = [line for line in proc.stderr.splitlines() if ": error MS" in line]
+    assert len(errors) == 1 and f"error {code}: `outputs`" in errors[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_graph_without_outputs_still_says_so(tmp_path: Path):
+    head, _, _ = TOWER.partition("outputs:\n")
+    proc = lint(tmp_path, "s.yaml", head)
+    assert "error MS208: a graph spec needs an `outputs` section" in proc.stderr
+
+
 # --- suggestions that fit ------------------------------------------------------------------
 
 
