@@ -4,7 +4,7 @@ The plan is the spec in Keras's terms: each layer as a constructor call with pla
 keyword arguments (seeded initializers filled in), the calls in the order they are
 written, the outputs, and ``model.compile``'s arguments keyed by output name. Two
 targets read it: :mod:`modelspec.emit.keras_py` renders it as Python source, and
-:mod:`modelspec.keras.instantiate` builds the live model from it. Because both
+:mod:`modelspec.instantiate` builds the live model from it. Because both
 follow one plan, the generated code and the direct instantiation build the same
 model; ``tests/test_build.py`` compares their ``get_config()`` and weights.
 
