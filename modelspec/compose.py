@@ -53,7 +53,7 @@ from typing import Any
 
 from modelspec import expr
 from modelspec.compose_scan import COMPOSE_KEYS, uses_composition  # noqa: F401 (re-exported)
-from modelspec.errors import ERROR, WARNING, Diagnostic, JsonPath, did_you_mean
+from modelspec.errors import ERROR, WARNING, Diagnostic, JsonPath, Stop, did_you_mean
 from modelspec.include import Library, gather, merge
 from modelspec.ir import split_ref
 from modelspec.loader import Document
@@ -113,10 +113,6 @@ class Nested:
 
 class _Abort(Exception):
     """Stop expanding this step (its diagnostic is recorded)."""
-
-
-class _Stop(Exception):
-    """The expansion is too large: stop altogether."""
 
 
 @dataclass(slots=True)
@@ -253,7 +249,7 @@ class _Expander:
                 Diagnostic(ERROR, err.code, message, err.hint, file, line, col, tuple(full))
             )
             if err.code != "MS702":  # the budget is spent: every later value would fail too
-                raise _Stop from None
+                raise Stop from None
             raise _Abort from None
 
     @staticmethod
@@ -314,7 +310,7 @@ class _Expander:
         if self.size > MAX_EXPANDED:
             self.error("MS712", f"the spec expands to more than {MAX_EXPANDED:,} layers and steps",
                        path, hint="check the `repeat` counts")  # fmt: skip
-            raise _Stop
+            raise Stop
 
     # --- vars and blocks -----------------------------------------------------------
 
@@ -536,7 +532,7 @@ class _Expander:
         if count > MAX_EXPANDED:
             self.error("MS712", f"`repeat: {count}` would expand past {MAX_EXPANDED:,} layers and steps",
                        (*path, "repeat"), hint="check the `repeat` count")  # fmt: skip
-            raise _Stop
+            raise Stop
         body = {k: v for k, v in spec.items() if k not in ("when", "repeat")}
         source = None
         for index in range(1, count + 1):
@@ -639,7 +635,7 @@ class _Expander:
         if count * (len(block.layers) + len(block.graph)) > MAX_EXPANDED:
             self.error("MS712", f"`repeat: {count}` would expand past {MAX_EXPANDED:,} layers and steps",
                        (*path, "repeat"), hint="check the `repeat` count")  # fmt: skip
-            raise _Stop
+            raise Stop
         if count > 1 and (len(block.inputs) != 1 or len(block.outputs) != 1):
             raise self.fail("MS709", f"`repeat` feeds each instance into the next, so block '{block_name}' "
                             "needs one input and one output", (*path, "repeat"))  # fmt: skip
@@ -773,7 +769,7 @@ class _Expander:
     def run(self) -> Document | None:
         try:
             return self.expand()
-        except _Stop:  # too large: its diagnostic is recorded
+        except Stop:  # too large: its diagnostic is recorded
             return None
 
     def expand(self) -> Document | None:
@@ -810,7 +806,7 @@ class _Expander:
                             self.add_step(name, self.substitute(spec, self.vars, path), path, None)
                     except _Abort:
                         continue
-            except _Stop:
+            except Stop:
                 return None
             out["graph"] = {
                 name: self.resolve_step(name, step) for name, step in self.steps.items()
@@ -1003,7 +999,7 @@ def expand(
                 sub = _Expander(lib.doc, budget=budget)
                 try:
                     sub.read_vars(lib.doc.data["vars"])
-                except _Stop:
+                except Stop:
                     return None, [*diags, *sub.diagnostics]
                 diags += sub.diagnostics
                 lib_vars[lib.file] = sub.vars

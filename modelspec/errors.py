@@ -82,6 +82,12 @@ def json_path(path: Sequence[Any]) -> str:
     return out
 
 
+class Stop(Exception):
+    """A stage cannot go on (a syntax error, a config it cannot read, an expansion too
+    large): raised after the diagnostic that says why, and caught by the stage's own
+    entry point, which returns what it has."""
+
+
 @dataclass(frozen=True, slots=True)
 class Diagnostic:
     """One problem in a spec, with where it is."""

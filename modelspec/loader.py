@@ -39,7 +39,7 @@ from typing import Any
 
 import yaml
 
-from modelspec.errors import ERROR, Diagnostic, JsonPath
+from modelspec.errors import ERROR, Diagnostic, JsonPath, Stop
 
 MAX_BYTES = 8 * 1024 * 1024
 MAX_DEPTH = 64
@@ -164,10 +164,6 @@ def _positions(text: str) -> Any:
     return position
 
 
-class _Stop(Exception):
-    """Parsing cannot go on (a syntax error, too deep, too many problems)."""
-
-
 class _Frame:
     """An open mapping or sequence while the builder walks the events."""
 
@@ -217,7 +213,7 @@ class _Builder:
             Diagnostic(ERROR, code, message, hint, self.doc.file, line, col, path)
         )
         if len(self.diagnostics) >= MAX_DIAGNOSTICS:
-            raise _Stop
+            raise Stop
 
     def run(self, events: Iterator[Any]) -> None:
         stack: list[_Frame] = self.stack
@@ -263,7 +259,7 @@ class _Builder:
                 if documents > 1:
                     msg = "a spec file holds one YAML document; found a second"
                     self.error("MS006", msg, event.start_mark, ())
-                    raise _Stop
+                    raise Stop
                 continue
             if kind is yaml.DocumentEndEvent:
                 continue
@@ -280,7 +276,7 @@ class _Builder:
                     hint="a spec of 10,000 layers holds about 100,000; split the model, "
                     "or see SECURITY.md to raise the limit",
                 )
-                raise _Stop
+                raise Stop
             top = stack[-1] if stack else None
             awaiting_key = top is not None and top.awaiting_key
             if top is None:
@@ -297,7 +293,7 @@ class _Builder:
                 )
                 if kind is yaml.AliasEvent:
                     if awaiting_key:
-                        raise _Stop
+                        raise Stop
                     attach(None, event.start_mark, path)
                     continue
             if kind is yaml.ScalarEvent:
@@ -314,7 +310,7 @@ class _Builder:
                     self.error(
                         "MS009", "mapping keys must be plain strings", event.start_mark, path
                     )
-                    raise _Stop
+                    raise Stop
                 tag = event.tag
                 if tag is not None and tag not in _COLLECTION_TAGS and tag != "!":
                     self.tag_error(event, path)
@@ -326,7 +322,7 @@ class _Builder:
                         path,
                         hint="a spec is a shallow document; check for runaway brackets",
                     )
-                    raise _Stop
+                    raise Stop
                 container: Any = {} if kind is yaml.MappingStartEvent else []
                 stack.append(_Frame(container, attach(container, event.start_mark, path)))
         self.doc.data = root[0] if root else None
@@ -612,7 +608,7 @@ def loads(
     parser = _Parser(parse_text)
     try:
         builder.run(_events(parser, builder))
-    except _Stop:
+    except Stop:
         return None, builder.diagnostics
     except yaml.reader.ReaderError as exc:
         line, col = _index_position(parse_text, exc.position)

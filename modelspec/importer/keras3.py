@@ -51,7 +51,7 @@ from modelspec.catalog.base import (
     collapse,
 )
 from modelspec.custom import CLASS_PATH
-from modelspec.errors import ERROR, WARNING, Diagnostic, did_you_mean
+from modelspec.errors import ERROR, WARNING, Diagnostic, Stop, did_you_mean
 from modelspec.importer import values as vals
 from modelspec.ir import MAX_NAME, NAME
 from modelspec.parse import to_snake_case
@@ -337,7 +337,7 @@ class _Converter:
                        "builds every layer in float32", ("config", "dtype"))  # fmt: skip
         try:
             graph = self.sequential(config) if cls == "Sequential" else self.functional(config)
-        except _Stop:
+        except Stop:
             graph = None
         if graph is None or self.failed:
             return Converted(None, self.diagnostics)
@@ -663,7 +663,7 @@ class _Converter:
                 self.error("MS604", "the config is in the Keras 2 format (inbound nodes as "
                            "lists); modelspec imports the Keras 3 format", npath,
                            "load the model with Keras 3 and save it again")  # fmt: skip
-                raise _Stop
+                raise Stop
             if not isinstance(node, Mapping):
                 self.error("MS604", f"a call of layer '{info.name}' is not a mapping", npath)
                 continue
@@ -1341,10 +1341,6 @@ class _Converter:
         self.error("MS617", f"metric {shown} of output '{output}' is not one a spec can name",
                    path, "spec metrics are names (accuracy, mae, AUC, ...) with default arguments")  # fmt: skip
         return "accuracy"
-
-
-class _Stop(Exception):
-    """The config is not in a format the rest could make sense of (reported already)."""
 
 
 class _Skip:
