@@ -110,6 +110,27 @@ class Kwarg:
         return self.default is REQUIRED
 
 
+# --- what Keras writes in a saved config -----------------------------------------
+
+# Config keys Keras writes that the catalogue leaves out, with the value that means
+# "not used". Any other value is an error: it would change the model.
+IGNORED_KWARGS: dict[str, Any] = {
+    "quantization_config": None,
+    "lora_rank": None,
+    "lora_alpha": None,
+    "rms_scaling": False,
+    "zero_output_for_mask": False,
+}
+# What keras.layers.Layer writes for every layer, at its defaults: a custom layer's
+# kwargs leave them out.
+BASE_LAYER_DEFAULTS: dict[str, Any] = {"trainable": True, "activity_regularizer": None,
+                                       "autocast": True}  # fmt: skip
+# Call arguments a spec leaves to Keras, with the values that mean "as by default".
+IGNORED_CALL_KWARGS: dict[str, tuple[Any, ...]] = {
+    "training": (None, False),  # recorded at build time; fit and predict override it
+    "return_attention_scores": (None, False),
+    "use_causal_mask": (None, False),
+}
 # Tuple kwargs where one int means the same on every axis (Keras's standardize_tuple).
 TUPLE_KWARGS = frozenset(
     {"kernel_size", "strides", "dilation_rate", "pool_size", "padding", "cropping", "size",

@@ -41,8 +41,11 @@ from modelspec.catalog import LAYER_TYPES
 from modelspec.catalog import training as tc
 from modelspec.catalog.base import (
     ACTIVATION,
+    BASE_LAYER_DEFAULTS,
     CONSTRAINT,
     DTYPES,
+    IGNORED_CALL_KWARGS,
+    IGNORED_KWARGS,
     INITIALIZER,
     REGULARIZER,
     TUPLE_KWARGS,
@@ -63,25 +66,6 @@ MODEL_CLASSES = frozenset({"Functional", "Model", "Sequential"})
 LAYER_MODULES = ("keras.layers", "keras.src.layers")
 OP_MODULES = ("keras.ops", "keras.src.ops")
 OP_CLASSES = frozenset({"TFOpLambda", "SlicingOpLambda"})  # Keras 2's recorded ops
-# Config keys Keras writes that the catalogue leaves out, with the value that means
-# "not used". Any other value is an error: it would change the model.
-IGNORED_KWARGS: dict[str, Any] = {
-    "quantization_config": None,
-    "lora_rank": None,
-    "lora_alpha": None,
-    "rms_scaling": False,
-    "zero_output_for_mask": False,
-}
-# What keras.layers.Layer writes for every layer, at its defaults: a custom layer's
-# kwargs leave them out.
-BASE_LAYER_DEFAULTS: dict[str, Any] = {"trainable": True, "activity_regularizer": None,
-                                       "autocast": True}  # fmt: skip
-# Call arguments a spec leaves to Keras, with the values that mean "as by default".
-IGNORED_CALL_KWARGS: dict[str, tuple[Any, ...]] = {
-    "training": (None, False),  # recorded at build time; fit and predict override it
-    "return_attention_scores": (None, False),
-    "use_causal_mask": (None, False),
-}
 
 
 @dataclass(slots=True)
