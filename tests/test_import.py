@@ -14,6 +14,7 @@ from the same weights), the Functional API guide's models, and keras.application
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import math
@@ -562,7 +563,9 @@ ODD_VALUES = st.sampled_from([
     {"class_name": "__keras_tensor__", "config": {"shape": [None, 4], "keras_history": ["x", 0, 0]}},
     {"module": "keras.layers", "class_name": "Dense", "config": {}},
     {"class_name": "DTypePolicy", "config": 3}, "\x00", "../x", "\u202e",
-])  # fmt: skip
+]).map(copy.deepcopy)  # fmt: skip
+# (a copy each time: a list or dict drawn once and changed by a later mutation would
+# otherwise change the strategy itself, and later examples with it)
 
 
 def _places(value: Any, path: tuple = ()) -> list[tuple]:
