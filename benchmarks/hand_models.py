@@ -13,7 +13,7 @@ its input shape, so the second way calls every layer again on each add:
 n (n + 1) / 2 layer calls for n layers instead of n.
 
 The seeds are the ones modelspec derives from the spec's ``seed:`` (see
-``modelspec.plan.derive_seed``), copied as literals, as someone would who wants the
+``modelspec.lower.plan.derive_seed``), copied as literals, as someone would who wants the
 same starting weights. Keras imports on first use.
 """
 

@@ -232,7 +232,7 @@ def whole_process(row: Row, proof: Proof, tmp: Path, env: dict[str, str], repeat
 
 
 def prove(entry: Entry, keras: Any, args: argparse.Namespace, tmp: Path, env: dict) -> Row:
-    from modelspec.project import find_project
+    from modelspec.source.project import find_project
 
     row = Row(entry)
     keras.backend.clear_session()
@@ -472,7 +472,7 @@ def main() -> None:
     if args.repeat < 1:
         ap.error("--repeat must be at least 1")
 
-    from modelspec.quiet import quiet_tensorflow
+    from modelspec.runtime.quiet import quiet_tensorflow
 
     quiet_tensorflow()
     import keras

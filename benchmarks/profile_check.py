@@ -58,12 +58,12 @@ def main() -> None:
     warm_s = time.perf_counter() - t0
     stages: dict[str, float] = {}
     try:
-        from modelspec import schema as _schema
-        from modelspec.loader import load
-        from modelspec.parse import parse, unused_layers
+        from modelspec.lower.parse import parse, unused_layers
         from modelspec.passes.graph import check_graph
         from modelspec.passes.shapes import infer_shapes
         from modelspec.passes.training import check_training
+        from modelspec.schema import validate as _schema
+        from modelspec.source.loader import load
 
         t = time.perf_counter()
         doc, _ = load(args.spec)

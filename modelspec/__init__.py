@@ -43,15 +43,15 @@ _LAZY = {
     "Diagnostic": "modelspec.errors",
     "ModelspecError": "modelspec.errors",
     "SpecError": "modelspec.errors",
-    "WeightsError": "modelspec.weights",
-    "load_weights_by_name": "modelspec.weights",
+    "WeightsError": "modelspec.runtime.weights",
+    "load_weights_by_name": "modelspec.runtime.weights",
 }
 
 if TYPE_CHECKING:
     from modelspec.api import SpecModel, build_model, load
     from modelspec.check import Result, check, check_text
     from modelspec.errors import Diagnostic, ModelspecError, SpecError
-    from modelspec.weights import WeightsError, load_weights_by_name
+    from modelspec.runtime.weights import WeightsError, load_weights_by_name
 
 
 def __getattr__(name: str) -> Any:

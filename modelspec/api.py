@@ -21,7 +21,7 @@ from typing import Any
 
 from modelspec.check import Result, check
 from modelspec.errors import SpecError
-from modelspec.plan import Plan, plan
+from modelspec.lower.plan import Plan, plan
 
 
 @dataclass(frozen=True)
@@ -55,9 +55,9 @@ class SpecModel:
         from that file's weights, matched by layer name; ``weights_map`` maps layer
         names of this model to names in the file. Each of the three defaults to the
         spec's value; ``weights=False`` starts from fresh weights. A problem with the
-        file raises :class:`~modelspec.weights.WeightsError` before anything is loaded.
+        file raises :class:`~modelspec.runtime.weights.WeightsError` before anything is loaded.
         """
-        from modelspec.instantiate import to_keras
+        from modelspec.runtime.instantiate import to_keras
 
         return to_keras(self.plan, form, compile=compile, weights=weights,
                         weights_map=weights_map, skip_mismatch=skip_mismatch)  # fmt: skip

@@ -18,17 +18,17 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelspec.compose_scan import uses_composition
+from modelspec.compose.scan import uses_composition
 from modelspec.errors import Diagnostic
 from modelspec.ir import Spec, split_ref
-from modelspec.loader import Document, load, loads
-from modelspec.parse import parse, unused_layers
+from modelspec.lower.parse import parse, unused_layers
 from modelspec.passes.graph import GraphFacts, check_graph
 from modelspec.passes.shapes import ShapeFacts, infer_shapes
 from modelspec.passes.training import check_callback_paths, check_losses, check_training
 from modelspec.passes.weights import check_weights
-from modelspec.project import Project, find_project
-from modelspec.schema import validate
+from modelspec.schema.validate import validate
+from modelspec.source.loader import Document, load, loads
+from modelspec.source.project import Project, find_project
 
 
 @dataclass(slots=True)
@@ -96,7 +96,7 @@ def _check_library(doc: Document, project: Project, origin: Any) -> Result:
     """A block library: its version, its keys, and its vars, includes and block
     definitions. A block is checked in full where a spec uses it, with its inputs'
     shapes and its parameters' values."""
-    from modelspec.compose import expand
+    from modelspec.compose.expand import expand
 
     diags: list[Diagnostic] = []
     version = doc.data.get("modelspec")
@@ -153,7 +153,7 @@ def check_document(
 ) -> Result:
     """Every check after reading: composition, schema, names, graph, shapes, training.
 
-    ``project`` is what the spec may use beyond itself (:mod:`modelspec.project`);
+    ``project`` is what the spec may use beyond itself (:mod:`modelspec.source.project`);
     by default, the project of the folder the spec's file is in. ``origin`` is the
     spec's path on disk, where its ``include:`` paths start (default: ``doc.file``).
     """
@@ -164,7 +164,7 @@ def check_document(
     notes = None
     if uses_composition(doc.data):
         # Blocks, repeats and ${...}: checked on the plain spec they expand to.
-        from modelspec.compose import expand
+        from modelspec.compose.expand import expand
 
         expanded, compose_diags = expand(doc, project, origin=origin)
         if expanded is None:
@@ -187,7 +187,7 @@ def check_document(
     diags += graph_diags
     diags += _unused_layers(spec, doc.data, parse_diags)
     if spec.custom:
-        from modelspec.custom import check_custom
+        from modelspec.catalog.custom import check_custom
 
         used = {layer.type for layer in spec.layers.values()}
         diags += check_custom(spec.custom, used, project)
@@ -204,7 +204,7 @@ def check_document(
         result.nesting, nest_diags = nest(spec, graph, shapes, result.models, result.groups)
         diags += nest_diags
     if notes:
-        from modelspec.compose import annotate
+        from modelspec.compose.expand import annotate
 
         diags = list(annotate(diags, notes))
     diags.sort(key=_order(doc.file))

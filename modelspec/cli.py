@@ -18,8 +18,8 @@ from typing import Annotated, Any
 import typer
 
 from modelspec import __version__
+from modelspec.emit.outputs import EXPANDED, MODULE, SCHEMA, Kind, cannot_write, refusal
 from modelspec.errors import ERROR, Diagnostic, format_all, printable
-from modelspec.outputs import EXPANDED, MODULE, SCHEMA, Kind, cannot_write, refusal
 
 app = typer.Typer(
     name="modelspec",
@@ -97,7 +97,7 @@ def _github(d: Diagnostic) -> str:
     )
 
 
-# Settings a spec cannot give itself (modelspec/project.py, NOTE: [trusted settings]):
+# Settings a spec cannot give itself (modelspec/source/project.py, NOTE: [trusted settings]):
 # the repository root's [tool.modelspec], or --config's, gives them too; these add to
 # it for one run.
 IncludePaths = Annotated[
@@ -146,7 +146,7 @@ def _project(
     ask_keras: bool = False,
 ):
     """The project of ``spec``, widened by the command line's settings."""
-    from modelspec.project import find_project
+    from modelspec.source.project import find_project
 
     project = find_project(spec, config=config)
     try:
@@ -291,7 +291,7 @@ def _destination(value: str | None) -> Path | None:
 
 def _refuse(output: Path, kind: Kind | None, head: str, force: bool) -> None:
     """Exit 1 with an MS54x diagnostic at ``output`` unless a file of ``kind`` whose
-    first line is ``head`` may be written there (see :mod:`modelspec.outputs`)."""
+    first line is ``head`` may be written there (see :mod:`modelspec.emit.outputs`)."""
     problem = refusal(output, kind, head, force=force)
     if problem is not None:
         typer.echo(format_all([problem]), err=True)
@@ -300,7 +300,7 @@ def _refuse(output: Path, kind: Kind | None, head: str, force: bool) -> None:
 
 def _write(output: Path, text: str, *, say: bool = True) -> None:
     """Write ``text`` to ``output`` atomically, or exit 1 with why not (MS547)."""
-    from modelspec.files import write_atomic
+    from modelspec.source.files import write_atomic
 
     try:
         write_atomic(output, text)
@@ -346,7 +346,7 @@ def build(
 ) -> None:
     """Generate a Python module whose build_model() returns the Keras model."""
     from modelspec.emit.keras_py import render
-    from modelspec.plan import NotAChain, plan
+    from modelspec.lower.plan import NotAChain, plan
 
     target = _destination(output)
     result = _checked(spec, include_path, allow_module, config, ask_keras)
@@ -389,8 +389,8 @@ def equiv(
     model apart from its initial weights (the spec has no seed).
     """
     from modelspec.api import SpecModel
-    from modelspec.equiv import compare
-    from modelspec.plan import plan
+    from modelspec.lower.plan import plan
+    from modelspec.runtime.equiv import compare
 
     result = _checked(spec, include_path, allow_module, config, ask_keras)
 
@@ -421,8 +421,8 @@ def expand(
     ask_keras: AskKeras = False,
 ) -> None:
     """Print the spec with vars, blocks and repeats expanded: exactly what is built."""
+    from modelspec.emit.outputs import PENDING, seal
     from modelspec.emit.spec_yaml import render as render_yaml
-    from modelspec.outputs import PENDING, seal
 
     result = _checked(spec, include_path, allow_module, config, ask_keras)
     assert result.doc is not None
@@ -501,7 +501,7 @@ def graph(
 ) -> None:
     """Draw the model: Graphviz DOT, Mermaid, or SVG/PNG through Graphviz's dot."""
     from modelspec.emit.graph import RenderError, diagram, render, to_dot, to_mermaid
-    from modelspec.files import atomic_path
+    from modelspec.source.files import atomic_path
 
     target = _destination(output)
     if target is not None:
@@ -610,7 +610,7 @@ def diff(
 
     A or B may be a Keras model (a .keras archive or model.to_json() JSON). Exit codes: 0 the same model, 1 they differ, 2 a spec has errors (or a usage error).
     """
-    from modelspec.diff import diff as compare
+    from modelspec.emit.diff import diff as compare
 
     result = compare(
         _checked_or_2(a, include_path, allow_module, config, ask_keras),
@@ -638,10 +638,10 @@ def schema(
     ] = False,
 ) -> None:
     """Print the JSON Schema of a spec (for editors and other validators)."""
-    from modelspec.schema import schema_text
+    from modelspec.schema.validate import schema_text
 
     if path:
-        from modelspec.resources import schema_path
+        from modelspec.emit.resources import schema_path
 
         typer.echo(str(schema_path()))
         return
@@ -730,8 +730,8 @@ def train(
     ask_keras: AskKeras = False,
 ) -> None:
     """Train the spec's model on arrays from an .npz file and save it as .keras."""
-    from modelspec import train as tr
-    from modelspec.plan import plan as build_plan
+    from modelspec.lower.plan import plan as build_plan
+    from modelspec.runtime import train as tr
 
     if validation_split is not None and validation_split >= 1:
         raise _usage_error(f"--validation-split must be below 1; got {validation_split:g}")
@@ -762,7 +762,7 @@ def train(
     if problem is not None:
         raise _fail(problem)
     name = tr.strategy_name(result.spec, strategy.value if strategy else None)
-    from modelspec.weights import WeightsError
+    from modelspec.runtime.weights import WeightsError
 
     def show_weights(diagnostics) -> None:
         source = result.doc.texts if result.doc else None

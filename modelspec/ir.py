@@ -167,7 +167,7 @@ class Spec:
     weights: Weights | None = None
     sequential: bool = False
     steps: tuple[str, ...] = ()  # every graph step named in the spec, well-formed or not
-    # Layer types declared under `custom:`, by name (modelspec.custom.CustomType).
+    # Layer types declared under `custom:`, by name (modelspec.catalog.custom.CustomType).
     custom: Mapping[str, Any] = field(default_factory=dict)
     source: Source = field(default=Source("<spec>", 1, 1))
 

@@ -194,7 +194,7 @@ def build_spec_model(checked: Result, form: str, via: str, *, compile: bool = Tr
     """The spec's model in ``form``: ``to_keras()`` (``via="direct"``), or ``build_model()``
     of the module ``modelspec build`` writes (``via="module"``)."""
     from modelspec.api import SpecModel
-    from modelspec.plan import plan
+    from modelspec.lower.plan import plan
 
     spec = SpecModel(checked, plan(checked))
     if via == "direct":

@@ -1,5 +1,5 @@
-"""Reading zip archives as bounded data (``modelspec.archive``) and refusing files that
-are not regular files (``modelspec.files.regular_file_problem``).
+"""Reading zip archives as bounded data (``modelspec.source.archive``) and refusing files that
+are not regular files (``modelspec.source.files.regular_file_problem``).
 
 The archives are real zips: written by :mod:`zipfile`, or by hand
 (``tests/hostile/builders.py``) where they must lie about themselves in ways zipfile
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from modelspec import archive
-from modelspec.archive import (
+from modelspec.source import archive
+from modelspec.source.archive import (
     ArchiveError,
     BoundedReader,
     directory_size,
@@ -25,7 +25,7 @@ from modelspec.archive import (
     open_zip,
     read_member,
 )
-from modelspec.files import regular_file_problem
+from modelspec.source.files import regular_file_problem
 
 builders = pytest.importorskip("tests.hostile.builders")
 LIMIT = "test.LIMIT"
@@ -79,7 +79,7 @@ def test_too_many_members_from_the_end_record_before_parsing(
     with pytest.raises(ArchiveError) as err, open_zip(path):
         pass
     assert err.value.message == "it has 4 members; the limit is 3"
-    assert err.value.limit == "modelspec.archive.MAX_MEMBERS"
+    assert err.value.limit == "modelspec.source.archive.MAX_MEMBERS"
     assert parsed == []  # refused before zipfile read the directory
 
 
@@ -101,7 +101,7 @@ def test_a_directory_too_large(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     with pytest.raises(ArchiveError) as err, open_zip(path):
         pass
     assert "its list of members takes 492 bytes; the limit is 300" == err.value.message
-    assert err.value.limit == "modelspec.archive.MAX_DIRECTORY_BYTES"
+    assert err.value.limit == "modelspec.source.archive.MAX_DIRECTORY_BYTES"
 
 
 def test_not_a_zip(tmp_path: Path):

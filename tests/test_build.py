@@ -22,7 +22,7 @@ import modelspec
 from modelspec.check import check_text
 from modelspec.emit.keras_py import is_generated
 from modelspec.emit.summary import summary_json
-from modelspec.plan import NotAChain, derive_seed, plan
+from modelspec.lower.plan import NotAChain, derive_seed, plan
 from tests.regen_golden import GOLDEN, golden_cases
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -522,7 +522,7 @@ def test_layers_inside_wrappers_get_keras_names_at_any_depth():
 def test_wrapper_names_equal_keras_fresh_session_names():
     import keras
 
-    from modelspec.instantiate import make
+    from modelspec.runtime.instantiate import make
 
     layer = _plan(NESTED).layers["time_distributed"].ctor
     keras.backend.clear_session()

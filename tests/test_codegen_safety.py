@@ -54,8 +54,8 @@ from modelspec.check import check_text
 from modelspec.emit import keras_py, pysrc
 from modelspec.emit.keras_py import render
 from modelspec.errors import printable
-from modelspec.plan import Ctor, Plan
-from modelspec.plan import plan as make_plan
+from modelspec.lower.plan import Ctor, Plan
+from modelspec.lower.plan import plan as make_plan
 
 # --- the audit hook ---------------------------------------------------------------------
 # An audit hook cannot be removed, so this one is installed once, when the module is
@@ -662,7 +662,7 @@ def test_every_name_the_templates_use_is_reserved(deep: bool, tmp_path: Path, mo
     """The templates' names, collected from a module that uses every part of them
     (weights, a nested model, a shared layer and, deep, the recursion-limit wrapper):
     each is a builtin or in ``pysrc.MODULE_NAMES``, which no spec name becomes."""
-    import modelspec.plan as plan_module
+    import modelspec.lower.plan as plan_module
 
     if deep:
         monkeypatch.setattr(plan_module, "DEEP_CALLS", 1)
@@ -679,7 +679,7 @@ def test_spec_names_never_shadow_the_modules_own(deep: bool, monkeypatch):
     """Inputs, layers, steps and a nested model named after build_model()'s parameters,
     the imports and the helpers each get a variable of their own: the template's names
     are assigned only where the template assigns them."""
-    import modelspec.plan as plan_module
+    import modelspec.lower.plan as plan_module
 
     if deep:
         monkeypatch.setattr(plan_module, "DEEP_CALLS", 1)

@@ -1,4 +1,4 @@
-"""Composition: vars, ${...}, blocks, repeat, when, shared instances (modelspec.compose)."""
+"""Composition: vars, ${...}, blocks, repeat, when, shared instances (modelspec.compose.expand)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from modelspec.check import check_text
-from modelspec.compose_scan import uses_composition
+from modelspec.compose.scan import uses_composition
 from modelspec.emit.summary import summary_json
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
@@ -89,7 +89,7 @@ def _codes(result) -> list[str]:
 
 
 def test_plain_specs_do_not_use_composition():
-    from modelspec.loader import load
+    from modelspec.source.loader import load
 
     composed = {"resnet50.yaml", "siamese.yaml", "transformer_encoder.yaml"}
     for path in SPECS.glob("*.yaml"):
@@ -446,7 +446,7 @@ def test_vars_nested_in_each_other_stop_at_64_levels_with_one_error():
 def test_a_large_spec_of_blocks_is_well_inside_the_budget(monkeypatch):
     """ResNet-50's spec with 400 blocks in each of two stages (8,000 layers and their
     steps) lints clean with a third of each budget: the limits leave room to spare."""
-    from modelspec import expr
+    from modelspec.compose import expr
 
     text = (SPECS / "resnet50.yaml").read_text()
     text = text.replace("repeat: 3, with: {filters: 64", "repeat: 400, with: {filters: 64")
@@ -458,7 +458,7 @@ def test_a_large_spec_of_blocks_is_well_inside_the_budget(monkeypatch):
 
 
 def test_the_budget_is_read_when_a_spec_is_checked(monkeypatch):
-    from modelspec import expr
+    from modelspec.compose import expr
 
     monkeypatch.setattr(expr, "MAX_TOTAL_SIZE", 100)
     result = check_text(TINY_RESNET, "r.yaml")

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from modelspec import custom
+from modelspec.catalog import custom
 from modelspec.check import check_text
 from modelspec.importer import import_config
-from modelspec.project import Project
+from modelspec.source.project import Project
 from tests.test_import import entry, functional, input_entry, mlp, node, tensor
 
 LAYERS = textwrap.dedent(
@@ -191,9 +191,9 @@ def test_ms326_only_layer_classes_are_ever_called(mylayers, tmp_path, cls, probl
     """Functions and model factories in an allowed module are refused before anything
     calls them: in lint (asking Keras), in the direct build and in equiv."""
     from modelspec.api import SpecModel
-    from modelspec.equiv import compare
     from modelspec.errors import SpecError
-    from modelspec.plan import plan
+    from modelspec.lower.plan import plan
+    from modelspec.runtime.equiv import compare
 
     project, name = mylayers
     problem = problem.format(name=name)
@@ -216,7 +216,7 @@ def test_keras_is_asked_and_the_build_imports_the_class(mylayers):
     project, name = mylayers
     from modelspec.api import SpecModel
     from modelspec.emit.keras_py import render
-    from modelspec.plan import plan
+    from modelspec.lower.plan import plan
 
     result = check_text(
         spec(f"{{class: {name}.Scale}}", "{type: Scale, factor: 2.0}"), project=project
@@ -253,7 +253,7 @@ def test_ms631_custom_class_with_two_arities():
 
 
 def test_initializer_objects_are_checked_and_seeded():
-    from modelspec.plan import plan
+    from modelspec.lower.plan import plan
 
     text = ("modelspec: 1\nname: m\nseed: 3\ninputs:\n  x: {shape: [8]}\nsequential:\n"
             "  - {type: Dense, units: 4, kernel_initializer: {type: VarianceScaling, scale: 2.0, "
@@ -315,7 +315,7 @@ def test_a_custom_layer_inside_a_nested_model(mylayers, tmp_path):
 
     from modelspec.api import SpecModel
     from modelspec.emit.keras_py import render
-    from modelspec.plan import plan
+    from modelspec.lower.plan import plan
 
     project, name = mylayers
     text = (
@@ -353,7 +353,7 @@ def test_a_nested_model_holding_a_custom_layer_imports(mylayers):
 
     from modelspec.api import SpecModel
     from modelspec.importer import check_imported
-    from modelspec.plan import plan
+    from modelspec.lower.plan import plan
 
     project, name = mylayers
     Scale = importlib.import_module(name).Scale

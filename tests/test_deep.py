@@ -4,7 +4,7 @@ recursion limit (keras-team/keras#15596), and modelspec must still build one of 
 A plan deeper than ``DEEP_CALLS`` carries the recursion limit its build needs; the
 generated ``build_model()`` and the direct build raise Python's limit to it while the
 model is built, and put it back afterwards (the note on deep models in
-``modelspec/plan.py``). The Keras tests build a 3,000-layer Dense chain twice, once
+``modelspec/lower/plan.py``). The Keras tests build a 3,000-layer Dense chain twice, once
 per form and once per target: each build takes a while on two cores.
 """
 
@@ -23,8 +23,8 @@ import modelspec
 from benchmarks.specgen import dense_chain
 from modelspec.check import check, check_text
 from modelspec.emit.summary import summary_json
-from modelspec.instantiate import recursion_limit
-from modelspec.plan import DEEP_CALLS, plan
+from modelspec.lower.plan import DEEP_CALLS, plan
+from modelspec.runtime.instantiate import recursion_limit
 from tests.test_no_tensorflow import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from modelspec.check import check, check_text
-from modelspec.diff import diff
+from modelspec.emit.diff import diff
 from tests.test_cli import BAD, SPECS, TOWER, run
 
 SPEC_FILES = sorted(p for p in SPECS.glob("*.*") if p.suffix in (".yaml", ".json"))

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import pytest
 
-from modelspec.quiet import drop_startup_log
+from modelspec.runtime.quiet import drop_startup_log
 
 ROOT = Path(__file__).resolve().parent.parent
 # docs/diagnostics.md is left out: tests/regen_diagnostics_doc.py writes its outputs, and

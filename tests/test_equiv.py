@@ -37,7 +37,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize("name", ["seed_001_mlp", "seed_002_conv_lstm"])
 def test_seed_stacks_are_identical_in_all_four_builds(name):
-    from modelspec.equiv import compare
+    from modelspec.runtime.equiv import compare
 
     report = compare(modelspec.load(ROOT / "specs" / f"{name}.yaml"), steps=2)
     assert report.builds == [
@@ -112,7 +112,7 @@ def test_unseeded_dropout_is_not_proven_with_a_hint(tmp_path: Path):
 
 def test_a_different_build_is_caught(monkeypatch):
     """Break one build on purpose: equiv must name the layer and the weight."""
-    from modelspec import equiv
+    from modelspec.runtime import equiv
 
     loaded = modelspec.load(ROOT / "specs" / "seed_001_mlp.yaml")
     real = equiv._builders
@@ -144,7 +144,7 @@ def test_a_different_build_is_caught(monkeypatch):
 
 def test_a_model_keras_cannot_train_is_reported_not_raised(tmp_path: Path):
     """GaussianNoise passes int32 through at inference but fails in training."""
-    from modelspec.equiv import compare
+    from modelspec.runtime.equiv import compare
 
     spec = tmp_path / "noisy.yaml"
     spec.write_text(
@@ -180,7 +180,7 @@ compile:
 
 
 def test_class_index_targets_for_a_sparse_loss(tmp_path: Path):
-    from modelspec.equiv import compare
+    from modelspec.runtime.equiv import compare
 
     spec = tmp_path / "sparse.yaml"
     spec.write_text(SPARSE, encoding="utf-8")
@@ -189,7 +189,7 @@ def test_class_index_targets_for_a_sparse_loss(tmp_path: Path):
 
 
 def test_a_build_with_other_parameters_is_caught(monkeypatch, tmp_path: Path):
-    from modelspec import equiv
+    from modelspec.runtime import equiv
 
     spec = tmp_path / "sparse.yaml"
     spec.write_text(SPARSE, encoding="utf-8")
@@ -241,7 +241,7 @@ def test_nested_and_inlined_without_a_seed(tmp_path: Path):
 
 
 def test_an_inlined_build_that_differs_is_caught(monkeypatch, tmp_path: Path):
-    from modelspec import equiv
+    from modelspec.runtime import equiv
 
     (tmp_path / "pair.yaml").write_text(NESTED_PAIR.replace("SEED", "seed: 5"))
     spec = modelspec.load(tmp_path / "pair.yaml")

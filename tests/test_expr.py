@@ -1,4 +1,4 @@
-"""The expression language (``modelspec/expr.py``): values, operators, errors and where
+"""The expression language (``modelspec/compose/expr.py``): values, operators, errors and where
 they point, limits, templates, and where an error lands in the spec file.
 
 The property tests use Python's ``eval`` as the oracle, on texts they generate from
@@ -18,8 +18,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from modelspec import expr
-from modelspec.expr import (
+from modelspec.compose import expr
+from modelspec.compose.expr import (
     MAX_DEPTH,
     MAX_EXPR_CHARS,
     MAX_INT,
@@ -33,7 +33,7 @@ from modelspec.expr import (
     render,
     substitute,
 )
-from modelspec.loader import loads
+from modelspec.source.loader import loads
 
 ENV = {
     "width": 32,

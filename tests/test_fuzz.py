@@ -263,7 +263,7 @@ def test_random_valid_graphs_lint_clean_and_match_keras(tmp_path: Path):
 
     import modelspec
     from modelspec.check import check_text
-    from modelspec.diff import diff
+    from modelspec.emit.diff import diff
     from modelspec.emit.summary import summary_json
     from modelspec.importer import import_config
 

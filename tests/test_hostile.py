@@ -249,7 +249,7 @@ atexit.register(report)
 if "keras" in allowed_imports:
     # Keras and TensorFlow are trusted, and their start-up reads, writes temporary files
     # and runs `uname`: loaded before the hook, as tests/test_codegen_safety.py does.
-    from modelspec.quiet import quiet_import
+    from modelspec.runtime.quiet import quiet_import
 
     quiet_import("keras")
 sys.addaudithook(hook)
@@ -732,7 +732,7 @@ def test_no_layer_kwarg_takes_a_mapping_keras_would_deserialize():
     """A kwarg that takes a mapping is a wrapped layer (checked by its own type's schema,
     built by modelspec from the catalogue) or a closed record of plain numbers."""
     from modelspec.catalog import LAYER_TYPES
-    from modelspec.schema import _schemas
+    from modelspec.schema.validate import _schemas
 
     per_type = _schemas()[2]
     for type_name, schema in per_type.items():
@@ -790,16 +790,16 @@ def test_security_md_states_the_limits_in_the_code():
             continue  # a module not in this checkout
         assert getattr(importlib.import_module(module), name) == value, row
     # ...and every limit of the loader is in the table.
-    from modelspec import loader
+    from modelspec.source import loader
 
     limits = {n for n in dir(loader) if n.startswith("MAX_")}
-    assert {f"modelspec.loader.{n}" for n in limits} <= {c for c, _, _ in stated}
+    assert {f"modelspec.source.loader.{n}" for n in limits} <= {c for c, _, _ in stated}
 
 
 def test_a_limit_is_raised_by_setting_it(monkeypatch: pytest.MonkeyPatch):
     """SECURITY.md's way to raise a limit: the constants are read at each check."""
-    from modelspec import loader
     from modelspec.check import check_text
+    from modelspec.source import loader
 
     text = CLEAN.replace("units: 2}]", "units: 2}" + ", {type: Dense, units: 2}" * 20 + "]")
     monkeypatch.setattr(loader, "MAX_NODES", 50)

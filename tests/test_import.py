@@ -34,6 +34,7 @@ from hypothesis import strategies as st
 
 import modelspec
 from modelspec.check import check_text
+from modelspec.emit.outputs import intact
 from modelspec.emit.spec_yaml import render, scalar
 from modelspec.importer import (
     ImportResult,
@@ -45,8 +46,7 @@ from modelspec.importer import (
 )
 from modelspec.importer import source as source_mod
 from modelspec.importer import values as vals
-from modelspec.loader import loads
-from modelspec.outputs import intact
+from modelspec.source.loader import loads
 from tests.conformance import (
     CI_APPLICATIONS,
     application_modules,
@@ -674,7 +674,7 @@ def test_ms602_too_many_members_from_the_archives_records(tmp_path: Path):
     builders.zip_many(tmp_path / "m.keras", members=2000)
     d = only(import_file(tmp_path / "m.keras"), "MS602")
     assert d.message == f"'{tmp_path / 'm.keras'}' is too large to read: it has 2,000 members; the limit is 1,000"  # fmt: skip
-    assert "modelspec.archive.MAX_MEMBERS" in d.hint
+    assert "modelspec.source.archive.MAX_MEMBERS" in d.hint
 
 
 def test_ms601_an_encrypted_or_bzip2_config(tmp_path: Path):
@@ -873,7 +873,7 @@ def assert_imports(model, file: str = "model.json", allow_modules: tuple[str, ..
     a plain chain is proven again as a ``keras.Sequential``. The proof, stage by stage,
     is :func:`tests.conformance.prove_import`.
     """
-    from modelspec.project import find_project
+    from modelspec.source.project import find_project
 
     project = find_project(ROOT).widened(allow_modules=allow_modules, ask_keras=bool(allow_modules))
     proof = prove_import(model, file, project)
@@ -914,8 +914,8 @@ def test_round_trip_of_every_spec(path: Path, keras_session):
     import modelspec
     from modelspec.api import SpecModel
     from modelspec.check import check
-    from modelspec.diff import diff
-    from modelspec.plan import plan
+    from modelspec.emit.diff import diff
+    from modelspec.lower.plan import plan
 
     original = modelspec.load(path)
     model = original.to_keras()
@@ -1101,7 +1101,7 @@ def test_every_catalogue_name_builds_in_keras(keras_session, tmp_path):
     assert result.ok, result.diagnostics
     from modelspec.api import SpecModel
     from modelspec.emit.keras_py import render
-    from modelspec.plan import plan
+    from modelspec.lower.plan import plan
 
     built = plan(result)
     namespace: dict[str, Any] = {}

@@ -11,13 +11,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from modelspec import include as inc
 from modelspec.check import check
-from modelspec.compose import expand
-from modelspec.compose_scan import uses_composition
+from modelspec.compose.expand import expand
+from modelspec.compose.scan import uses_composition
 from modelspec.errors import Diagnostic, format_all
-from modelspec.loader import load
-from modelspec.project import find_project
+from modelspec.source import include as inc
+from modelspec.source.loader import load
+from modelspec.source.project import find_project
 
 ROOT = Path(__file__).resolve().parent.parent
 

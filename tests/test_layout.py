@@ -67,3 +67,45 @@ def test_the_reader_sees_an_import_inside_a_function():
         assert imports("modelspec.a", path, known) == {"modelspec.b", "modelspec.pkg"}
     finally:
         path.unlink()
+
+
+# The packages a model needs at run time: only modelspec/runtime/ imports them, so that
+# every other stage (lint, summary, build's code, import) runs without them.
+RUNTIME_PACKAGES = {"keras", "tensorflow", "jax", "torch", "h5py", "numpy"}
+
+
+def external_imports(path: Path) -> set[str]:
+    """The top-level names of the packages outside modelspec that ``path`` imports."""
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            out.update(alias.name.partition(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            out.add(node.module.partition(".")[0])
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "quiet_import":
+            out.update(a.value.partition(".")[0] for a in node.args if isinstance(a, ast.Constant))
+            out.add("keras" if not node.args else "")
+    return out - {""}
+
+
+def test_only_the_runtime_folder_imports_keras():
+    known = modules()
+    outside = {
+        name: sorted(external_imports(path) & RUNTIME_PACKAGES)
+        for name, path in known.items()
+        if not name.startswith("modelspec.runtime")
+    }
+    assert {name: found for name, found in outside.items() if found} == {}
+    # and the reader sees each way in: `import x`, `from x import y`, quiet_import("x")
+    assert external_imports(known["modelspec.runtime.train"]) >= {"keras", "tensorflow", "numpy"}
+    assert "keras" in external_imports(known["modelspec.runtime.classes"])
+
+
+def test_the_stages_are_folders():
+    """The top of the package holds the shared pieces and the drivers; each stage is
+    a folder (docs/architecture.md draws them in order)."""
+    top = {p.stem for p in PACKAGE.glob("*.py")}
+    assert top == {"__init__", "__main__", "api", "check", "cli", "errors", "ir", "weights"}
+    folders = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
+    assert folders == {"source", "compose", "schema", "lower", "passes", "emit", "importer",
+                       "runtime", "catalog"}  # fmt: skip

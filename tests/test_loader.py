@@ -18,7 +18,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from modelspec.loader import MAX_BYTES, MAX_DEPTH, MAX_INT_DIGITS, load, loads
+from modelspec.source.loader import MAX_BYTES, MAX_DEPTH, MAX_INT_DIGITS, load, loads
 
 SPECS = sorted((Path(__file__).parent.parent / "specs").glob("*.yaml"))
 
@@ -469,7 +469,7 @@ def test_yaml_syntax_error_position():
     assert doc is not None and doc.data is None and doc.text == "a: [1, 2\n"
 
 
-# --- syntax errors a newcomer can act on (NOTE: [syntax hints] in modelspec/loader.py) ----
+# --- syntax errors a newcomer can act on (NOTE: [syntax hints] in modelspec/source/loader.py) ----
 
 HEAD = "modelspec: 1\nname: m\ninputs:\n  x: {shape: [8]}\n"  # lines 1-4
 
@@ -608,7 +608,7 @@ class _Reworded:
 def test_yaml_hints_do_not_depend_on_the_readers_words(name, reader, monkeypatch):
     text, line, col, hint = YAML_MISTAKES[name]
     base = yaml.CSafeLoader if reader == "libyaml" else yaml.SafeLoader
-    monkeypatch.setattr("modelspec.loader._Parser", lambda t: _Reworded(base, t))
+    monkeypatch.setattr("modelspec.source.loader._Parser", lambda t: _Reworded(base, t))
     _, d = expect(text, "MS003", line, col, "invalid YAML: something went wrong")
     assert hint in d.hint
 
@@ -624,10 +624,10 @@ def test_json_hints_do_not_depend_on_the_readers_words(name, monkeypatch):
         except json.JSONDecodeError as exc:
             raise json.JSONDecodeError("Something else", exc.doc, exc.pos) from None
 
-    monkeypatch.setattr("modelspec.loader.json.loads", reworded)
+    monkeypatch.setattr("modelspec.source.loader.json.loads", reworded)
     # Mistakes the YAML reader passes go to json.loads alone; the others stop the YAML
     # reader first, whose words change too.
-    monkeypatch.setattr("modelspec.loader._Parser", lambda t: _Reworded(yaml.CSafeLoader, t))
+    monkeypatch.setattr("modelspec.source.loader._Parser", lambda t: _Reworded(yaml.CSafeLoader, t))
     _, d = expect(text, "MS003", line, col, "invalid JSON", "s.json")
     assert hint in d.hint
     assert "Something else" in d.message or "is not a JSON value" in d.message
@@ -924,7 +924,7 @@ def test_pure_python_parser_gives_the_same_result(text, monkeypatch):
     """Without libyaml, PyYAML's own parser is used: same data, positions and errors."""
     import yaml
 
-    import modelspec.loader as loader
+    import modelspec.source.loader as loader
 
     with_libyaml = loader.loads(text, "s.yaml")
     monkeypatch.setattr(loader, "_Parser", yaml.SafeLoader)

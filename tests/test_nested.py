@@ -236,7 +236,7 @@ def test_expand_writes_the_flat_spec_that_is_checked():
 
 
 def test_the_plan_names_layers_as_keras_scopes_them():
-    from modelspec.plan import derive_seed, plan
+    from modelspec.lower.plan import derive_seed, plan
 
     p = plan(checked(CHAIN))
     assert [m.name for m in p.models] == ["body_block1", "body_block2"]
@@ -264,7 +264,7 @@ def test_generated_module_is_lint_clean(tmp_path):
     from pathlib import Path
 
     from modelspec.emit.keras_py import render
-    from modelspec.plan import plan
+    from modelspec.lower.plan import plan
 
     ruff = Path(sys.executable).parent / "ruff"
     for text, form in ((TOWER, "auto"), (CHAIN, "sequential"), (CHAIN, "functional")):
@@ -285,7 +285,7 @@ def _build_both(text: str, form: str = "auto"):
     """The generated module's model and the direct build of one spec."""
     from modelspec.api import SpecModel
     from modelspec.emit.keras_py import render
-    from modelspec.plan import plan
+    from modelspec.lower.plan import plan
 
     result = checked(text)
     p = plan(result)
@@ -330,7 +330,7 @@ def test_nested_and_inline_are_the_same_model():
     import numpy as np
 
     from modelspec.api import SpecModel
-    from modelspec.plan import plan
+    from modelspec.lower.plan import plan
 
     keras.backend.clear_session()
     nested_result, inline_result = checked(TOWER), checked(TOWER, "false")

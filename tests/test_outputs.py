@@ -2,7 +2,7 @@
 
 The commands themselves (every ``-o``, ``train --out``) are run in ``tests/test_cli.py``,
 ``tests/test_build.py``, ``tests/test_train.py`` and the hostile corpus; these are the
-rules of :mod:`modelspec.outputs` on their own.
+rules of :mod:`modelspec.emit.outputs` on their own.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import modelspec
-from modelspec.outputs import (
+from modelspec.emit.outputs import (
     MODULE,
     PENDING,
     TRAINED,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from modelspec.check import check
-from modelspec.project import Project, find_project, find_root
+from modelspec.source.project import Project, find_project, find_root
 
 SPEC = (
     "modelspec: 1\nname: m\ninputs:\n  x: {shape: [4]}\nsequential:\n  - {type: Dense, units: 2}\n"

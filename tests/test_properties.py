@@ -185,7 +185,7 @@ _TEXTS = [p.read_text(encoding="utf-8") for p in _SPECS]
 @given(st.data())
 def test_no_mutated_spec_makes_check_raise(data):
     """Whatever a spec holds, `check` returns diagnostics: it never raises."""
-    from modelspec.loader import loads
+    from modelspec.source.loader import loads
 
     text = data.draw(st.sampled_from(_TEXTS))
     base = loads(text, "s.yaml")[0].data
@@ -206,7 +206,7 @@ _FOUND_VALUES = [[], ["CSVLogger"], {}, {"a": 1}, 1, None, True]
 @pytest.mark.parametrize("value", _FOUND_VALUES, ids=repr)
 @pytest.mark.parametrize("key", ["type", "filepath", "filename", "log_dir"])
 def test_found_examples_callback_values_of_any_type(key, value):
-    from modelspec.loader import loads
+    from modelspec.source.loader import loads
 
     spec = loads((ROOT / "specs" / "example_circles.yaml").read_text(encoding="utf-8"), "s.yaml")[
         0
@@ -240,7 +240,7 @@ def test_found_examples_a_loss_type_of_any_type(value):
 @pytest.mark.parametrize("key", ["outputs", "graph"])
 def test_found_examples_sections_of_any_type_beside_a_nested_model(key, value):
     """`outputs: true` in a spec with a nested model crashed its checks (no .items())."""
-    from modelspec.loader import loads
+    from modelspec.source.loader import loads
 
     spec = loads((ROOT / "specs" / "siamese.yaml").read_text(encoding="utf-8"), "s.yaml")[0].data
     spec[key] = value
@@ -251,7 +251,7 @@ def test_found_examples_sections_of_any_type_beside_a_nested_model(key, value):
 # --- every shape rule is total -----------------------------------------------------------------
 
 from modelspec.catalog import LAYER_TYPES  # noqa: E402
-from modelspec.schema import _accepts, _schemas  # noqa: E402
+from modelspec.schema.validate import _accepts, _schemas  # noqa: E402
 
 
 def _from_schema(schema, depth=0):

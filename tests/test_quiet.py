@@ -1,5 +1,5 @@
 """TensorFlow starts quietly: ``train``, ``equiv`` and the API print none of its C++
-start-up log (see NOTE: [quiet start-up] in modelspec/quiet.py), and nothing is
+start-up log (see NOTE: [quiet start-up] in modelspec/runtime/quiet.py), and nothing is
 switched off to get there."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from modelspec.quiet import drop_startup_log
+from modelspec.runtime.quiet import drop_startup_log
 
 ROOT = Path(__file__).resolve().parent.parent
 # What TensorFlow 2.21 prints before its logging is set up, whatever TF_CPP_MIN_LOG_LEVEL.

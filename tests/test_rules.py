@@ -21,9 +21,9 @@ import pytest
 from modelspec.check import Result, check, check_document, check_text
 from modelspec.errors import Diagnostic, ModelspecError, format_all
 from modelspec.ir import Call, Input, Layer, Output, Source, Spec, TensorRef
-from modelspec.loader import loads
 from modelspec.passes.graph import check_graph
-from modelspec.schema import MAX_SCHEMA_ERRORS, _translate
+from modelspec.schema.validate import MAX_SCHEMA_ERRORS, _translate
+from modelspec.source.loader import loads
 
 ROOT = Path(__file__).parent.parent
 HEAD = "modelspec: 1\nname: m\ninputs:\n  x: {shape: [8]}\n"  # lines 1-4

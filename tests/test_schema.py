@@ -9,9 +9,9 @@ import jsonschema
 import pytest
 
 from modelspec.catalog import LAYER_TYPES
-from modelspec.loader import load
-from modelspec.resources import schema_path
-from modelspec.schema import SCHEMA_ID, build_schema, editor_schema, schema_text
+from modelspec.emit.resources import schema_path
+from modelspec.schema.validate import SCHEMA_ID, build_schema, editor_schema, schema_text
+from modelspec.source.loader import load
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted((ROOT / "specs").glob("*.yaml"))
@@ -52,7 +52,7 @@ def test_example_specs_validate_with_plain_jsonschema(spec):
     The spec as written (vars, blocks, ``${...}``) against the committed editor schema;
     and the spec it expands to against the plain schema that lint uses.
     """
-    from modelspec.compose import expand, uses_composition
+    from modelspec.compose.expand import expand, uses_composition
 
     doc, diags = load(spec)
     assert not diags
@@ -135,8 +135,8 @@ def test_yaml_language_server_modeline_points_at_the_schema():
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from modelspec.loader import loads  # noqa: E402
-from modelspec.schema import _document_accepted, _validate  # noqa: E402
+from modelspec.schema.validate import _document_accepted, _validate  # noqa: E402
+from modelspec.source.loader import loads  # noqa: E402
 
 _BASES = [load(p)[0].data for p in SPECS] + [
     load(p)[0].data for p in sorted((ROOT / "tests" / "specs").glob("*.yaml"))

@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from modelspec import train as train_mod
 from modelspec.catalog.training import STRATEGIES
 from modelspec.check import check, check_text
 from modelspec.cli import Strategy
 from modelspec.errors import Diagnostic
-from modelspec.plan import plan as build_plan
-from modelspec.train import (
+from modelspec.lower.plan import plan as build_plan
+from modelspec.runtime import train as train_mod
+from modelspec.runtime.train import (
     FIT_DEFAULTS,
     default_out,
     final_metrics,
@@ -389,7 +389,7 @@ def test_ms518_a_decompression_bomb_is_refused_from_the_zips_records(
     assert (
         "holds 5,368,709,504 bytes of arrays uncompressed; the limit is 4,294,967,296" in d.message
     )
-    assert "modelspec.train.MAX_DATA_BYTES" in d.hint
+    assert "modelspec.runtime.train.MAX_DATA_BYTES" in d.hint
     # The limit is read at each check: a small one refuses a small file.
     np.savez(data, **good_tiny())
     assert prepared(tmp_path, data) == []
@@ -398,14 +398,14 @@ def test_ms518_a_decompression_bomb_is_refused_from_the_zips_records(
 
 
 def test_ms518_too_many_members(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    from modelspec import archive
+    from modelspec.source import archive
 
     data = tmp_path / "d.npz"
     np.savez(data, **good_tiny(), extra=np.zeros(N))
     monkeypatch.setattr(archive, "MAX_MEMBERS", 2)
     d = only(prepared(tmp_path, data), "MS518")
     assert d.message == f"cannot read data file '{data}': it has 3 members; the limit is 2"
-    assert "modelspec.archive.MAX_MEMBERS" in d.hint
+    assert "modelspec.source.archive.MAX_MEMBERS" in d.hint
 
 
 def test_ms519_an_encrypted_member(tmp_path: Path):
@@ -644,8 +644,8 @@ def _sealed_zip(path: Path, spec_file: str) -> None:
     """A zip sealed as `train` seals the .keras files it saves from ``spec_file``."""
     import zipfile
 
-    from modelspec.outputs import seal_zip
-    from modelspec.train import trained_head
+    from modelspec.emit.outputs import seal_zip
+    from modelspec.runtime.train import trained_head
 
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr("config.json", "{}")

@@ -20,7 +20,7 @@ import pytest
 
 import modelspec
 from modelspec.check import check, check_text
-from modelspec.weights import WeightsWarning
+from modelspec.runtime.weights import WeightsWarning
 
 BASE = """\
 modelspec: 1
@@ -174,7 +174,7 @@ def test_ms104_weights_of_the_wrong_type():
 
 def refusals(path: Path, **kw) -> list:
     """What opening ``path`` as weights reports (h5py only, nothing loaded)."""
-    from modelspec.weights import WeightsError, open_weights
+    from modelspec.runtime.weights import WeightsError, open_weights
 
     try:
         with open_weights(path, **kw):
@@ -298,13 +298,13 @@ def test_bfloat16_as_keras_stores_it_is_numbers(builders, tmp_path: Path):
 
 
 def test_ms532_depth_fan_out_and_objects(builders, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    from modelspec import weights as weights_mod
+    from modelspec.runtime import weights as weights_mod
 
     path = tmp_path / "w.weights.h5"
     builders.weights_deep(path, depth=40)
     d = only_refusal(path, "MS532")
     assert d.message == f"group '/layers/fc/vars/g0/g1/g2/g3/g4/g5/g6/g7/g8/g9/g10/g11/g12/g13/g14/g15/g16/g17/g18/g19/g20/g21/g22/g23/g24/g25/g26/g27/g28/g29' of weights file '{path}' is 33 levels deep; the limit is 32"  # fmt: skip
-    assert d.hint == "a limit of modelspec (modelspec.weights.MAX_GROUP_DEPTH); if the file is genuine, raise it (see SECURITY.md)"  # fmt: skip
+    assert d.hint == "a limit of modelspec (modelspec.runtime.weights.MAX_GROUP_DEPTH); if the file is genuine, raise it (see SECURITY.md)"  # fmt: skip
     builders.weights_wide(path, members=30)
     monkeypatch.setattr(weights_mod, "MAX_GROUP_MEMBERS", 29)
     assert only_refusal(path, "MS532").message == f"group '/layers/fc/vars/wide' of weights file '{path}' has 30 members; the limit is 29"  # fmt: skip
@@ -329,7 +329,7 @@ def test_ms532_a_chunk_larger_than_its_dataset(builders, tmp_path: Path):
 
 
 def test_ms532_a_file_too_large(builders, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    from modelspec import weights as weights_mod
+    from modelspec.runtime import weights as weights_mod
 
     builders.weights(tmp_path / "w.weights.h5")
     size = (tmp_path / "w.weights.h5").stat().st_size
@@ -341,13 +341,13 @@ def test_ms532_a_file_too_large(builders, tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_keras_archives_bombs_members_and_encryption(builders, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # fmt: skip
-    from modelspec import archive
+    from modelspec.source import archive
 
     bomb = tmp_path / "bomb.keras"
     builders.zip_bomb(bomb, gigabytes=5, others={"config.json": "{}"})
     d = only_refusal(bomb, "MS532")
     assert d.message == f"weights file '{bomb}' is too large to read: member 'model.weights.h5' is 5,368,709,120 bytes uncompressed; the limit is 4,294,967,296"  # fmt: skip
-    assert "modelspec.weights.MAX_WEIGHTS_BYTES" in d.hint
+    assert "modelspec.runtime.weights.MAX_WEIGHTS_BYTES" in d.hint
     h5 = tmp_path / "w.weights.h5"
     builders.weights(h5)
     good = tmp_path / "good.keras"
@@ -367,7 +367,7 @@ def test_keras_archives_bombs_members_and_encryption(builders, tmp_path: Path, m
 
 def test_ms524_a_fifo_is_refused_without_blocking(tmp_path: Path):
     os.mkfifo(tmp_path / "w.weights.h5")
-    script = ("from modelspec.weights import open_weights, WeightsError\n"
+    script = ("from modelspec.runtime.weights import open_weights, WeightsError\n"
               "try:\n    open_weights('w.weights.h5').__enter__()\n"
               "except WeightsError as exc:\n    print(exc.diagnostics[0].format())\n")  # fmt: skip
     proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
@@ -384,7 +384,7 @@ def test_ms524_a_fifo_is_refused_without_blocking(tmp_path: Path):
 )
 def test_a_damaged_global_heap_is_refused_in_bounded_time(builders, tmp_path: Path):
     builders.weights_heap_loop(tmp_path / "w.weights.h5")
-    script = ("from modelspec.weights import layers_by_name, open_weights, WeightsError\n"
+    script = ("from modelspec.runtime.weights import layers_by_name, open_weights, WeightsError\n"
               "try:\n    with open_weights('w.weights.h5') as h5:\n        layers_by_name(h5)\n"
               "except WeightsError as exc:\n    print(exc.diagnostics[0].code)\n")  # fmt: skip
     subprocess.run([sys.executable, "-c", script], cwd=tmp_path, timeout=20, check=False)
@@ -395,8 +395,8 @@ def test_check_planned_reports_at_the_file_from_the_current_folder(
 ):
     """Problems inside the file are at its line 1, named by its path from where the
     command runs; the spec's own problems (place, a missing file) at `weights:`."""
-    from modelspec.plan import plan
-    from modelspec.weights import check_planned
+    from modelspec.lower.plan import plan
+    from modelspec.runtime.weights import check_planned
 
     (tmp_path / "pyproject.toml").write_text("")
     (tmp_path / "specs" / "runs").mkdir(parents=True)
@@ -505,7 +505,7 @@ def test_seed_004_through_the_generated_module(trained, tmp_path: Path):
 
 @keras_only
 def test_mismatch_is_reported_by_name_before_anything_is_loaded(trained):
-    from modelspec.weights import WeightsError, load_weights_by_name
+    from modelspec.runtime.weights import WeightsError, load_weights_by_name
 
     spec = trained["folder"] / "wide.yaml"
     spec.write_text(tuned(filters=8, file=None))
@@ -537,7 +537,7 @@ def test_mismatch_is_reported_by_name_before_anything_is_loaded(trained):
 
 @keras_only
 def test_mismatch_from_the_spec_points_at_the_map_entry(trained):
-    from modelspec.weights import WeightsError
+    from modelspec.runtime.weights import WeightsError
 
     spec = trained["folder"] / "wide_spec.yaml"
     spec.write_text(tuned(filters=8))
@@ -553,7 +553,7 @@ def test_mismatch_from_the_spec_points_at_the_map_entry(trained):
 
 @keras_only
 def test_map_entries_the_file_or_the_model_lacks(trained):
-    from modelspec.weights import WeightsError, load_weights_by_name
+    from modelspec.runtime.weights import WeightsError, load_weights_by_name
 
     spec = trained["folder"] / "plain.yaml"
     spec.write_text(tuned(file=None))
@@ -574,7 +574,7 @@ def test_map_entries_the_file_or_the_model_lacks(trained):
 
 @keras_only
 def test_ms524_files_that_are_not_weights(trained, tmp_path: Path):
-    from modelspec.weights import WeightsError, load_weights_by_name
+    from modelspec.runtime.weights import WeightsError, load_weights_by_name
 
     model = modelspec.load(trained["folder"] / "base.yaml").to_keras()
     (tmp_path / "junk.weights.h5").write_text("not hdf5")
@@ -593,7 +593,7 @@ def test_ms524_files_that_are_not_weights(trained, tmp_path: Path):
 
 @keras_only
 def test_ms523_checked_again_when_loading(trained, tmp_path: Path):
-    from modelspec.weights import WeightsError
+    from modelspec.runtime.weights import WeightsError
 
     folder = tmp_path / "project"
     folder.mkdir()
@@ -612,7 +612,7 @@ def test_layers_with_sub_objects_load_by_name(tmp_path: Path):
     statistics: the variables below each layer follow Keras's own save walk."""
     import keras
 
-    from modelspec.weights import load_weights_by_name
+    from modelspec.runtime.weights import load_weights_by_name
 
     def model(prefix: str, head: int):
         x = keras.Input((5, 4))
@@ -640,7 +640,7 @@ def test_layers_with_sub_objects_load_by_name(tmp_path: Path):
 def test_files_keras_writes_pass_the_checks_bfloat16_included(trained, tmp_path: Path):
     import keras
 
-    from modelspec.weights import layers_by_name, open_weights
+    from modelspec.runtime.weights import layers_by_name, open_weights
 
     for name in ("base.keras", "base.weights.h5"):
         with open_weights(trained["folder"] / "runs" / name) as h5:
@@ -664,7 +664,7 @@ def test_a_dataset_larger_than_its_layer_is_never_read(trained, tmp_path: Path):
 
     import h5py
 
-    from modelspec.weights import WeightsError, layers_by_name, load_weights_by_name
+    from modelspec.runtime.weights import WeightsError, layers_by_name, load_weights_by_name
 
     path = tmp_path / "big.weights.h5"
     shutil.copy(trained["folder"] / "runs" / "base.weights.h5", path)
@@ -735,7 +735,7 @@ def pair(model: str = "true", weights: str = "") -> str:
 
 
 def _by_name(model) -> dict:
-    from modelspec.weights import named_layers
+    from modelspec.runtime.weights import named_layers
 
     return {name: [w.numpy() for w in layer.weights] for name, layer in named_layers(model).items()}
 
@@ -800,7 +800,7 @@ def test_a_nested_models_weights_into_a_flat_or_inlined_one(flat_and_nested, fil
 
 @keras_only
 def test_a_nested_mismatch_is_reported_by_its_flat_name(flat_and_nested):
-    from modelspec.weights import WeightsError
+    from modelspec.runtime.weights import WeightsError
 
     folder = flat_and_nested["folder"]
     (folder / "wrong.yaml").write_text(pair(weights=TO_NESTED.replace("ta_enc2: enc2", "ta_enc2: enc1")))  # fmt: skip

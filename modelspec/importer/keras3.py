@@ -53,11 +53,11 @@ from modelspec.catalog.base import (
     LayerType,
     collapse,
 )
-from modelspec.custom import CLASS_PATH
+from modelspec.catalog.custom import CLASS_PATH
 from modelspec.errors import ERROR, WARNING, Diagnostic, Stop, did_you_mean
 from modelspec.importer import values as vals
 from modelspec.ir import MAX_NAME, NAME
-from modelspec.parse import to_snake_case
+from modelspec.lower.parse import to_snake_case
 from modelspec.passes.graph import stable_order
 
 Ref = tuple[str, int, int]  # keras_history: layer name, node index, tensor index
@@ -402,7 +402,7 @@ class _Converter:
     def nested_model(self, info: LayerInfo, entry: Mapping[str, Any], path: tuple) -> None:
         """A nested Functional or Sequential model -> a block with ``model:``, whose
         instance keeps the model's name and its layers' names (see the note on nested
-        models in :mod:`modelspec.compose`)."""
+        models in :mod:`modelspec.compose.expand`)."""
         cls, name = info.cls, info.name
         sub = _Converter({"class_name": cls, "config": entry["config"]}, self.file)
         converted = sub.convert()
@@ -447,7 +447,7 @@ class _Converter:
         self, info: LayerInfo, module: str, config: Mapping[str, Any], path: tuple
     ) -> None:
         """A layer class outside Keras, named by its path under ``custom:`` (see
-        :mod:`modelspec.custom`); nothing is imported. Its kwargs are its config's plain
+        :mod:`modelspec.catalog.custom`); nothing is imported. Its kwargs are its config's plain
         values; ``inputs:`` and ``shape:`` are filled in by :meth:`custom_rules`."""
         cls_path = f"{module}.{info.cls}"
         name = next(n for k in range(1, 1000)

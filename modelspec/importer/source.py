@@ -1,7 +1,7 @@
 """Reading an import SOURCE as data: a ``.keras`` archive or a Keras JSON config.
 
 Nothing here deserializes a Keras object. A ``.keras`` archive is a zip: only its
-``config.json`` member is read, through :mod:`modelspec.archive` (the number of
+``config.json`` member is read, through :mod:`modelspec.source.archive` (the number of
 members and the member's size checked before a byte is inflated, and the reading
 bounded too); nothing is extracted and the weights file is never opened. A FIFO or a
 device is refused unopened. The JSON is parsed by :mod:`json` with
@@ -33,9 +33,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from modelspec.archive import ArchiveError, open_zip, read_member
 from modelspec.errors import ERROR, Diagnostic
-from modelspec.files import regular_file_problem
+from modelspec.source.archive import ArchiveError, open_zip, read_member
+from modelspec.source.files import regular_file_problem
 
 # keras.applications' largest config (NASNetLarge) is about 1 MB; 64 MiB leaves room
 # for any real model while keeping a hostile file from eating the memory.

@@ -80,7 +80,7 @@ def infer_shapes(
 
     ``skip_layers`` are layers whose definitions failed the schema: their outputs are
     unknown rather than guessed. ``project`` says which custom layer modules may be
-    imported (see :mod:`modelspec.custom`).
+    imported (see :mod:`modelspec.catalog.custom`).
     """
     facts = ShapeFacts()
     diags: list[Diagnostic] = []
@@ -185,7 +185,7 @@ def _custom_call(ct: Any, layer: Any, call: Call, graph: GraphFacts, facts: Shap
                  diags: list[Diagnostic], project: Any, total: int) -> int:  # fmt: skip
     """One call of a custom layer: its rules, or Keras, or an unknown shape (MS320).
     ``total`` is the model's parameters so far; the result, with this layer's."""
-    from modelspec.custom import CustomShapeError, custom_facts
+    from modelspec.catalog.custom import CustomShapeError, custom_facts
 
     what = f"custom `{ct.name}` '{layer.name}'"
     shapes = [_pick(r, facts.tensors.get(r.name), what, diags) for r in call.inputs]

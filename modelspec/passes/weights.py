@@ -9,12 +9,12 @@
 
 A layer inside a nested model is named ``<model>_<layer>`` on both sides of a map: in
 the spec, the flat name of the instance's layer (``ta_enc1``); in a weights file,
-layer ``enc1`` of the nested model ``ta`` (see :mod:`modelspec.weights`). A key or
+layer ``enc1`` of the nested model ``ta`` (see :mod:`modelspec.runtime.weights`). A key or
 value written as a path (``ta/enc1``, ``ta.enc1``) or as the bare layer name gets a hint
 with the name to write.
 
 What only the file can tell (its layers, their shapes) is checked when the weights
-are loaded: :mod:`modelspec.weights`, codes MS524 - MS528.
+are loaded: :mod:`modelspec.runtime.weights`, codes MS524 - MS528.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ same constructors with the same kwargs, created in the same order, called in the
 same order, so the generated module and this build give equal ``get_config()`` and,
 with a seed, equal weights (``tests/test_build.py``).
 
-Only :class:`~modelspec.plan.Ctor` names reach Keras, and a ``Ctor`` can only name
+Only :class:`~modelspec.lower.plan.Ctor` names reach Keras, and a ``Ctor`` can only name
 what the catalogue lists; kwargs are plain values. Nothing goes through Keras's
 deserializer. Keras is imported on first use.
 """
@@ -17,16 +17,16 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from modelspec.plan import Ctor, Plan
-from modelspec.quiet import quiet_import
+from modelspec.lower.plan import Ctor, Plan
+from modelspec.runtime.quiet import quiet_import
 
 
 def verify_custom(plan: Plan) -> None:
     """Raise :class:`~modelspec.errors.SpecError` (MS326) before anything is built if a
     custom type's class is not a Keras layer class (see NOTE: [layer classes, not
-    callables] in :mod:`modelspec.custom`)."""
+    callables] in :mod:`modelspec.catalog.custom`)."""
     if plan.custom:
-        from modelspec.custom import check_layer_classes
+        from modelspec.catalog.custom import check_layer_classes
         from modelspec.errors import SpecError
 
         diags = check_layer_classes(
@@ -95,8 +95,8 @@ def to_keras(
     """Build ``plan`` as a Sequential or Functional ``keras.Model`` (``form`` as in ``build``).
 
     A deep plan is built under the recursion limit it needs (see the note on deep models
-    in :mod:`modelspec.plan`). Weights are then loaded by layer name, as
-    :func:`modelspec.weights.load_planned` says: by default from the spec's ``weights:``;
+    in :mod:`modelspec.lower.plan`). Weights are then loaded by layer name, as
+    :func:`modelspec.runtime.weights.load_planned` says: by default from the spec's ``weights:``;
     ``weights=False`` starts from fresh weights.
     """
     quiet_import("keras")
@@ -105,7 +105,7 @@ def to_keras(
     with recursion_limit(plan.recursion_limit):
         model = _build(plan, form)
         if weights is not False and (weights is not None or plan.weights is not None):
-            from modelspec.weights import load_planned
+            from modelspec.runtime.weights import load_planned
 
             load_planned(model, plan.weights, weights, weights_map, skip_mismatch)
         if compile:

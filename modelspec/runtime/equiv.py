@@ -15,7 +15,7 @@ checks, in order:
 
 It stops at the first check that fails and names the first difference: which two
 builds, which layer, which weight. Weights can only agree when the spec has a
-``seed`` (see :mod:`modelspec.plan`). Without one, each build draws its own initial
+``seed`` (see :mod:`modelspec.lower.plan`). Without one, each build draws its own initial
 weights, so check 2 cannot hold and says so instead of failing: every build is given
 the first build's weights (by layer name), and checks 3 and 4 run on those. The
 verdict is then "the same model, apart from its initial weights" (exit code 4 on the
@@ -34,8 +34,8 @@ from typing import Any
 
 from modelspec.api import SpecModel
 from modelspec.errors import printable
-from modelspec.plan import plan
-from modelspec.weights import named_layers
+from modelspec.lower.plan import plan
+from modelspec.runtime.weights import named_layers
 
 NONE_SIZE = 5  # the size given to axes the spec leaves open (None)
 
@@ -150,7 +150,7 @@ def _builders(spec: SpecModel) -> dict[str, Any]:
 def inlined(spec: SpecModel) -> SpecModel | None:
     """``spec`` with every nested model's layers written into the model, or None when
     it has no nested model. The flat spec is the same, so are the layer names and the
-    seeds drawn from them: the two are the same model (see :mod:`modelspec.plan`)."""
+    seeds drawn from them: the two are the same model (see :mod:`modelspec.lower.plan`)."""
     if spec.result.nesting is None:
         return None
     result = replace(spec.result, nesting=None)
@@ -226,10 +226,10 @@ def _sample(spec: SpecModel, batch: int, rng: Any) -> Any:
 
 def _targets(spec: SpecModel, outputs: Any, rng: Any) -> Any:
     """Random targets shaped like the model's outputs; class ids where the loss takes
-    labels, shaped as ``modelspec train`` accepts them (:func:`modelspec.train.slots`)."""
+    labels, shaped as ``modelspec train`` accepts them (:func:`modelspec.runtime.train.slots`)."""
     import numpy as np
 
-    from modelspec.train import slots
+    from modelspec.runtime.train import slots
 
     labels = {s.name: s.shapes[0] for s in slots(spec.result)
               if s.role == "output" and s.kinds == "iu" and s.shapes}  # fmt: skip
@@ -259,8 +259,8 @@ def _outputs(model: Any, x: Any) -> dict[str, Any]:
 
 def compare(spec: SpecModel, *, steps: int = 3, batch_size: int = 8, data_seed: int = 0) -> Report:
     """Build every form of ``spec`` and compare them (see the module docstring)."""
-    from modelspec.instantiate import verify_custom
-    from modelspec.quiet import quiet_import
+    from modelspec.runtime.instantiate import verify_custom
+    from modelspec.runtime.quiet import quiet_import
 
     keras = quiet_import("keras")
     verify_custom(spec.plan)  # before the generated module creates any of them
@@ -365,7 +365,7 @@ RANDOM_LAYERS = ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDrop
 
 def _random_hint(spec: SpecModel) -> str | None:
     """Why training may differ between builds: the layers that draw random numbers."""
-    from modelspec.plan import CUSTOM
+    from modelspec.lower.plan import CUSTOM
 
     found = [f"'{layer.name}' ({layer.ctor.cls.rpartition('.')[2]})"
              for layer in spec.plan.layers.values()

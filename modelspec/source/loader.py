@@ -90,7 +90,7 @@ class Document:
     positions: dict[JsonPath, tuple[int, int]] = field(default_factory=dict)
     key_positions: dict[JsonPath, tuple[int, int]] = field(default_factory=dict)
     # Only in a document composed from several files (`include:`, see NOTE: [positions
-    # across files] in modelspec/include.py): the file each part from another file
+    # across files] in modelspec/source/include.py): the file each part from another file
     # came from, by the path of that part, and those files' texts. Empty otherwise, so
     # a plain spec's diagnostics cost nothing more.
     files: dict[JsonPath, str] = field(default_factory=dict)

@@ -1,4 +1,4 @@
-"""Whether a spec uses composition: a cheap scan, kept apart from :mod:`modelspec.compose`
+"""Whether a spec uses composition: a cheap scan, kept apart from :mod:`modelspec.compose.expand`
 so that linting a plain spec never imports the expression evaluator."""
 
 from __future__ import annotations

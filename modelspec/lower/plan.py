@@ -4,7 +4,7 @@ The plan is the spec in Keras's terms: each layer as a constructor call with pla
 keyword arguments (seeded initializers filled in), the calls in the order they are
 written, the outputs, and ``model.compile``'s arguments keyed by output name. Two
 targets read it: :mod:`modelspec.emit.keras_py` renders it as Python source, and
-:mod:`modelspec.instantiate` builds the live model from it. Because both
+:mod:`modelspec.runtime.instantiate` builds the live model from it. Because both
 follow one plan, the generated code and the direct instantiation build the same
 model; ``tests/test_build.py`` compares their ``get_config()`` and weights.
 
@@ -27,7 +27,7 @@ from typing import Any
 from modelspec.catalog import LAYER_TYPES
 from modelspec.catalog import training as tc
 from modelspec.catalog.base import INITIALIZER_CLASSES, UNSEEDED, UNSEEDED_CLASSES
-from modelspec.custom import CLASS_PATH
+from modelspec.catalog.custom import CLASS_PATH
 from modelspec.errors import ERROR, Diagnostic
 from modelspec.ir import Source, Spec
 from modelspec.passes.graph import stable_order
@@ -42,7 +42,7 @@ NAMESPACES: Mapping[str, Any] = {
 }
 
 FORMS = ("functional", "sequential")
-# The Ctor namespace of custom layer classes (modelspec.custom): ``cls`` is module.Class.
+# The Ctor namespace of custom layer classes (modelspec.catalog.custom): ``cls`` is module.Class.
 CUSTOM = "custom"
 
 # NOTE: [deep models]
@@ -210,7 +210,7 @@ class Plan:
     # Block instances built as nested keras.Models, each after those it calls; a call
     # whose ``layer`` is one of their names calls that model.
     models: tuple[PlanModel, ...] = ()
-    # The custom layer types the model uses (modelspec.custom.CustomType): their classes
+    # The custom layer types the model uses (modelspec.catalog.custom.CustomType): their classes
     # are checked to be Keras layer classes before anything builds them.
     custom: tuple[Any, ...] = ()
 

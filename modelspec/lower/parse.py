@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from modelspec.catalog import LAYER_TYPES
-from modelspec.custom import custom_types
+from modelspec.catalog.custom import custom_types
 from modelspec.errors import WARNING, Diagnostic, did_you_mean, printable
 from modelspec.ir import (
     MAX_NAME,
@@ -32,7 +32,7 @@ from modelspec.ir import (
     Weights,
     WeightsMapEntry,
 )
-from modelspec.loader import Document
+from modelspec.source.loader import Document
 
 MAX_SUGGESTIONS = 20
 

@@ -61,7 +61,7 @@ _END64_SIGNATURE = b"PK\x06\x06"
 class ArchiveError(Exception):
     """An archive, or one of its members, cannot be read: ``message`` says why, as a
     clause (``"it has 2,000 members; the limit is 1,000"``). ``limit``: the constant
-    that was exceeded (``"modelspec.archive.MAX_MEMBERS"``), or None when the bytes
+    that was exceeded (``"modelspec.source.archive.MAX_MEMBERS"``), or None when the bytes
     cannot be read at all."""
 
     def __init__(self, message: str, *, limit: str | None = None):

@@ -3,20 +3,20 @@
 Three stages, each of which can stop the run:
 
 1. **Check the data, with numpy only.** :func:`read_data` opens the ``.npz`` (a
-   regular file, within the limits of :mod:`modelspec.archive` and
+   regular file, within the limits of :mod:`modelspec.source.archive` and
    :data:`MAX_DATA_BYTES`, checked from the zip's records before anything is
    inflated) and reads each array's header (never its data, never a pickle), which
    must agree with its member's size; :func:`check_data` compares names, shapes,
    dtypes and lengths with the spec's inputs and trained outputs and yields every
    problem at once (MS511 - MS519). The spec's weights file, if any, is checked as
-   data too (:func:`modelspec.weights.check_planned`, h5py only). TensorFlow is not
+   data too (:func:`modelspec.runtime.weights.check_planned`, h5py only). TensorFlow is not
    imported yet; :func:`load_arrays` then reads exactly the bytes each header declares.
 2. **Fit.** :func:`fit` creates the distribution strategy first (MultiWorkerMirrored
    must exist before TensorFlow touches a device), builds and compiles the model in
    its scope, and calls ``model.fit`` with the spec's ``fit`` settings and callbacks.
 3. **Save.** :func:`save_model` writes the ``.keras`` file through a temporary file in
    the same folder and a rename, sealed (its zip comment names the spec and holds a
-   digest, :mod:`modelspec.outputs`) so that a later ``train --out`` can tell it from a
+   digest, :mod:`modelspec.emit.outputs`) so that a later ``train --out`` can tell it from a
    file it must not replace (:func:`out_problem`).
 
 Example::
@@ -48,7 +48,7 @@ from modelspec.catalog.base import Shape, fmt_shape
 from modelspec.catalog.training import STRATEGIES
 from modelspec.errors import ERROR, Diagnostic, cut_list, did_you_mean
 from modelspec.ir import Output, Source, Spec
-from modelspec.plan import Plan
+from modelspec.lower.plan import Plan
 
 if TYPE_CHECKING:
     import numpy as np
@@ -265,13 +265,13 @@ def read_data(
     None for a file that cannot be read at all. A name maps to None when its member
     exists but cannot be read: that is reported, and not reported again as missing.
     Before any member is inflated, the archive's records must stay within the limits:
-    :data:`modelspec.archive.MAX_MEMBERS` members, :data:`MAX_DATA_BYTES` in all; each
+    :data:`modelspec.source.archive.MAX_MEMBERS` members, :data:`MAX_DATA_BYTES` in all; each
     header is read through a bounded stream, and must agree with its member's size.
     """
     import numpy as np
 
-    from modelspec.archive import ArchiveError, open_member, open_zip
-    from modelspec.files import regular_file_problem
+    from modelspec.source.archive import ArchiveError, open_member, open_zip
+    from modelspec.source.files import regular_file_problem
 
     data = os.fspath(path)
     shown = f"'{data}'"
@@ -461,9 +461,9 @@ def load_arrays(path: str | os.PathLike[str], names: Sequence[str]) -> dict[str,
 
     Each is read as its header declares, through the same bounded stream: the header,
     then exactly the bytes its shape and dtype make. :class:`ValueError` (or
-    :class:`~modelspec.archive.ArchiveError`) when the member does not hold them.
+    :class:`~modelspec.source.archive.ArchiveError`) when the member does not hold them.
     """
-    from modelspec.archive import open_member, open_zip
+    from modelspec.source.archive import open_member, open_zip
 
     out: dict[str, np.ndarray] = {}
     with open_zip(path) as zf:
@@ -497,12 +497,12 @@ def prepare(
     if plan.weights is not None:
         # The spec's weights file is read as data here too (h5py, no TensorFlow), so a
         # file that cannot be loaded stops the run before TensorFlow starts.
-        from modelspec.weights import check_planned
+        from modelspec.runtime.weights import check_planned
 
         diags += check_planned(plan.weights)
     if diags:
         return None, diags
-    from modelspec.archive import ArchiveError
+    from modelspec.source.archive import ArchiveError
 
     try:
         arrays = load_arrays(data_name, [s.name for s in wanted])
@@ -599,7 +599,7 @@ def out_problem(
     (``named=False``) replaces nothing. ``force`` replaces any regular file, and a
     link itself.
     """
-    from modelspec.outputs import TRAINED, default_refusal, diagnostic, place_refusal, refusal
+    from modelspec.emit.outputs import TRAINED, default_refusal, diagnostic, place_refusal, refusal
 
     problem, _ = place_refusal(out, force=force, stdout=False)
     if problem is not None:
@@ -633,7 +633,7 @@ def make_strategy(name: str) -> Any:
     Call it before anything else uses TensorFlow: MultiWorkerMirroredStrategy must
     be created before the runtime initialises its devices.
     """
-    from modelspec.quiet import quiet_import
+    from modelspec.runtime.quiet import quiet_import
 
     tf = quiet_import("tensorflow")
 
@@ -725,14 +725,14 @@ def fit(
     fit it on ``arrays``, as :func:`prepare` returns them.
 
     A spec with ``weights:`` is fine-tuned: training starts from those weights, loaded
-    by layer name (:mod:`modelspec.weights`; a :class:`~modelspec.weights.WeightsError`
+    by layer name (:mod:`modelspec.runtime.weights`; a :class:`~modelspec.runtime.weights.WeightsError`
     before any training). ``on_weights`` gets the loader's warnings before ``fit`` runs.
     """
     strategy = make_strategy("none") if strategy is None else strategy
     import keras
     import tensorflow as tf
 
-    from modelspec.instantiate import make, to_keras
+    from modelspec.runtime.instantiate import make, to_keras
 
     distributed = strategy is not tf.distribute.get_strategy()
     if distributed and keras.config.backend() != "tensorflow":
@@ -741,7 +741,7 @@ def fit(
     with strategy.scope():
         model = to_keras(plan, "auto", compile=True, weights=False)
         if plan.weights is not None:
-            from modelspec.weights import load_planned
+            from modelspec.runtime.weights import load_planned
 
             report = load_planned(model, plan.weights, warn=on_weights is None)
             if on_weights is not None and report is not None and report.diagnostics:
@@ -769,10 +769,10 @@ def save_model(model: Any, path: str | os.PathLike[str], head: str | None = None
     """``model.save`` to a temporary ``.keras`` file in the target's folder, then a rename.
 
     Readers see the old model or the new one, never half a zip. ``head``: seal the file
-    with it (:func:`modelspec.outputs.seal_zip`) before the rename.
+    with it (:func:`modelspec.emit.outputs.seal_zip`) before the rename.
     """
-    from modelspec.files import atomic_path
-    from modelspec.outputs import seal_zip
+    from modelspec.emit.outputs import seal_zip
+    from modelspec.source.files import atomic_path
 
     with atomic_path(path, suffix=".keras") as tmp:
         model.save(tmp)

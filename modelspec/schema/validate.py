@@ -25,13 +25,12 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from modelspec import custom
-from modelspec.catalog import LAYER_TYPES
+from modelspec.catalog import LAYER_TYPES, custom
 from modelspec.catalog import training as tc
 from modelspec.catalog.base import DTYPE_ALIASES, DTYPES, INITIALIZER_OBJECTS, LAYER_REF, Kwarg
 from modelspec.catalog.keras_layers import KERAS_ALIASES, KERAS_LAYERS
 from modelspec.errors import Diagnostic, closest, cut_list, did_you_mean
-from modelspec.loader import Document
+from modelspec.source.loader import Document
 
 if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
@@ -519,9 +518,9 @@ def editor_schema() -> dict[str, Any]:
 
 def schema_text() -> str:
     """The schema as committed (:func:`editor_schema`): indented, newline-terminated,
-    with a ``$comment`` after ``$id`` that seals it (:mod:`modelspec.outputs`), so that
+    with a ``$comment`` after ``$id`` that seals it (:mod:`modelspec.emit.outputs`), so that
     ``modelspec schema -o`` replaces a schema it wrote and nothing else."""
-    from modelspec.outputs import PENDING, SEAL_KEY, seal
+    from modelspec.emit.outputs import PENDING, SEAL_KEY, seal
 
     schema = editor_schema()
     head = {k: schema.pop(k) for k in ("$schema", "$id")}

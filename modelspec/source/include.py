@@ -3,16 +3,16 @@
 A spec's top-level ``include: [path, ...]`` names spec files (YAML or JSON) whose
 ``blocks:`` it may use. :func:`gather` reads them, and the files they include in
 turn; :func:`merge` puts their blocks under the including spec's ``blocks:``, so
-that :mod:`modelspec.compose` expands them like its own. The rules (``docs/spec.md``,
+that :mod:`modelspec.compose.expand` expands them like its own. The rules (``docs/spec.md``,
 "Includes", has the user's view):
 
 1. A path is relative to the folder of the file that names it; an absolute path is
    itself. Only ``.yaml``, ``.yml`` and ``.json`` files are read, never a URL.
 2. The file, links followed, must be inside the project root or an allowed include
-   path (:meth:`modelspec.project.Project.allows_path`); otherwise it is refused
+   path (:meth:`modelspec.source.project.Project.allows_path`); otherwise it is refused
    before anything opens it.
 3. Each file is read once, however many files include it (a diamond), through
-   :func:`modelspec.loader.load` with all its limits. A file that includes itself,
+   :func:`modelspec.source.loader.load` with all its limits. A file that includes itself,
    directly or not, is an error naming the chain.
 4. Every block of every file reached is available to the including spec; a block of
    an included file sees its own file's ``vars`` and the blocks its own file reaches
@@ -35,8 +35,8 @@ import re
 from dataclasses import dataclass, field
 
 from modelspec.errors import Diagnostic, JsonPath
-from modelspec.loader import Document, load
-from modelspec.project import Project
+from modelspec.source.loader import Document, load
+from modelspec.source.project import Project
 
 MAX_INCLUDES = 64  # files one spec includes, directly or not
 MAX_INCLUDE_DEPTH = 16  # files including files including ...

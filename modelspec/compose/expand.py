@@ -40,7 +40,7 @@ so inside the nested model ``I`` the layer ``I_L`` is named ``L``, and a nested 
 inside it, ``I_J``, is named ``J``. Only a nested instance's outputs may be read from
 outside it (MS725).
 
-Nothing here reaches Python's ``eval``: expressions are :mod:`modelspec.expr`'s.
+Nothing here reaches Python's ``eval``: expressions are :mod:`modelspec.compose.expr`'s.
 """
 
 from __future__ import annotations
@@ -51,14 +51,14 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelspec import expr
-from modelspec.compose_scan import COMPOSE_KEYS, uses_composition  # noqa: F401 (re-exported)
+from modelspec.compose import expr
+from modelspec.compose.scan import COMPOSE_KEYS, uses_composition  # noqa: F401 (re-exported)
 from modelspec.errors import ERROR, WARNING, Diagnostic, JsonPath, Stop, did_you_mean
-from modelspec.include import Library, gather, merge
 from modelspec.ir import split_ref
-from modelspec.loader import Document
-from modelspec.parse import to_snake_case
-from modelspec.project import Project, find_project
+from modelspec.lower.parse import to_snake_case
+from modelspec.source.include import Library, gather, merge
+from modelspec.source.loader import Document
+from modelspec.source.project import Project, find_project
 
 BLOCK_KEYS = (
     "description", "params", "required", "inputs", "outputs", "layers", "graph", "model",
@@ -130,7 +130,7 @@ class _Block:
     # that every instance, and a shared one, names it the same way.
     inline: dict[JsonPath, str] = field(default_factory=dict)
     # A block from an included file sees that file's vars, and the blocks that file
-    # reaches (modelspec/include.py); None: the spec's own vars, every block.
+    # reaches (modelspec/source/include.py); None: the spec's own vars, every block.
     vars: Mapping[str, Any] | None = None
     visible: frozenset[str] | None = None
 

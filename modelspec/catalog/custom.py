@@ -13,7 +13,7 @@
 
 A spec only *names* the class. The class's module is trusted code, and it is imported
 only when the project allows it (``allow-modules`` in the trusted settings, see
-:mod:`modelspec.project`, or ``--allow-module``): a spec naming a module that is not
+:mod:`modelspec.source.project`, or ``--allow-module``): a spec naming a module that is not
 allowed is an error (MS321), and nothing is imported. Even an allowed module is
 imported only when something needs the class: ``equiv``, ``train`` and ``to_keras()``,
 a shape rule written in Python, or Keras asked for what the spec does not declare.
@@ -58,7 +58,6 @@ import importlib
 import importlib.util
 import json
 import keyword
-import math
 import re
 import types
 from collections.abc import Mapping, Sequence
@@ -221,40 +220,11 @@ def can_ask_keras(project: Any) -> bool:
     return project is not None and project.ask_keras and keras_available()
 
 
-class NotALayerClass(Exception):
-    """What a custom type's class path names is not a Keras layer class (MS326)."""
-
-
-def layer_class(path: str) -> type:
-    """The class at ``path`` (``module.Class``, its module already allowed), checked to
-    be a Keras layer class without calling anything of it (see NOTE: [layer classes,
-    not callables]). Raises :class:`NotALayerClass`.
-    """
-    from modelspec.quiet import quiet_import
-
-    keras = quiet_import("keras")
-    module, _, name = path.rpartition(".")
-    try:
-        found = importlib.import_module(module).__dict__.get(name)
-    except ImportError as exc:
-        raise NotALayerClass(f"its module '{module}' cannot be imported: {exc}") from None
-    if found is None:
-        raise NotALayerClass(f"module '{module}' has no attribute '{name}'")
-    if not isinstance(found, type):
-        raise NotALayerClass(f"it is a {type(found).__name__}, not a class; a custom layer is a "
-                             "subclass of keras.layers.Layer")  # fmt: skip
-    mro = type.__dict__["__mro__"].__get__(found)  # the slot itself: no metaclass hook runs
-    if keras.Model in mro:
-        raise NotALayerClass("it is a keras.Model; a custom layer is a keras.layers.Layer that "
-                             "is not a model (build the model from the spec instead)")  # fmt: skip
-    if keras.layers.Layer not in mro:
-        raise NotALayerClass("it is a class that does not subclass keras.layers.Layer")
-    return found
-
-
 def check_layer_classes(custom: Mapping[str, CustomType], used: set[str]) -> list[Diagnostic]:
     """MS326 for each used custom type whose class is not a Keras layer class; imports
     the (allowed) modules, and Keras."""
+    from modelspec.runtime.classes import NotALayerClass, layer_class
+
     out = []
     for ct in custom.values():
         if ct.name not in used:
@@ -301,28 +271,6 @@ class NotAShapeRule(Exception):
     """A shape rule's path names something else than a function of its module (MS323)."""
 
 
-@functools.lru_cache(maxsize=1024)
-def _ask_keras(
-    cls: str, kwargs_json: str, shapes: tuple, inputs: int
-) -> tuple[Any, tuple[int, int]]:
-    """Output shape and ``(trainable, non_trainable)`` parameters, from Keras itself."""
-    from modelspec.quiet import quiet_import
-
-    keras = quiet_import("keras")
-
-    layer = layer_class(cls)(**json.loads(kwargs_json))
-    tensors = [keras.KerasTensor(s, dtype="float32") for s in shapes]
-    out = layer(tensors if inputs > 1 else tensors[0])
-    outs = out if isinstance(out, (list, tuple)) else [out]
-    shape = [tuple(t.shape) for t in outs]
-
-    def count(weights: Sequence[Any]) -> int:
-        return sum(math.prod(w.shape) for w in weights)
-
-    params = (count(layer.trainable_weights), count(layer.non_trainable_weights))
-    return (shape if isinstance(out, (list, tuple)) else shape[0]), params
-
-
 def custom_facts(
     ct: CustomType, kwargs: Mapping[str, Any], shapes: Sequence[Shape], project: Any
 ) -> tuple[Any, tuple[int, int] | None]:
@@ -354,8 +302,10 @@ def custom_facts(
                 f"the shape rule {ct.shape} failed: {type(exc).__name__}: {exc}"
             ) from None
     if (out is None or params is None) and can_ask_keras(project):
+        from modelspec.runtime.classes import NotALayerClass, ask_keras
+
         try:
-            shape, counted = _ask_keras(ct.cls, json.dumps(dict(kwargs), sort_keys=True),
+            shape, counted = ask_keras(ct.cls, json.dumps(dict(kwargs), sort_keys=True),
                                         tuple(tuple(s) for s in shapes), ct.inputs)  # fmt: skip
         except NotALayerClass:
             return out, params  # reported by check_layer_classes
