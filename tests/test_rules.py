@@ -21,7 +21,7 @@ import pytest
 from modelspec.check import Result, check, check_document, check_text
 from modelspec.errors import Diagnostic, ModelspecError, format_all
 from modelspec.ir import Call, Input, Layer, Output, Source, Spec, TensorRef
-from modelspec.passes.graph import check_graph
+from modelspec.passes.graph import StackBreak, check_graph, stack_break
 from modelspec.schema.validate import MAX_SCHEMA_ERRORS, _translate
 from modelspec.source.loader import loads
 
@@ -1473,3 +1473,28 @@ def test_ms103_wrapped_layer_without_type():
     text = spec("layers:", "  td: {type: TimeDistributed, layer: {units: 3}}", "graph:",
                 "  y: {apply: td, to: x}", "outputs:", "  y: {from: y}")  # fmt: skip
     expect(text, "MS103", 6, 38, "the `layer` of layer 'td' is missing the required key 'type'")
+
+
+# What breaks a plain stack (the plan's Sequential form and a nested model's): one rule,
+# stack_break, which both ask and each words in its own way.
+@pytest.mark.parametrize(
+    "inputs, calls, outputs, expected",
+    [
+        (["x"], [("a", [("x", None)], "a", 1)], [("a", None)], None),
+        (["x", "y"], [], [("x", None)], StackBreak("inputs", 2)),
+        (["x"], [], [("x", None), ("x", None)], StackBreak("outputs", 2)),
+        (["x"], [("a", [("x", None)], "a", 1), ("a", [("a", None)], "a2", 1)], [("a2", None)],
+         StackBreak("shared", 2, 0)),
+        (["x"], [("a", [("x", None), ("x", None)], "a", 1)], [("a", None)], StackBreak("fan_in", 2, 0)),
+        (["x"], [("a", [("x", None)], "a", 2), ("b", [("a", 1)], "b", 1)], [("b", None)],
+         StackBreak("several", 2, 0)),
+        (["x"], [("a", [("x", None)], "a", 1), ("b", [("a", 0)], "b", 1)], [("b", None)],
+         StackBreak("index", at=1)),
+        (["x"], [("a", [("x", None)], "a", 1), ("b", [("x", None)], "b", 1)], [("b", None)],
+         StackBreak("fork", at=1)),
+        (["x"], [("a", [("x", None)], "a", 1)], [("x", None)], StackBreak("output")),
+        (["x"], [("a", [("x", None)], "a", 1)], [(None, None)], StackBreak("output")),
+    ],
+)  # fmt: skip
+def test_stack_break_names_the_first_thing_a_sequential_model_cannot_hold(inputs, calls, outputs, expected):  # fmt: skip
+    assert stack_break(inputs, calls, outputs) == expected

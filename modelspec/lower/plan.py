@@ -30,7 +30,7 @@ from modelspec.catalog.base import INITIALIZER_CLASSES, UNSEEDED, UNSEEDED_CLASS
 from modelspec.catalog.custom import CLASS_PATH
 from modelspec.errors import ERROR, Diagnostic
 from modelspec.ir import Source, Spec
-from modelspec.passes.graph import stable_order
+from modelspec.passes.graph import stable_order, stack_break
 
 # What a ``Ctor`` may construct: the catalogue's names, nothing a spec can add.
 NAMESPACES: Mapping[str, Any] = {
@@ -371,36 +371,40 @@ def _written_order(spec: Spec, live: list) -> list:
 
 def _chain_break(spec: Spec, calls: list, shapes: Any) -> tuple[str, Source] | None:
     """The first place where the graph stops being a single-input, single-output stack."""
-    if len(spec.inputs) != 1:
-        return f"the spec has {len(spec.inputs)} inputs", spec.inputs[1].source
-    if len(spec.outputs) != 1:
-        return f"the spec has {len(spec.outputs)} outputs", spec.outputs[1].source
-    previous = spec.inputs[0].name
-    count: dict[str, int] = {}
-    for call in calls:
-        count[call.layer] = count.get(call.layer, 0) + 1
-    for call in calls:
-        if count[call.layer] > 1:
-            return (
-                f"layer '{call.layer}' is called {count[call.layer]} times (shared weights)",
-                call.source,
-            )
-        if len(call.inputs) != 1:
-            return f"layer '{call.layer}' has {len(call.inputs)} inputs", call.source
-        ref = call.inputs[0]
-        if ref.index is not None:
-            return f"layer '{call.layer}' reads '{ref}', one of several outputs", call.source
-        if ref.name != previous:
+
+    def returns(call: Any) -> int:
+        tensors = shapes.tensors.get(call.output)
+        return len(tensors) if isinstance(tensors, list) else 1
+
+    found = stack_break(
+        [i.name for i in spec.inputs],
+        [(c.layer, [(r.name, r.index) for r in c.inputs], c.output, returns(c)) for c in calls],
+        [
+            (o.tensor.name, o.tensor.index) if o.tensor is not None else (None, None)
+            for o in spec.outputs
+        ],
+    )
+    if found is None:
+        return None
+    call = calls[found.at] if found.at >= 0 else None
+    what = f"layer '{call.layer}'" if call is not None else ""
+    match found.kind:
+        case "inputs":
+            return f"the spec has {found.count} inputs", spec.inputs[1].source
+        case "outputs":
+            return f"the spec has {found.count} outputs", spec.outputs[1].source
+        case "shared":
+            return f"{what} is called {found.count} times (shared weights)", call.source
+        case "fan_in":
+            return f"{what} has {found.count} inputs", call.source
+        case "index":
+            return f"{what} reads '{call.inputs[0]}', one of several outputs", call.source
+        case "fork":
             # A fork: two single-input branches from one tensor, merged further on.
-            return f"layer '{call.layer}' reads '{ref}', not the layer before it", call.source
-        if isinstance(shapes.tensors.get(call.output), list):
-            n = len(shapes.tensors[call.output])
-            return f"layer '{call.layer}' returns {n} tensors", call.source
-        previous = call.output
-    out = spec.outputs[0]
-    if out.tensor is None or out.tensor.index is not None or out.tensor.name != previous:
-        return f"output '{out.name}' is not the last layer's output", out.source
-    return None
+            return f"{what} reads '{call.inputs[0]}', not the layer before it", call.source
+        case "several":
+            return f"{what} returns {found.count} tensors", call.source
+    return f"output '{spec.outputs[0].name}' is not the last layer's output", spec.outputs[0].source
 
 
 def _compile(spec: Spec) -> tuple[tuple[str, Any], ...] | None:

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import graphlib
 import heapq
-from collections.abc import Callable, Collection, Hashable, Iterable
+from collections import Counter
+from collections.abc import Callable, Collection, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -322,3 +323,55 @@ def stable_order(
             if not waiting[later]:
                 heapq.heappush(ready, (rank(later), position[later], later))
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class StackBreak:
+    """Where a graph stops being a plain stack (one input, one output, each call reading
+    the one before it): what a Sequential model can hold.
+
+    ``kind`` is one of ``inputs``/``outputs`` (``count`` of them), ``shared`` (the call at
+    ``at`` is one of ``count`` calls of its layer), ``fan_in`` (it reads ``count``
+    tensors), ``index`` (it reads one of several outputs), ``fork`` (it reads another
+    tensor than the call before it's), ``several`` (it returns ``count`` tensors), or
+    ``output`` (the output is not the last call's).
+    """
+
+    kind: str
+    count: int = 0
+    at: int = -1
+
+
+def stack_break(
+    inputs: Sequence[str],
+    calls: Sequence[tuple[str, Sequence[tuple[str, int | None]], str, int]],
+    outputs: Sequence[tuple[str | None, int | None]],
+) -> StackBreak | None:
+    """The first :class:`StackBreak` of a graph, or None for a plain stack.
+
+    ``calls`` are ``(layer, inputs, output, tensors returned)`` in order, each input a
+    ``(tensor, index)``; ``outputs`` are the ``(tensor, index)`` the graph returns.
+    The plan and the nested-model pass both ask this, each in its own words.
+    """
+    if len(inputs) != 1:
+        return StackBreak("inputs", len(inputs))
+    if len(outputs) != 1:
+        return StackBreak("outputs", len(outputs))
+    calls_of = Counter(layer for layer, _, _, _ in calls)
+    previous = inputs[0]
+    for at, (layer, reads, output, returns) in enumerate(calls):
+        if calls_of[layer] > 1:
+            return StackBreak("shared", calls_of[layer], at)
+        if len(reads) != 1:
+            return StackBreak("fan_in", len(reads), at)
+        name, index = reads[0]
+        if index is not None:
+            return StackBreak("index", at=at)
+        if name != previous:
+            return StackBreak("fork", at=at)
+        if returns != 1:
+            return StackBreak("several", returns, at)
+        previous = output
+    if tuple(outputs[0]) != (previous, None):
+        return StackBreak("output")
+    return None

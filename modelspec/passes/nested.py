@@ -21,7 +21,7 @@ from typing import Any
 
 from modelspec.errors import ERROR, Diagnostic
 from modelspec.ir import Call, Source, Spec, split_ref
-from modelspec.passes.graph import stable_order
+from modelspec.passes.graph import stable_order, stack_break
 
 Ref = tuple[str, "int | None"]
 
@@ -243,27 +243,24 @@ def nest(spec: Spec, graph: Any, shapes: Any, models: Mapping[str, Any],
 def _chain_break(
     inputs: list, items: list[Item], outputs: list[tuple[str, int | None]]
 ) -> str | None:
-    """Why the level is not a plain stack, or None (as ``plan._chain_break``)."""
-    if len(inputs) != 1:
-        return f"it has {len(inputs)} inputs"
-    if len(outputs) != 1:
-        return f"it has {len(outputs)} outputs"
-    count: dict[str, int] = {}
-    for item in items:
-        count[item.name] = count.get(item.name, 0) + 1
-    previous = inputs[0][0]
-    for item in items:
+    """Why the level is not a plain stack, or None (the rule is :func:`stack_break`)."""
+    calls = [(item.name, item.inputs, item.output, 2 if item.several else 1) for item in items]
+    found = stack_break([name for name, *_ in inputs], calls, outputs)
+    if found is None:
+        return None
+    item = items[found.at] if found.at >= 0 else None
+    what = ""
+    if item is not None:
         what = f"nested model '{item.model}'" if item.model else f"layer '{item.name}'"
-        if count[item.name] > 1:
-            return f"{what} is called {count[item.name]} times (shared weights)"
-        if len(item.inputs) != 1:
-            return f"{what} has {len(item.inputs)} inputs"
-        name, index = item.inputs[0]
-        if index is not None or name != previous:
+    match found.kind:
+        case "inputs" | "outputs":
+            return f"it has {found.count} {found.kind}"
+        case "shared":
+            return f"{what} is called {found.count} times (shared weights)"
+        case "fan_in":
+            return f"{what} has {found.count} inputs"
+        case "index" | "fork":
             return f"{what} does not read the output of the call before it"
-        if item.several:
+        case "several":
             return f"{what} returns several tensors"
-        previous = item.output
-    if outputs[0] != (previous, None):
-        return "its output is not the last call's"
-    return None
+    return "its output is not the last call's"
