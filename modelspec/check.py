@@ -15,6 +15,7 @@ Example::
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +53,9 @@ class Result:
     project: Project | None = None
     # A block library (blocks for other specs to include): checked, but no model.
     library: bool = False
+    # Layers whose definitions have errors: the passes give them no shape (guessing
+    # would only add noise).
+    skip_layers: frozenset[str] = frozenset()
 
     def not_a_model(self) -> Diagnostic | None:
         """MS727 for a block library given where a model is needed (build, summary ...)."""
@@ -116,14 +120,14 @@ def _check_library(doc: Document, project: Project, origin: Any) -> Result:
     return Result(doc.file, doc, diagnostics=diags, project=project, library=True)
 
 
-def _unused_layers(spec: Spec, data: Any, parse_diags: list[Diagnostic]) -> list[Diagnostic]:
+def _unused_layers(spec: Spec, data: Any, diags: list[Diagnostic]) -> list[Diagnostic]:
     """MS213, less what follows from another error (NOTE: [unused after an error] in
     modelspec/passes/graph.py): nothing while an `apply` names a layer that is not
     there (it may have meant any uncalled one), and never a layer the spec names in a
     step or an output, whose step failed (and said why) or which names a layer where a
     tensor belongs (MS201 says so)."""
     unused = list(unused_layers(spec))
-    if not unused or any(d.code == "MS202" for d in parse_diags):
+    if not unused or any(d.code == "MS202" for d in diags):
         return []
     named = _names_used(data)
     return [d for d in unused if d.path[-1:] and d.path[-1] not in named]
@@ -146,6 +150,79 @@ def _names_used(data: Any) -> set[str]:
         for out in outputs.values() if isinstance(outputs, dict) else ():
             written.append(out.get("from") if isinstance(out, dict) else None)
     return {split_ref(name)[0] for name in written if isinstance(name, str)}
+
+
+# The passes, in the order they run on the IR. Each takes the result so far, may
+# write its facts into it, and returns its diagnostics; one that needs an earlier
+# pass's facts comes after it. A pass never raises for a bad spec.
+Pass = Callable[[Result], list[Diagnostic]]
+
+
+def _graph(result: Result) -> list[Diagnostic]:
+    result.graph, diags = check_graph(result.spec)
+    return diags
+
+
+def _unused(result: Result) -> list[Diagnostic]:
+    return _unused_layers(result.spec, result.doc.data, result.diagnostics)
+
+
+def _custom(result: Result) -> list[Diagnostic]:
+    if not result.spec.custom:
+        return []
+    from modelspec.catalog.custom import check_custom
+
+    used = {layer.type for layer in result.spec.layers.values()}
+    return check_custom(result.spec.custom, used, result.project)
+
+
+def _shapes(result: Result) -> list[Diagnostic]:
+    result.shapes, diags = infer_shapes(
+        result.spec, result.graph, skip_layers=result.skip_layers, project=result.project
+    )
+    return diags
+
+
+def _training(result: Result) -> list[Diagnostic]:
+    return check_training(result.spec)
+
+
+def _losses(result: Result) -> list[Diagnostic]:
+    return check_losses(result.spec, result.graph, result.shapes, skip_layers=result.skip_layers)
+
+
+def _callbacks(result: Result) -> list[Diagnostic]:
+    return check_callback_paths(result.doc, result.spec)
+
+
+def _weights(result: Result) -> list[Diagnostic]:
+    return check_weights(result.spec, result.project, result.shapes.params)
+
+
+def _nesting(result: Result) -> list[Diagnostic]:
+    """Nested models: the flat graph regrouped into the keras.Models that hold it, once
+    the flat graph is sound."""
+    if not result.models or not result.ok:
+        return []
+    from modelspec.passes.nested import nest
+
+    result.nesting, diags = nest(
+        result.spec, result.graph, result.shapes, result.models, result.groups
+    )
+    return diags
+
+
+PASSES: tuple[Pass, ...] = (
+    _graph,  # order, broken tensors, live tensors (GraphFacts)
+    _unused,  # layers no step calls
+    _custom,  # the custom: declarations
+    _shapes,  # every tensor's shape, every layer's parameters (ShapeFacts)
+    _training,  # compile, optimizer, metrics
+    _losses,  # each output's loss against its activation and shape
+    _callbacks,  # where callbacks may write
+    _weights,  # the weights: section against the layers
+    _nesting,  # the levels of nested models (NestFacts)
+)
 
 
 def check_document(
@@ -178,37 +255,22 @@ def check_document(
     diags = validate(doc)
     if notes is not None:
         diags += compose_diags  # warnings about block definitions
-    spec, parse_diags = parse(doc)
+    result.spec, parse_diags = parse(doc)
     diags += parse_diags
-    # A layer whose definition has errors gets no shape: guessing would only add noise.
     bad = {d.path[:n] for d in diags if d.is_error for n in range(1, len(d.path) + 1)}
-    skip = {name for name, layer in spec.layers.items() if layer.source.path in bad}
-    graph, graph_diags = check_graph(spec)
-    diags += graph_diags
-    diags += _unused_layers(spec, doc.data, parse_diags)
-    if spec.custom:
-        from modelspec.catalog.custom import check_custom
-
-        used = {layer.type for layer in spec.layers.values()}
-        diags += check_custom(spec.custom, used, project)
-    shapes, shape_diags = infer_shapes(spec, graph, skip_layers=skip, project=project)
-    diags += shape_diags
-    diags += check_training(spec)
-    diags += check_losses(spec, graph, shapes, skip_layers=skip)
-    diags += check_callback_paths(doc, spec)
-    diags += check_weights(spec, project, shapes.params)
-    if result.models and not any(d.is_error for d in diags):
-        # Nested models: the flat graph regrouped into the keras.Models that hold it.
-        from modelspec.passes.nested import nest
-
-        result.nesting, nest_diags = nest(spec, graph, shapes, result.models, result.groups)
-        diags += nest_diags
+    result.skip_layers = frozenset(
+        name for name, layer in result.spec.layers.items() if layer.source.path in bad
+    )
+    result.diagnostics = diags
+    for run in PASSES:
+        result.diagnostics += run(result)
+    diags = result.diagnostics
     if notes:
         from modelspec.compose.expand import annotate
 
         diags = list(annotate(diags, notes))
     diags.sort(key=_order(doc.file))
-    result.spec, result.graph, result.shapes, result.diagnostics = spec, graph, shapes, diags
+    result.diagnostics = diags
     return result
 
 
