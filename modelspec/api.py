@@ -59,8 +59,14 @@ class SpecModel:
         """
         from modelspec.runtime.instantiate import to_keras
 
-        return to_keras(self.plan, form, compile=compile, weights=weights,
-                        weights_map=weights_map, skip_mismatch=skip_mismatch)  # fmt: skip
+        return to_keras(
+            self.plan,
+            form,
+            compile=compile,
+            weights=weights,
+            weights_map=weights_map,
+            skip_mismatch=skip_mismatch,
+        )
 
     def to_python(self, form: str = "auto") -> str:
         """The source ``modelspec build`` writes."""
@@ -89,5 +95,6 @@ def build_model(
     skip_mismatch: bool | None = None,
 ) -> Any:
     """``load(path).to_keras(form, ...)``: the model straight from the spec."""
-    return load(path).to_keras(form, compile=compile, weights=weights,
-                               weights_map=weights_map, skip_mismatch=skip_mismatch)  # fmt: skip
+    return load(path).to_keras(
+        form, compile=compile, weights=weights, weights_map=weights_map, skip_mismatch=skip_mismatch
+    )

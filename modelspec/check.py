@@ -62,10 +62,11 @@ class Result:
         if not self.library or self.doc is None:
             return None
         return self.doc.diagnostic(
-            "MS727", "this file is a block library, not a model: it has `blocks:` but no "
-            "`name`, `inputs` or graph", hint="include it from a spec (`include: [path]`) and "
-            "build that spec",
-        )  # fmt: skip
+            "MS727",
+            "this file is a block library, not a model: it has `blocks:` but no "
+            "`name`, `inputs` or graph",
+            hint="include it from a spec (`include: [path]`) and build that spec",
+        )
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -105,15 +106,33 @@ def _check_library(doc: Document, project: Project, origin: Any) -> Result:
     diags: list[Diagnostic] = []
     version = doc.data.get("modelspec")
     if "modelspec" not in doc.data:
-        diags.append(doc.diagnostic("MS103", "the block library is missing the required key "
-                                    "'modelspec'", hint="start the file with `modelspec: 1`"))  # fmt: skip
+        diags.append(
+            doc.diagnostic(
+                "MS103",
+                "the block library is missing the required key 'modelspec'",
+                hint="start the file with `modelspec: 1`",
+            )
+        )
     elif version != 1 or isinstance(version, bool):
-        diags.append(doc.diagnostic("MS106", f"`modelspec` must be 1, not {version!r}",
-                                    ("modelspec",), hint="this modelspec reads version 1"))  # fmt: skip
+        diags.append(
+            doc.diagnostic(
+                "MS106",
+                f"`modelspec` must be 1, not {version!r}",
+                ("modelspec",),
+                hint="this modelspec reads version 1",
+            )
+        )
     for key in doc.data:
         if key not in LIBRARY_KEYS:
-            diags.append(doc.diagnostic("MS102", f"unknown key '{key}' in a block library", (key,),
-                                        key=True, hint=f"a block library has {', '.join(LIBRARY_KEYS[1:])}"))  # fmt: skip
+            diags.append(
+                doc.diagnostic(
+                    "MS102",
+                    f"unknown key '{key}' in a block library",
+                    (key,),
+                    key=True,
+                    hint=f"a block library has {', '.join(LIBRARY_KEYS[1:])}",
+                )
+            )
     _, compose_diags = expand(doc, project, origin=origin)
     diags += compose_diags
     diags.sort(key=_order(doc.file))

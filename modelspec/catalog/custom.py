@@ -140,8 +140,10 @@ def keras_available() -> bool:
 
 
 def _allow_hint(module: str) -> str:
-    return (f"if you trust it, allow it with `--allow-module {module}` or in pyproject.toml: "
-            f'[tool.modelspec] allow-modules = ["{module}"]')  # fmt: skip
+    return (
+        f"if you trust it, allow it with `--allow-module {module}` or in pyproject.toml: "
+        f'[tool.modelspec] allow-modules = ["{module}"]'
+    )
 
 
 def check_custom(
@@ -155,58 +157,123 @@ def check_custom(
     for ct in custom.values():
         src = ct.source
         if ct.name in LAYER_TYPES:
-            out.append(Diagnostic.at(ERROR, "MS322", f"custom layer type '{ct.name}' has the name of the "
-                                     f"catalogue's `{ct.name}`", src, "give the custom type another name"))  # fmt: skip
+            out.append(
+                Diagnostic.at(
+                    ERROR,
+                    "MS322",
+                    f"custom layer type '{ct.name}' has the name of the catalogue's `{ct.name}`",
+                    src,
+                    "give the custom type another name",
+                )
+            )
             continue
         bad = keyword_part(ct.cls)
         if bad is not None:
-            out.append(Diagnostic.at(ERROR, "MS325", f"custom layer type '{ct.name}' is `{ct.cls}`, which is "
-                                     f"not an import path: '{bad}' is a Python keyword", src,
-                                     "name the class by a path Python can import"))  # fmt: skip
+            out.append(
+                Diagnostic.at(
+                    ERROR,
+                    "MS325",
+                    f"custom layer type '{ct.name}' is `{ct.cls}`, which is "
+                    f"not an import path: '{bad}' is a Python keyword",
+                    src,
+                    "name the class by a path Python can import",
+                )
+            )
             continue
         rule = ct.shape
         if rule is not None and rule != SAME:
             module = rule.rpartition(".")[0]
             if keyword_part(rule) is not None:
-                out.append(Diagnostic.at(ERROR, "MS325", f"the shape rule of custom layer type '{ct.name}' "
-                                         f"is `{rule}`, which is not an import path: "
-                                         f"'{keyword_part(rule)}' is a Python keyword", src))  # fmt: skip
+                out.append(
+                    Diagnostic.at(
+                        ERROR,
+                        "MS325",
+                        f"the shape rule of custom layer type '{ct.name}' "
+                        f"is `{rule}`, which is not an import path: "
+                        f"'{keyword_part(rule)}' is a Python keyword",
+                        src,
+                    )
+                )
             elif not CLASS_PATH.match(rule):
-                out.append(Diagnostic.at(ERROR, "MS323", f"the shape rule of custom layer type '{ct.name}' "
-                                         f"is {rule!r}: write `same` or a function as module.function",
-                                         src))  # fmt: skip
+                out.append(
+                    Diagnostic.at(
+                        ERROR,
+                        "MS323",
+                        f"the shape rule of custom layer type '{ct.name}' "
+                        f"is {rule!r}: write `same` or a function as module.function",
+                        src,
+                    )
+                )
             elif not allowed(project, module):
-                out.append(Diagnostic.at(ERROR, "MS323", f"the shape rule of custom layer type '{ct.name}' "
-                                         f"is in module '{module}', which is not allowed", src,
-                                         _allow_hint(module)))  # fmt: skip
+                out.append(
+                    Diagnostic.at(
+                        ERROR,
+                        "MS323",
+                        f"the shape rule of custom layer type '{ct.name}' "
+                        f"is in module '{module}', which is not allowed",
+                        src,
+                        _allow_hint(module),
+                    )
+                )
             elif ct.name in used and allowed(project, ct.module):
                 try:
                     _function(rule)
                 except NotAShapeRule as exc:
-                    out.append(Diagnostic.at(ERROR, "MS323", f"the shape rule of custom layer type "
-                                             f"'{ct.name}': {exc}", src, "write the rule as a function "
-                                             "`def rule(kwargs, shapes)` in that module"))  # fmt: skip
+                    out.append(
+                        Diagnostic.at(
+                            ERROR,
+                            "MS323",
+                            f"the shape rule of custom layer type '{ct.name}': {exc}",
+                            src,
+                            "write the rule as a function "
+                            "`def rule(kwargs, shapes)` in that module",
+                        )
+                    )
                 except Exception:  # noqa: BLE001,S110 - the module's own failure: MS324 at each call
                     pass
         if not allowed(project, ct.module):
-            out.append(Diagnostic.at(ERROR, "MS321", f"custom layer type '{ct.name}' is `{ct.cls}`, and "
-                                     f"module '{ct.module}' is not allowed to provide layers; a spec "
-                                     "cannot allow it itself", src, _allow_hint(ct.module)))  # fmt: skip
+            out.append(
+                Diagnostic.at(
+                    ERROR,
+                    "MS321",
+                    f"custom layer type '{ct.name}' is `{ct.cls}`, and "
+                    f"module '{ct.module}' is not allowed to provide layers; a spec "
+                    "cannot allow it itself",
+                    src,
+                    _allow_hint(ct.module),
+                )
+            )
             continue
         if ct.name in used and (rule is None or ct.params is None) and not can_ask_keras(project):
             what = "shapes are unchecked" if rule is None else "parameters are unknown"
-            why = ("Keras is not installed to ask" if project.ask_keras
-                   else "lint asks Keras only with --ask-keras")  # fmt: skip
-            out.append(Diagnostic.at(WARNING, "MS320", f"custom layer type '{ct.name}': its {what}; the spec "
-                                     f"declares no `{'shape' if rule is None else 'params'}:` and {why}",
-                                     src, "declare `shape: same` for an elementwise layer, a shape rule "
-                                     "in an allowed module, and `params:`; or run lint with --ask-keras "
-                                     "to create the layer and ask Keras"))  # fmt: skip
+            why = (
+                "Keras is not installed to ask"
+                if project.ask_keras
+                else "lint asks Keras only with --ask-keras"
+            )
+            out.append(
+                Diagnostic.at(
+                    WARNING,
+                    "MS320",
+                    f"custom layer type '{ct.name}': its {what}; the spec "
+                    f"declares no `{'shape' if rule is None else 'params'}:` and {why}",
+                    src,
+                    "declare `shape: same` for an elementwise layer, a shape rule "
+                    "in an allowed module, and `params:`; or run lint with --ask-keras "
+                    "to create the layer and ask Keras",
+                )
+            )
     if can_ask_keras(project):  # Keras is loaded anyway: check every class before it is asked
         out += check_layer_classes(
-            {n: ct for n, ct in custom.items() if allowed(project, ct.module)
-             and n not in LAYER_TYPES and keyword_part(ct.cls) is None}, used,
-        )  # fmt: skip
+            {
+                n: ct
+                for n, ct in custom.items()
+                if allowed(project, ct.module)
+                and n not in LAYER_TYPES
+                and keyword_part(ct.cls) is None
+            },
+            used,
+        )
     return out
 
 
@@ -232,9 +299,16 @@ def check_layer_classes(custom: Mapping[str, CustomType], used: set[str]) -> lis
         try:
             layer_class(ct.cls)
         except NotALayerClass as exc:
-            out.append(Diagnostic.at(ERROR, "MS326", f"custom layer type '{ct.name}' is `{ct.cls}`: {exc}",
-                                     ct.source, "name a subclass of keras.layers.Layer; functions, "
-                                     "models and model factories are not layers"))  # fmt: skip
+            out.append(
+                Diagnostic.at(
+                    ERROR,
+                    "MS326",
+                    f"custom layer type '{ct.name}' is `{ct.cls}`: {exc}",
+                    ct.source,
+                    "name a subclass of keras.layers.Layer; functions, "
+                    "models and model factories are not layers",
+                )
+            )
     return out
 
 
@@ -305,13 +379,19 @@ def custom_facts(
         from modelspec.runtime.classes import NotALayerClass, ask_keras
 
         try:
-            shape, counted = ask_keras(ct.cls, json.dumps(dict(kwargs), sort_keys=True),
-                                        tuple(tuple(s) for s in shapes), ct.inputs)  # fmt: skip
+            shape, counted = ask_keras(
+                ct.cls,
+                json.dumps(dict(kwargs), sort_keys=True),
+                tuple(tuple(s) for s in shapes),
+                ct.inputs,
+            )
         except NotALayerClass:
             return out, params  # reported by check_layer_classes
         except Exception as exc:  # noqa: BLE001 - the user's class: report, never crash
-            raise CustomShapeError(f"Keras could not call `{ct.cls}` on "
-                                   f"{', '.join(map(str, shapes))}: {type(exc).__name__}: {exc}") from None  # fmt: skip
+            raise CustomShapeError(
+                f"Keras could not call `{ct.cls}` on "
+                f"{', '.join(map(str, shapes))}: {type(exc).__name__}: {exc}"
+            ) from None
         out = out if out is not None else _shape(shape)
         params = params if params is not None else counted
     return out, params

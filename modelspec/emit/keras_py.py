@@ -137,8 +137,11 @@ def _call_stmt(plan: Plan, c: PlanCall, names: _Names, level: Any = None) -> str
     if c.style == "list":
         args = [Seq("list", tuple(args))]
     if c.layer in names.models:  # a nested model, called like a layer
-        return statement(call(Atom(names.models[c.layer]), *args), target=names.vars[c.output],
-                         comment=_at(plan, c))  # fmt: skip
+        return statement(
+            call(Atom(names.models[c.layer]), *args),
+            target=names.vars[c.output],
+            comment=_at(plan, c),
+        )
     layer = (level or plan).layers[c.layer]
     if layer.calls > 1:
         func: Atom | pysrc.Call = Atom(names.layers[c.layer])
@@ -295,15 +298,15 @@ def render(
         context["models"] = _model_objects(plan, names, functions)
         context["form_title"] = "Functional"
         context["inputs"] = [
-            statement(input_expr(i), target=names.vars[i.name],
-                      comment=f"{plan.file}:{i.line}")
+            statement(input_expr(i), target=names.vars[i.name], comment=f"{plan.file}:{i.line}")
             for i in plan.inputs
-        ]  # fmt: skip
+        ]
         context["shared"] = [
-            statement(expr(plan.layers[name].ctor), target=var,
-                      comment=_at(plan, plan.layers[name]))
+            statement(
+                expr(plan.layers[name].ctor), target=var, comment=_at(plan, plan.layers[name])
+            )
             for name, var in names.layers.items()
-        ]  # fmt: skip
+        ]
         steps: list[list[str]] = []
         current = None
         for c in plan.calls:

@@ -130,10 +130,13 @@ def _read_text(chunks: Iterator[bytes]) -> Found:
     lines = head[:HEAD_BYTES].splitlines(keepends=True)
     first = lines[0].rstrip(b"\r\n").decode("utf-8", "replace") if lines else ""
     index = next(
-        (i for i, line in enumerate(lines[:HEAD_LINES]) if line.endswith(b"\n")
-         and SEAL_LINE.search(line)),
+        (
+            i
+            for i, line in enumerate(lines[:HEAD_LINES])
+            if line.endswith(b"\n") and SEAL_LINE.search(line)
+        ),
         None,
-    )  # fmt: skip
+    )
     if index is None:
         return Found(first, sealed=False, intact=False)
     line = lines[index]

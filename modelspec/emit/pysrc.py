@@ -247,11 +247,13 @@ def _width(text: str) -> int:
     if text.isascii():
         return len(text)
     return sum(
-        0 if unicodedata.category(ch) in ("Mn", "Me")
-        else 2 if unicodedata.east_asian_width(ch) in ("W", "F")
+        0
+        if unicodedata.category(ch) in ("Mn", "Me")
+        else 2
+        if unicodedata.east_asian_width(ch) in ("W", "F")
         else 1
         for ch in text
-    )  # fmt: skip
+    )
 
 
 def _fits(line: str, comment: str) -> bool:

@@ -82,24 +82,28 @@ def _nested_rows(result: Result, level: str | None) -> list[dict[str, Any]]:
                     _json_shape(_pick(shapes.tensors, o)) for o in result.models[item.model].outputs
                 ]
                 shown.append(outs[0] if len(outs) == 1 else outs)
-            rows.append({
-                "name": sub.name,
-                "type": sub.form.title(),
-                "params": sum(sub.params),
-                "trainable_params": sub.params[0],
-                "output_shapes": shown,
-                "layers": _nested_rows(result, name),
-            })  # fmt: skip
+            rows.append(
+                {
+                    "name": sub.name,
+                    "type": sub.form.title(),
+                    "params": sum(sub.params),
+                    "trainable_params": sub.params[0],
+                    "output_shapes": shown,
+                    "layers": _nested_rows(result, name),
+                }
+            )
             continue
         layer = spec.layers[name]
         trainable, non_trainable = shapes.params.get(name, (0, 0))
-        rows.append({
-            "name": this.local.get(name, name),
-            "type": layer.type,
-            "params": trainable + non_trainable,
-            "trainable_params": trainable,
-            "output_shapes": [_json_shape(shapes.tensors.get(i.output)) for i in calls[name]],
-        })  # fmt: skip
+        rows.append(
+            {
+                "name": this.local.get(name, name),
+                "type": layer.type,
+                "params": trainable + non_trainable,
+                "trainable_params": trainable,
+                "output_shapes": [_json_shape(shapes.tensors.get(i.output)) for i in calls[name]],
+            }
+        )
     return rows
 
 

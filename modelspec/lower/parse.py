@@ -109,14 +109,24 @@ class _Parser:
             path = ("layers", name)
             self.check_name(name, path, "layer")
             if name in self.taken:
-                self.error("MS203", f"layer name '{name}' is already used by an input", path,
-                           key=True, hint="inputs and layers share Keras's layer names; rename one")  # fmt: skip
+                self.error(
+                    "MS203",
+                    f"layer name '{name}' is already used by an input",
+                    path,
+                    key=True,
+                    hint="inputs and layers share Keras's layer names; rename one",
+                )
             self.taken.add(name)
             if not isinstance(spec, dict):
                 continue
             if "name" in spec:
-                self.error("MS207", f"layer '{name}' has a `name` key; a layer under `layers:` is named by its key",
-                           (*path, "name"), key=True, hint="remove `name:`")  # fmt: skip
+                self.error(
+                    "MS207",
+                    f"layer '{name}' has a `name` key; a layer under `layers:` is named by its key",
+                    (*path, "name"),
+                    key=True,
+                    hint="remove `name:`",
+                )
             layers[name] = self.layer(name, spec, path, inline=False)
         return layers
 
@@ -156,8 +166,12 @@ class _Parser:
                 name = use["name"]
                 self.check_name(name, (*path, "name"), "layer")
                 if name in self.taken:
-                    self.error("MS203", f"layer name '{name}' is used twice", (*path, "name"),
-                               hint="every layer needs a unique name in Keras")  # fmt: skip
+                    self.error(
+                        "MS203",
+                        f"layer name '{name}' is used twice",
+                        (*path, "name"),
+                        hint="every layer needs a unique name in Keras",
+                    )
                 self.taken.add(name)
 
     def auto_name(self, type_name: str) -> str:
@@ -182,8 +196,12 @@ class _Parser:
                 self.suggestions -= 1
                 if use in all_names:
                     hint = f"'{use}' is a tensor, not a layer; layers are defined under `layers:`"
-                self.error("MS202", f"undefined layer '{use}'", path,
-                           hint=hint or "define it under `layers:` or write it inline")  # fmt: skip
+                self.error(
+                    "MS202",
+                    f"undefined layer '{use}'",
+                    path,
+                    hint=hint or "define it under `layers:` or write it inline",
+                )
                 return None
             return use
         if isinstance(use, dict):
@@ -217,14 +235,22 @@ class _Parser:
         data = self.data
         name = data.get("name") if isinstance(data.get("name"), str) else "model"
         if "/" in name:
-            self.error("MS206", f"invalid model name {name[:60]!r}: Keras does not allow '/' in names",
-                       ("name",), hint="use another separator, such as '_' or '-'")  # fmt: skip
+            self.error(
+                "MS206",
+                f"invalid model name {name[:60]!r}: Keras does not allow '/' in names",
+                ("name",),
+                hint="use another separator, such as '_' or '-'",
+            )
         elif printable(name) != name:
             # The name is printed by summary, equiv, diff and Keras's own model.summary();
             # a terminal escape or a line break there would make a log show something else.
-            self.error("MS206", f"invalid model name {name[:60]!r}: control characters "
-                       "and GitHub workflow markers are not allowed", ("name",),
-                       hint="write the name in plain printable characters")  # fmt: skip
+            self.error(
+                "MS206",
+                f"invalid model name {name[:60]!r}: control characters "
+                "and GitHub workflow markers are not allowed",
+                ("name",),
+                hint="write the name in plain printable characters",
+            )
         inputs = self.inputs()
         layers = self.named_layers()
         has_graph, has_seq = "graph" in data, "sequential" in data
@@ -236,8 +262,12 @@ class _Parser:
                 key=True,
             )
         elif not has_graph and not has_seq and isinstance(self.doc.data, dict):
-            self.error("MS107", "a spec needs a `graph` or a `sequential` section", (),
-                       hint="`sequential:` lists layers applied in order; `graph:` names each step")  # fmt: skip
+            self.error(
+                "MS107",
+                "a spec needs a `graph` or a `sequential` section",
+                (),
+                hint="`sequential:` lists layers applied in order; `graph:` names each step",
+            )
         if has_seq and not has_graph:
             calls, outputs = self.sequential(inputs, layers)
         else:
@@ -284,8 +314,13 @@ class _Parser:
             if isinstance(old, str)
         )
         skip = value.get("skip_mismatch") is True
-        return Weights(value["file"], entries, skip, self.source(("weights",), key=True),
-                       self.source(("weights", "file")))  # fmt: skip
+        return Weights(
+            value["file"],
+            entries,
+            skip,
+            self.source(("weights",), key=True),
+            self.source(("weights", "file")),
+        )
 
     def graph(
         self, inputs: tuple[Input, ...], layers: dict[str, Layer]
@@ -293,17 +328,24 @@ class _Parser:
         steps = self.mapping("graph")
         input_names = set(self.mapping("inputs"))
         self.inline_names(
-            item for step, spec in steps.items() if isinstance(spec, dict)
+            item
+            for step, spec in steps.items()
+            if isinstance(spec, dict)
             for item in self.chain_items(spec.get("apply"), ("graph", step, "apply"))
-        )  # fmt: skip
+        )
         all_names = set(steps) | input_names
         calls: list[Call] = []
         for step, spec in steps.items():
             path = ("graph", step)
             self.check_name(step, path, "tensor")
             if step in input_names:
-                self.error("MS203", f"tensor name '{step}' is already an input", path, key=True,
-                           hint="each tensor is defined once; rename the step")  # fmt: skip
+                self.error(
+                    "MS203",
+                    f"tensor name '{step}' is already an input",
+                    path,
+                    key=True,
+                    hint="each tensor is defined once; rename the step",
+                )
                 continue  # its calls would shadow the input and loop onto themselves
             if not isinstance(spec, dict):
                 continue
@@ -344,8 +386,13 @@ class _Parser:
             outputs.append(self.output(out_name, spec, ref, src))
         # (an `outputs` that is empty or not a mapping is the schema's MS104 or MS106)
         if "outputs" not in self.data and isinstance(self.doc.data, dict) and "graph" in self.data:
-            self.error("MS208", "a graph spec needs an `outputs` section", ("graph",), key=True,
-                       hint="name each output and the tensor it comes `from`")  # fmt: skip
+            self.error(
+                "MS208",
+                "a graph spec needs an `outputs` section",
+                ("graph",),
+                key=True,
+                hint="name each output and the tensor it comes `from`",
+            )
         return calls, outputs
 
     def output(self, name: str, spec: dict[str, Any], ref: TensorRef | None, src: Source) -> Output:
@@ -378,8 +425,13 @@ class _Parser:
         items = self.chain_items(self.data.get("sequential"), ("sequential",))
         declared = len(self.mapping("inputs"))
         if declared > 1:
-            self.error("MS108", f"`sequential` takes exactly one input; got {declared}",
-                       ("inputs",), key=True, hint="use `graph:` for several inputs")  # fmt: skip
+            self.error(
+                "MS108",
+                f"`sequential` takes exactly one input; got {declared}",
+                ("inputs",),
+                key=True,
+                hint="use `graph:` for several inputs",
+            )
         elif declared == 0 and "inputs" not in self.data:
             self.error(
                 "MS108", "`sequential` needs one input under `inputs:`", ("sequential",), key=True
@@ -407,22 +459,39 @@ class _Parser:
         outputs_spec = self.mapping("outputs")
         outputs = []
         if len(outputs_spec) > 1:
-            self.error("MS108", f"`sequential` has one output; got {len(outputs_spec)}", ("outputs",), key=True,
-                       hint="use `graph:` for several outputs")  # fmt: skip
+            self.error(
+                "MS108",
+                f"`sequential` has one output; got {len(outputs_spec)}",
+                ("outputs",),
+                key=True,
+                hint="use `graph:` for several outputs",
+            )
         for out_name, spec in list(outputs_spec.items())[:1]:
             path = ("outputs", out_name)
             self.check_name(out_name, path, "output")
             if not isinstance(spec, dict):
                 continue
             if isinstance(spec.get("from"), str) and spec["from"] != last:
-                self.error("MS108", f"in `sequential` the output is the last layer '{last}'; got from: '{spec['from']}'",
-                           (*path, "from"), hint="drop `from:`, or use `graph:`")  # fmt: skip
+                self.error(
+                    "MS108",
+                    f"in `sequential` the output is the last layer '{last}'; got from: '{spec['from']}'",
+                    (*path, "from"),
+                    hint="drop `from:`, or use `graph:`",
+                )
             ref = TensorRef(last, None, self.source(path, key=True)) if last else None
             outputs.append(self.output(out_name, spec, ref, self.source(path, key=True)))
         if not outputs_spec and last is not None:
             # As in keras.Sequential: the model's one output is its last layer.
-            outputs.append(Output(last, TensorRef(last, None, self.source(("sequential",))), None, None, (),
-                                  self.source(("sequential",), key=True)))  # fmt: skip
+            outputs.append(
+                Output(
+                    last,
+                    TensorRef(last, None, self.source(("sequential",))),
+                    None,
+                    None,
+                    (),
+                    self.source(("sequential",), key=True),
+                )
+            )
         return calls, outputs
 
 
@@ -440,5 +509,13 @@ def unused_layers(spec: Spec) -> Iterator[Diagnostic]:
         known = layer.type in LAYER_TYPES or layer.type in spec.custom
         if not layer.inline and layer.name not in called and known:
             s = layer.source
-            yield Diagnostic(WARNING, "MS213", f"layer '{layer.name}' is defined but never called",
-                             "call it in `graph:` or remove it", s.file, s.line, s.col, s.path)  # fmt: skip
+            yield Diagnostic(
+                WARNING,
+                "MS213",
+                f"layer '{layer.name}' is defined but never called",
+                "call it in `graph:` or remove it",
+                s.file,
+                s.line,
+                s.col,
+                s.path,
+            )

@@ -239,9 +239,17 @@ class Plan:
         if form == "sequential" and self.not_a_chain is not None:
             reason, src = self.not_a_chain
             raise NotAChain(
-                Diagnostic(ERROR, "MS501", f"cannot build a Sequential model: {reason}",
-                           "use --form functional (or auto)", src.file, src.line, src.col, src.path)
-            )  # fmt: skip
+                Diagnostic(
+                    ERROR,
+                    "MS501",
+                    f"cannot build a Sequential model: {reason}",
+                    "use --form functional (or auto)",
+                    src.file,
+                    src.line,
+                    src.col,
+                    src.path,
+                )
+            )
         if form not in FORMS:
             raise ValueError(f"unknown form {form!r}")
         return form
@@ -272,8 +280,9 @@ def _is_random(kw: Mapping[str, Any]) -> bool:
     layers when their dropout is on."""
     if "rate" in kw or "stddev" in kw:
         return True
-    return any(isinstance(kw.get(k), (int, float)) and kw[k] > 0
-               for k in ("dropout", "recurrent_dropout"))  # fmt: skip
+    return any(
+        isinstance(kw.get(k), (int, float)) and kw[k] > 0 for k in ("dropout", "recurrent_dropout")
+    )
 
 
 def layer_ctor(
@@ -458,8 +467,9 @@ def plan(result: Any) -> Plan:
             continue
         layer = spec.layers[call.layer]
         ctor = _spec_layer_ctor(spec, layer, getattr(result, "project", None))
-        layers[layer.name] = PlanLayer(layer.name, ctor, layer.source.line, count[layer.name],
-                                       _file(spec, layer.source))  # fmt: skip
+        layers[layer.name] = PlanLayer(
+            layer.name, ctor, layer.source.line, count[layer.name], _file(spec, layer.source)
+        )
     plan_calls = []
     for call in calls:
         style = _call_style(spec.layers[call.layer].type, len(call.inputs))
@@ -554,8 +564,17 @@ def _nested(flat: Plan, result: Any) -> Plan:
         for item in level.items:
             if item.model is not None:
                 style = "one" if len(item.inputs) == 1 else "list"
-                calls.append(PlanCall(item.name, item.inputs, style, item.output, item.step,
-                                      item.source.line, _file(spec, item.source)))  # fmt: skip
+                calls.append(
+                    PlanCall(
+                        item.name,
+                        item.inputs,
+                        style,
+                        item.output,
+                        item.step,
+                        item.source.line,
+                        _file(spec, item.source),
+                    )
+                )
                 continue
             layer = spec.layers[item.name]
             if item.name not in layers:
@@ -564,11 +583,21 @@ def _nested(flat: Plan, result: Any) -> Plan:
                 if local != item.name:  # Keras scopes names per model
                     kwargs = tuple((k, local if k == "name" else v) for k, v in ctor.kwargs)
                     ctor = Ctor(ctor.namespace, ctor.cls, kwargs)
-                layers[item.name] = PlanLayer(item.name, ctor, layer.source.line, count[item.name],
-                                              _file(spec, layer.source))  # fmt: skip
+                layers[item.name] = PlanLayer(
+                    item.name, ctor, layer.source.line, count[item.name], _file(spec, layer.source)
+                )
             style = _call_style(layer.type, len(item.inputs))
-            calls.append(PlanCall(item.name, item.inputs, style, item.output, item.step,
-                                  item.source.line, _file(spec, item.source)))  # fmt: skip
+            calls.append(
+                PlanCall(
+                    item.name,
+                    item.inputs,
+                    style,
+                    item.output,
+                    item.step,
+                    item.source.line,
+                    _file(spec, item.source),
+                )
+            )
         return layers, tuple(calls)
 
     models = []
@@ -577,8 +606,20 @@ def _nested(flat: Plan, result: Any) -> Plan:
             continue
         layers, calls = level_parts(level)
         inputs = tuple(PlanInput(n, shape, dtype, level.line) for n, shape, dtype in level.inputs)
-        models.append(PlanModel(owner, level.name, level.block, level.form, inputs, layers,
-                                calls, level.outputs, level.line, made.get(owner, 0)))  # fmt: skip
+        models.append(
+            PlanModel(
+                owner,
+                level.name,
+                level.block,
+                level.form,
+                inputs,
+                layers,
+                calls,
+                level.outputs,
+                level.line,
+                made.get(owner, 0),
+            )
+        )
     top = nesting.levels[None]
     layers, calls = level_parts(top)
     outputs = tuple(
@@ -587,8 +628,9 @@ def _nested(flat: Plan, result: Any) -> Plan:
     reason = None
     if top.not_a_chain is not None:
         reason = (top.not_a_chain.replace("it has", "the spec has", 1), spec.source)
-    return dataclasses.replace(flat, layers=layers, calls=calls, outputs=outputs,
-                               models=tuple(models), not_a_chain=reason)  # fmt: skip
+    return dataclasses.replace(
+        flat, layers=layers, calls=calls, outputs=outputs, models=tuple(models), not_a_chain=reason
+    )
 
 
 def _weights(result: Any) -> PlanWeights | None:

@@ -75,8 +75,15 @@ def check_graph(spec: Spec) -> tuple[GraphFacts, list[Diagnostic]]:
         suggestions[0] -= 1
         if ref.name in spec.layers:
             hint = f"'{ref.name}' is a layer; `to`/`from` take tensors: an input or a graph step"
-        diags.append(Diagnostic.at(ERROR, "MS201", f"undefined tensor '{ref.name}' {what}", ref.source,
-                                   hint or "name an input or a step of the graph"))  # fmt: skip
+        diags.append(
+            Diagnostic.at(
+                ERROR,
+                "MS201",
+                f"undefined tensor '{ref.name}' {what}",
+                ref.source,
+                hint or "name an input or a step of the graph",
+            )
+        )
         return False
 
     # Dependencies between calls: a call depends on the calls that make its inputs.
@@ -126,8 +133,15 @@ def check_graph(spec: Spec) -> tuple[GraphFacts, list[Diagnostic]]:
                 if len(steps_in_cycle) == 1:
                     steps_in_cycle.append(steps_in_cycle[0])
                 first = producer[cycle[0]]
-                diags.append(Diagnostic.at(ERROR, "MS204", f"cycle in the graph: {_cycle_text(steps_in_cycle)}",
-                                           first.source, "a tensor cannot depend on itself; break the loop"))  # fmt: skip
+                diags.append(
+                    Diagnostic.at(
+                        ERROR,
+                        "MS204",
+                        f"cycle in the graph: {_cycle_text(steps_in_cycle)}",
+                        first.source,
+                        "a tensor cannot depend on itself; break the loop",
+                    )
+                )
                 broken |= members
                 cyclic.update(dict.fromkeys(members, first.source.line))
                 work = {
@@ -184,9 +198,15 @@ def check_graph(spec: Spec) -> tuple[GraphFacts, list[Diagnostic]]:
         if out.tensor.name in cyclic:
             # Undefined names are reported where they are written; a cycle is reported
             # once, so say which outputs it cuts off.
-            diags.append(Diagnostic.at(ERROR, "MS214", f"output '{out.name}' cannot be computed from the inputs: "
-                                       f"'{out.tensor.name}' depends on the cycle reported at line {cyclic[out.tensor.name]}",
-                                       out.source))  # fmt: skip
+            diags.append(
+                Diagnostic.at(
+                    ERROR,
+                    "MS214",
+                    f"output '{out.name}' cannot be computed from the inputs: "
+                    f"'{out.tensor.name}' depends on the cycle reported at line {cyclic[out.tensor.name]}",
+                    out.source,
+                )
+            )
         if not _mark_live(out.tensor.name, producer, live, used_inputs, inputs, broken):
             unknown = True
     if unknown:
@@ -196,13 +216,27 @@ def check_graph(spec: Spec) -> tuple[GraphFacts, list[Diagnostic]]:
     for name, inp in inputs.items():
         if name not in used_inputs and spec.outputs:
             what = "is never used" if name not in read else "does not reach any output"
-            diags.append(Diagnostic.at(WARNING, "MS212", f"input '{name}' {what}", inp.source,
-                                       "Keras still expects data for it in fit and predict; remove it or use it"))  # fmt: skip
+            diags.append(
+                Diagnostic.at(
+                    WARNING,
+                    "MS212",
+                    f"input '{name}' {what}",
+                    inp.source,
+                    "Keras still expects data for it in fit and predict; remove it or use it",
+                )
+            )
     for step, calls in steps.items():
         last = calls[-1]
         if last.output not in live and last.output not in broken and spec.outputs:
-            diags.append(Diagnostic.at(WARNING, "MS211", f"step '{step}' is computed but no output uses it",
-                                       calls[0].source, "return it under `outputs:` or remove it"))  # fmt: skip
+            diags.append(
+                Diagnostic.at(
+                    WARNING,
+                    "MS211",
+                    f"step '{step}' is computed but no output uses it",
+                    calls[0].source,
+                    "return it under `outputs:` or remove it",
+                )
+            )
     return GraphFacts(order, producer, frozenset(broken), frozenset(live)), diags
 
 

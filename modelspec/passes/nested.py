@@ -138,8 +138,11 @@ def nest(spec: Spec, graph: Any, shapes: Any, models: Mapping[str, Any],
         if nested is not None:
             for block_input, tensor in nested.inputs:
                 rename.setdefault(split_ref(tensor), (block_input, None))
-                every = [split_ref(dict(m.inputs)[block_input]) for m in models.values()
-                         if m.owner == owner and block_input in dict(m.inputs)]  # fmt: skip
+                every = [
+                    split_ref(dict(m.inputs)[block_input])
+                    for m in models.values()
+                    if m.owner == owner and block_input in dict(m.inputs)
+                ]
                 shape = _merge([shape_of(r) for r in every])
                 batch = shape[1:] if shape else ()
                 inputs.append((block_input, batch, dtype_of(split_ref(tensor))))
@@ -148,8 +151,13 @@ def nest(spec: Spec, graph: Any, shapes: Any, models: Mapping[str, Any],
         items: list[tuple[int, Item, list[tuple[str, int | None]]]] = []
         for c in by_level.get(owner, ()):
             ins = [(r.name, r.index) for r in c.inputs]
-            items.append((position[c.output], Item(c.layer, None, (), c.output, c.step, c.source,
-                                                   several(c.output)), ins))  # fmt: skip
+            items.append(
+                (
+                    position[c.output],
+                    Item(c.layer, None, (), c.output, c.step, c.source, several(c.output)),
+                    ins,
+                )
+            )
         for instance in children.get(owner, ()):
             child = models[instance]
             if child.owner == instance and build(instance) is None:
@@ -180,20 +188,34 @@ def nest(spec: Spec, graph: Any, shapes: Any, models: Mapping[str, Any],
                 continue
             need.add(name)
             stack += [r[0] for r in producer[name][2]]
-        order = stable_order(need, lambda n: {r[0] for r in producer[n][2]} - {n},
-                             lambda n: (producer[n][0], n))  # fmt: skip
+        order = stable_order(
+            need, lambda n: {r[0] for r in producer[n][2]} - {n}, lambda n: (producer[n][0], n)
+        )
         ordered: list[Item] = []
         for n in order:
             pos, item, ins = producer[n]
-            ordered.append(Item(item.name, item.model, tuple(ins), item.output, item.step,
-                                item.source, item.several))  # fmt: skip
+            ordered.append(
+                Item(
+                    item.name,
+                    item.model,
+                    tuple(ins),
+                    item.output,
+                    item.step,
+                    item.source,
+                    item.several,
+                )
+            )
         if len(ordered) != len(need):
             placed = set(order)
             stuck = sorted((producer[n] for n in need if n not in placed), key=lambda p: p[0])
             item = next((p[1] for p in stuck if p[1].model is not None), stuck[0][1])
-            error("MS726", f"nested model '{item.model or item.name}' is called on a tensor "
-                  "computed from its own output; as one keras.Model it would be its own input",
-                  item.source, "inline the block (`model: false`), or split it in two")  # fmt: skip
+            error(
+                "MS726",
+                f"nested model '{item.model or item.name}' is called on a tensor "
+                "computed from its own output; as one keras.Model it would be its own input",
+                item.source,
+                "inline the block (`model: false`), or split it in two",
+            )
             return None
         local = {}
         for layer, where in home.items():
@@ -211,9 +233,13 @@ def nest(spec: Spec, graph: Any, shapes: Any, models: Mapping[str, Any],
         form = "functional"
         if nested is not None:
             if nested.form == "sequential" and reason is not None:
-                error("MS721", f"nested model '{owner}' (block '{nested.block}') cannot be a "
-                      f"Sequential model: {reason}", Source(spec.file, nested.line, 1, tuple(nested.path)),
-                      "use `model: true` (Functional where it must be) or `model: functional`")  # fmt: skip
+                error(
+                    "MS721",
+                    f"nested model '{owner}' (block '{nested.block}') cannot be a "
+                    f"Sequential model: {reason}",
+                    Source(spec.file, nested.line, 1, tuple(nested.path)),
+                    "use `model: true` (Functional where it must be) or `model: functional`",
+                )
                 return None
             if nested.form == "sequential" or (nested.form == "auto" and reason is None):
                 form = "sequential"

@@ -58,17 +58,38 @@ def _pick(ref: TensorRef, value: Any, what: str, diags: list[Diagnostic]) -> Any
         return None
     if isinstance(value, list):
         if ref.index is None:
-            diags.append(Diagnostic.at(ERROR, "MS306", f"tensor '{ref.name}' holds {len(value)} tensors; {what} takes one",
-                                       ref.source, f"pick one with '{ref.name}[0]' ... '{ref.name}[{len(value) - 1}]'"))  # fmt: skip
+            diags.append(
+                Diagnostic.at(
+                    ERROR,
+                    "MS306",
+                    f"tensor '{ref.name}' holds {len(value)} tensors; {what} takes one",
+                    ref.source,
+                    f"pick one with '{ref.name}[0]' ... '{ref.name}[{len(value) - 1}]'",
+                )
+            )
             return None
         if ref.index >= len(value):
-            diags.append(Diagnostic.at(ERROR, "MS306", f"tensor '{ref.name}' holds {len(value)} tensors; index {ref.index} "
-                                       "is out of range", ref.source))  # fmt: skip
+            diags.append(
+                Diagnostic.at(
+                    ERROR,
+                    "MS306",
+                    f"tensor '{ref.name}' holds {len(value)} tensors; index {ref.index} "
+                    "is out of range",
+                    ref.source,
+                )
+            )
             return None
         return value[ref.index]
     if ref.index is not None:
-        diags.append(Diagnostic.at(ERROR, "MS306", f"tensor '{ref.name}' is a single tensor; it has no [{ref.index}]",
-                                   ref.source, f"write '{ref.name}'"))  # fmt: skip
+        diags.append(
+            Diagnostic.at(
+                ERROR,
+                "MS306",
+                f"tensor '{ref.name}' is a single tensor; it has no [{ref.index}]",
+                ref.source,
+                f"write '{ref.name}'",
+            )
+        )
         return None
     return value
 
@@ -107,8 +128,9 @@ def infer_shapes(
         lt = LAYER_TYPES.get(layer.type)
         if lt is None:
             if layer.type in spec.custom:
-                total = _custom_call(spec.custom[layer.type], layer, call, graph, facts, diags,
-                                     project, total)  # fmt: skip
+                total = _custom_call(
+                    spec.custom[layer.type], layer, call, graph, facts, diags, project, total
+                )
             continue
         what = f"`{lt.name}` '{layer.name}'"
         shapes = [_pick(r, facts.tensors.get(r.name), what, diags) for r in call.inputs]
@@ -117,8 +139,15 @@ def infer_shapes(
             continue
         n = len(shapes)
         if n < lt.min_inputs or (lt.max_inputs is not None and n > lt.max_inputs):
-            diags.append(Diagnostic.at(ERROR, "MS305", f"{what} {_arity(lt.min_inputs, lt.max_inputs)}; got {n}",
-                                       call.source, _arity_hint(lt.min_inputs, n)))  # fmt: skip
+            diags.append(
+                Diagnostic.at(
+                    ERROR,
+                    "MS305",
+                    f"{what} {_arity(lt.min_inputs, lt.max_inputs)}; got {n}",
+                    call.source,
+                    _arity_hint(lt.min_inputs, n),
+                )
+            )
             continue
         kw = lt.resolve(layer.kwargs)
         names = [_display(r, graph) for r in call.inputs]
@@ -148,14 +177,17 @@ def infer_shapes(
         elif counts != facts.params[layer.name]:
             first = first_call[layer.name]
             was = facts.call_inputs[first.output]
-            diags.append(Diagnostic.at(ERROR,
-                "MS307",
-                f"shared layer '{layer.name}' is called on {', '.join(map(fmt_shape, shapes))} here, but on "
-                f"{', '.join(map(fmt_shape, was))} in step '{first.step}' (line {first.source.line}); "
-                "its weights cannot fit both",
-                call.source,
-                "a shared layer has one set of weights: call it on inputs of the same size",
-            ))  # fmt: skip
+            diags.append(
+                Diagnostic.at(
+                    ERROR,
+                    "MS307",
+                    f"shared layer '{layer.name}' is called on {', '.join(map(fmt_shape, shapes))} here, but on "
+                    f"{', '.join(map(fmt_shape, was))} in step '{first.step}' (line {first.source.line}); "
+                    "its weights cannot fit both",
+                    call.source,
+                    "a shared layer has one set of weights: call it on inputs of the same size",
+                )
+            )
             continue
         facts.tensors[call.output] = out
         # Keras casts floating inputs to the layer's float32 compute dtype; layers that
@@ -192,8 +224,15 @@ def _custom_call(ct: Any, layer: Any, call: Call, graph: GraphFacts, facts: Shap
     if any(s is None for s in shapes):
         return total
     if len(shapes) != ct.inputs:
-        diags.append(Diagnostic.at(ERROR, "MS305", f"{what} {_arity(ct.inputs, ct.inputs)} (its `inputs:`); "
-                                   f"got {len(shapes)}", call.source, _arity_hint(ct.inputs, len(shapes))))  # fmt: skip
+        diags.append(
+            Diagnostic.at(
+                ERROR,
+                "MS305",
+                f"{what} {_arity(ct.inputs, ct.inputs)} (its `inputs:`); got {len(shapes)}",
+                call.source,
+                _arity_hint(ct.inputs, len(shapes)),
+            )
+        )
         return total
     try:
         out, params = custom_facts(ct, layer.kwargs, shapes, project)

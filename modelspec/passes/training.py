@@ -29,27 +29,47 @@ def check_training(spec: Spec) -> Iterator[Diagnostic]:
     if spec.compile is not None:
         for out in spec.outputs:
             if not out.has_loss_key:
-                yield Diagnostic.at(ERROR, "MS401", f"output '{out.name}' has no loss, but `compile` asks for training",
-                                    out, "add `loss:` to the output (or `loss: null` to leave it untrained)")  # fmt: skip
+                yield Diagnostic.at(
+                    ERROR,
+                    "MS401",
+                    f"output '{out.name}' has no loss, but `compile` asks for training",
+                    out,
+                    "add `loss:` to the output (or `loss: null` to leave it untrained)",
+                )
         if spec.outputs and all(o.null_loss for o in spec.outputs):
-            yield Diagnostic.at(ERROR, "MS402", "every output has `loss: null`; there is nothing to train",
-                                spec.outputs[0], "give at least one output a loss")  # fmt: skip
+            yield Diagnostic.at(
+                ERROR,
+                "MS402",
+                "every output has `loss: null`; there is nothing to train",
+                spec.outputs[0],
+                "give at least one output a loss",
+            )
     for layer in spec.layers.values():
         lt = LAYER_TYPES.get(layer.type)
         if lt is not None and lt.owns_sublayers and layer.kwargs.get("trainable") is False:
             s = layer.source
             yield Diagnostic(
-                WARNING, "MS404",
+                WARNING,
+                "MS404",
                 f"`trainable: false` on `{layer.type}` '{layer.name}' does not freeze it: Keras still "
                 "trains the weights of the layers inside it",
-                "set `trainable: false` on the wrapped layer instead" if lt.nested else
-                "freeze it after building (layer.trainable = False), or leave it out of training",
-                s.file, s.line, s.col, s.path,
-            )  # fmt: skip
+                "set `trainable: false` on the wrapped layer instead"
+                if lt.nested
+                else "freeze it after building (layer.trainable = False), or leave it out of training",
+                s.file,
+                s.line,
+                s.col,
+                s.path,
+            )
     for out in spec.outputs:
         if out.loss_weight is not None and out.loss is None:
-            yield Diagnostic.at(WARNING, "MS403", f"output '{out.name}' has a `loss_weight` but no loss", out,
-                                "the weight scales nothing; add a loss or remove the weight")  # fmt: skip
+            yield Diagnostic.at(
+                WARNING,
+                "MS403",
+                f"output '{out.name}' has a `loss_weight` but no loss",
+                out,
+                "the weight scales nothing; add a loss or remove the weight",
+            )
 
 
 # NOTE: [losses and activations]
@@ -159,16 +179,26 @@ def check_losses(
         cls = _LOSS_CLASS.get(loss, loss)
         if binary and act in DISTRIBUTION:
             if units == 1:
-                yield Diagnostic.at(WARNING, "MS407", f"{act} over a single unit is always 1.0, so `{loss}` "
-                                    f"cannot train output '{out.name}' ({where})", out,
-                                    "for a yes/no output, end it with activation: sigmoid")  # fmt: skip
+                yield Diagnostic.at(
+                    WARNING,
+                    "MS407",
+                    f"{act} over a single unit is always 1.0, so `{loss}` "
+                    f"cannot train output '{out.name}' ({where})",
+                    out,
+                    "for a yes/no output, end it with activation: sigmoid",
+                )
             else:
-                yield Diagnostic.at(WARNING, "MS407", f"`{loss}` scores each unit as a yes/no probability "
-                                    f"of its own, but output '{out.name}' ends in {act} ({where}), whose "
-                                    "units compete and sum to 1", out,
-                                    "for one class out of several, use categorical_crossentropy (one-hot "
-                                    "labels) or sparse_categorical_crossentropy (integer labels); for "
-                                    "several yes/no labels, end with activation: sigmoid")  # fmt: skip
+                yield Diagnostic.at(
+                    WARNING,
+                    "MS407",
+                    f"`{loss}` scores each unit as a yes/no probability "
+                    f"of its own, but output '{out.name}' ends in {act} ({where}), whose "
+                    "units compete and sum to 1",
+                    out,
+                    "for one class out of several, use categorical_crossentropy (one-hot "
+                    "labels) or sparse_categorical_crossentropy (integer labels); for "
+                    "several yes/no labels, end with activation: sigmoid",
+                )
         elif (
             not binary
             and act in PROBABILITY - DISTRIBUTION
@@ -176,11 +206,16 @@ def check_losses(
             and units > 1
             and options.get("axis", -1) == -1
         ):
-            yield Diagnostic.at(WARNING, "MS408", f"`{loss}` reads the units of an output as one "
-                                f"distribution that sums to 1, but output '{out.name}' ends in {act} over "
-                                f"{units} units ({where}), each a probability of its own", out,
-                                "for one class out of several, end with activation: softmax; for several "
-                                "yes/no labels, use binary_crossentropy")  # fmt: skip
+            yield Diagnostic.at(
+                WARNING,
+                "MS408",
+                f"`{loss}` reads the units of an output as one "
+                f"distribution that sums to 1, but output '{out.name}' ends in {act} over "
+                f"{units} units ({where}), each a probability of its own",
+                out,
+                "for one class out of several, end with activation: softmax; for several "
+                "yes/no labels, use binary_crossentropy",
+            )
         elif not logits and act not in PROBABILITY:
             final = "sigmoid" if binary else "softmax"
             ends = (
@@ -188,17 +223,26 @@ def check_losses(
                 if act == "linear"
                 else f"ends in {act} ({where}), which gives values outside [0, 1]"
             )
-            yield Diagnostic.at(WARNING, "MS409", f"`{loss}` reads probabilities in [0, 1], but output "
-                                f"'{out.name}' {ends}", out,
-                                f"end it with activation: {final}, or keep the values as logits and write "
-                                f"loss: {{type: {cls}, from_logits: true}}")  # fmt: skip
+            yield Diagnostic.at(
+                WARNING,
+                "MS409",
+                f"`{loss}` reads probabilities in [0, 1], but output '{out.name}' {ends}",
+                out,
+                f"end it with activation: {final}, or keep the values as logits and write "
+                f"loss: {{type: {cls}, from_logits: true}}",
+            )
         elif logits and (act in DISTRIBUTION if not binary else act in PROBABILITY):
             applied = "sigmoid" if binary else "softmax"
-            yield Diagnostic.at(WARNING, "MS409", f"`from_logits: true` makes `{cls}` apply {applied} "
-                                f"itself, but output '{out.name}' already ends in {act} ({where}): it "
-                                "would be applied twice", out,
-                                "drop `from_logits: true`, or leave the output without an activation "
-                                "(activation: linear)")  # fmt: skip
+            yield Diagnostic.at(
+                WARNING,
+                "MS409",
+                f"`from_logits: true` makes `{cls}` apply {applied} "
+                f"itself, but output '{out.name}' already ends in {act} ({where}): it "
+                "would be applied twice",
+                out,
+                "drop `from_logits: true`, or leave the output without an activation "
+                "(activation: linear)",
+            )
 
 
 # A placeholder Keras fills in a ModelCheckpoint path: `{epoch}`, `{batch}` or a logged
@@ -232,13 +276,17 @@ def _placeholders_problem(value: str) -> tuple[str | None, str]:
             continue
         if not _FIELD.match(field):
             what = "an empty placeholder" if not field else f"the placeholder {{{field}}}"
-            return (f"{what} is not a plain name (attribute access, indexing and positions are "
-                    "not allowed)"), value  # fmt: skip
+            return (
+                f"{what} is not a plain name (attribute access, indexing and positions are "
+                "not allowed)"
+            ), value
         if conversion is not None:
             return f"the placeholder {{{field}!{conversion}}} converts its value", value
         if spec and not _NUMERIC_FORMAT.match(spec):
-            return (f"the placeholder {{{field}:{spec}}} has a format other than a plain numeric "
-                    "one of two digits at most (02d, .4f)"), value  # fmt: skip
+            return (
+                f"the placeholder {{{field}:{spec}}} has a format other than a plain numeric "
+                "one of two digits at most (02d, .4f)"
+            ), value
         path.append("1")
     return None, "".join(path)
 
@@ -267,11 +315,13 @@ def check_callback_paths(doc: Any, spec: Spec) -> Iterator[Diagnostic]:
             problem, path = _placeholders_problem(value)
             if problem is not None:
                 yield doc.diagnostic(
-                    "MS406", f"`{key}` of callback `{kind}`: {problem}: {value!r}", at,
+                    "MS406",
+                    f"`{key}` of callback `{kind}`: {problem}: {value!r}",
+                    at,
                     hint="Keras fills in {epoch}, {batch} and the logged metrics ({val_loss}), "
                     "with a numeric format at most: ckpt/e{epoch:02d}-{val_loss:.4f}.keras; "
                     "write a literal brace as {{ or }}",
-                )  # fmt: skip
+                )
                 continue
         parts = re.split(r"[/\\]", path)
         if _ANCHORED.match(path) or ".." in parts or "\0" in path:

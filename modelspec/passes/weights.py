@@ -71,27 +71,54 @@ def check_weights(
         return
     problem = suffix_problem(w.file)
     if problem:
-        yield Diagnostic.at(ERROR, "MS522", problem, w.file_source,
-                            "save weights with model.save_weights('x.weights.h5') or model.save('x.keras')")  # fmt: skip
+        yield Diagnostic.at(
+            ERROR,
+            "MS522",
+            problem,
+            w.file_source,
+            "save weights with model.save_weights('x.weights.h5') or model.save('x.keras')",
+        )
     problem = place_problem(project, spec.file, w.file)
     if problem:
-        yield Diagnostic.at(ERROR, "MS523", problem, w.file_source,
-                            "a spec may only read files of its own project; copy the file into it")  # fmt: skip
+        yield Diagnostic.at(
+            ERROR,
+            "MS523",
+            problem,
+            w.file_source,
+            "a spec may only read files of its own project; copy the file into it",
+        )
     for entry in w.map:
         if entry.new not in spec.layers:
             hint = _nested_hint(entry.new, spec.layers) or did_you_mean(entry.new, spec.layers)
-            yield Diagnostic.at(ERROR, "MS520", f"`weights.map` names layer '{entry.new}', which this spec does not have",
-                                entry.source, hint or "map keys are layers of this spec; values are layers in the file")  # fmt: skip
+            yield Diagnostic.at(
+                ERROR,
+                "MS520",
+                f"`weights.map` names layer '{entry.new}', which this spec does not have",
+                entry.source,
+                hint or "map keys are layers of this spec; values are layers in the file",
+            )
         elif params is not None and params.get(entry.new) == (0, 0):
-            yield Diagnostic.at(WARNING, "MS529", f"layer '{entry.new}' has no weights, so its `weights.map` entry loads nothing",
-                                entry.source, "remove the entry")  # fmt: skip
+            yield Diagnostic.at(
+                WARNING,
+                "MS529",
+                f"layer '{entry.new}' has no weights, so its `weights.map` entry loads nothing",
+                entry.source,
+                "remove the entry",
+            )
         if not NAME.match(entry.old) or len(entry.old) > MAX_NAME:
             flat = _PATH.sub("_", entry.old)
-            hint = (f"a layer inside a nested model of the file is named `<model>_<layer>`: write '{flat}'"
-                    if "/" in entry.old and NAME.match(flat) and len(flat) <= MAX_NAME
-                    else "write the name of a layer of the model the weights were saved from")  # fmt: skip
-            yield Diagnostic.at(ERROR, "MS521", f"`weights.map` value {entry.old[:60]!r} is not a layer name",
-                                entry.value_source, hint)  # fmt: skip
+            hint = (
+                f"a layer inside a nested model of the file is named `<model>_<layer>`: write '{flat}'"
+                if "/" in entry.old and NAME.match(flat) and len(flat) <= MAX_NAME
+                else "write the name of a layer of the model the weights were saved from"
+            )
+            yield Diagnostic.at(
+                ERROR,
+                "MS521",
+                f"`weights.map` value {entry.old[:60]!r} is not a layer name",
+                entry.value_source,
+                hint,
+            )
 
 
 def _nested_hint(key: str, layers: Collection[str]) -> str | None:

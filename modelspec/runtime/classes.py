@@ -34,12 +34,16 @@ def layer_class(path: str) -> type:
     if found is None:
         raise NotALayerClass(f"module '{module}' has no attribute '{name}'")
     if not isinstance(found, type):
-        raise NotALayerClass(f"it is a {type(found).__name__}, not a class; a custom layer is a "
-                             "subclass of keras.layers.Layer")  # fmt: skip
+        raise NotALayerClass(
+            f"it is a {type(found).__name__}, not a class; a custom layer is a "
+            "subclass of keras.layers.Layer"
+        )
     mro = type.__dict__["__mro__"].__get__(found)  # the slot itself: no metaclass hook runs
     if keras.Model in mro:
-        raise NotALayerClass("it is a keras.Model; a custom layer is a keras.layers.Layer that "
-                             "is not a model (build the model from the spec instead)")  # fmt: skip
+        raise NotALayerClass(
+            "it is a keras.Model; a custom layer is a keras.layers.Layer that "
+            "is not a model (build the model from the spec instead)"
+        )
     if keras.layers.Layer not in mro:
         raise NotALayerClass("it is a class that does not subclass keras.layers.Layer")
     return found

@@ -89,18 +89,22 @@ class Report:
         if self.identical:
             lines.append(f"verdict: identical: all {len(self.builds)} builds are the same model")
         elif self.same_given_weights:
-            lines.append(f"verdict: the same model, apart from its initial weights: given the "
-                         f"same weights, all {len(self.builds)} builds give the same outputs and "
-                         "train the same; without a `seed:` each build starts from its own "
-                         "random weights")  # fmt: skip
+            lines.append(
+                f"verdict: the same model, apart from its initial weights: given the "
+                f"same weights, all {len(self.builds)} builds give the same outputs and "
+                "train the same; without a `seed:` each build starts from its own "
+                "random weights"
+            )
             lines.append("hint: add `seed:` to the spec for identical builds, weights included")
         else:
             n, failed = next((i, c) for i, c in enumerate(self.checks, 1) if not c.ok)
             if failed.failed:
                 lines.append(f"verdict: not proven: check {n} ({failed.name}) could not run")
             elif self.unseeded_randomness:
-                lines.append(f"verdict: not proven from check {n} ({failed.name}) on: training "
-                             "draws random numbers that the spec does not seed")  # fmt: skip
+                lines.append(
+                    f"verdict: not proven from check {n} ({failed.name}) on: training "
+                    "draws random numbers that the spec does not seed"
+                )
             else:
                 lines.append(f"verdict: different, from check {n} ({failed.name}) on")
             if self.hint:
@@ -126,7 +130,9 @@ def _builders(spec: SpecModel) -> dict[str, Any]:
     """``label -> () -> keras.Model`` for every build of the spec, and of the spec with
     its nested models inlined when it has any."""
     out = {}
-    module_file = os.path.join(os.path.dirname(os.path.abspath(spec.result.file)), f"{spec.name}_model.py")  # fmt: skip
+    module_file = os.path.join(
+        os.path.dirname(os.path.abspath(spec.result.file)), f"{spec.name}_model.py"
+    )
     for model, how in ((spec, ""), (inlined(spec), "inlined, ")):
         if model is None:
             continue
@@ -199,16 +205,21 @@ def _compare_weights(ref: str, other: str, a: Any, b: Any) -> tuple[bool, str]:
         for (path, x), (_, y) in zip(pairs, wb[layer]):
             count += 1
             if x.shape != y.shape or not np.array_equal(x, y, equal_nan=True):
-                return False, (f"{other} vs {ref}: layer '{layer}', weight '{path}': "
-                               f"{_fmt_diff(x, y)}")  # fmt: skip
+                return False, (
+                    f"{other} vs {ref}: layer '{layer}', weight '{path}': {_fmt_diff(x, y)}"
+                )
     return True, f"{count} arrays in {len(wa)} layers"
 
 
 def _sample(spec: SpecModel, batch: int, rng: Any) -> Any:
     """A random batch for the model's inputs: valid token ids for integer inputs."""
 
-    bounds = [v for layer in spec.plan.layers.values() for k, v in layer.ctor.kwargs
-              if k in ("input_dim", "num_tokens") and isinstance(v, int)]  # fmt: skip
+    bounds = [
+        v
+        for layer in spec.plan.layers.values()
+        for k, v in layer.ctor.kwargs
+        if k in ("input_dim", "num_tokens") and isinstance(v, int)
+    ]
     high = max(1, min([1000, *bounds]))
     arrays = {}
     for inp in spec.plan.inputs:
@@ -231,8 +242,11 @@ def _targets(spec: SpecModel, outputs: Any, rng: Any) -> Any:
 
     from modelspec.runtime.train import slots
 
-    labels = {s.name: s.shapes[0] for s in slots(spec.result)
-              if s.role == "output" and s.kinds == "iu" and s.shapes}  # fmt: skip
+    labels = {
+        s.name: s.shapes[0]
+        for s in slots(spec.result)
+        if s.role == "output" and s.kinds == "iu" and s.shapes
+    }
     names = [o.name for o in spec.plan.outputs]
     values = outputs if isinstance(outputs, dict) else {names[0]: outputs}
     out = {}
@@ -285,14 +299,20 @@ def compare(spec: SpecModel, *, steps: int = 3, batch_size: int = 8, data_seed: 
             models[label].compile(optimizer=keras.optimizers.SGD(learning_rate=0.01), loss="mse")
     (ref, first), *others = models.items()
 
-    counts = {label: (m.count_params(),
-                      sum(int(np.prod(w.shape)) for w in m.trainable_weights))
-              for label, m in models.items()}  # fmt: skip
+    counts = {
+        label: (m.count_params(), sum(int(np.prod(w.shape)) for w in m.trainable_weights))
+        for label, m in models.items()
+    }
     for label, _ in others:
         if counts[label] != counts[ref]:
-            report.checks.append(Check("parameters", False,
-                f"{label} has {counts[label][0]:,} parameters ({counts[label][1]:,} trainable), "
-                f"{ref} has {counts[ref][0]:,} ({counts[ref][1]:,})"))  # fmt: skip
+            report.checks.append(
+                Check(
+                    "parameters",
+                    False,
+                    f"{label} has {counts[label][0]:,} parameters ({counts[label][1]:,} trainable), "
+                    f"{ref} has {counts[ref][0]:,} ({counts[ref][1]:,})",
+                )
+            )
             return report
     report.checks.append(Check("parameters", True, f"{counts[ref][0]:,} in every build"))
 
@@ -302,8 +322,10 @@ def compare(spec: SpecModel, *, steps: int = 3, batch_size: int = 8, data_seed: 
         report.seeded = False
         for _, model in others:
             _copy_weights(first, model)
-        detail = (f"not comparable without a seed: {ref}'s, given to every build "
-                  f"({_compare_weights(ref, ref, first, first)[1]})")  # fmt: skip
+        detail = (
+            f"not comparable without a seed: {ref}'s, given to every build "
+            f"({_compare_weights(ref, ref, first, first)[1]})"
+        )
     for label, model in others:
         ok, detail = _compare_weights(ref, label, first, model) if report.seeded else (True, detail)
         if not ok:
@@ -334,9 +356,14 @@ def compare(spec: SpecModel, *, steps: int = 3, batch_size: int = 8, data_seed: 
         try:
             model.fit(xs, ys, batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
         except Exception as exc:  # noqa: BLE001 - Keras's own failure, reported as such
-            report.checks.append(Check(f"after {steps} steps", False,
-                                       f"{label}: Keras cannot train it: {_first_line(exc)}",
-                                       failed=True))  # fmt: skip
+            report.checks.append(
+                Check(
+                    f"after {steps} steps",
+                    False,
+                    f"{label}: Keras cannot train it: {_first_line(exc)}",
+                    failed=True,
+                )
+            )
             return report
     for label, model in others:
         ok, detail = _compare_weights(ref, label, first, model)
@@ -367,15 +394,22 @@ def _random_hint(spec: SpecModel) -> str | None:
     """Why training may differ between builds: the layers that draw random numbers."""
     from modelspec.lower.plan import CUSTOM
 
-    found = [f"'{layer.name}' ({layer.ctor.cls.rpartition('.')[2]})"
-             for layer in spec.plan.layers.values()
-             if layer.ctor.namespace == CUSTOM or layer.ctor.cls in RANDOM_LAYERS
-             or layer.ctor.cls.startswith("Random")]  # fmt: skip
+    found = [
+        f"'{layer.name}' ({layer.ctor.cls.rpartition('.')[2]})"
+        for layer in spec.plan.layers.values()
+        if layer.ctor.namespace == CUSTOM
+        or layer.ctor.cls in RANDOM_LAYERS
+        or layer.ctor.cls.startswith("Random")
+    ]
     if not found:
         return None
     shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
     if spec.plan.seed is None:
-        return (f"{shown} may draw random numbers while training, and the spec has no "
-                "`seed:`: add one, and each such layer gets a seed of its own")  # fmt: skip
-    return (f"{shown} may draw random numbers while training: give a custom layer a seed "
-            "kwarg of its own, or leave it out of the comparison")  # fmt: skip
+        return (
+            f"{shown} may draw random numbers while training, and the spec has no "
+            "`seed:`: add one, and each such layer gets a seed of its own"
+        )
+    return (
+        f"{shown} may draw random numbers while training: give a custom layer a seed "
+        "kwarg of its own, or leave it out of the comparison"
+    )

@@ -117,8 +117,16 @@ def _build(plan: Plan, form: str) -> Any:
     # Nested models first, each after those it calls: each is called like a layer.
     models: dict[str, Any] = {}
     for m in plan.models:
-        models[m.name] = _level(m.form, m.keras_name, m.inputs, m.layers, m.calls, models,
-                                [(o, o) for o in m.outputs], nested=True)  # fmt: skip
+        models[m.name] = _level(
+            m.form,
+            m.keras_name,
+            m.inputs,
+            m.layers,
+            m.calls,
+            models,
+            [(o, o) for o in m.outputs],
+            nested=True,
+        )
     if form == "sequential":
         return _level(form, plan.name, plan.inputs, plan.layers, plan.calls, models, [])
     outputs = [(o.name, o.tensor) for o in plan.outputs]

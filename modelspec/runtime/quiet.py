@@ -47,8 +47,10 @@ def quiet_import(name: str = "keras") -> Any:
 # A record of the C++ log (absl / glog format): level letter, date, time, thread,
 # file:line]. INFO and WARNING records are dropped, and absl's notice that logging is
 # not set up yet; a line without that prefix is never dropped.
-_QUIET_RECORD = re.compile(rb"(?:[IW]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [^ \]]+:\d+\] |"
-                           rb"WARNING: All log messages before absl::InitializeLog\(\))")  # fmt: skip
+_QUIET_RECORD = re.compile(
+    rb"(?:[IW]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [^ \]]+:\d+\] |"
+    rb"WARNING: All log messages before absl::InitializeLog\(\))"
+)
 
 
 def drop_startup_log(data: bytes) -> bytes:

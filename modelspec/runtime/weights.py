@@ -193,8 +193,15 @@ def open_weights(
         )
 
     def too_large(why: str, limit: str) -> WeightsError:
-        return WeightsError([at.inside("MS532", f"weights file '{shown}' is too large to read: {why}",
-                                       _LIMIT_HINT.format(limit))])  # fmt: skip
+        return WeightsError(
+            [
+                at.inside(
+                    "MS532",
+                    f"weights file '{shown}' is too large to read: {why}",
+                    _LIMIT_HINT.format(limit),
+                )
+            ]
+        )
 
     if not path.endswith(SUFFIXES):
         raise fail("it must end in .weights.h5 or .keras")
@@ -207,8 +214,10 @@ def open_weights(
             if path.endswith(".keras"):
                 archive = stack.enter_context(open_zip(path))
                 if KERAS_MEMBER not in archive.namelist():
-                    raise fail(f"the .keras file has no {KERAS_MEMBER}",
-                               "a .keras file that Keras 3 saved holds one")  # fmt: skip
+                    raise fail(
+                        f"the .keras file has no {KERAS_MEMBER}",
+                        "a .keras file that Keras 3 saved holds one",
+                    )
                 info = archive.getinfo(KERAS_MEMBER)
                 source: Any = stack.enter_context(
                     open_member(archive, info, MAX_WEIGHTS_BYTES, limit)
@@ -216,7 +225,9 @@ def open_weights(
             else:
                 size = os.stat(path).st_size
                 if size > MAX_WEIGHTS_BYTES:
-                    raise too_large(f"it is {size:,} bytes; the limit is {MAX_WEIGHTS_BYTES:,}", limit)  # fmt: skip
+                    raise too_large(
+                        f"it is {size:,} bytes; the limit is {MAX_WEIGHTS_BYTES:,}", limit
+                    )
                 source = path
             h5 = stack.enter_context(h5py.File(source, "r"))
         except ArchiveError as exc:
@@ -273,13 +284,19 @@ def _walk(h5: Any, file: str) -> Iterator[tuple[str, str, str]]:
         gid, path, depth, above = stack.pop()
         count = gid.get_num_objs()
         if count > MAX_GROUP_MEMBERS:
-            yield ("MS532", f"group '{path}' of {file} has {count:,} members; the limit is {MAX_GROUP_MEMBERS:,}",
-                   _LIMIT_HINT.format(f"{__name__}.MAX_GROUP_MEMBERS"))  # fmt: skip
+            yield (
+                "MS532",
+                f"group '{path}' of {file} has {count:,} members; the limit is {MAX_GROUP_MEMBERS:,}",
+                _LIMIT_HINT.format(f"{__name__}.MAX_GROUP_MEMBERS"),
+            )
             continue
         objects += count
         if objects > MAX_OBJECTS:
-            yield ("MS532", f"{file} has more than {MAX_OBJECTS:,} groups and datasets; the limit is {MAX_OBJECTS:,}",
-                   _LIMIT_HINT.format(f"{__name__}.MAX_OBJECTS"))  # fmt: skip
+            yield (
+                "MS532",
+                f"{file} has more than {MAX_OBJECTS:,} groups and datasets; the limit is {MAX_OBJECTS:,}",
+                _LIMIT_HINT.format(f"{__name__}.MAX_OBJECTS"),
+            )
             return
         groups: list[tuple[Any, str, int, tuple[int, ...]]] = []
         for name, link, address in _links(gid):
@@ -288,19 +305,29 @@ def _walk(h5: Any, file: str) -> Iterator[tuple[str, str, str]]:
                 yield "MS530", _link_problem(gid, name, link, child, file), _RESAVE
                 continue
             if address in above:
-                yield ("MS530", f"'{child}' in {file} is a hard link back to '{seen[address]}', which holds it: a cycle",
-                       _RESAVE)  # fmt: skip
+                yield (
+                    "MS530",
+                    f"'{child}' in {file} is a hard link back to '{seen[address]}', which holds it: a cycle",
+                    _RESAVE,
+                )
                 continue
             if address in seen:
-                yield ("MS530", f"'{child}' in {file} is a second link to '{seen[address]}'; modelspec reads each "
-                       "object of a weights file by one link only", _RESAVE)  # fmt: skip
+                yield (
+                    "MS530",
+                    f"'{child}' in {file} is a second link to '{seen[address]}'; modelspec reads each "
+                    "object of a weights file by one link only",
+                    _RESAVE,
+                )
                 continue
             seen[address] = child
             obj = h5o.open(gid, name)  # a hard link: resolved inside the file
             if isinstance(obj, h5g.GroupID):
                 if depth + 1 > MAX_GROUP_DEPTH:
-                    yield ("MS532", f"group '{child}' of {file} is {depth + 1} levels deep; the limit is {MAX_GROUP_DEPTH}",
-                           _LIMIT_HINT.format(f"{__name__}.MAX_GROUP_DEPTH"))  # fmt: skip
+                    yield (
+                        "MS532",
+                        f"group '{child}' of {file} is {depth + 1} levels deep; the limit is {MAX_GROUP_DEPTH}",
+                        _LIMIT_HINT.format(f"{__name__}.MAX_GROUP_DEPTH"),
+                    )
                     continue
                 groups.append((obj, child, depth + 1, (*above, address)))
             elif isinstance(obj, h5d.DatasetID):
@@ -311,8 +338,7 @@ def _walk(h5: Any, file: str) -> Iterator[tuple[str, str, str]]:
                     if isinstance(obj, h5t.TypeID)
                     else f"an object of kind {type(obj).__name__}"
                 )
-                yield ("MS531", f"'{child}' in {file} is {what}, not a group or a dataset",
-                       _RESAVE)  # fmt: skip
+                yield ("MS531", f"'{child}' in {file} is {what}, not a group or a dataset", _RESAVE)
         stack.extend(reversed(groups))  # popped in name order
 
 
@@ -334,14 +360,20 @@ def _link_problem(gid: Any, name: bytes, link: int, child: str, file: str) -> st
         return value if len(value) <= 200 else value[:200] + "..."
 
     if link == h5l.TYPE_SOFT:
-        return (f"'{child}' in {file} is a soft link to '{text(gid.links.get_val(name))}'; "
-                "modelspec follows no links in a weights file")  # fmt: skip
+        return (
+            f"'{child}' in {file} is a soft link to '{text(gid.links.get_val(name))}'; "
+            "modelspec follows no links in a weights file"
+        )
     if link == h5l.TYPE_EXTERNAL:
         target_file, target = gid.links.get_val(name)
-        return (f"'{child}' in {file} is an external link to '{text(target)}' in the file "
-                f"'{text(target_file)}'; modelspec reads nothing outside the weights file")  # fmt: skip
-    return (f"'{child}' in {file} is a user-defined link (type {link}); modelspec follows "
-            "no links in a weights file")  # fmt: skip
+        return (
+            f"'{child}' in {file} is an external link to '{text(target)}' in the file "
+            f"'{text(target_file)}'; modelspec reads nothing outside the weights file"
+        )
+    return (
+        f"'{child}' in {file} is a user-defined link (type {link}); modelspec follows "
+        "no links in a weights file"
+    )
 
 
 def _dataset_problems(did: Any, path: str, file: str) -> Iterator[tuple[str, str, str]]:
@@ -352,39 +384,59 @@ def _dataset_problems(did: Any, path: str, file: str) -> Iterator[tuple[str, str
     plist = did.get_create_plist()
     layout = plist.get_layout()
     if layout == h5d.VIRTUAL:
-        yield ("MS531", f"dataset '{path}' in {file} is a virtual dataset, whose data comes from other "
-               "datasets and files; modelspec reads nothing outside the weights file", _RESAVE)  # fmt: skip
+        yield (
+            "MS531",
+            f"dataset '{path}' in {file} is a virtual dataset, whose data comes from other "
+            "datasets and files; modelspec reads nothing outside the weights file",
+            _RESAVE,
+        )
         return
     if plist.get_external_count():
         raw = plist.get_external(0)[0].decode("utf-8", "replace")[:200]
-        yield ("MS531", f"dataset '{path}' in {file} keeps its data in another file, '{raw}'; "
-               "modelspec reads nothing outside the weights file", _RESAVE)  # fmt: skip
+        yield (
+            "MS531",
+            f"dataset '{path}' in {file} keeps its data in another file, '{raw}'; "
+            "modelspec reads nothing outside the weights file",
+            _RESAVE,
+        )
         return
     for i in range(plist.get_nfilters()):
         number = plist.get_filter(i)[0]
         if number not in _PLAIN_FILTERS:
             what = _FILTER_NAMES.get(number, f"filter {number}, which needs a plugin")
-            yield ("MS531", f"dataset '{path}' in {file} is compressed with {what}; modelspec reads "
-                   "uncompressed weights, as Keras writes them: a compressed chunk can inflate far beyond its size",
-                   _RESAVE)  # fmt: skip
+            yield (
+                "MS531",
+                f"dataset '{path}' in {file} is compressed with {what}; modelspec reads "
+                "uncompressed weights, as Keras writes them: a compressed chunk can inflate far beyond its size",
+                _RESAVE,
+            )
             return
     if not _numbers(did):
-        yield ("MS533", f"dataset '{path}' in {file} holds values of type '{_dtype_text(did)}', not numbers",
-               "Keras writes every variable as an array of numbers")  # fmt: skip
+        yield (
+            "MS533",
+            f"dataset '{path}' in {file} holds values of type '{_dtype_text(did)}', not numbers",
+            "Keras writes every variable as an array of numbers",
+        )
         return
     space = did.get_space()
     if space.get_simple_extent_type() == h5s.NULL:
-        yield ("MS533", f"dataset '{path}' in {file} has no shape (an empty dataspace)",
-               "Keras writes every variable as an array of numbers")  # fmt: skip
+        yield (
+            "MS533",
+            f"dataset '{path}' in {file} has no shape (an empty dataspace)",
+            "Keras writes every variable as an array of numbers",
+        )
         return
     if layout == h5d.CHUNKED:
         size = did.get_type().get_size()
         chunk = math.prod(plist.get_chunk()) * size
         whole = math.prod(space.shape) * size
         if chunk > max(whole, MAX_CHUNK_BYTES):
-            yield ("MS532", f"dataset '{path}' in {file} is read in chunks of {chunk:,} bytes, more than its "
-                   f"{whole:,} bytes and than the limit of {MAX_CHUNK_BYTES:,}",
-                   _LIMIT_HINT.format(f"{__name__}.MAX_CHUNK_BYTES"))  # fmt: skip
+            yield (
+                "MS532",
+                f"dataset '{path}' in {file} is read in chunks of {chunk:,} bytes, more than its "
+                f"{whole:,} bytes and than the limit of {MAX_CHUNK_BYTES:,}",
+                _LIMIT_HINT.format(f"{__name__}.MAX_CHUNK_BYTES"),
+            )
 
 
 def _numbers(did: Any) -> bool:
@@ -557,7 +609,9 @@ def _mismatches(layer: Any, mine: dict[str, Any], theirs: dict[str, Any]) -> lis
             if a[0] != b[0]:
                 out.append(f"{label} is {_fmt(a[0])} in the model, {_fmt(b[0])} in the file")
             else:
-                out.append(f"{label} is {a[1] or 'not bfloat16'} in the model, {b[1] or 'not bfloat16'} in the file")  # fmt: skip
+                out.append(
+                    f"{label} is {a[1] or 'not bfloat16'} in the model, {b[1] or 'not bfloat16'} in the file"
+                )
     return out
 
 
@@ -601,8 +655,16 @@ def load_weights_by_name(
             by_name = named_layers(model)
             for new in weights_map:
                 if new not in model_layers:
-                    errors.append(where.at(ERROR, "MS526", f"`weights_map` names layer '{new}', which the model does not have",
-                                           did_you_mean(new, model_layers) or "map keys are layer names of the model", key=new))  # fmt: skip
+                    errors.append(
+                        where.at(
+                            ERROR,
+                            "MS526",
+                            f"`weights_map` names layer '{new}', which the model does not have",
+                            did_you_mean(new, model_layers)
+                            or "map keys are layer names of the model",
+                            key=new,
+                        )
+                    )
             plan: list[tuple[dict[str, Any], dict[str, Any]]] = []
             loaded, skipped, fresh = [], [], []
             for new, group in model_layers.items():
@@ -612,8 +674,14 @@ def load_weights_by_name(
                 old = weights_map.get(new, new)
                 if old not in file_layers:
                     if new in weights_map:
-                        d = where.at(problem, "MS526", f"layer '{new}' is mapped to '{old}', which '{shown}' does not have",
-                                     did_you_mean(old, file_layers) or f"the file's layers: {cut_list(sorted(file_layers))}", key=new)  # fmt: skip
+                        d = where.at(
+                            problem,
+                            "MS526",
+                            f"layer '{new}' is mapped to '{old}', which '{shown}' does not have",
+                            did_you_mean(old, file_layers)
+                            or f"the file's layers: {cut_list(sorted(file_layers))}",
+                            key=new,
+                        )
                         (errors if d.is_error else notes).append(d)
                         skipped.append(new)
                     else:
@@ -628,32 +696,56 @@ def load_weights_by_name(
                         if skip_mismatch
                         else "does not fit the weights in the file"
                     )
-                    d = where.at(problem, "MS525", f"{what} {verb}: {'; '.join(bad)}",
-                                 "map it to a layer of the same type and sizes, or set skip_mismatch to load the rest",
-                                 key=new if new in weights_map else None)  # fmt: skip
+                    d = where.at(
+                        problem,
+                        "MS525",
+                        f"{what} {verb}: {'; '.join(bad)}",
+                        "map it to a layer of the same type and sizes, or set skip_mismatch to load the rest",
+                        key=new if new in weights_map else None,
+                    )
                     (errors if d.is_error else notes).append(d)
                     skipped.append(new)
                     continue
                 plan.append((mine_vars, theirs_vars))
                 loaded.append((new, old))
             if not errors and not loaded:
-                errors.append(where.at(ERROR, "MS528", f"no layer of model '{model.name}' matches a layer in '{shown}'",
-                                       f"the file's layers: {cut_list(sorted(file_layers))}; map names with weights_map"))  # fmt: skip
+                errors.append(
+                    where.at(
+                        ERROR,
+                        "MS528",
+                        f"no layer of model '{model.name}' matches a layer in '{shown}'",
+                        f"the file's layers: {cut_list(sorted(file_layers))}; map names with weights_map",
+                    )
+                )
             if errors:
                 raise WeightsError(errors)
             if fresh:
                 many = len(fresh) != 1
-                notes.append(where.at(WARNING, "MS527", f"{len(fresh)} layer{'s' * many} found no weights in '{shown}' and "
-                                      f"keep{'s' * (not many)} {'their' if many else 'its'} initial weights: {cut_list(fresh)}",
-                                      "if the file has them under other names, map them (`weights.map`, or weights_map=)"))  # fmt: skip
+                notes.append(
+                    where.at(
+                        WARNING,
+                        "MS527",
+                        f"{len(fresh)} layer{'s' * many} found no weights in '{shown}' and "
+                        f"keep{'s' * (not many)} {'their' if many else 'its'} initial weights: {cut_list(fresh)}",
+                        "if the file has them under other names, map them (`weights.map`, or weights_map=)",
+                    )
+                )
             # Everything fits: now, and only now, copy (see the note at the top).
             for mine_vars, theirs_vars in plan:
                 for key, dataset in mine_vars.items():
                     try:
                         dataset[()] = theirs_vars[key][()]
                     except _H5_ERRORS as exc:  # data that HDF5 cannot read back
-                        raise WeightsError([where.at(ERROR, "MS524", f"cannot read weights file '{shown}': "
-                                                     f"dataset '{theirs_vars[key].name}' cannot be read ({exc})")]) from None  # fmt: skip
+                        raise WeightsError(
+                            [
+                                where.at(
+                                    ERROR,
+                                    "MS524",
+                                    f"cannot read weights file '{shown}': "
+                                    f"dataset '{theirs_vars[key].name}' cannot be read ({exc})",
+                                )
+                            ]
+                        ) from None
         model.load_weights(own)
     if warn:
         for d in notes:
@@ -686,12 +778,19 @@ def load_planned(
         weights_map = dict(planned.map) if weights_map is None else weights_map
         skip_mismatch = planned.skip_mismatch if skip_mismatch is None else skip_mismatch
     if weights is not None:  # the caller's file: problems are reported at it
-        return load_weights_by_name(model, weights, weights_map,
-                                    skip_mismatch=bool(skip_mismatch), warn=warn)  # fmt: skip
+        return load_weights_by_name(
+            model, weights, weights_map, skip_mismatch=bool(skip_mismatch), warn=warn
+        )
     where = planned_where(planned)
-    return load_weights_by_name(model, _inside_project(planned, where), weights_map,
-                                skip_mismatch=bool(skip_mismatch), where=where, warn=warn,
-                                display=planned.file)  # fmt: skip
+    return load_weights_by_name(
+        model,
+        _inside_project(planned, where),
+        weights_map,
+        skip_mismatch=bool(skip_mismatch),
+        where=where,
+        warn=warn,
+        display=planned.file,
+    )
 
 
 def planned_where(planned: Any) -> Where:
@@ -709,8 +808,16 @@ def _inside_project(planned: Any, where: Where) -> str:
 
     real = Path(os.path.realpath(planned.path))
     if planned.roots and not any(real.is_relative_to(r) for r in planned.roots):
-        raise WeightsError([where.at(ERROR, "MS523", f"weights file '{planned.file}' is outside the project root '{planned.roots[0]}'",
-                                     "a spec may only read files of its own project; copy the file into it")])  # fmt: skip
+        raise WeightsError(
+            [
+                where.at(
+                    ERROR,
+                    "MS523",
+                    f"weights file '{planned.file}' is outside the project root '{planned.roots[0]}'",
+                    "a spec may only read files of its own project; copy the file into it",
+                )
+            ]
+        )
     return planned.path
 
 
@@ -732,5 +839,9 @@ def check_planned(planned: Any) -> list[Diagnostic]:
 
 
 def _no_layers(where: Where, shown: str) -> Diagnostic:
-    return where.at(ERROR, "MS524", f"cannot read weights file '{shown}': it has no layers with names",
-                    "a file that Keras 3 saved names each layer's weights")  # fmt: skip
+    return where.at(
+        ERROR,
+        "MS524",
+        f"cannot read weights file '{shown}': it has no layers with names",
+        "a file that Keras 3 saved names each layer's weights",
+    )

@@ -120,18 +120,25 @@ def _checked_zip(fh: Any) -> zipfile.ZipFile:
     if found is not None:
         members, directory = found
         if members > MAX_MEMBERS:
-            raise ArchiveError(f"it has {members:,} members; the limit is {MAX_MEMBERS:,}",
-                               limit=f"{__name__}.MAX_MEMBERS")  # fmt: skip
+            raise ArchiveError(
+                f"it has {members:,} members; the limit is {MAX_MEMBERS:,}",
+                limit=f"{__name__}.MAX_MEMBERS",
+            )
         if directory > MAX_DIRECTORY_BYTES:
-            raise ArchiveError(f"its list of members takes {directory:,} bytes; the limit is "
-                               f"{MAX_DIRECTORY_BYTES:,}", limit=f"{__name__}.MAX_DIRECTORY_BYTES")  # fmt: skip
+            raise ArchiveError(
+                f"its list of members takes {directory:,} bytes; the limit is "
+                f"{MAX_DIRECTORY_BYTES:,}",
+                limit=f"{__name__}.MAX_DIRECTORY_BYTES",
+            )
     archive = zipfile.ZipFile(fh)
     # The count in the end record can lie; the directory's size bounds the parse.
     count = len(archive.infolist())
     if count > MAX_MEMBERS:
         archive.close()
-        raise ArchiveError(f"it has {count:,} members; the limit is {MAX_MEMBERS:,}",
-                           limit=f"{__name__}.MAX_MEMBERS")  # fmt: skip
+        raise ArchiveError(
+            f"it has {count:,} members; the limit is {MAX_MEMBERS:,}",
+            limit=f"{__name__}.MAX_MEMBERS",
+        )
     return archive
 
 
@@ -144,11 +151,15 @@ def check_member(info: zipfile.ZipInfo, limit: int, constant: str) -> None:
         raise ArchiveError(f"member '{name}' is encrypted")
     if info.compress_type not in _METHODS:
         method = _METHOD_NAMES.get(info.compress_type, f"method {info.compress_type}")
-        raise ArchiveError(f"member '{name}' is compressed with {method}; modelspec reads "
-                           "stored and deflated members only")  # fmt: skip
+        raise ArchiveError(
+            f"member '{name}' is compressed with {method}; modelspec reads "
+            "stored and deflated members only"
+        )
     if info.file_size > limit:
-        raise ArchiveError(f"member '{name}' is {info.file_size:,} bytes uncompressed; the "
-                           f"limit is {limit:,}", limit=constant)  # fmt: skip
+        raise ArchiveError(
+            f"member '{name}' is {info.file_size:,} bytes uncompressed; the limit is {limit:,}",
+            limit=constant,
+        )
 
 
 class BoundedReader(io.RawIOBase):
@@ -198,8 +209,9 @@ class BoundedReader(io.RawIOBase):
         return done
 
     def _too_long(self) -> ArchiveError:
-        return ArchiveError(f"member '{self._name}' holds more than {self._limit:,} bytes",
-                            limit=self._constant)  # fmt: skip
+        return ArchiveError(
+            f"member '{self._name}' holds more than {self._limit:,} bytes", limit=self._constant
+        )
 
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
         try:

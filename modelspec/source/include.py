@@ -82,8 +82,13 @@ class _Gatherer:
         if raw is None:
             return set()
         if not isinstance(raw, list):
-            self.error(doc, "MS713", "`include` must be a list of file paths", ("include",),
-                       hint="write include: [blocks/common.yaml]")  # fmt: skip
+            self.error(
+                doc,
+                "MS713",
+                "`include` must be a list of file paths",
+                ("include",),
+                hint="write include: [blocks/common.yaml]",
+            )
             return set()
         visible: set[str] = set()
         for i, entry in enumerate(raw):
@@ -103,16 +108,30 @@ class _Gatherer:
             self.error(doc, "MS713", f"an `include` entry must be a file path, not {entry!r}", path)
             return None
         if "\0" in entry:  # no file name holds one, and the OS refuses to look it up
-            self.error(doc, "MS713", f"an `include` path cannot hold a NUL character: {entry!r}",
-                       path, hint="write the file's path as it is on disk")  # fmt: skip
+            self.error(
+                doc,
+                "MS713",
+                f"an `include` path cannot hold a NUL character: {entry!r}",
+                path,
+                hint="write the file's path as it is on disk",
+            )
             return None
         if _REMOTE.match(entry):
-            self.error(doc, "MS713", f"`include` reads local files, not {entry!r}", path,
-                       hint="copy the file into the project and include it by its path")  # fmt: skip
+            self.error(
+                doc,
+                "MS713",
+                f"`include` reads local files, not {entry!r}",
+                path,
+                hint="copy the file into the project and include it by its path",
+            )
             return None
         if not entry.endswith(SUFFIXES):
-            self.error(doc, "MS713", f"`include` reads spec files (.yaml, .yml, .json), not {entry!r}",
-                       path)  # fmt: skip
+            self.error(
+                doc,
+                "MS713",
+                f"`include` reads spec files (.yaml, .yml, .json), not {entry!r}",
+                path,
+            )
             return None
         includer_real, includer = chain[-1]
         real = os.path.realpath(os.path.join(os.path.dirname(includer_real), entry))
@@ -124,23 +143,38 @@ class _Gatherer:
         if not self.project.allows_path(real):
             # Checked on the real path, before the file is opened: a link inside the
             # project to a file outside it is refused the same way.
-            self.error(doc, "MS715", f"'{entry}' is outside the project root; not read",
-                       path, hint="a spec reads only files inside its project; to allow a folder, add it "
-                       "to `include-paths` under [tool.modelspec] in pyproject.toml, or pass "
-                       "--include-path DIR")  # fmt: skip
+            self.error(
+                doc,
+                "MS715",
+                f"'{entry}' is outside the project root; not read",
+                path,
+                hint="a spec reads only files inside its project; to allow a folder, add it "
+                "to `include-paths` under [tool.modelspec] in pyproject.toml, or pass "
+                "--include-path DIR",
+            )
             return None
         reals = [r for r, _ in chain]
         if real in reals:
             names = [name for _, name in chain[reals.index(real) :]]
-            self.error(doc, "MS716", f"include cycle: {' -> '.join([*names, display])}", path,
-                       hint="a file cannot include itself, directly or through others")  # fmt: skip
+            self.error(
+                doc,
+                "MS716",
+                f"include cycle: {' -> '.join([*names, display])}",
+                path,
+                hint="a file cannot include itself, directly or through others",
+            )
             return None
         if real in self.read:  # a diamond: read once
             return self.read[real]
         self.read[real] = None
         if len(chain) > MAX_INCLUDE_DEPTH:
-            self.error(doc, "MS718", f"includes nest more than {MAX_INCLUDE_DEPTH} files deep", path,
-                       hint="include the innermost files from the spec itself")  # fmt: skip
+            self.error(
+                doc,
+                "MS718",
+                f"includes nest more than {MAX_INCLUDE_DEPTH} files deep",
+                path,
+                hint="include the innermost files from the spec itself",
+            )
             return None
         if len(self.read) > MAX_INCLUDES:
             self.error(doc, "MS718", f"a spec may include at most {MAX_INCLUDES} files", path)
@@ -150,13 +184,22 @@ class _Gatherer:
         except OSError:
             size = 0  # the loader says what is wrong
         if self.bytes + size > MAX_INCLUDE_BYTES:
-            self.error(doc, "MS718", f"the included files together are over the "
-                       f"{MAX_INCLUDE_BYTES // 2**20} MiB limit", path)  # fmt: skip
+            self.error(
+                doc,
+                "MS718",
+                f"the included files together are over the {MAX_INCLUDE_BYTES // 2**20} MiB limit",
+                path,
+            )
             return None
         self.bytes += size
         if not os.path.lexists(real):
-            self.error(doc, "MS714", f"cannot include '{entry}': no such file", path,
-                       hint=f"the path is relative to the folder of {includer}")  # fmt: skip
+            self.error(
+                doc,
+                "MS714",
+                f"cannot include '{entry}': no such file",
+                path,
+                hint=f"the path is relative to the folder of {includer}",
+            )
             return None
         # The real path, so the loader's own rule on links (relative to the current
         # folder) does not apply: the project root, checked above, is the rule here.
@@ -171,14 +214,24 @@ class _Gatherer:
             self.sources[display] = lib_doc.text
         if lib_doc is None or diags:
             self.diagnostics += diags
-            self.error(doc, "MS714", f"cannot include '{entry}': it has errors", path,
-                       hint=f"see the errors in {display}")  # fmt: skip
+            self.error(
+                doc,
+                "MS714",
+                f"cannot include '{entry}': it has errors",
+                path,
+                hint=f"see the errors in {display}",
+            )
             return None
         data = lib_doc.data
         if not isinstance(data, dict) or data.get("modelspec") != 1:
-            self.error(doc, "MS719", f"'{entry}' is not a modelspec file: it has no `modelspec: 1`",
-                       path, hint="an included file is a spec, or a library of blocks: "
-                       "modelspec: 1, and any of vars, blocks, include, description")  # fmt: skip
+            self.error(
+                doc,
+                "MS719",
+                f"'{entry}' is not a modelspec file: it has no `modelspec: 1`",
+                path,
+                hint="an included file is a spec, or a library of blocks: "
+                "modelspec: 1, and any of vars, blocks, include, description",
+            )
             return None
         blocks = data.get("blocks")
         own = tuple(blocks) if isinstance(blocks, dict) else ()
@@ -221,8 +274,11 @@ def merge(
         if raw is None:
             continue
         if not isinstance(raw, dict):
-            diags.append(lib.doc.diagnostic(
-                "MS704", "`blocks` must be a mapping of names to block definitions", ("blocks",)))  # fmt: skip
+            diags.append(
+                lib.doc.diagnostic(
+                    "MS704", "`blocks` must be a mapping of names to block definitions", ("blocks",)
+                )
+            )
             continue
         taken = []
         for name in raw:
@@ -234,11 +290,16 @@ def merge(
                 else:
                     first, here = lib.doc, doc
                 line, col = first.position(("blocks", name), key=True)
-                diags.append(here.diagnostic(
-                    "MS717", f"block '{name}' is defined twice: here and at {first.file}:{line}:{col}",
-                    ("blocks", name), key=True,
-                    hint="rename one of them: a block name means one block in a spec and "
-                    "everything it includes"))  # fmt: skip
+                diags.append(
+                    here.diagnostic(
+                        "MS717",
+                        f"block '{name}' is defined twice: here and at {first.file}:{line}:{col}",
+                        ("blocks", name),
+                        key=True,
+                        hint="rename one of them: a block name means one block in a spec and "
+                        "everything it includes",
+                    )
+                )
                 continue
             blocks[name] = raw[name]
             owner[name] = lib
@@ -249,6 +310,7 @@ def merge(
             for path, pos in table.items():
                 if len(path) >= 2 and path[0] == "blocks" and path[1] in wanted:
                     out[path] = pos
-    merged = Document(doc.file, doc.text, {**data, "blocks": blocks}, positions, key_positions,
-                      files, sources)  # fmt: skip
+    merged = Document(
+        doc.file, doc.text, {**data, "blocks": blocks}, positions, key_positions, files, sources
+    )
     return merged, owner, diags

@@ -146,15 +146,23 @@ def _read(config: Path, repository: Path | None) -> tuple[bytes | None, Diagnost
     try:
         if repository is not None and config.is_symlink():
             if not Path(os.path.realpath(config)).is_relative_to(repository):
-                return None, _warning("MS020", config, f"{config.name} is a symbolic link out of "
-                                      "its repository; its settings are not read")  # fmt: skip
+                return None, _warning(
+                    "MS020",
+                    config,
+                    f"{config.name} is a symbolic link out of "
+                    "its repository; its settings are not read",
+                )
         st = config.stat()
         if not stat.S_ISREG(st.st_mode):
-            return None, _warning("MS020", config, f"{config.name} is not a regular file; "
-                                  "its settings are not read")  # fmt: skip
+            return None, _warning(
+                "MS020", config, f"{config.name} is not a regular file; its settings are not read"
+            )
         if st.st_size > MAX_CONFIG_BYTES:
-            return None, _warning("MS020", config, f"{config.name} is over "
-                                  f"{MAX_CONFIG_BYTES // 2**20} MiB; its settings are not read")  # fmt: skip
+            return None, _warning(
+                "MS020",
+                config,
+                f"{config.name} is over {MAX_CONFIG_BYTES // 2**20} MiB; its settings are not read",
+            )
         with open(config, "rb") as fh:
             return fh.read(MAX_CONFIG_BYTES + 1), None
     except OSError as err:
@@ -175,15 +183,20 @@ def _ignored(here: Path, top: Path, trusted: Path | None, in_repository: bool) -
             except OSError:
                 mentions = False
             if mentions:
-                where = ("only the repository root's pyproject.toml (or --config FILE) is read"
-                         if in_repository else "the spec is in no git repository, so only "
-                         "--config FILE gives settings")  # fmt: skip
-                out.append(_warning(
-                    "MS021", candidate, f"the [{SECTION}] settings in this {candidate.name} are "
-                    f"not read: {where}",
-                    "a pull request could add such a file beside its spec; move the settings "
-                    "to the repository root's pyproject.toml, or pass --config",
-                ))  # fmt: skip
+                where = (
+                    "only the repository root's pyproject.toml (or --config FILE) is read"
+                    if in_repository
+                    else "the spec is in no git repository, so only --config FILE gives settings"
+                )
+                out.append(
+                    _warning(
+                        "MS021",
+                        candidate,
+                        f"the [{SECTION}] settings in this {candidate.name} are not read: {where}",
+                        "a pull request could add such a file beside its spec; move the settings "
+                        "to the repository root's pyproject.toml, or pass --config",
+                    )
+                )
         if folder == top:
             break
     return out
@@ -229,23 +242,38 @@ def _settings(config: Path, raw: bytes) -> Project:
     try:
         table: Any = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        return Project(empty, config,
-                       diagnostics=(_warning("MS020", config, f"cannot read {config.name}: {err}"),))  # fmt: skip
+        return Project(
+            empty,
+            config,
+            diagnostics=(_warning("MS020", config, f"cannot read {config.name}: {err}"),),
+        )
     except RecursionError:  # tomllib recurses into nested arrays and tables
-        return Project(empty, config, diagnostics=(_warning(
-            "MS020", config, f"cannot read {config.name}: it nests too deeply"),))  # fmt: skip
+        return Project(
+            empty,
+            config,
+            diagnostics=(
+                _warning("MS020", config, f"cannot read {config.name}: it nests too deeply"),
+            ),
+        )
     for part in SECTION.split("."):
         table = table.get(part) if isinstance(table, dict) else None
     if table is None:
         return Project(empty)
     diags: list[Diagnostic] = []
     if not isinstance(table, dict):
-        return Project(empty, config,
-                       diagnostics=(_warning("MS020", config, f"[{SECTION}] must be a table"),))  # fmt: skip
+        return Project(
+            empty, config, diagnostics=(_warning("MS020", config, f"[{SECTION}] must be a table"),)
+        )
     for key in table:
         if key not in KEYS:
-            diags.append(_warning("MS020", config, f"unknown setting '{key}' in [{SECTION}]",
-                                  f"the settings are {', '.join(KEYS)}"))  # fmt: skip
+            diags.append(
+                _warning(
+                    "MS020",
+                    config,
+                    f"unknown setting '{key}' in [{SECTION}]",
+                    f"the settings are {', '.join(KEYS)}",
+                )
+            )
 
     def strings(key: str) -> list[str]:
         value = table.get(key, [])
@@ -265,6 +293,12 @@ def _settings(config: Path, raw: bytes) -> Project:
         if MODULE.match(m):
             modules.append(m)
         else:
-            diags.append(_warning("MS020", config, f"`allow-modules` in [{SECTION}]: {m!r} is not "
-                                  "a module path", "write a dotted module path such as mypkg.layers"))  # fmt: skip
+            diags.append(
+                _warning(
+                    "MS020",
+                    config,
+                    f"`allow-modules` in [{SECTION}]: {m!r} is not a module path",
+                    "write a dotted module path such as mypkg.layers",
+                )
+            )
     return Project(empty, config, paths, tuple(modules), tuple(diags))
