@@ -54,10 +54,10 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
+import common  # noqa: E402
 import hand_models  # noqa: E402
-import run as lint_bench  # noqa: E402
 import specgen  # noqa: E402
-from run import Series, loadavg, log, machine  # noqa: E402
+from common import Series, loadavg, log, machine  # noqa: E402
 
 TARGET_INSTANTIATE = 1.10
 TARGET_TRAIN = 0.03  # |ratio - 1| at most this
@@ -65,7 +65,7 @@ TARGET_BUILD_S = 0.5
 BUILD_LAYERS = 200
 CHAIN_LAYERS = 200
 WARMUP_STEPS = 10  # train_on_batch calls after the first (the trace), untimed
-HEAVY = lint_bench.HEAVY
+HEAVY = common.HEAVY
 SECTION = ("<!-- build-bench:start -->", "<!-- build-bench:end -->")
 README_SECTION = ("<!-- build-bench-latest:start -->", "<!-- build-bench-latest:end -->")
 
@@ -98,17 +98,17 @@ def ratios(a: Series, b: Series) -> tuple[float, float, float]:
 
 # --- 3. `modelspec build` as a whole process -------------------------------------------------
 
-WRAPPER = lint_bench.process_wrapper(HEAVY)
+WRAPPER = common.process_wrapper(HEAVY)
 
 
 def package_import_times(cmd: list[str], env: dict[str, str], runs: int) -> dict[str, float]:
     """``-X importtime`` of ``cmd``: median self time (ms) per top-level package."""
     per: dict[str, list[float]] = {}
     for _ in range(runs):
-        r = lint_bench.run([cmd[0], "-X", "importtime", *cmd[1:]], env, keep=True)
+        r = common.run([cmd[0], "-X", "importtime", *cmd[1:]], env, keep=True)
         sums: dict[str, float] = {}
         seen: set[str] = set()
-        for name, _depth, self_us, _cum in lint_bench.parse_importtime(r.err):
+        for name, _depth, self_us, _cum in common.parse_importtime(r.err):
             if name not in seen:
                 seen.add(name)
                 top = name.split(".")[0]
@@ -129,7 +129,7 @@ def bench_cli(tmp: Path, runs: int, timed: dict | None = None) -> dict:
     py = sys.executable
     script = Path(py).parent / "modelspec"
     cli = [py, str(script)] if script.exists() else [py, "-m", "modelspec"]
-    env = lint_bench.bench_env(tmp)
+    env = common.bench_env(tmp)
     sizes = (BUILD_LAYERS, 2000)
     specs = {n: specgen.write(tmp, n) for n in sizes}
     cmds = {
@@ -147,15 +147,15 @@ def bench_cli(tmp: Path, runs: int, timed: dict | None = None) -> dict:
         digests: dict[int, set[str]] = {n: timed["digests"][n] for n in sizes}
     else:
         for n in sizes:
-            lint_bench.verify(specs[n], n, cli, env)
+            common.verify(specs[n], n, cli, env)
         series = {key: Series() for key in cmds}
         digests = {n: set() for n in sizes}
         for cmd in cmds.values():  # warm-up: fills the bytecode cache
-            lint_bench.run(cmd, env)
+            common.run(cmd, env)
         for r in range(runs):
             log(f"CLI round {r + 1}/{runs}")
             for (n, what), cmd in cmds.items():
-                x = lint_bench.run(cmd, env)
+                x = common.run(cmd, env)
                 if x.rc != 0:
                     raise SystemExit(f"{' '.join(cmd)} failed (rc {x.rc}):\n{x.err}")
                 series[(n, what)].add(x.wall, x.cpu)
@@ -166,7 +166,7 @@ def bench_cli(tmp: Path, runs: int, timed: dict | None = None) -> dict:
     compile(generated, str(out200), "exec")
 
     # What a build imports: the wrapper's sys.modules, and -X importtime.
-    x = lint_bench.run([py, "-c", WRAPPER, "build", str(specs[BUILD_LAYERS]), "-o",
+    x = common.run([py, "-c", WRAPPER, "build", str(specs[BUILD_LAYERS]), "-o",
                         str(tmp / "heavy.py")], env, keep=True)  # fmt: skip
     marks = [ln for ln in x.err.splitlines() if ln.startswith("MODULES-LOADED:")]
     if x.rc != 0 or not marks:
@@ -355,7 +355,7 @@ def profile_case(case: Case, reference: str) -> dict:
         buf = io.StringIO()
         stats.stream = buf
         stats.strip_dirs().sort_stats("cumulative").print_stats(14)
-        result[side]["table"] = lint_bench.pstats_rows(buf.getvalue())
+        result[side]["table"] = common.pstats_rows(buf.getvalue())
     return result
 
 

@@ -54,8 +54,8 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
-import run as bench  # noqa: E402
-from run import loadavg, log, machine  # noqa: E402
+import common  # noqa: E402
+from common import loadavg, log, machine  # noqa: E402
 
 from tests.conformance import (  # noqa: E402
     CI_APPLICATIONS,
@@ -84,7 +84,7 @@ TITLES = {
 }
 
 # `modelspec import` as a whole process, reporting the heavy modules it imported.
-WRAPPER = bench.process_wrapper(HEAVY)
+WRAPPER = common.process_wrapper(HEAVY)
 
 
 @dataclass
@@ -104,7 +104,7 @@ class Row:
     entry: Entry
     keras_build: float | None = None
     proofs: list[Proof] = field(default_factory=list)
-    process: list[bench.Run] = field(default_factory=list)
+    process: list[common.Run] = field(default_factory=list)
     process_heavy: list[str] = field(default_factory=list)
     process_problem: str | None = None
     error: str | None = None  # the Keras model could not be built
@@ -145,7 +145,7 @@ def fmt_s(x: float | None) -> str:
         return "-"
     if x < 0.01:
         return f"{x * 1000:.1f} ms"
-    return bench.fmt_s(x)
+    return common.fmt_s(x)
 
 
 # --- the corpus -----------------------------------------------------------------------
@@ -213,10 +213,10 @@ def whole_process(row: Row, proof: Proof, tmp: Path, env: dict[str, str], repeat
     allow += ["--ask-keras"] if allow else []
     cmd = [sys.executable, "-c", WRAPPER, "import", str(config), "-o", str(out), "--force", *allow]
     if not _WARM:  # the first import fills the bytecode cache of what `import` loads: untimed
-        bench.run(cmd, env, timeout=600)
+        common.run(cmd, env, timeout=600)
         _WARM.append(True)
     for _ in range(repeat):
-        r = bench.run(cmd, env, timeout=600)
+        r = common.run(cmd, env, timeout=600)
         marks = [line for line in r.err.splitlines() if line.startswith("MODULES-LOADED:")]
         if marks:
             row.process_heavy = json.loads(marks[-1].removeprefix("MODULES-LOADED:"))
@@ -487,7 +487,7 @@ def main() -> None:
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="modelspec-corpus-") as name:
         tmp = Path(name)
-        env = bench.bench_env(tmp)
+        env = common.bench_env(tmp)
         for i, entry in enumerate(entries, 1):
             log(f"{i}/{len(entries)} {entry.name}")
             try:
