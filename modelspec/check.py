@@ -44,7 +44,7 @@ class Result:
     # outermost first; and each shared instance -> the instance it shares.
     groups: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
     shares: dict[str, str] = field(default_factory=dict)
-    # Block instances built as nested keras.Models -> how (compose.Nested); the nested
+    # Block instances built as nested keras.Models -> how (compose.context.Nested); the nested
     # pass's facts: what each level of the model calls, in order.
     models: dict[str, Any] = field(default_factory=dict)
     nesting: Any = None

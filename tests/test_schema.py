@@ -52,7 +52,8 @@ def test_example_specs_validate_with_plain_jsonschema(spec):
     The spec as written (vars, blocks, ``${...}``) against the committed editor schema;
     and the spec it expands to against the plain schema that lint uses.
     """
-    from modelspec.compose.expand import expand, uses_composition
+    from modelspec.compose.expand import expand
+    from modelspec.compose.scan import uses_composition
 
     doc, diags = load(spec)
     assert not diags

@@ -402,7 +402,7 @@ class _Converter:
     def nested_model(self, info: LayerInfo, entry: Mapping[str, Any], path: tuple) -> None:
         """A nested Functional or Sequential model -> a block with ``model:``, whose
         instance keeps the model's name and its layers' names (see the note on nested
-        models in :mod:`modelspec.compose.expand`)."""
+        models in :mod:`modelspec.compose.nested`)."""
         cls, name = info.cls, info.name
         sub = _Converter({"class_name": cls, "config": entry["config"]}, self.file)
         converted = sub.convert()

@@ -1,7 +1,7 @@
 """Nested models: the flat graph, regrouped into the ``keras.Model`` s that hold it.
 
 Composition expands a nested instance like any other (see the note on nested models
-in :mod:`modelspec.compose.expand`), so names, cycles, shapes and parameters are checked on
+in :mod:`modelspec.compose.nested`), so names, cycles, shapes and parameters are checked on
 the flat graph. This pass regroups that graph: each *level* (the whole model, or the
 model of one nested instance) gets its calls, in the order the spec writes them, where
 a nested instance's calls are replaced by one call of its model, and tensors are named

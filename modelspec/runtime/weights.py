@@ -72,7 +72,7 @@ from modelspec.source.files import regular_file_problem
 # `vars`), with a `layers` group of its own below, laid out as the top level is. Its
 # layers are matched one by one, each named `<model>_<layer>` (`ta_enc1` for layer
 # `enc1` of the nested model `ta`, at any depth): the name the flat spec gives the
-# layer of a nested instance (see the note in modelspec.compose.expand). So one name serves a
+# layer of a nested instance (see the note in modelspec.compose.nested). So one name serves a
 # flat model and a nested one, and weights load from either into the other. A group
 # with weights of its own beside its `layers` (a custom layer that holds layers) is
 # one layer, matched whole.
