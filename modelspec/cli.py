@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from modelspec import __version__
-from modelspec.emit.outputs import EXPANDED, MODULE, SCHEMA, Kind, cannot_write, refusal
+from modelspec.emit.outputs import EXPANDED, MODULE, SCHEMA, Kind, refusal
 from modelspec.emit.write import destination, place, write
 from modelspec.errors import ERROR, Diagnostic, format_all, printable
 
@@ -600,19 +600,6 @@ class Strategy(str, enum.Enum):
     multi_worker_mirrored = "multi_worker_mirrored"
 
 
-def _echo_data_diagnostics(diagnostics: list[Diagnostic], result) -> None:
-    """The data file's own problems first, then those at spec lines, with the line shown."""
-    spec_file = result.spec.file
-    on_data = [d for d in diagnostics if d.file != spec_file]
-    in_spec = sorted(
-        (d for d in diagnostics if d.file == spec_file), key=lambda d: (d.line, d.col, d.code)
-    )
-    if on_data:
-        typer.echo(format_all(on_data), err=True)
-    if in_spec:
-        typer.echo(format_all(in_spec, source=result.doc.texts if result.doc else None), err=True)
-
-
 @app.command()
 def train(
     spec: Annotated[Path, typer.Argument(metavar="SPEC", help="The spec file.")],
@@ -676,8 +663,7 @@ def train(
     ask_keras: AskKeras = False,
 ) -> None:
     """Train the spec's model on arrays from an .npz file and save it as .keras."""
-    from modelspec.lower.plan import plan as build_plan
-    from modelspec.runtime import train as tr
+    from modelspec.runtime.train import run_train
 
     if validation_split is not None and validation_split >= 1:
         raise _usage_error(f"--validation-split must be below 1; got {validation_split:g}")
@@ -686,62 +672,17 @@ def train(
             "--out -: train saves a .keras archive, which needs a file, not standard output"
         )
     result = _checked(spec, include_path, allow_module, config, ask_keras)
-    the_plan = build_plan(result)
-    target = tr.default_out(the_plan) if out is None else Path(out)
-
-    def check_target() -> None:
-        problem = tr.out_problem(target, the_plan.file, named=out is not None, force=force)
-        if problem is not None:
-            typer.echo(format_all([problem]), err=True)
-            raise typer.Exit(1)
-
-    check_target()
-    # Every check of the data runs here, with numpy only: TensorFlow is not imported yet.
-    arrays, diagnostics = tr.prepare(result, the_plan, data)
-    if arrays is None:
-        _echo_data_diagnostics(diagnostics, result)
-        raise typer.Exit(1)
-    settings = tr.fit_settings(
-        the_plan, epochs=epochs, batch_size=batch_size, validation_split=validation_split
+    code = run_train(
+        result,
+        data,
+        epochs=epochs,
+        batch_size=batch_size,
+        validation_split=validation_split,
+        out=None if out is None else Path(out),
+        force=force,
+        strategy=strategy.value if strategy else None,
     )
-    samples = len(next(iter(arrays.values())))
-    problem = tr.split_problem(samples, settings.validation_split)
-    if problem is not None:
-        raise _fail(problem)
-    name = tr.strategy_name(result.spec, strategy.value if strategy else None)
-    from modelspec.runtime.weights import WeightsError
-
-    def show_weights(diagnostics) -> None:
-        source = result.doc.texts if result.doc else None
-        typer.echo(format_all(list(diagnostics), source=source), err=True)
-
-    try:
-        strat = tr.make_strategy(name)
-        if name != "none":
-            n = strat.num_replicas_in_sync
-            typer.echo(
-                f"training with {type(strat).__name__}: {n} replica{'s' * (n != 1)} in sync",
-                err=True,
-            )
-        trained = tr.fit(the_plan, arrays, settings, strategy=strat, on_weights=show_weights)
-    except WeightsError as exc:  # the spec's `weights:`: reported before any training
-        show_weights(exc.diagnostics)
-        raise typer.Exit(1) from None
-    except (ValueError, OSError) as exc:  # Keras's word for a bad argument or callback
-        if os.environ.get("MODELSPEC_DEBUG"):
-            raise
-        raise _fail(f"training failed: {exc}") from None
-    for line in tr.final_metrics(trained.history):
-        typer.echo(line)
-    if trained.chief:  # again, where it writes: training takes a while
-        check_target()
-    try:
-        wrote = tr.save_trained(trained, target, the_plan.file)
-    except OSError as exc:
-        typer.echo(format_all([cannot_write(target, exc)]), err=True)
-        raise typer.Exit(1) from None
-    if wrote:
-        typer.echo(f"saved {target}", err=True)
+    raise typer.Exit(code)
 
 
 def main() -> None:
