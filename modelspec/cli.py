@@ -18,7 +18,8 @@ from typing import Annotated, Any
 import typer
 
 from modelspec import __version__
-from modelspec.emit.outputs import EXPANDED, MODULE, SCHEMA, Kind, cannot_write, refusal
+from modelspec.emit.outputs import EXPANDED, MODULE, SCHEMA, Kind, refusal
+from modelspec.emit.write import destination, place, write
 from modelspec.errors import ERROR, Diagnostic, format_all, printable
 
 app = typer.Typer(
@@ -81,22 +82,6 @@ def _expand(paths: list[Path]) -> list[Path]:
     return out
 
 
-def _github_escape(text: str, *, prop: bool = False) -> str:
-    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-    if prop:
-        text = text.replace(":", "%3A").replace(",", "%2C")
-    return text
-
-
-def _github(d: Diagnostic) -> str:
-    kind = "error" if d.is_error else "warning"
-    message = d.message + (f" (hint: {d.hint})" if d.hint else "")
-    return (
-        f"::{kind} file={_github_escape(d.file, prop=True)},line={d.line},col={d.col},"
-        f"title={_github_escape(d.code, prop=True)}::{_github_escape(message)}"
-    )
-
-
 # Settings a spec cannot give itself (modelspec/source/project.py, NOTE: [trusted settings]):
 # the repository root's [tool.modelspec], or --config's, gives them too; these add to
 # it for one run.
@@ -151,9 +136,10 @@ def _project(
     project = find_project(spec, config=config)
     try:
         return project.widened(
-            include_paths=tuple(include_paths or ()), allow_modules=tuple(allow_modules or ()),
+            include_paths=tuple(include_paths or ()),
+            allow_modules=tuple(allow_modules or ()),
             ask_keras=ask_keras,
-        )  # fmt: skip
+        )
     except ValueError as exc:
         raise _usage_error(f"--allow-module: {exc}") from None
 
@@ -178,10 +164,11 @@ def lint(
 ) -> None:
     """Check specs without TensorFlow: schema, names, graph, shapes and losses."""
     from modelspec.check import check
+    from modelspec.emit import lint as lint_report
 
     files = _expand(specs)
     all_diags: list[Diagnostic] = []
-    per_file: list[tuple[str, list[Diagnostic], dict[str, str] | None]] = []
+    per_file: list[tuple[list[Diagnostic], dict[str, str] | None]] = []
     seen: set[Diagnostic] = set()  # a broken project setting is reported once, not per file
     for path in files:
         result = check(path, project=_project(path, include_path, allow_module, config, ask_keras))
@@ -190,36 +177,19 @@ def lint(
         diags = [d for d in diags if d.code not in ("MS020", "MS021") or d not in seen]
         seen.update(d for d in diags if d.code in ("MS020", "MS021"))
         all_diags += diags
-        per_file.append((str(path), diags, result.doc.texts if result.doc else None))
-    errors = sum(d.is_error for d in all_diags)
-    warnings = len(all_diags) - errors
+        per_file.append((diags, result.doc.texts if result.doc else None))
     if fmt is LintFormat.json:
-        payload = {
-            "files": len(files),
-            "errors": errors,
-            "warnings": warnings,
-            "diagnostics": [d.to_dict() for d in all_diags],
-        }
-        typer.echo(json.dumps(payload, indent=2))
+        typer.echo(json.dumps(lint_report.to_dict(len(files), all_diags), indent=2))
     elif fmt is LintFormat.sarif:
         from modelspec.emit.sarif import sarif
 
         typer.echo(json.dumps(sarif(all_diags), indent=2))
     elif fmt is LintFormat.github:
         for d in all_diags:
-            typer.echo(_github(d))
+            typer.echo(lint_report.github(d))
     else:
-        for _, diags, text in per_file:
-            if diags:
-                typer.echo(format_all(diags, limit=max_errors, source=text), err=True)
-        noun = "file" if len(files) == 1 else "files"
-        verdict = (
-            "clean"
-            if not all_diags
-            else f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
-        )
-        typer.echo(f"{len(files)} {noun} checked: {verdict}", err=True)
-    raise typer.Exit(1 if errors else 0)
+        typer.echo(lint_report.text(per_file, limit=max_errors), err=True)
+    raise typer.Exit(1 if any(d.is_error for d in all_diags) else 0)
 
 
 def _checked(
@@ -284,31 +254,11 @@ def _output_option(help: str) -> Any:
     return typer.Option("--output", "-o", metavar="FILE", allow_dash=True, help=help)
 
 
-def _destination(value: str | None) -> Path | None:
-    """The file ``-o`` names, or None for standard output (no ``-o``, or ``-o -``)."""
-    return None if value is None or value == "-" else Path(value)
-
-
-def _refuse(output: Path, kind: Kind | None, head: str, force: bool) -> None:
-    """Exit 1 with an MS54x diagnostic at ``output`` unless a file of ``kind`` whose
-    first line is ``head`` may be written there (see :mod:`modelspec.emit.outputs`)."""
-    problem = refusal(output, kind, head, force=force)
+def _stop(problem: Diagnostic | None) -> None:
+    """Exit 1 with ``problem`` (an MS54x diagnostic at the output), if there is one."""
     if problem is not None:
         typer.echo(format_all([problem]), err=True)
         raise typer.Exit(1)
-
-
-def _write(output: Path, text: str, *, say: bool = True) -> None:
-    """Write ``text`` to ``output`` atomically, or exit 1 with why not (MS547)."""
-    from modelspec.source.files import write_atomic
-
-    try:
-        write_atomic(output, text)
-    except OSError as exc:
-        typer.echo(format_all([cannot_write(output, exc)]), err=True)
-        raise typer.Exit(1) from None
-    if say:
-        typer.echo(f"wrote {output}", err=True)
 
 
 def _emit(output: Path | None, text: str, kind: Kind, force: bool, *, say: bool = True) -> None:
@@ -316,8 +266,9 @@ def _emit(output: Path | None, text: str, kind: Kind, force: bool, *, say: bool 
     if output is None:
         typer.echo(text, nl=False)
         return
-    _refuse(output, kind, text.split("\n", 1)[0], force)
-    _write(output, text, say=say)
+    _stop(place(output, text, kind, force=force))
+    if say:
+        typer.echo(f"wrote {output}", err=True)
 
 
 @app.command()
@@ -348,7 +299,7 @@ def build(
     from modelspec.emit.keras_py import render
     from modelspec.lower.plan import NotAChain, plan
 
-    target = _destination(output)
+    target = destination(output)
     result = _checked(spec, include_path, allow_module, config, ask_keras)
     try:
         # A relative `weights:` file is relative to the spec; from -o's folder it may be
@@ -431,7 +382,7 @@ def expand(
         "# Edit the spec it came from, not this file.\n"
         f"# modelspec-sha256: {PENDING}"
     )
-    _emit(_destination(output), seal(render_yaml(result.doc.data, header)), EXPANDED, force)
+    _emit(destination(output), seal(render_yaml(result.doc.data, header)), EXPANDED, force)
 
 
 @app.command("import")
@@ -461,9 +412,10 @@ def import_(
 
     # The imported spec is linted in the project it is written to; a model with custom
     # layers needs their modules allowed there or here.
-    target = _destination(output)
-    project = _project(target if target is not None else Path.cwd(), None, allow_modules, config,
-                       ask_keras)  # fmt: skip
+    target = destination(output)
+    project = _project(
+        target if target is not None else Path.cwd(), None, allow_modules, config, ask_keras
+    )
     raise typer.Exit(run_import(source, target, force=force, project=project))
 
 
@@ -501,12 +453,11 @@ def graph(
 ) -> None:
     """Draw the model: Graphviz DOT, Mermaid, or SVG/PNG through Graphviz's dot."""
     from modelspec.emit.graph import RenderError, diagram, render, to_dot, to_mermaid
-    from modelspec.source.files import atomic_path
 
-    target = _destination(output)
+    target = destination(output)
     if target is not None:
         # A diagram is redrawn in place, so any regular file may be replaced.
-        _refuse(target, None, "", force)
+        _stop(refusal(target, None, "", force=force))
     if fmt is None:
         suffix = target.suffix.lower().lstrip(".") if target is not None else "dot"
         if suffix not in GraphFormat.__members__:
@@ -530,12 +481,7 @@ def graph(
     if target is None:
         typer.echo(text, nl=False)
         return
-    try:
-        with atomic_path(target) as tmp:
-            tmp.write_bytes(data)
-    except OSError as exc:
-        typer.echo(format_all([cannot_write(target, exc)]), err=True)
-        raise typer.Exit(1) from None
+    _stop(write(target, data))
     typer.echo(f"wrote {target}", err=True)
 
 
@@ -645,26 +591,13 @@ def schema(
 
         typer.echo(str(schema_path()))
         return
-    _emit(_destination(output), schema_text(), SCHEMA, force, say=False)
+    _emit(destination(output), schema_text(), SCHEMA, force, say=False)
 
 
 class Strategy(str, enum.Enum):
     none = "none"
     mirrored = "mirrored"
     multi_worker_mirrored = "multi_worker_mirrored"
-
-
-def _echo_data_diagnostics(diagnostics: list[Diagnostic], result) -> None:
-    """The data file's own problems first, then those at spec lines, with the line shown."""
-    spec_file = result.spec.file
-    on_data = [d for d in diagnostics if d.file != spec_file]
-    in_spec = sorted(
-        (d for d in diagnostics if d.file == spec_file), key=lambda d: (d.line, d.col, d.code)
-    )
-    if on_data:
-        typer.echo(format_all(on_data), err=True)
-    if in_spec:
-        typer.echo(format_all(in_spec, source=result.doc.texts if result.doc else None), err=True)
 
 
 @app.command()
@@ -730,69 +663,26 @@ def train(
     ask_keras: AskKeras = False,
 ) -> None:
     """Train the spec's model on arrays from an .npz file and save it as .keras."""
-    from modelspec.lower.plan import plan as build_plan
-    from modelspec.runtime import train as tr
+    from modelspec.runtime.train import run_train
 
     if validation_split is not None and validation_split >= 1:
         raise _usage_error(f"--validation-split must be below 1; got {validation_split:g}")
     if out == "-":
-        raise _usage_error("--out -: train saves a .keras archive, which needs a file, not "
-                           "standard output")  # fmt: skip
+        raise _usage_error(
+            "--out -: train saves a .keras archive, which needs a file, not standard output"
+        )
     result = _checked(spec, include_path, allow_module, config, ask_keras)
-    the_plan = build_plan(result)
-    target = tr.default_out(the_plan) if out is None else Path(out)
-
-    def check_target() -> None:
-        problem = tr.out_problem(target, the_plan.file, named=out is not None, force=force)
-        if problem is not None:
-            typer.echo(format_all([problem]), err=True)
-            raise typer.Exit(1)
-
-    check_target()
-    # Every check of the data runs here, with numpy only: TensorFlow is not imported yet.
-    arrays, diagnostics = tr.prepare(result, the_plan, data)
-    if arrays is None:
-        _echo_data_diagnostics(diagnostics, result)
-        raise typer.Exit(1)
-    settings = tr.fit_settings(
-        the_plan, epochs=epochs, batch_size=batch_size, validation_split=validation_split
+    code = run_train(
+        result,
+        data,
+        epochs=epochs,
+        batch_size=batch_size,
+        validation_split=validation_split,
+        out=None if out is None else Path(out),
+        force=force,
+        strategy=strategy.value if strategy else None,
     )
-    samples = len(next(iter(arrays.values())))
-    problem = tr.split_problem(samples, settings.validation_split)
-    if problem is not None:
-        raise _fail(problem)
-    name = tr.strategy_name(result.spec, strategy.value if strategy else None)
-    from modelspec.runtime.weights import WeightsError
-
-    def show_weights(diagnostics) -> None:
-        source = result.doc.texts if result.doc else None
-        typer.echo(format_all(list(diagnostics), source=source), err=True)
-
-    try:
-        strat = tr.make_strategy(name)
-        if name != "none":
-            n = strat.num_replicas_in_sync
-            typer.echo(f"training with {type(strat).__name__}: {n} replica{'s' * (n != 1)} "
-                       "in sync", err=True)  # fmt: skip
-        trained = tr.fit(the_plan, arrays, settings, strategy=strat, on_weights=show_weights)
-    except WeightsError as exc:  # the spec's `weights:`: reported before any training
-        show_weights(exc.diagnostics)
-        raise typer.Exit(1) from None
-    except (ValueError, OSError) as exc:  # Keras's word for a bad argument or callback
-        if os.environ.get("MODELSPEC_DEBUG"):
-            raise
-        raise _fail(f"training failed: {exc}") from None
-    for line in tr.final_metrics(trained.history):
-        typer.echo(line)
-    if trained.chief:  # again, where it writes: training takes a while
-        check_target()
-    try:
-        wrote = tr.save_trained(trained, target, the_plan.file)
-    except OSError as exc:
-        typer.echo(format_all([cannot_write(target, exc)]), err=True)
-        raise typer.Exit(1) from None
-    if wrote:
-        typer.echo(f"saved {target}", err=True)
+    raise typer.Exit(code)
 
 
 def main() -> None:

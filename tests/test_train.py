@@ -24,7 +24,8 @@ from modelspec.check import check, check_text
 from modelspec.cli import Strategy
 from modelspec.errors import Diagnostic
 from modelspec.lower.plan import plan as build_plan
-from modelspec.runtime import train as train_mod
+from modelspec.runtime import data as data_mod
+from modelspec.runtime.strategy import strategy_name
 from modelspec.runtime.train import (
     FIT_DEFAULTS,
     default_out,
@@ -35,7 +36,6 @@ from modelspec.runtime.train import (
     out_problem,
     prepare,
     split_problem,
-    strategy_name,
 )
 from tests.test_no_tensorflow import MARK, WRAPPER
 
@@ -389,11 +389,11 @@ def test_ms518_a_decompression_bomb_is_refused_from_the_zips_records(
     assert (
         "holds 5,368,709,504 bytes of arrays uncompressed; the limit is 4,294,967,296" in d.message
     )
-    assert "modelspec.runtime.train.MAX_DATA_BYTES" in d.hint
+    assert "modelspec.runtime.data.MAX_DATA_BYTES" in d.hint
     # The limit is read at each check: a small one refuses a small file.
     np.savez(data, **good_tiny())
     assert prepared(tmp_path, data) == []
-    monkeypatch.setattr(train_mod, "MAX_DATA_BYTES", 300)
+    monkeypatch.setattr(data_mod, "MAX_DATA_BYTES", 300)
     assert "the limit is 300" in only(prepared(tmp_path, data), "MS518").message
 
 

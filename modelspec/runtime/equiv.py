@@ -237,10 +237,10 @@ def _sample(spec: SpecModel, batch: int, rng: Any) -> Any:
 
 def _targets(spec: SpecModel, outputs: Any, rng: Any) -> Any:
     """Random targets shaped like the model's outputs; class ids where the loss takes
-    labels, shaped as ``modelspec train`` accepts them (:func:`modelspec.runtime.train.slots`)."""
+    labels, shaped as ``modelspec train`` accepts them (:func:`modelspec.runtime.slots.slots`)."""
     import numpy as np
 
-    from modelspec.runtime.train import slots
+    from modelspec.runtime.slots import slots
 
     labels = {
         s.name: s.shapes[0]
