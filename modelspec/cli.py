@@ -584,7 +584,7 @@ def schema(
     ] = False,
 ) -> None:
     """Print the JSON Schema of a spec (for editors and other validators)."""
-    from modelspec.schema.validate import schema_text
+    from modelspec.schema.editor import schema_text
 
     if path:
         from modelspec.emit.resources import schema_path

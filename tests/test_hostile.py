@@ -732,9 +732,9 @@ def test_no_layer_kwarg_takes_a_mapping_keras_would_deserialize():
     """A kwarg that takes a mapping is a wrapped layer (checked by its own type's schema,
     built by modelspec from the catalogue) or a closed record of plain numbers."""
     from modelspec.catalog import LAYER_TYPES
-    from modelspec.schema.validate import _schemas
+    from modelspec.schema.accept import schemas
 
-    per_type = _schemas()[2]
+    per_type = schemas()[2]
     for type_name, schema in per_type.items():
         for kwarg, kwarg_schema in schema["properties"].items():
             for mapping in _accepts_mapping(kwarg_schema):

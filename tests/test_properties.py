@@ -260,7 +260,7 @@ def test_found_examples_sections_of_any_type_beside_a_nested_model(key, value):
 # --- every shape rule is total -----------------------------------------------------------------
 
 from modelspec.catalog import LAYER_TYPES  # noqa: E402
-from modelspec.schema.validate import _accepts, _schemas  # noqa: E402
+from modelspec.schema.accept import _accepts, schemas  # noqa: E402
 
 
 def _from_schema(schema, depth=0):
@@ -308,7 +308,7 @@ def test_shape_and_param_rules_are_total(type_name, data):
     """For kwargs the schema accepts and any input shapes, a rule answers or raises
     ShapeError: never another exception, which would reach the user as a traceback."""
     layer = LAYER_TYPES[type_name]
-    per_type = _schemas()[2][type_name]
+    per_type = schemas()[2][type_name]
     kwargs = {}
     for kwarg in layer.kwargs:
         if kwarg.required or data.draw(st.booleans()):

@@ -22,7 +22,8 @@ from modelspec.check import Result, check, check_document, check_text
 from modelspec.errors import Diagnostic, ModelspecError, format_all
 from modelspec.ir import Call, Input, Layer, Output, Source, Spec, TensorRef
 from modelspec.passes.graph import StackBreak, check_graph, stack_break
-from modelspec.schema.validate import MAX_SCHEMA_ERRORS, _translate
+from modelspec.schema.explain import translate
+from modelspec.schema.validate import MAX_SCHEMA_ERRORS
 from modelspec.source.loader import loads
 
 ROOT = Path(__file__).parent.parent
@@ -87,7 +88,7 @@ def test_ms100_a_schema_rule_without_its_own_message():
     (error,) = jsonschema.Draft202012Validator(
         {"properties": {"name": {"pattern": "^x"}}}
     ).iter_errors(doc.data)
-    (d,) = _translate(doc, error, ())
+    (d,) = translate(doc, error, ())
     assert (d.code, d.line, d.col) == ("MS100", 1, 7)
     assert d.message == "`name`: 'abc' does not match '^x'"
 

@@ -10,7 +10,8 @@ import pytest
 
 from modelspec.catalog import LAYER_TYPES
 from modelspec.emit.resources import schema_path
-from modelspec.schema.validate import SCHEMA_ID, build_schema, editor_schema, schema_text
+from modelspec.schema.build import SCHEMA_ID, build_schema
+from modelspec.schema.editor import editor_schema, schema_text
 from modelspec.source.loader import load
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -136,7 +137,8 @@ def test_yaml_language_server_modeline_points_at_the_schema():
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from modelspec.schema.validate import _document_accepted, _validate  # noqa: E402
+from modelspec.schema.accept import document_accepted  # noqa: E402
+from modelspec.schema.validate import _validate  # noqa: E402
 from modelspec.source.loader import loads  # noqa: E402
 
 _BASES = [load(p)[0].data for p in SPECS] + [
@@ -199,7 +201,7 @@ def test_fast_accept_agrees_with_jsonschema(data):
     spec = _mutate(base, path, how, data.draw(_VALUES))
     doc, diags = loads(json.dumps(spec), "mutated.json")
     assert not diags
-    assert _document_accepted(doc.data) == (not _validate(doc)), (path, how, spec)
+    assert document_accepted(doc.data) == (not _validate(doc)), (path, how, spec)
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.name)

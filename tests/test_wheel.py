@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from modelspec.schema.validate import schema_text
+from modelspec.schema.editor import schema_text
 
 ROOT = Path(__file__).resolve().parent.parent
 
