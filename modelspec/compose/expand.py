@@ -56,8 +56,8 @@ from modelspec.compose.scan import COMPOSE_KEYS, uses_composition  # noqa: F401 
 from modelspec.errors import ERROR, WARNING, Diagnostic, JsonPath, Stop, did_you_mean
 from modelspec.ir import split_ref
 from modelspec.lower.parse import to_snake_case
+from modelspec.source.document import Document
 from modelspec.source.include import Library, gather, merge
-from modelspec.source.loader import Document
 from modelspec.source.project import Project, find_project
 
 BLOCK_KEYS = (

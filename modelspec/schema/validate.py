@@ -30,7 +30,7 @@ from modelspec.catalog import training as tc
 from modelspec.catalog.base import DTYPE_ALIASES, DTYPES, INITIALIZER_OBJECTS, LAYER_REF, Kwarg
 from modelspec.catalog.keras_layers import KERAS_ALIASES, KERAS_LAYERS
 from modelspec.errors import Diagnostic, closest, cut_list, did_you_mean
-from modelspec.source.loader import Document
+from modelspec.source.document import Document
 
 if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
