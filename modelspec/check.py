@@ -28,7 +28,8 @@ from modelspec.passes.shapes import ShapeFacts, infer_shapes
 from modelspec.passes.training import check_callback_paths, check_losses, check_training
 from modelspec.passes.weights import check_weights
 from modelspec.schema.validate import validate
-from modelspec.source.loader import Document, load, loads
+from modelspec.source.document import Document
+from modelspec.source.loader import load, loads
 from modelspec.source.project import Project, find_project
 
 

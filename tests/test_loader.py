@@ -469,7 +469,7 @@ def test_yaml_syntax_error_position():
     assert doc is not None and doc.data is None and doc.text == "a: [1, 2\n"
 
 
-# --- syntax errors a newcomer can act on (NOTE: [syntax hints] in modelspec/source/loader.py) ----
+# --- syntax errors a newcomer can act on (NOTE: [syntax hints] in modelspec/source/syntax_hints.py)
 
 HEAD = "modelspec: 1\nname: m\ninputs:\n  x: {shape: [8]}\n"  # lines 1-4
 
@@ -624,7 +624,7 @@ def test_json_hints_do_not_depend_on_the_readers_words(name, monkeypatch):
         except json.JSONDecodeError as exc:
             raise json.JSONDecodeError("Something else", exc.doc, exc.pos) from None
 
-    monkeypatch.setattr("modelspec.source.loader.json.loads", reworded)
+    monkeypatch.setattr("modelspec.source.json_text.json.loads", reworded)
     # Mistakes the YAML reader passes go to json.loads alone; the others stop the YAML
     # reader first, whose words change too.
     monkeypatch.setattr("modelspec.source.loader._Parser", lambda t: _Reworded(yaml.CSafeLoader, t))

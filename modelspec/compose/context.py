@@ -18,8 +18,8 @@ from typing import Any
 from modelspec.compose import expr
 from modelspec.errors import ERROR, Diagnostic, JsonPath, Stop, did_you_mean
 from modelspec.ir import split_ref
+from modelspec.source.document import Document
 from modelspec.source.include import Library
-from modelspec.source.loader import Document
 
 # A spec that expands past this many layers plus steps is refused: a short spec must
 # not be able to make lint build millions of layers (`repeat: 1000000`). A step

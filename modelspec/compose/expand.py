@@ -52,7 +52,6 @@ from modelspec.compose.nested import finish_models
 from modelspec.compose.scan import COMPOSE_KEYS
 from modelspec.errors import WARNING, Diagnostic, JsonPath, Stop
 from modelspec.source.include import Library, gather, merge
-from modelspec.source.loader import Document
 from modelspec.source.project import Project, find_project
 
 

@@ -32,7 +32,7 @@ from modelspec.ir import (
     Weights,
     WeightsMapEntry,
 )
-from modelspec.source.loader import Document
+from modelspec.source.document import Document
 
 MAX_SUGGESTIONS = 20
 

@@ -16,7 +16,7 @@ from modelspec.catalog import LAYER_TYPES
 from modelspec.catalog.base import DTYPE_ALIASES, DTYPES
 from modelspec.catalog.keras_layers import KERAS_ALIASES, KERAS_LAYERS
 from modelspec.errors import Diagnostic, closest, cut_list, did_you_mean
-from modelspec.source.loader import Document
+from modelspec.source.document import Document
 
 if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError

@@ -24,7 +24,7 @@ from modelspec.schema.accept import (
     schemas,
 )
 from modelspec.schema.explain import describe, json_type, show, translate, unknown_type
-from modelspec.source.loader import Document
+from modelspec.source.document import Document
 
 # Every error past this many is counted, not explained: a spec with 100,000 bad
 # layers should still get its answer in well under a second.

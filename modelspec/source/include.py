@@ -35,7 +35,8 @@ import re
 from dataclasses import dataclass, field
 
 from modelspec.errors import Diagnostic, JsonPath
-from modelspec.source.loader import Document, load
+from modelspec.source.document import Document
+from modelspec.source.loader import load
 from modelspec.source.project import Project
 
 MAX_INCLUDES = 64  # files one spec includes, directly or not
