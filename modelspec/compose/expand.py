@@ -51,6 +51,7 @@ from modelspec.compose.definitions import read_blocks, read_vars
 from modelspec.compose.nested import finish_models
 from modelspec.compose.scan import COMPOSE_KEYS
 from modelspec.errors import WARNING, Diagnostic, JsonPath, Stop
+from modelspec.source.document import Document
 from modelspec.source.include import Library, gather, merge
 from modelspec.source.project import Project, find_project
 
