@@ -68,7 +68,7 @@ class Block:
     outputs: tuple[str, ...]
     layers: dict[str, Any]
     graph: dict[str, Any]
-    model: Any = False  # see definitions.MODEL_CHOICES
+    model: Any = False  # see syntax.MODEL_CHOICES
     # An inline layer's name inside the block, by its path: "dense", "dense_1", ... so
     # that every instance, and a shared one, names it the same way.
     inline: dict[JsonPath, str] = field(default_factory=dict)

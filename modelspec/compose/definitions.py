@@ -11,15 +11,9 @@ from typing import Any
 
 from modelspec.compose import expr
 from modelspec.compose.context import Abort, Block, Context
+from modelspec.compose.syntax import BLOCK_KEYS, MODEL_CHOICES
 from modelspec.errors import JsonPath, did_you_mean
 from modelspec.lower.parse import to_snake_case
-
-BLOCK_KEYS = (
-    "description", "params", "required", "inputs", "outputs", "layers", "graph", "model",
-)  # fmt: skip
-# `model:` values: build the instance inline, or as a nested keras.Model of the class
-# `true` picks (Sequential for a plain stack), or of the class named.
-MODEL_CHOICES = (True, False, "functional", "sequential")
 
 
 def read_vars(cx: Context, raw: Any) -> None:

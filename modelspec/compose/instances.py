@@ -15,10 +15,9 @@ from typing import Any
 
 from modelspec.compose.apply import apply_step
 from modelspec.compose.context import MAX_EXPANDED, Abort, Context, Nested, Scope
-from modelspec.compose.definitions import MODEL_CHOICES
+from modelspec.compose.syntax import BLOCK_STEP_KEYS, MODEL_CHOICES
 from modelspec.errors import JsonPath, Stop, did_you_mean
 
-BLOCK_STEP_KEYS = ("block", "to", "with", "repeat", "share", "model", "description")
 MAX_BLOCK_DEPTH = 32  # blocks inside blocks inside ...
 
 

@@ -12,7 +12,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from modelspec.catalog.base import LAYER_REF
+from modelspec.compose.syntax import (
+    APPLY_STEP_FIELDS,
+    BLOCK_FIELDS,
+    BLOCK_REQUIRED,
+    BLOCK_STEP_FIELDS,
+    BLOCK_STEP_REQUIRED,
+)
 from modelspec.schema.build import build_schema
 
 # Schema keywords whose values are not sub-schemas to open up for `${...}`: the `if`
@@ -57,67 +63,21 @@ def editor_schema() -> dict[str, Any]:
     it expands, against :func:`build_schema`."""
     schema = build_schema()
     defs = schema["$defs"]
-    names = {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
-    model = {
-        "anyOf": [{"type": "boolean"}, {"enum": ["functional", "sequential"]}],
-        "default": False,
-        "description": "Build each instance as a nested keras.Model (true: Sequential for a "
-        "plain stack, else Functional) instead of inlining its layers.",
-    }
     defs["block"] = {
         "type": "object",
         "description": "A sub-graph with inputs, outputs and parameters, used as a graph step.",
-        "required": ["inputs", "outputs", "graph"],
-        "properties": {
-            "description": {"type": "string"},
-            "params": {"type": "object", "description": "Parameters with their defaults."},
-            "required": {
-                "type": "array",
-                "items": {"type": "string"},
-                "description": "Parameters every instance must give.",
-            },
-            "inputs": {**names, "description": "The block's input tensors."},
-            "outputs": {**names, "description": "The block's output tensors (its steps)."},
-            "layers": {"type": "object", "additionalProperties": {"$ref": LAYER_REF}},
-            "graph": {
-                "type": "object",
-                "additionalProperties": {"$ref": "#/$defs/step"},
-                "minProperties": 1,
-            },
-            "model": model,
-        },
+        "required": list(BLOCK_REQUIRED),
+        "properties": dict(BLOCK_FIELDS),
         "additionalProperties": False,
     }
     apply_step = defs["step"]
-    apply_step["properties"]["repeat"] = {
-        "type": "integer",
-        "minimum": 1,
-        "description": "Apply the chain this many times (`index` counts from 1).",
-    }
-    apply_step["properties"]["when"] = {
-        "type": "boolean",
-        "description": "false drops the step; its name then stands for its input.",
-    }
+    apply_step["properties"].update(APPLY_STEP_FIELDS)
+    to = apply_step["properties"]["to"]
     defs["block_step"] = {
         "type": "object",
         "description": "An instance of a block: its layers, with their own weights.",
-        "required": ["block", "to"],
-        "properties": {
-            "block": {"type": "string", "description": "The block's name."},
-            "to": apply_step["properties"]["to"],
-            "with": {"type": "object", "description": "Parameter values of this instance."},
-            "repeat": {
-                "type": "integer",
-                "minimum": 1,
-                "description": "Instances, each fed by the one before.",
-            },
-            "share": {
-                "type": "string",
-                "description": "An earlier instance of the block whose weights this one uses.",
-            },
-            "model": model,
-            "description": {"type": "string"},
-        },
+        "required": list(BLOCK_STEP_REQUIRED),
+        "properties": {k: to if v is None else v for k, v in BLOCK_STEP_FIELDS.items()},
         "additionalProperties": False,
     }
     defs["step"] = {"anyOf": [apply_step, {"$ref": "#/$defs/block_step"}]}

@@ -1,0 +1,83 @@
+"""The composition syntax, once: the keys a block definition and a block step may
+have, and what each holds, as JSON Schema.
+
+Two readers share these tables. The expansion checks a spec's blocks by hand, to say
+in its own words what is wrong and where (:mod:`modelspec.compose.definitions`,
+:mod:`modelspec.compose.instances`), and the editor schema (:mod:`modelspec.schema.editor`)
+describes the same keys to an editor. A key added here is known to both.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelspec.catalog.base import LAYER_REF
+
+# A name, or a list of names.
+_NAMES = {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+
+# `model:` values: build the instance inline, or as a nested keras.Model of the class
+# `true` picks (Sequential for a plain stack), or of the class named.
+MODEL_CHOICES = (True, False, "functional", "sequential")
+MODEL = {
+    "anyOf": [{"type": "boolean"}, {"enum": ["functional", "sequential"]}],
+    "default": False,
+    "description": "Build each instance as a nested keras.Model (true: Sequential for a "
+    "plain stack, else Functional) instead of inlining its layers.",
+}
+
+# blocks: {NAME: {...}}: a sub-graph with inputs, outputs and parameters.
+BLOCK_FIELDS: dict[str, dict[str, Any]] = {
+    "description": {"type": "string"},
+    "params": {"type": "object", "description": "Parameters with their defaults."},
+    "required": {
+        "type": "array",
+        "items": {"type": "string"},
+        "description": "Parameters every instance must give.",
+    },
+    "inputs": {**_NAMES, "description": "The block's input tensors."},
+    "outputs": {**_NAMES, "description": "The block's output tensors (its steps)."},
+    "layers": {"type": "object", "additionalProperties": {"$ref": LAYER_REF}},
+    "graph": {
+        "type": "object",
+        "additionalProperties": {"$ref": "#/$defs/step"},
+        "minProperties": 1,
+    },
+    "model": MODEL,
+}
+BLOCK_KEYS = tuple(BLOCK_FIELDS)
+BLOCK_REQUIRED = ["inputs", "outputs", "graph"]
+
+# A graph step {block: NAME, to: X, ...}: an instance of a block. Its `to` is an apply
+# step's `to`, which the schema builder defines; None stands for it here.
+BLOCK_STEP_FIELDS: dict[str, dict[str, Any] | None] = {
+    "block": {"type": "string", "description": "The block's name."},
+    "to": None,
+    "with": {"type": "object", "description": "Parameter values of this instance."},
+    "repeat": {
+        "type": "integer",
+        "minimum": 1,
+        "description": "Instances, each fed by the one before.",
+    },
+    "share": {
+        "type": "string",
+        "description": "An earlier instance of the block whose weights this one uses.",
+    },
+    "model": MODEL,
+    "description": {"type": "string"},
+}
+BLOCK_STEP_KEYS = tuple(BLOCK_STEP_FIELDS)
+BLOCK_STEP_REQUIRED = ["block", "to"]
+
+# What an apply step gains in a composed spec.
+APPLY_STEP_FIELDS: dict[str, dict[str, Any]] = {
+    "repeat": {
+        "type": "integer",
+        "minimum": 1,
+        "description": "Apply the chain this many times (`index` counts from 1).",
+    },
+    "when": {
+        "type": "boolean",
+        "description": "false drops the step; its name then stands for its input.",
+    },
+}
