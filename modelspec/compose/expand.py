@@ -51,8 +51,13 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelspec.compose import expr
+from modelspec.compose import template
+from modelspec.compose.errors import ExprError
+from modelspec.compose.lexer import KEYWORDS
+from modelspec.compose.limits import Budget
+from modelspec.compose.locate import locate
 from modelspec.compose.scan import COMPOSE_KEYS, uses_composition  # noqa: F401 (re-exported)
+from modelspec.compose.values import copy_value, value_size
 from modelspec.errors import ERROR, WARNING, Diagnostic, JsonPath, Stop, did_you_mean
 from modelspec.ir import split_ref
 from modelspec.lower.parse import to_snake_case
@@ -166,12 +171,12 @@ class _Expander:
         doc: Document,
         owners: Mapping[str, Library] | None = None,
         lib_vars: Mapping[str, Mapping[str, Any]] | None = None,
-        budget: expr.Budget | None = None,
+        budget: Budget | None = None,
     ):
         self.doc = doc
         # What every expression and every copy of the spec's expansion may make and do,
-        # the included files' vars too: one budget for the spec (see expr.Budget).
-        self.budget = budget if budget is not None else expr.Budget()
+        # the included files' vars too: one budget for the spec (see Budget).
+        self.budget = budget if budget is not None else Budget()
         self.owners = owners or {}  # included block -> the file it came from
         self.lib_vars = lib_vars or {}  # included file -> its vars
         self.files: dict[JsonPath, str] = {}  # expanded path -> its file, if not doc's
@@ -229,21 +234,21 @@ class _Expander:
         try:
             names = self._reads.get((path, part))
             if names is None:
-                names = self._reads[(path, part)] = tuple(sorted(expr.references(value)))
+                names = self._reads[(path, part)] = tuple(sorted(template.references(value)))
             if self.failed_vars and any(n in self.failed_vars and n not in env for n in names):
                 raise _Abort  # a var it reads failed, and said why: not "unknown name" too
             key = self.cache_key(path, part, names, env)
             if key is not None and key in self._cache:
-                return expr.copy_value(self._cache[key], self.budget, 0)
-            out = expr.substitute(value, env, where=path, budget=self.budget)
+                return copy_value(self._cache[key], self.budget, 0)
+            out = template.substitute(value, env, where=path, budget=self.budget)
             if key is not None and len(self._cache) < 100_000:
                 self._cache[key] = out
-            return expr.copy_value(out, self.budget, 0)
-        except expr.ExprError as err:
+            return copy_value(out, self.budget, 0)
+        except ExprError as err:
             full = err.path or path
             file = self.doc.file_at(full)
             text = self.doc.text if file == self.doc.file else self.doc.sources.get(file, "")
-            line, col = expr.locate(text, *self.doc.position(full), err.offset)
+            line, col = locate(text, *self.doc.position(full), err.offset)
             message = f"{err.message} [{note}]" if note else err.message
             self.diagnostics.append(
                 Diagnostic(ERROR, err.code, message, err.hint, file, line, col, tuple(full))
@@ -260,7 +265,7 @@ class _Expander:
         values = []
         for n in names:
             value = env.get(n, _UNSET)
-            if expr.value_size(value, _CACHED_VALUE_SIZE) > _CACHED_VALUE_SIZE:
+            if value_size(value, _CACHED_VALUE_SIZE) > _CACHED_VALUE_SIZE:
                 return None
             values.append(repr(value))
         return (path, part, tuple(values))
@@ -322,7 +327,7 @@ class _Expander:
             return
         for name, value in raw.items():
             path = ("vars", name)
-            if not name.isidentifier() or name in expr.KEYWORDS or name == "index":
+            if not name.isidentifier() or name in KEYWORDS or name == "index":
                 self.error("MS701", f"invalid variable name {name!r}", path, key=True,
                            hint="variable names are identifiers (letters, digits, '_'), not "
                            "`index` or a keyword")  # fmt: skip
@@ -986,7 +991,7 @@ def expand(
     """
     owners: dict[str, Library] = {}
     lib_vars: dict[str, dict[str, Any]] = {}
-    budget = expr.Budget()
+    budget = Budget()
     if isinstance(doc.data, dict) and "include" in doc.data:
         if project is None:
             project = find_project(os.path.dirname(os.path.abspath(origin or doc.file)))
