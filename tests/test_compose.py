@@ -446,21 +446,21 @@ def test_vars_nested_in_each_other_stop_at_64_levels_with_one_error():
 def test_a_large_spec_of_blocks_is_well_inside_the_budget(monkeypatch):
     """ResNet-50's spec with 400 blocks in each of two stages (8,000 layers and their
     steps) lints clean with a third of each budget: the limits leave room to spare."""
-    from modelspec.compose import expr
+    from modelspec.compose import limits
 
     text = (SPECS / "resnet50.yaml").read_text()
     text = text.replace("repeat: 3, with: {filters: 64", "repeat: 400, with: {filters: 64")
     text = text.replace("to: conv2\n    repeat: 4", "to: conv2\n    repeat: 400")
-    monkeypatch.setattr(expr, "MAX_TOTAL_SIZE", expr.MAX_TOTAL_SIZE // 3)
-    monkeypatch.setattr(expr, "MAX_STEPS", expr.MAX_STEPS // 3)
+    monkeypatch.setattr(limits, "MAX_TOTAL_SIZE", limits.MAX_TOTAL_SIZE // 3)
+    monkeypatch.setattr(limits, "MAX_STEPS", limits.MAX_STEPS // 3)
     result = check_text(text, "resnet.yaml")
     assert result.ok and len(result.spec.layers) > 8000, [d.format() for d in result.errors[:3]]
 
 
 def test_the_budget_is_read_when_a_spec_is_checked(monkeypatch):
-    from modelspec.compose import expr
+    from modelspec.compose import limits
 
-    monkeypatch.setattr(expr, "MAX_TOTAL_SIZE", 100)
+    monkeypatch.setattr(limits, "MAX_TOTAL_SIZE", 100)
     result = check_text(TINY_RESNET, "r.yaml")
     assert [d.code for d in result.errors] == ["MS728"]
     monkeypatch.undo()

@@ -1,5 +1,6 @@
-"""The expression language (``modelspec/compose/expr.py``): values, operators, errors and where
-they point, limits, templates, and where an error lands in the spec file.
+"""The expression language (``modelspec/compose/``: ``lexer``, ``expr``, ``evaluate``,
+``template``, ``locate``): values, operators, errors and where they point, limits,
+templates, and where an error lands in the spec file.
 
 The property tests use Python's ``eval`` as the oracle, on texts they generate from
 trees of small numbers only: the evaluator must agree with Python wherever the two
@@ -18,21 +19,18 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from modelspec.compose import expr
-from modelspec.compose.expr import (
+from modelspec.compose import limits, template, values
+from modelspec.compose.errors import ExprError
+from modelspec.compose.expr import evaluate, parse
+from modelspec.compose.limits import (
     MAX_DEPTH,
     MAX_EXPR_CHARS,
     MAX_INT,
     MAX_LIST_SIZE,
     MAX_STRING_CHARS,
-    ExprError,
-    evaluate,
-    locate,
-    parse,
-    references,
-    render,
-    substitute,
 )
+from modelspec.compose.locate import locate
+from modelspec.compose.template import references, render, substitute
 from modelspec.source.loader import loads
 
 ENV = {
@@ -307,8 +305,8 @@ def test_string_and_list_limits():
 
 def test_a_budget_is_shared_by_every_evaluation_it_is_given(monkeypatch):
     """Each expression is small; what they make together is counted once for the spec."""
-    monkeypatch.setattr(expr, "MAX_TOTAL_SIZE", 1_000)
-    budget = expr.Budget()  # the limits are read here
+    monkeypatch.setattr(limits, "MAX_TOTAL_SIZE", 1_000)
+    budget = limits.Budget()  # the limits are read here
     env = {"xs": list(range(50))}
     for _ in range(15):  # 50 numbers and the list itself, copied: 58 each
         assert render("${xs}", env, budget) == env["xs"]
@@ -323,11 +321,11 @@ def test_a_budget_is_shared_by_every_evaluation_it_is_given(monkeypatch):
 
 def test_what_counts_against_the_budget():
     def spent(text: str, env: dict[str, Any]) -> int:
-        budget = expr.Budget()
+        budget = limits.Budget()
         render(text, env, budget)
-        return expr.MAX_TOTAL_SIZE - budget.size
+        return limits.MAX_TOTAL_SIZE - budget.size
 
-    c = expr.CONTAINER_SIZE
+    c = limits.CONTAINER_SIZE
     assert spent("${n}", {"n": 3}) == 1
     assert spent("${s}", {"s": "abcd"}) == 5  # the value, and its characters
     assert spent("${xs}", {"xs": [1, "ab", [], {"k": 2}]}) == c + 4 + 2 + (c - 1) + (c - 1) + 1
@@ -337,10 +335,10 @@ def test_what_counts_against_the_budget():
 
 
 def test_steps_count_evaluation_and_walks(monkeypatch):
-    monkeypatch.setattr(expr, "MAX_STEPS", 1_000)
-    budget = expr.Budget()
+    monkeypatch.setattr(limits, "MAX_STEPS", 1_000)
+    budget = limits.Budget()
     assert render("${1 + 2 + 3}", {}, budget) == 6
-    assert expr.MAX_STEPS - budget.steps == 4  # the chain and its three numbers
+    assert limits.MAX_STEPS - budget.steps == 4  # the chain and its three numbers
     big = {"xs": list(range(300))}
     with pytest.raises(ExprError) as caught:
         for _ in range(10):  # each comparison walks both lists
@@ -351,7 +349,7 @@ def test_steps_count_evaluation_and_walks(monkeypatch):
 
 
 def test_lists_compare_as_before_fast_or_not():
-    budget = expr.Budget()
+    budget = limits.Budget()
     assert render("${[1, 2.0, null, 'a'] == [1.0, 2, null, 'a']}", {}, budget) is True
     assert render("${[1] == ['1']}", {}, budget) is False
     assert render("${[true] == [1]}", {}, budget) is False  # a bool is never a number
@@ -369,7 +367,7 @@ def test_values_nest_no_deeper_than_the_limit():
 
 
 def test_a_template_that_does_not_parse_fails_again_without_parsing_again():
-    budget = expr.Budget()
+    budget = limits.Budget()
     for _ in range(3):
         with pytest.raises(ExprError) as caught:
             render("a ${1 +} b", {}, budget)
@@ -471,7 +469,7 @@ def test_references():
     assert references(doc) == {"x", "y", "z"}
     with pytest.raises(ExprError):
         references({"a": "${1 +}"})
-    assert expr.is_template("a${") and not expr.is_template("a$b")
+    assert template.is_template("a${") and not template.is_template("a$b")
 
 
 # --- against Python itself --------------------------------------------------------------------
@@ -597,7 +595,7 @@ def test_built_values_stay_within_the_limits(text):
     if isinstance(value, str):
         assert len(value) <= MAX_STRING_CHARS
     elif isinstance(value, list):
-        assert expr._size(value, MAX_LIST_SIZE) <= MAX_LIST_SIZE
+        assert values._size(value, MAX_LIST_SIZE) <= MAX_LIST_SIZE
 
 
 # --- no code runs -----------------------------------------------------------------------------
@@ -637,7 +635,7 @@ HOSTILE = [
 @pytest.mark.parametrize("text", HOSTILE)
 def test_hostile_text_runs_no_code(text):
     parse.cache_clear()
-    expr._template.cache_clear()
+    template._template.cache_clear()
     env = {**ENV, "__builtins__": {"eval": 1}}
     _AUDIT["events"] = []
     _AUDIT["on"] = True

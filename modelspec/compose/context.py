@@ -15,7 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelspec.compose import expr
+from modelspec.compose import template
+from modelspec.compose.errors import ExprError
+from modelspec.compose.limits import Budget
+from modelspec.compose.locate import locate
+from modelspec.compose.values import copy_value, value_size
 from modelspec.errors import ERROR, Diagnostic, JsonPath, Stop, did_you_mean
 from modelspec.ir import split_ref
 from modelspec.source.document import Document
@@ -113,12 +117,12 @@ class Context:
         doc: Document,
         owners: Mapping[str, Library] | None = None,
         lib_vars: Mapping[str, Mapping[str, Any]] | None = None,
-        budget: expr.Budget | None = None,
+        budget: Budget | None = None,
     ):
         self.doc = doc
         # What every expression and every copy of the spec's expansion may make and do,
-        # the included files' vars too: one budget for the spec (see expr.Budget).
-        self.budget = budget if budget is not None else expr.Budget()
+        # the included files' vars too: one budget for the spec (see Budget).
+        self.budget = budget if budget is not None else Budget()
         self.owners = owners or {}  # included block -> the file it came from
         self.lib_vars = lib_vars or {}  # included file -> its vars
         self.files: dict[JsonPath, str] = {}  # expanded path -> its file, if not doc's
@@ -178,21 +182,21 @@ class Context:
         try:
             names = self._reads.get((path, part))
             if names is None:
-                names = self._reads[(path, part)] = tuple(sorted(expr.references(value)))
+                names = self._reads[(path, part)] = tuple(sorted(template.references(value)))
             if self.failed_vars and any(n in self.failed_vars and n not in env for n in names):
                 raise Abort  # a var it reads failed, and said why: not "unknown name" too
             key = self.cache_key(path, part, names, env)
             if key is not None and key in self._cache:
-                return expr.copy_value(self._cache[key], self.budget, 0)
-            out = expr.substitute(value, env, where=path, budget=self.budget)
+                return copy_value(self._cache[key], self.budget, 0)
+            out = template.substitute(value, env, where=path, budget=self.budget)
             if key is not None and len(self._cache) < 100_000:
                 self._cache[key] = out
-            return expr.copy_value(out, self.budget, 0)
-        except expr.ExprError as err:
+            return copy_value(out, self.budget, 0)
+        except ExprError as err:
             full = err.path or path
             file = self.doc.file_at(full)
             text = self.doc.text if file == self.doc.file else self.doc.sources.get(file, "")
-            line, col = expr.locate(text, *self.doc.position(full), err.offset)
+            line, col = locate(text, *self.doc.position(full), err.offset)
             message = f"{err.message} [{note}]" if note else err.message
             self.diagnostics.append(
                 Diagnostic(ERROR, err.code, message, err.hint, file, line, col, tuple(full))
@@ -209,7 +213,7 @@ class Context:
         values = []
         for n in names:
             value = env.get(n, _UNSET)
-            if expr.value_size(value, _CACHED_VALUE_SIZE) > _CACHED_VALUE_SIZE:
+            if value_size(value, _CACHED_VALUE_SIZE) > _CACHED_VALUE_SIZE:
                 return None
             values.append(repr(value))
         return (path, part, tuple(values))

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelspec.compose import expr
 from modelspec.compose.context import Abort, Block, Context
+from modelspec.compose.lexer import KEYWORDS
 from modelspec.compose.syntax import BLOCK_KEYS, MODEL_CHOICES
 from modelspec.errors import JsonPath, did_you_mean
 from modelspec.lower.parse import to_snake_case
@@ -25,7 +25,7 @@ def read_vars(cx: Context, raw: Any) -> None:
         return
     for name, value in raw.items():
         path = ("vars", name)
-        if not name.isidentifier() or name in expr.KEYWORDS or name == "index":
+        if not name.isidentifier() or name in KEYWORDS or name == "index":
             cx.error(
                 "MS701",
                 f"invalid variable name {name!r}",

@@ -45,9 +45,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelspec.compose import expr, instances
+from modelspec.compose import instances
 from modelspec.compose.context import Abort, Context, Nested
 from modelspec.compose.definitions import read_blocks, read_vars
+from modelspec.compose.limits import Budget
 from modelspec.compose.nested import finish_models
 from modelspec.compose.scan import COMPOSE_KEYS
 from modelspec.errors import WARNING, Diagnostic, JsonPath, Stop
@@ -81,7 +82,7 @@ def expand(
     """
     owners: dict[str, Library] = {}
     lib_vars: dict[str, dict[str, Any]] = {}
-    budget = expr.Budget()
+    budget = Budget()
     if isinstance(doc.data, dict) and "include" in doc.data:
         if project is None:
             project = find_project(os.path.dirname(os.path.abspath(origin or doc.file)))
