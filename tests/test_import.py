@@ -1149,7 +1149,8 @@ def test_conformance_cases_survive_import(keras_session):
     """Each catalogue case, built by Keras and imported, means the same kwargs again."""
     from modelspec.catalog import LAYER_TYPES
     from modelspec.catalog.base import collapse as _collapse
-    from modelspec.importer.keras3 import _Converter
+    from modelspec.importer.context import Context
+    from modelspec.importer.layers import read_kwargs
     from tests import cases
     from tests.keras_truth import build_layer
 
@@ -1157,9 +1158,9 @@ def test_conformance_cases_survive_import(keras_session):
     for _, type_name, kwargs, _shapes in cases.load("CASES"):
         layer = build_layer(type_name, kwargs)
         config = json.loads(json.dumps(keras.saving.serialize_keras_object(layer)))["config"]
-        converter = _Converter({}, "case")
+        converter = Context({}, "case")
         lt = LAYER_TYPES[type_name]
-        imported = converter.kwargs(lt, config, (), type_name)
+        imported = read_kwargs(converter, lt, config, (), type_name)
         assert not converter.diagnostics, [d.format() for d in converter.diagnostics]
 
         def meaning(kw: dict, lt=lt) -> dict:

@@ -7,6 +7,7 @@ rules refuse those too, and say so in a comment.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from modelspec.catalog.base import (
@@ -18,6 +19,7 @@ from modelspec.catalog.base import (
     TRAINABLE,
     Kwarg,
     LayerType,
+    Shape,
     ShapeError,
     by_trainable,
     enum,
@@ -140,6 +142,15 @@ def _mha_from_config(kw: dict[str, Any]) -> None:
         del kw["value_dim"]  # Keras writes value_dim=key_dim when it was left out
 
 
+def _mha_from_call(kw: dict[str, Any], inputs: Sequence[Shape | None]) -> None:
+    """Keras writes the attention axes it chose when none were given: every axis but
+    the batch and the features of the first call's query."""
+    if "attention_axes" in kw and inputs and inputs[0] is not None:
+        axes = kw["attention_axes"]
+        if (axes if isinstance(axes, list) else [axes]) == list(range(1, len(inputs[0]) - 1)):
+            del kw["attention_axes"]
+
+
 MULTI_HEAD_ATTENTION = LayerType(
     name="MultiHeadAttention",
     owns_sublayers=True,
@@ -187,6 +198,7 @@ MULTI_HEAD_ATTENTION = LayerType(
     max_inputs=3,
     call="positional",
     from_config=_mha_from_config,
+    from_call=_mha_from_call,
 )
 
 

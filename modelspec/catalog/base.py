@@ -186,7 +186,8 @@ class LayerType:
     they are still trained (see :mod:`modelspec.passes.training`). ``from_config``
     turns the kwargs Keras writes in a saved config into those a person writes: it
     drops or rewrites, in place, what Keras writes out for a kwarg left to its default
-    (``modelspec import`` calls it).
+    (``modelspec import`` calls it, through :meth:`from_saved`). ``from_call`` does the
+    same for what Keras resolves from the input shapes of the layer's first call.
     """
 
     name: str
@@ -201,6 +202,7 @@ class LayerType:
     call: str = "list"
     owns_sublayers: bool = False
     from_config: Callable[[dict[str, Any]], None] | None = None
+    from_call: Callable[[dict[str, Any], Sequence[Shape | None]], None] | None = None
     kwarg_map: Mapping[str, Kwarg] = field(init=False, repr=False, compare=False)
     nested: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
@@ -219,6 +221,15 @@ class LayerType:
         kw = {k.name: k.default for k in self.kwargs if not k.required}
         kw.update(given)
         return kw
+
+    def from_saved(self, kw: dict[str, Any]) -> None:
+        """Drop or rewrite, in place, what Keras writes in a saved config for a kwarg left
+        to its default."""
+        if kw.get("data_format") == "channels_last" and "data_format" in self.kwarg_map:
+            # Keras writes the resolved image_data_format; the catalogue reads null as this.
+            del kw["data_format"]
+        if self.from_config is not None:
+            self.from_config(kw)
 
     def non_default(self, given: Mapping[str, Any]) -> dict[str, Any]:
         """The kwargs of ``given`` that differ from Keras's defaults."""
@@ -376,8 +387,11 @@ def weight_kwargs(*weights: str, inits: Mapping[str, str] | None = None) -> tupl
     out: list[Kwarg] = []
     for w in weights:
         default = inits.get(w, "zeros" if w == "bias" else "glorot_uniform")
-        out += [initializer(f"{w}_initializer", default), regularizer(f"{w}_regularizer"),
-                constraint(f"{w}_constraint")]  # fmt: skip
+        out += [
+            initializer(f"{w}_initializer", default),
+            regularizer(f"{w}_regularizer"),
+            constraint(f"{w}_constraint"),
+        ]
     return tuple(out)
 
 

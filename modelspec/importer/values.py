@@ -5,7 +5,8 @@ config holds each as a serialized object (``{"class_name": "GlorotUniform",
 "config": {...}}``). :func:`by_name` turns an object into its spec name when its
 config is the one that name gives in Keras, and returns :class:`NotByName` (with the
 object written out for the message) when it is not: a spec cannot say
-``VarianceScaling(mode="fan_out")``.
+``VarianceScaling(mode="fan_out")``. :func:`same_default` says whether a config
+value means a catalogue kwarg's default, as Keras reads both.
 
 The tables below hold Keras's defaults; ``tests/test_import.py`` checks each one
 against Keras itself.
@@ -19,7 +20,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from modelspec.catalog.base import ACTIVATIONS, INITIALIZER_CLASSES, INITIALIZER_OBJECTS
+from modelspec.catalog.base import (
+    ACTIVATION,
+    ACTIVATIONS,
+    INITIALIZER,
+    INITIALIZER_CLASSES,
+    INITIALIZER_OBJECTS,
+    TUPLE_KWARGS,
+    Kwarg,
+    collapse,
+)
 
 # Class -> (the name a spec writes, the config that name gives, seed left out).
 _VS_AXES = {"input_axes": None, "output_axes": None}
@@ -214,8 +224,11 @@ def by_name(kind: str, value: Any) -> str | dict[str, Any] | None | NotByName:
         return NotByName(shown, f"it is not one of Keras's own {kind}s")
     config = {k: v for k, v in value.get("config", {}).items() if k != "seed"}
     if kind == "initializer" and cls == "VarianceScaling":
-        key = (config.get("scale", 1.0), config.get("mode", "fan_in"),
-               config.get("distribution", "truncated_normal"))  # fmt: skip
+        key = (
+            config.get("scale", 1.0),
+            config.get("mode", "fan_in"),
+            config.get("distribution", "truncated_normal"),
+        )
         rest = {k: v for k, v in config.items() if k not in ("scale", "mode", "distribution")}
         if _config_is(rest, _VS_AXES):
             for (scale, mode, dist), name in VARIANCE_SCALING_NAMES.items():
@@ -260,3 +273,48 @@ def initializer_object(
 def initializer_class(name: str) -> str | None:
     """The Keras class a spec's initializer name resolves to (``uniform`` -> RandomUniform)."""
     return INITIALIZER_CLASSES.get(name)
+
+
+def same_default(kwarg: Kwarg, value: Any) -> bool:
+    """Whether ``value`` means the kwarg's default (as Keras reads both)."""
+    if kwarg.required:
+        return False
+    default = kwarg.default
+    if kwarg.schema is INITIALIZER and isinstance(value, str) and isinstance(default, str):
+        cls = initializer_class(value)
+        return cls is not None and cls == initializer_class(default)
+    if kwarg.schema is ACTIVATION and {value, default} <= {None, "linear"}:
+        return True
+    if kwarg.name in TUPLE_KWARGS:
+        return collapse(value) == collapse(default)
+    if isinstance(default, int) and isinstance(value, list) and value:
+        return all(v == default for v in value)
+    if isinstance(value, list) and isinstance(default, list):
+        return len(value) == len(default) and all(same_number(a, b) for a, b in zip(value, default))
+    return same_number(value, default)
+
+
+def is_float32(dtype: Any) -> bool:
+    """Whether a layer's dtype (a name, or a DTypePolicy) computes in float32."""
+    if dtype is None or dtype == "float32":
+        return True
+    return (
+        isinstance(dtype, Mapping)
+        and dtype.get("class_name") == "DTypePolicy"
+        and isinstance(dtype.get("config"), Mapping)
+        and dtype["config"].get("name") == "float32"
+    )
+
+
+def policy(dtype: Any) -> str:
+    """A layer's dtype (a name, or a DTypePolicy) for a message: ``'mixed_float16'``."""
+    config = dtype.get("config") if isinstance(dtype, Mapping) else None
+    if isinstance(config, Mapping) and isinstance(config.get("name"), str):
+        return short(config["name"])
+    return short(dtype)
+
+
+def short(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, cut to ``limit`` characters for a message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

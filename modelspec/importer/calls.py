@@ -1,0 +1,249 @@
+"""A layer's ``inbound_nodes`` -> its calls (:class:`~modelspec.importer.context.Node`):
+the tensors each call reads, in the order a spec's ``to:`` lists them, and its masks.
+
+A spec calls a layer on tensors only, with Keras's default call arguments; any other
+argument is MS615.
+
+# NOTE: [masks]
+A layer called on a masked tensor (after ``Embedding(mask_zero=True)`` or
+``Masking``) gets the mask as a ``mask=`` call argument, and Keras records how the
+mask was computed as ``keras.ops`` calls (``NotEqual``, ``Any``, ...). A spec
+propagates masks the same way Keras does, so these calls and arguments are left
+out. A ``keras.ops`` call whose result reaches anything but a ``mask=`` argument is
+the model's own computation, and an error (MS612).
+
+# NOTE: [ops as layers]
+Keras records an arithmetic operator on tensors (``x + 3.0``, ``y * (1 / 6)`` in
+MobileNetV3's hard sigmoid) as a ``keras.ops`` call. Where a catalogue layer computes
+the same float32 values bit for bit, the call is written as that layer, named as
+Keras named the op: a tensor and a number become ``Rescaling`` (``x * scale +
+offset``: ``x * 1.0 + c`` is ``x + c``, ``x * c + 0.0`` is ``x * c``, ``x * -1.0 + c``
+is ``c - x``; a division only by a power of two, whose inverse is exact), two
+tensors of one shape become ``Add``, ``Subtract`` or ``Multiply``. Any other op stays
+MS612.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from modelspec.catalog import LAYER_TYPES
+from modelspec.catalog.base import IGNORED_CALL_KWARGS
+from modelspec.errors import Stop
+from modelspec.importer.context import (
+    Context,
+    LayerInfo,
+    Node,
+    Ref,
+    history,
+    is_tensor,
+    layer_word,
+    shape_of,
+    tensors_in,
+)
+from modelspec.importer.values import short
+
+OP_MERGES = {"Add": "Add", "Subtract": "Subtract", "Multiply": "Multiply"}
+
+
+def read_calls(ctx: Context, info: LayerInfo, entry: Mapping[str, Any], path: tuple) -> None:
+    """``info.nodes``: one :class:`Node` for each of the entry's ``inbound_nodes``."""
+    raw = entry.get("inbound_nodes", [])
+    if not isinstance(raw, list):
+        ctx.error("MS604", f"layer '{info.name}' has `inbound_nodes` that is not a list", path)
+        return
+    for k, node in enumerate(raw):
+        npath = (*path, "inbound_nodes", k)
+        if isinstance(node, list):
+            ctx.error(
+                "MS604",
+                "the config is in the Keras 2 format (inbound nodes as lists); modelspec "
+                "imports the Keras 3 format",
+                npath,
+                "load the model with Keras 3 and save it again",
+            )
+            raise Stop
+        if not isinstance(node, Mapping):
+            ctx.error("MS604", f"a call of layer '{info.name}' is not a mapping", npath)
+            continue
+        args = node.get("args", [])
+        kwargs = node.get("kwargs", {})
+        if not isinstance(args, list) or not isinstance(kwargs, Mapping):
+            ctx.error("MS604", f"a call of layer '{info.name}' needs `args` and `kwargs`", npath)
+            continue
+        if info.kind == "op":
+            layer = _op_as_layer(info.cls, args, kwargs) if len(raw) == 1 else None
+            if layer is None:
+                tensors = tensors_in([args, dict(kwargs)])
+                refs = [r for r in (history(t) for t in tensors) if r is not None]
+                info.nodes.append(Node(info, k, refs, [], [], npath))
+                continue
+            # An op a catalogue layer computes exactly: that layer, under the op's name.
+            info.kind, info.type, info.kwargs, args, kwargs = "layer", *layer, {}
+            ctx.check_name(info.name, "layer", (*path, "name"))
+        info.nodes.append(_call(ctx, info, args, kwargs, k, npath))
+
+
+def _call(
+    ctx: Context, info: LayerInfo, args: list, kwargs: Mapping[str, Any], k: int, path: tuple
+) -> Node:
+    """One call of a layer: its tensors, in the order the spec's ``to:`` lists them."""
+    lt = LAYER_TYPES.get(info.type) if info.type else None
+    who = f"call {k} of {layer_word(info)}"
+    tensors: list[Any] = []
+    extra = False
+    if lt is not None and lt.call == "positional":
+        tensors = list(args)
+        for key in ("query", "value", "key"):
+            if kwargs.get(key) is not None:
+                tensors.append(kwargs[key])
+    elif len(args) == 1 and isinstance(args[0], list):
+        tensors = list(args[0])
+    elif args:
+        tensors, extra = [args[0]], len(args) > 1
+    masks: list[Ref] = []
+    for key, value in kwargs.items():
+        if lt is not None and lt.call == "positional" and key in ("query", "value", "key"):
+            continue
+        if key == "mask":
+            for m in value if isinstance(value, list) else [value]:
+                if m is None:
+                    continue
+                ref = history(m) if is_tensor(m) else None
+                if ref is None:
+                    ctx.error("MS615", f"{who} passes mask={short(m)}", (*path, "kwargs", key))
+                else:
+                    masks.append(ref)
+            continue
+        if value is None or value in IGNORED_CALL_KWARGS.get(key, ()):
+            continue
+        ctx.error(
+            "MS615",
+            f"{who} passes `{key}={short(value)}`, which a spec cannot express",
+            (*path, "kwargs", key),
+            "a spec calls layers on tensors only, with Keras's default arguments",
+        )
+    if extra:
+        ctx.error(
+            "MS615",
+            f"{who} passes {len(args)} positional arguments; a spec passes one tensor (or a "
+            "list of them)",
+            (*path, "args"),
+        )
+    refs: list[Ref] = []
+    shapes: list[Any] = []
+    for t in tensors:
+        ref = history(t) if is_tensor(t) else None
+        if ref is None:
+            ctx.error(
+                "MS615", f"{who} passes {short(t)} where a spec passes a tensor", (*path, "args")
+            )
+            continue
+        refs.append(ref)
+        shapes.append(shape_of(t))
+    if not refs and not ctx.failed:
+        ctx.error("MS604", f"{who} has no input tensor", path)
+    return Node(info, k, refs, shapes, masks, path)
+
+
+def _float32_tensor(value: Any) -> bool:
+    config = value.get("config") if is_tensor(value) else None
+    return isinstance(config, Mapping) and config.get("dtype") == "float32"
+
+
+def _number(value: Any) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and abs(value) < 1e300
+    )
+
+
+def _op_as_layer(cls: str, args: list, kwargs: Mapping[str, Any]) -> tuple[str, dict, list] | None:
+    """``(type, kwargs, args)`` of the catalogue layer that computes the op, or None."""
+    if kwargs or len(args) != 2:
+        return None
+    a, b = args
+    if _float32_tensor(a) and _float32_tensor(b):
+        shape = shape_of(a)
+        if cls in OP_MERGES and shape is not None and shape == shape_of(b):
+            return OP_MERGES[cls], {}, [[a, b]]
+        return None
+    if _float32_tensor(a) and _number(b):
+        tensor, c, tensor_first = a, float(b), True
+    elif _number(a) and _float32_tensor(b):
+        tensor, c, tensor_first = b, float(a), False
+    else:
+        return None
+    if cls == "Add":
+        scale, offset = 1.0, c
+    elif cls == "Multiply":
+        scale, offset = c, 0.0
+    elif cls == "Subtract":
+        scale, offset = (1.0, -c) if tensor_first else (-1.0, c)
+    elif (
+        cls in ("Divide", "TrueDivide") and tensor_first and c != 0 and abs(math.frexp(c)[0]) == 0.5
+    ):
+        scale, offset = 1.0 / c, 0.0
+    else:
+        return None
+    kw: dict[str, Any] = {"scale": scale}
+    if offset != 0.0:
+        kw["offset"] = offset
+    return "Rescaling", kw, [tensor]
+
+
+def drop_mask_ops(
+    ctx: Context, layers: Mapping[str, LayerInfo], outputs: list[tuple[str, Ref]]
+) -> None:
+    """Leave out the ``keras.ops`` calls that only compute masks; report the others."""
+    bad: set[str] = set()
+    stack: list[str] = []
+
+    def reach(ref: Ref) -> None:
+        info = layers[ref[0]]
+        if info.kind == "op" and info.name not in bad:
+            bad.add(info.name)
+            stack.append(info.name)
+
+    for info in layers.values():
+        if info.kind in ("layer", "model", "bad"):
+            for node in info.nodes:
+                for ref in node.inputs:
+                    reach(ref)
+    for _, ref in outputs:
+        reach(ref)
+    while stack:
+        for node in layers[stack.pop()].nodes:
+            for ref in node.inputs:
+                reach(ref)
+    for name in sorted(bad, key=lambda n: layers[n].position):
+        info = layers[name]
+        ctx.error(
+            "MS612",
+            f"'{name}' is a call of keras.ops `{info.cls}`, which a spec cannot express",
+            info.path,
+            "use a catalogue layer instead (Add, Multiply, Activation, Rescaling, Reshape, ...) "
+            "and save the model again",
+        )
+    masking = any(
+        i.type == "Masking" or (i.type == "Embedding" and i.kwargs.get("mask_zero"))
+        for i in layers.values()
+    )
+    for info in layers.values():
+        for node in info.nodes if info.kind == "layer" else ():
+            for ref in node.masks:
+                if layers[ref[0]].kind != "op" or not masking:
+                    ctx.error(
+                        "MS615",
+                        f"call {node.index} of {layer_word(info)} passes an explicit mask",
+                        (*node.path, "kwargs", "mask"),
+                        "a spec propagates the masks of Embedding(mask_zero=True) and Masking, "
+                        "as Keras does, and takes no other",
+                    )
+    for info in layers.values():
+        if info.kind == "op":
+            info.nodes.clear()
