@@ -174,7 +174,7 @@ def test_ms104_weights_of_the_wrong_type():
 
 def refusals(path: Path, **kw) -> list:
     """What opening ``path`` as weights reports (h5py only, nothing loaded)."""
-    from modelspec.runtime.weights import WeightsError, open_weights
+    from modelspec.runtime.weights_file import WeightsError, open_weights
 
     try:
         with open_weights(path, **kw):
@@ -298,13 +298,13 @@ def test_bfloat16_as_keras_stores_it_is_numbers(builders, tmp_path: Path):
 
 
 def test_ms532_depth_fan_out_and_objects(builders, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    from modelspec.runtime import weights as weights_mod
+    from modelspec.runtime import weights_file as weights_mod
 
     path = tmp_path / "w.weights.h5"
     builders.weights_deep(path, depth=40)
     d = only_refusal(path, "MS532")
     assert d.message == f"group '/layers/fc/vars/g0/g1/g2/g3/g4/g5/g6/g7/g8/g9/g10/g11/g12/g13/g14/g15/g16/g17/g18/g19/g20/g21/g22/g23/g24/g25/g26/g27/g28/g29' of weights file '{path}' is 33 levels deep; the limit is 32"  # fmt: skip
-    assert d.hint == "a limit of modelspec (modelspec.runtime.weights.MAX_GROUP_DEPTH); if the file is genuine, raise it (see SECURITY.md)"  # fmt: skip
+    assert d.hint == "a limit of modelspec (modelspec.runtime.weights_file.MAX_GROUP_DEPTH); if the file is genuine, raise it (see SECURITY.md)"  # fmt: skip
     builders.weights_wide(path, members=30)
     monkeypatch.setattr(weights_mod, "MAX_GROUP_MEMBERS", 29)
     assert only_refusal(path, "MS532").message == f"group '/layers/fc/vars/wide' of weights file '{path}' has 30 members; the limit is 29"  # fmt: skip
@@ -329,7 +329,7 @@ def test_ms532_a_chunk_larger_than_its_dataset(builders, tmp_path: Path):
 
 
 def test_ms532_a_file_too_large(builders, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    from modelspec.runtime import weights as weights_mod
+    from modelspec.runtime import weights_file as weights_mod
 
     builders.weights(tmp_path / "w.weights.h5")
     size = (tmp_path / "w.weights.h5").stat().st_size
@@ -347,7 +347,7 @@ def test_keras_archives_bombs_members_and_encryption(builders, tmp_path: Path, m
     builders.zip_bomb(bomb, gigabytes=5, others={"config.json": "{}"})
     d = only_refusal(bomb, "MS532")
     assert d.message == f"weights file '{bomb}' is too large to read: member 'model.weights.h5' is 5,368,709,120 bytes uncompressed; the limit is 4,294,967,296"  # fmt: skip
-    assert "modelspec.runtime.weights.MAX_WEIGHTS_BYTES" in d.hint
+    assert "modelspec.runtime.weights_file.MAX_WEIGHTS_BYTES" in d.hint
     h5 = tmp_path / "w.weights.h5"
     builders.weights(h5)
     good = tmp_path / "good.keras"
@@ -367,7 +367,7 @@ def test_keras_archives_bombs_members_and_encryption(builders, tmp_path: Path, m
 
 def test_ms524_a_fifo_is_refused_without_blocking(tmp_path: Path):
     os.mkfifo(tmp_path / "w.weights.h5")
-    script = ("from modelspec.runtime.weights import open_weights, WeightsError\n"
+    script = ("from modelspec.runtime.weights_file import open_weights, WeightsError\n"
               "try:\n    open_weights('w.weights.h5').__enter__()\n"
               "except WeightsError as exc:\n    print(exc.diagnostics[0].format())\n")  # fmt: skip
     proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
@@ -384,7 +384,7 @@ def test_ms524_a_fifo_is_refused_without_blocking(tmp_path: Path):
 )
 def test_a_damaged_global_heap_is_refused_in_bounded_time(builders, tmp_path: Path):
     builders.weights_heap_loop(tmp_path / "w.weights.h5")
-    script = ("from modelspec.runtime.weights import layers_by_name, open_weights, WeightsError\n"
+    script = ("from modelspec.runtime.weights_file import layers_by_name, open_weights, WeightsError\n"
               "try:\n    with open_weights('w.weights.h5') as h5:\n        layers_by_name(h5)\n"
               "except WeightsError as exc:\n    print(exc.diagnostics[0].code)\n")  # fmt: skip
     subprocess.run([sys.executable, "-c", script], cwd=tmp_path, timeout=20, check=False)
@@ -640,7 +640,7 @@ def test_layers_with_sub_objects_load_by_name(tmp_path: Path):
 def test_files_keras_writes_pass_the_checks_bfloat16_included(trained, tmp_path: Path):
     import keras
 
-    from modelspec.runtime.weights import layers_by_name, open_weights
+    from modelspec.runtime.weights_file import layers_by_name, open_weights
 
     for name in ("base.keras", "base.weights.h5"):
         with open_weights(trained["folder"] / "runs" / name) as h5:

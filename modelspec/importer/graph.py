@@ -16,6 +16,7 @@ written as ``sequential:``. A nested model's call is a block step of its own.
 
 from __future__ import annotations
 
+import copy
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
@@ -325,7 +326,7 @@ def _returns_list(node: Node, max_index: Mapping[tuple[str, int], int]) -> bool:
 
 def sequential_items(chain: list[Node], input_names: set[str]) -> list[dict[str, Any]]:
     """The one chain of a plain stack as ``sequential:`` items."""
-    items = [_copy({"type": n.layer.type, **n.layer.kwargs}) for n in chain]
+    items = [copy.deepcopy({"type": n.layer.type, **n.layer.kwargs}) for n in chain]
     named = [s for n, item in zip(chain, items) for s in slots(item, n.layer.name, "top")]
     write_names(named, input_names)
     return items
@@ -349,7 +350,7 @@ def write_graph(
             if info.block is not None:
                 blocks.setdefault(info.name, info.block)
             elif info.name not in defined:
-                defined[info.name] = _copy({"type": info.type, **info.kwargs})
+                defined[info.name] = copy.deepcopy({"type": info.type, **info.kwargs})
     step_of = step_names(chains, input_names, defined)
     steps: dict[str, dict[str, Any]] = {}
 
@@ -398,12 +399,3 @@ def write_graph(
         ctx.check_name(name, "output", ("config", "output_layers"))
         outs[name] = {"from": tensor(ref), **out_specs.get(name, {})}
     doc["outputs"] = outs
-
-
-def _copy(value: Any) -> Any:
-    """A deep copy of plain spec data, so naming one use never changes another."""
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    return value
