@@ -109,3 +109,9 @@ def test_the_stages_are_folders():
     folders = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
     assert folders == {"source", "compose", "schema", "lower", "passes", "emit", "importer",
                        "runtime", "catalog"}  # fmt: skip
+
+
+def test_no_module_is_over_800_lines():
+    """A module a newcomer can read: the stages are split where they grew past this."""
+    long = {name: n for name, path in modules().items() if (n := len(path.read_text().splitlines())) > 800}  # fmt: skip
+    assert long == {}

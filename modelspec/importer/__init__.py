@@ -3,7 +3,7 @@
 The source is a ``.keras`` archive (only its ``config.json`` is read) or a JSON file
 holding ``model.to_json()``. It is read as data: no Keras, no TensorFlow, no NumPy,
 and nothing from the source is deserialized or run (:mod:`.source`). The config
-becomes a spec document (:mod:`.keras3`), written as YAML (:mod:`.render`):
+becomes a spec document (:mod:`.keras3`), written as YAML (:mod:`modelspec.emit.spec_yaml`):
 
 - a plain stack as ``sequential:``, any other graph as ``layers:`` + ``graph:``,
   a shared layer defined once and called from several steps;
@@ -100,9 +100,15 @@ def check_imported(result: ImportResult, file: str, project: Any = None) -> list
     checked = check_text(result.text, file, project=project)
     out = list(checked.errors)
     if out and all(d.code == "MS321" for d in out):
-        out.append(Diagnostic(ERROR, "MS618", "the imported spec uses custom layers from "
-                              "modules that are not allowed", "allow each with --allow-module",
-                              file))  # fmt: skip
+        out.append(
+            Diagnostic(
+                ERROR,
+                "MS618",
+                "the imported spec uses custom layers from modules that are not allowed",
+                "allow each with --allow-module",
+                file,
+            )
+        )
         return out
     read = checked.doc.data if checked.doc is not None else None
     if "blocks" in result.doc:  # checked.doc is the expanded spec; compare what was read
@@ -111,13 +117,26 @@ def check_imported(result: ImportResult, file: str, project: Any = None) -> list
         loaded = loads(result.text, file)[0]
         read = loaded.data if loaded is not None else None
     if read is not None and read != result.doc:  # pragma: no cover - a bug
-        out.append(Diagnostic(ERROR, "MS618", "the imported spec does not read back as "
-                              "the model it was written from", None, file))  # fmt: skip
+        out.append(
+            Diagnostic(
+                ERROR,
+                "MS618",
+                "the imported spec does not read back as the model it was written from",
+                None,
+                file,
+            )
+        )
     if out:
-        out.append(Diagnostic(ERROR, "MS618", f"the imported spec does not lint clean "
-                              f"({len(out)} error{'s' * (len(out) != 1)} above)",
-                              "the model uses something the catalogue's rules refuse; "
-                              "please report it", file))  # fmt: skip
+        out.append(
+            Diagnostic(
+                ERROR,
+                "MS618",
+                f"the imported spec does not lint clean "
+                f"({len(out)} error{'s' * (len(out) != 1)} above)",
+                "the model uses something the catalogue's rules refuse; please report it",
+                file,
+            )
+        )
     return out
 
 

@@ -163,24 +163,48 @@ def parse_json(raw: bytes, file: str) -> Any:
     except UnicodeDecodeError as exc:
         raise _error("MS601", f"the config is not UTF-8 text (byte {exc.start})", file) from None
     if _depth(text) > MAX_DEPTH:
-        raise _error("MS602", f"the config nests deeper than {MAX_DEPTH} levels", file,
-                     "a Keras model config is far shallower; this is not one")  # fmt: skip
+        raise _error(
+            "MS602",
+            f"the config nests deeper than {MAX_DEPTH} levels",
+            file,
+            "a Keras model config is far shallower; this is not one",
+        )
     try:
-        value = json.loads(text, object_pairs_hook=_pairs, parse_constant=_no_constant,
-                           parse_int=_int, parse_float=_float)  # fmt: skip
+        value = json.loads(
+            text,
+            object_pairs_hook=_pairs,
+            parse_constant=_no_constant,
+            parse_int=_int,
+            parse_float=_float,
+        )
     except _BadNumber as exc:
         line, col = _where(text, exc.literal)
-        raise _error("MS622", exc.message, file, "a Keras model config holds no such number; "
-                     "this file was not written by Keras, or was changed since",
-                     line=line, col=col) from None  # fmt: skip
+        raise _error(
+            "MS622",
+            exc.message,
+            file,
+            "a Keras model config holds no such number; "
+            "this file was not written by Keras, or was changed since",
+            line=line,
+            col=col,
+        ) from None
     except _DuplicateKey as exc:
-        raise _error("MS603", f"duplicate key {exc.key!r} in the config", file,
-                     "JSON readers disagree on which value wins; Keras never writes one twice") from None  # fmt: skip
+        raise _error(
+            "MS603",
+            f"duplicate key {exc.key!r} in the config",
+            file,
+            "JSON readers disagree on which value wins; Keras never writes one twice",
+        ) from None
     except RecursionError:
         raise _error("MS602", f"the config nests deeper than {MAX_DEPTH} levels", file) from None
     except json.JSONDecodeError as exc:
-        raise _error("MS601", f"the config is not valid JSON: {exc.msg}", file,
-                     line=exc.lineno, col=exc.colno) from None  # fmt: skip
+        raise _error(
+            "MS601",
+            f"the config is not valid JSON: {exc.msg}",
+            file,
+            line=exc.lineno,
+            col=exc.colno,
+        ) from None
     except ValueError as exc:
         raise _error("MS601", f"the config is not valid JSON: {exc}", file) from None
     return value
@@ -194,18 +218,32 @@ def _read_archive(path: Path, file: str) -> bytes:
             except KeyError:
                 names = [i.filename for i in archive.infolist()[:5]]
                 shown = ", ".join(names) if names else "nothing"
-                raise _error("MS601", f"'{file}' has no {CONFIG_MEMBER}; it holds {shown}", file,
-                             "a .keras archive (model.save('m.keras')) holds config.json") from None  # fmt: skip
+                raise _error(
+                    "MS601",
+                    f"'{file}' has no {CONFIG_MEMBER}; it holds {shown}",
+                    file,
+                    "a .keras archive (model.save('m.keras')) holds config.json",
+                ) from None
             if info.file_size > MAX_BYTES:
-                raise _error("MS602", f"{CONFIG_MEMBER} in '{file}' is {info.file_size:,} bytes "
-                             f"uncompressed; the limit is {MAX_BYTES:,}", file)  # fmt: skip
+                raise _error(
+                    "MS602",
+                    f"{CONFIG_MEMBER} in '{file}' is {info.file_size:,} bytes "
+                    f"uncompressed; the limit is {MAX_BYTES:,}",
+                    file,
+                )
             # The header's size can lie: read_member fails one byte past the limit.
             return read_member(archive, info, MAX_BYTES, f"{__name__}.MAX_BYTES")
     except ArchiveError as exc:
         if exc.limit is not None:
-            raise _error("MS602", f"'{file}' is too large to read: {exc.message}", file,
-                         f"a limit of modelspec ({exc.limit}); no .keras file that Keras writes comes near it") from None  # fmt: skip
-        raise _error("MS601", f"cannot read {CONFIG_MEMBER} from '{file}': {exc.message}", file) from None  # fmt: skip
+            raise _error(
+                "MS602",
+                f"'{file}' is too large to read: {exc.message}",
+                file,
+                f"a limit of modelspec ({exc.limit}); no .keras file that Keras writes comes near it",
+            ) from None
+        raise _error(
+            "MS601", f"cannot read {CONFIG_MEMBER} from '{file}': {exc.message}", file
+        ) from None
 
 
 def read_source(path: Path, display: str | None = None) -> Any:
