@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections import Counter
 from pathlib import Path
 
 import jsonschema
@@ -21,7 +22,7 @@ import pytest
 from modelspec.check import Result, check, check_document, check_text
 from modelspec.errors import Diagnostic, ModelspecError, format_all
 from modelspec.ir import Call, Input, Layer, Output, Source, Spec, TensorRef
-from modelspec.passes.graph import StackBreak, check_graph, stack_break
+from modelspec.passes.graph import Ref, StackBreak, check_graph, stack_break
 from modelspec.schema.explain import translate
 from modelspec.schema.validate import MAX_SCHEMA_ERRORS
 from modelspec.source.loader import loads
@@ -1494,8 +1495,23 @@ def test_ms103_wrapped_layer_without_type():
         (["x"], [("a", [("x", None)], "a", 1), ("b", [("x", None)], "b", 1)], [("b", None)],
          StackBreak("fork", at=1)),
         (["x"], [("a", [("x", None)], "a", 1)], [("x", None)], StackBreak("output")),
-        (["x"], [("a", [("x", None)], "a", 1)], [(None, None)], StackBreak("output")),
+        (["x"], [("a", [("x", None)], "a", 1)], [None], StackBreak("output")),
     ],
 )  # fmt: skip
 def test_stack_break_names_the_first_thing_a_sequential_model_cannot_hold(inputs, calls, outputs, expected):  # fmt: skip
-    assert stack_break(inputs, calls, outputs) == expected
+    calls = [(layer, [Ref(*r) for r in reads], out, n) for layer, reads, out, n in calls]
+    outputs = [None if o is None else Ref(*o) for o in outputs]
+    counts = Counter(layer for layer, *_ in calls)
+    assert stack_break(inputs, calls, outputs, counts) == expected
+
+
+def test_stack_break_reads_the_calls_only_up_to_the_first_break():
+    read = []
+
+    def calls():
+        for layer in ("a", "b", "c"):
+            read.append(layer)
+            yield (layer, [Ref("x", None)], layer, 1)
+
+    assert stack_break(["x"], calls(), [Ref("c", None)], {"a": 1, "b": 1, "c": 1}) == StackBreak("fork", at=1)  # fmt: skip
+    assert read == ["a", "b"]

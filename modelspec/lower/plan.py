@@ -20,6 +20,7 @@ form, the Functional form and the direct instantiation start from the same weigh
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -387,11 +388,9 @@ def _chain_break(spec: Spec, calls: list, shapes: Any) -> tuple[str, Source] | N
 
     found = stack_break(
         [i.name for i in spec.inputs],
-        [(c.layer, [(r.name, r.index) for r in c.inputs], c.output, returns(c)) for c in calls],
-        [
-            (o.tensor.name, o.tensor.index) if o.tensor is not None else (None, None)
-            for o in spec.outputs
-        ],
+        ((c.layer, c.inputs, c.output, returns(c)) for c in calls),
+        [o.tensor for o in spec.outputs],
+        Counter(c.layer for c in calls),
     )
     if found is None:
         return None

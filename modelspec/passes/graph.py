@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import graphlib
 import heapq
-from collections import Counter
-from collections.abc import Callable, Collection, Hashable, Iterable, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from modelspec.errors import ERROR, WARNING, Diagnostic, did_you_mean
 from modelspec.ir import Call, Spec, TensorRef
@@ -376,36 +375,47 @@ class StackBreak:
     at: int = -1
 
 
+class Ref(NamedTuple):
+    """A tensor a call reads, or a graph returns: ``name[index]``, ``index`` None for
+    the whole of a single-output call (:class:`~modelspec.ir.TensorRef` has the same
+    two fields)."""
+
+    name: str
+    index: int | None
+
+
 def stack_break(
     inputs: Sequence[str],
-    calls: Sequence[tuple[str, Sequence[tuple[str, int | None]], str, int]],
-    outputs: Sequence[tuple[str | None, int | None]],
+    calls: Iterable[tuple[str, Sequence[Any], str, int]],
+    outputs: Sequence[Any],
+    calls_of: Mapping[str, int],
 ) -> StackBreak | None:
     """The first :class:`StackBreak` of a graph, or None for a plain stack.
 
     ``calls`` are ``(layer, inputs, output, tensors returned)`` in order, each input a
-    ``(tensor, index)``; ``outputs`` are the ``(tensor, index)`` the graph returns.
-    The plan and the nested-model pass both ask this, each in its own words.
+    :class:`Ref` or a :class:`~modelspec.ir.TensorRef`; ``outputs`` are what the graph
+    returns (None for an output that reads nothing); ``calls_of`` counts each layer's
+    calls. ``calls`` may be lazy: it is read only up to the first break. The plan and
+    the nested-model pass both ask this, each in its own words.
     """
     if len(inputs) != 1:
         return StackBreak("inputs", len(inputs))
     if len(outputs) != 1:
         return StackBreak("outputs", len(outputs))
-    calls_of = Counter(layer for layer, _, _, _ in calls)
     previous = inputs[0]
     for at, (layer, reads, output, returns) in enumerate(calls):
         if calls_of[layer] > 1:
             return StackBreak("shared", calls_of[layer], at)
         if len(reads) != 1:
             return StackBreak("fan_in", len(reads), at)
-        name, index = reads[0]
-        if index is not None:
+        if reads[0].index is not None:
             return StackBreak("index", at=at)
-        if name != previous:
+        if reads[0].name != previous:
             return StackBreak("fork", at=at)
         if returns != 1:
             return StackBreak("several", returns, at)
         previous = output
-    if tuple(outputs[0]) != (previous, None):
+    out = outputs[0]
+    if out is None or out.index is not None or out.name != previous:
         return StackBreak("output")
     return None

@@ -15,15 +15,14 @@ a block that is not a plain stack (MS721).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from modelspec.errors import ERROR, Diagnostic
 from modelspec.ir import Call, Source, Spec, split_ref
-from modelspec.passes.graph import stable_order, stack_break
-
-Ref = tuple[str, "int | None"]
+from modelspec.passes.graph import Ref, stable_order, stack_break
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,8 +269,12 @@ def _chain_break(
     inputs: list, items: list[Item], outputs: list[tuple[str, int | None]]
 ) -> str | None:
     """Why the level is not a plain stack, or None (the rule is :func:`stack_break`)."""
-    calls = [(item.name, item.inputs, item.output, 2 if item.several else 1) for item in items]
-    found = stack_break([name for name, *_ in inputs], calls, outputs)
+    calls = [
+        (item.name, [Ref(*r) for r in item.inputs], item.output, 2 if item.several else 1)
+        for item in items
+    ]
+    counts = Counter(item.name for item in items)
+    found = stack_break([name for name, *_ in inputs], calls, [Ref(*o) for o in outputs], counts)
     if found is None:
         return None
     item = items[found.at] if found.at >= 0 else None
