@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from modelspec.compose.context import MAX_EXPANDED, Context, Scope
+from modelspec.compose.context import Context, Scope
 from modelspec.compose.nested import set_home
-from modelspec.errors import JsonPath, Stop, did_you_mean
+from modelspec.errors import JsonPath, did_you_mean
 
 
 def apply_step(
@@ -58,21 +58,7 @@ def apply_step(
             path,
         )
         return
-    count = head.get("repeat", 1)
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise cx.fail(
-            "MS709",
-            f"`repeat` must be a whole number of at least 1, not {count!r}",
-            (*path, "repeat"),
-        )
-    if count > MAX_EXPANDED:
-        cx.error(
-            "MS712",
-            f"`repeat: {count}` would expand past {MAX_EXPANDED:,} layers and steps",
-            (*path, "repeat"),
-            hint="check the `repeat` count",
-        )
-        raise Stop
+    count = cx.repeat_count(head, path, 1)
     body = {k: v for k, v in spec.items() if k not in ("when", "repeat")}
     source = None
     for index in range(1, count + 1):

@@ -258,6 +258,27 @@ class Context:
         file = self.doc.file_at(path)
         return f"line {line}" if file == self.doc.file_at(beside) else f"line {line} of {file}"
 
+    def repeat_count(self, step: Mapping[str, Any], path: JsonPath, size: int = 1) -> int:
+        """The step's `repeat` count, checked: a whole number of at least 1 (MS709), and
+        not so many that ``size`` (what one repeat makes) times it expands past
+        :data:`MAX_EXPANDED` (MS712, which stops the expansion)."""
+        count = step.get("repeat", 1)
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise self.fail(
+                "MS709",
+                f"`repeat` must be a whole number of at least 1, not {count!r}",
+                (*path, "repeat"),
+            )
+        if count * size > MAX_EXPANDED:
+            self.error(
+                "MS712",
+                f"`repeat: {count}` would expand past {MAX_EXPANDED:,} layers and steps",
+                (*path, "repeat"),
+                hint="check the `repeat` count",
+            )
+            raise Stop
+        return count
+
     def grow(self, path: JsonPath) -> None:
         self.size += 1
         if self.size > MAX_EXPANDED:

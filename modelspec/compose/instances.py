@@ -14,9 +14,9 @@ from __future__ import annotations
 from typing import Any
 
 from modelspec.compose.apply import apply_step
-from modelspec.compose.context import MAX_EXPANDED, Abort, Context, Nested, Scope
+from modelspec.compose.context import Abort, Context, Nested, Scope
 from modelspec.compose.syntax import BLOCK_STEP_KEYS, MODEL_CHOICES
-from modelspec.errors import JsonPath, Stop, did_you_mean
+from modelspec.errors import JsonPath, did_you_mean
 
 MAX_BLOCK_DEPTH = 32  # blocks inside blocks inside ...
 
@@ -77,21 +77,7 @@ def block_step(
     if block_name in cx.stack or depth >= MAX_BLOCK_DEPTH:
         chain = " -> ".join([*cx.stack, block_name])
         raise cx.fail("MS708", f"block '{block_name}' contains itself: {chain}", (*path, "block"))
-    count = spec.get("repeat", 1)
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise cx.fail(
-            "MS709",
-            f"`repeat` must be a whole number of at least 1, not {count!r}",
-            (*path, "repeat"),
-        )
-    if count * (len(block.layers) + len(block.graph)) > MAX_EXPANDED:
-        cx.error(
-            "MS712",
-            f"`repeat: {count}` would expand past {MAX_EXPANDED:,} layers and steps",
-            (*path, "repeat"),
-            hint="check the `repeat` count",
-        )
-        raise Stop
+    count = cx.repeat_count(spec, path, len(block.layers) + len(block.graph))
     if count > 1 and (len(block.inputs) != 1 or len(block.outputs) != 1):
         raise cx.fail(
             "MS709",

@@ -561,31 +561,24 @@ def _nested(flat: Plan, result: Any) -> Plan:
         layers: dict[str, PlanLayer] = {}
         calls = []
         for item in level.items:
-            if item.model is not None:
+            if item.model is not None:  # a nested model: called on one tensor or a list
                 style = "one" if len(item.inputs) == 1 else "list"
-                calls.append(
-                    PlanCall(
+            else:
+                layer = spec.layers[item.name]
+                style = _call_style(layer.type, len(item.inputs))
+                if item.name not in layers:
+                    ctor = _spec_layer_ctor(spec, layer, getattr(result, "project", None))
+                    local = level.local.get(item.name, item.name)
+                    if local != item.name:  # Keras scopes names per model
+                        kwargs = tuple((k, local if k == "name" else v) for k, v in ctor.kwargs)
+                        ctor = Ctor(ctor.namespace, ctor.cls, kwargs)
+                    layers[item.name] = PlanLayer(
                         item.name,
-                        item.inputs,
-                        style,
-                        item.output,
-                        item.step,
-                        item.source.line,
-                        _file(spec, item.source),
+                        ctor,
+                        layer.source.line,
+                        count[item.name],
+                        _file(spec, layer.source),
                     )
-                )
-                continue
-            layer = spec.layers[item.name]
-            if item.name not in layers:
-                ctor = _spec_layer_ctor(spec, layer, getattr(result, "project", None))
-                local = level.local.get(item.name, item.name)
-                if local != item.name:  # Keras scopes names per model
-                    kwargs = tuple((k, local if k == "name" else v) for k, v in ctor.kwargs)
-                    ctor = Ctor(ctor.namespace, ctor.cls, kwargs)
-                layers[item.name] = PlanLayer(
-                    item.name, ctor, layer.source.line, count[item.name], _file(spec, layer.source)
-                )
-            style = _call_style(layer.type, len(item.inputs))
             calls.append(
                 PlanCall(
                     item.name,
