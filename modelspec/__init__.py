@@ -37,7 +37,7 @@ _LAZY = {
     "SpecModel": "modelspec.api",
     "build_model": "modelspec.api",
     "load": "modelspec.api",
-    "Result": "modelspec.check",
+    "Result": "modelspec.passes.result",
     "check": "modelspec.check",
     "check_text": "modelspec.check",
     "Diagnostic": "modelspec.errors",
@@ -49,8 +49,9 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from modelspec.api import SpecModel, build_model, load
-    from modelspec.check import Result, check, check_text
+    from modelspec.check import check, check_text
     from modelspec.errors import Diagnostic, ModelspecError, SpecError
+    from modelspec.passes.result import Result
     from modelspec.runtime.weights import WeightsError, load_weights_by_name
 
 

@@ -19,9 +19,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from modelspec.check import Result, check
+from modelspec.check import check
 from modelspec.errors import SpecError
 from modelspec.lower.plan import Plan, plan
+from modelspec.passes.result import Result
 
 
 @dataclass(frozen=True)

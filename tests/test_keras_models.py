@@ -29,8 +29,9 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from modelspec.check import Result, check  # noqa: E402
+from modelspec.check import check  # noqa: E402
 from modelspec.emit.summary import summary_json  # noqa: E402
+from modelspec.passes.result import Result  # noqa: E402
 from tests.keras_truth import build_layer, build_model  # noqa: E402
 
 pytestmark = pytest.mark.keras

@@ -19,10 +19,11 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from modelspec.check import Result, check, check_document, check_text
+from modelspec.check import check, check_document, check_text
 from modelspec.errors import Diagnostic, ModelspecError, format_all
 from modelspec.ir import Call, Input, Layer, Output, Source, Spec, TensorRef
 from modelspec.passes.graph import Ref, StackBreak, check_graph, stack_break
+from modelspec.passes.result import Result
 from modelspec.schema.explain import translate
 from modelspec.schema.validate import MAX_SCHEMA_ERRORS
 from modelspec.source.loader import loads

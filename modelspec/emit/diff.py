@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelspec.catalog import LAYER_TYPES
-from modelspec.check import Result
 from modelspec.emit.summary import shape_text, summary_json
 from modelspec.errors import printable
 from modelspec.ir import Spec, TensorRef
+from modelspec.passes.result import Result
 
 MISSING = "(not set)"
 

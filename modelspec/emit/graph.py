@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelspec.catalog import LAYER_TYPES
-from modelspec.check import Result
 from modelspec.emit.summary import shape_text
 from modelspec.ir import TensorRef
+from modelspec.passes.result import Result
 
 # Fill colours for shared definitions (ColorBrewer's Pastel1 and Set3, light enough
 # for black text). More shared layers than colours reuse them in turn: the

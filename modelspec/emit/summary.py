@@ -17,10 +17,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from modelspec.catalog.base import fmt_shape
-from modelspec.check import Result
 from modelspec.errors import printable
 from modelspec.ir import Call, split_ref
 from modelspec.passes.keras_order import keras_layer_order
+from modelspec.passes.result import Result
 from modelspec.passes.training import objective
 
 
