@@ -505,6 +505,36 @@ GAUSSIAN_DROPOUT = LayerType(
 )
 
 
+ALPHA_DROPOUT = LayerType(
+    name="AlphaDropout",
+    category="regularization",
+    doc="Dropout that keeps the mean and variance of its inputs, for SELU networks.",
+    kwargs=(
+        Kwarg("rate", RATE, description="Fraction of the input units to drop, in [0, 1)."),
+        Kwarg(
+            "noise_shape",
+            nullable({"type": "array", "items": nullable(POS_INT)}),
+            None,
+            "Shape of the dropout mask, broadcast against the input; None for the input's.",
+        ),
+        SEED,
+        TRAINABLE,
+    ),
+    shape=_same_shape,
+)
+
+ACTIVITY_REGULARIZATION = LayerType(
+    name="ActivityRegularization",
+    category="regularization",
+    doc="Passes its input through and adds an L1/L2 penalty on it to the loss.",
+    kwargs=(
+        Kwarg("l1", {"type": "number", "minimum": 0}, 0.0, "L1 factor of the penalty."),
+        Kwarg("l2", {"type": "number", "minimum": 0}, 0.0, "L2 factor of the penalty."),
+        TRAINABLE,
+    ),
+    shape=_same_shape,
+)
+
 # --- Masking and Rescaling ----------------------------------------------------------------
 
 # Masking zeroes masked timesteps with `where(mask, inputs, 0)`: the dtype stays the
@@ -543,6 +573,8 @@ LAYERS = (
     ELU,
     SOFTMAX,
     DROPOUT,
+    ALPHA_DROPOUT,
+    ACTIVITY_REGULARIZATION,
     SPATIAL_DROPOUT_1D,
     SPATIAL_DROPOUT_2D,
     SPATIAL_DROPOUT_3D,

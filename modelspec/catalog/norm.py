@@ -146,6 +146,36 @@ LAYER_NORMALIZATION = LayerType(
 )
 
 
+# --- RMSNormalization ---------------------------------------------------------------------
+
+
+def _rms_norm_params(kw, inputs):
+    (shape,) = inputs
+    _check_axes(kw["axis"], shape)
+    # One `scale` of shape (input[a] for a in axis), as LayerNormalization's gamma.
+    for a in _axes(kw["axis"]):
+        known_dim(shape, a)
+    return _split(kw, prod([shape[a] for a in _axes(kw["axis"])]), 0)
+
+
+RMS_NORMALIZATION = LayerType(
+    name="RMSNormalization",
+    category="normalization",
+    doc="Scales each example by the root mean square over `axis`, times a learned `scale`.",
+    kwargs=(
+        NORM_AXIS,
+        Kwarg(
+            "epsilon",
+            {"type": "number", "minimum": 0},
+            1e-6,
+            "Small float added to the mean square to avoid dividing by zero.",
+        ),
+        TRAINABLE,
+    ),
+    shape=_axes_shape,
+    params=_rms_norm_params,
+)
+
 # --- GroupNormalization -------------------------------------------------------------------
 
 
@@ -332,6 +362,7 @@ NORMALIZATION = LayerType(
 LAYERS = (
     BATCH_NORMALIZATION,
     LAYER_NORMALIZATION,
+    RMS_NORMALIZATION,
     GROUP_NORMALIZATION,
     UNIT_NORMALIZATION,
     NORMALIZATION,

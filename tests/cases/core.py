@@ -111,6 +111,10 @@ CASES: list = [
         {"rate": 0.2, "data_format": "channels_first", "seed": 7},
         [(None, 2, None, None, None)],
     ),  # fmt: skip
+    ("AlphaDropout", {"rate": 0.5}, [(None, 4)]),
+    ("AlphaDropout", {"rate": 0.1, "seed": 1, "noise_shape": [None, 1, 8]}, [(None, 5, 8)]),
+    ("ActivityRegularization", {}, [(None, 4)]),
+    ("ActivityRegularization", {"l1": 0.01, "l2": 0.001}, [(None, None, 3)]),
     ("GaussianNoise", {"stddev": 0.1}, [(None, 4)]),
     ("GaussianNoise", {"stddev": 1.0, "seed": 2}, [(None, None, 3)]),
     ("GaussianNoise", {"stddev": 0.0, "trainable": False}, [(None, 2, 3, 4)]),

@@ -21,6 +21,12 @@ CASES: list = [
     ("BatchNormalization", {"trainable": False, "renorm": True, "center": False}, [(None, 2, 5)]),
     ("BatchNormalization", {"axis": 0}, [(8, 4)]),  # the batch axis, when known
     ("BatchNormalization", {}, [(5,)]),
+    # RMSNormalization.
+    ("RMSNormalization", {}, [(None, 5)]),
+    ("RMSNormalization", {"epsilon": 1e-5}, [(None, None, 16)]),
+    ("RMSNormalization", {"axis": 1}, [(None, 3, 5)]),
+    ("RMSNormalization", {"axis": [1, 2]}, [(None, 3, 5)]),
+    ("RMSNormalization", {"trainable": False}, [(None, 2, 3, 4)]),
     # LayerNormalization.
     ("LayerNormalization", {}, [(None, 5)]),
     ("LayerNormalization", {}, [(None, None, 16)]),
@@ -79,6 +85,8 @@ BAD: list = [
     ("LayerNormalization", {"axis": [1, 2]}, [(None, None, 5)], "MS302"),
     ("LayerNormalization", {"axis": 3}, [(None, 3, 5)], "MS304"),
     ("LayerNormalization", {"axis": [1, -4]}, [(None, 3, 5)], "MS304"),
+    ("RMSNormalization", {}, [(None, 3, None)], "MS302"),
+    ("RMSNormalization", {"axis": 3}, [(None, 3, 5)], "MS304"),
     ("GroupNormalization", {"groups": 2}, [(None, 3, None)], "MS302"),
     ("GroupNormalization", {"groups": 2}, [(None, 3, 5)], "MS304"),
     ("GroupNormalization", {"groups": 8}, [(None, 4)], "MS304"),
