@@ -203,6 +203,9 @@ class LayerType:
     owns_sublayers: bool = False
     from_config: Callable[[dict[str, Any]], None] | None = None
     from_call: Callable[[dict[str, Any], Sequence[Shape | None]], None] | None = None
+    # Whether a call draws random numbers (so a spec's seed gives it one): True for the
+    # augmentation layers; None for the rule of :meth:`is_random`.
+    random: bool | None = None
     kwarg_map: Mapping[str, Kwarg] = field(init=False, repr=False, compare=False)
     nested: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
@@ -221,6 +224,19 @@ class LayerType:
         kw = {k.name: k.default for k in self.kwargs if not k.required}
         kw.update(given)
         return kw
+
+    def is_random(self, kw: Mapping[str, Any]) -> bool:
+        """Whether a call of a layer with these resolved kwargs draws random numbers:
+        ``random`` when set; else the dropout and noise layers always (``rate``,
+        ``stddev``), attention and recurrent layers when their dropout is on."""
+        if self.random is not None:
+            return self.random
+        if "rate" in kw or "stddev" in kw:
+            return True
+        return any(
+            isinstance(kw.get(k), (int, float)) and kw[k] > 0
+            for k in ("dropout", "recurrent_dropout")
+        )
 
     def from_saved(self, kw: dict[str, Any]) -> None:
         """Drop or rewrite, in place, what Keras writes in a saved config for a kwarg left

@@ -275,17 +275,6 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _is_random(kw: Mapping[str, Any]) -> bool:
-    """Whether a layer with a ``seed`` kwarg draws random numbers when called: the
-    dropout and noise layers always (``rate``, ``stddev``), attention and recurrent
-    layers when their dropout is on."""
-    if "rate" in kw or "stddev" in kw:
-        return True
-    return any(
-        isinstance(kw.get(k), (int, float)) and kw[k] > 0 for k in ("dropout", "recurrent_dropout")
-    )
-
-
 def layer_ctor(
     type_name: str,
     given: Mapping[str, Any],
@@ -335,7 +324,7 @@ def layer_ctor(
                     ctor.cls,
                     (*ctor.kwargs, ("seed", derive_seed(seed, name, kwarg.name))),
                 )
-        if "seed" in lt.kwarg_map and given.get("seed") is None and _is_random(resolved):
+        if "seed" in lt.kwarg_map and given.get("seed") is None and lt.is_random(resolved):
             kwargs["seed"] = derive_seed(seed, name, "seed")
     kwargs["name"] = name
     return Ctor("layers", type_name, tuple(kwargs.items()))
