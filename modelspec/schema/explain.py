@@ -299,7 +299,20 @@ def translate(
             for e in error.context
             if e.relative_path or e.validator not in ("type", "enum", "const")
         ]
-        if inner and isinstance(value, (dict, list)):
+        # A number past the bounds of the one branch that takes numbers, beside a list
+        # (a factor): say the bound. Where the other choice is null (a size), the
+        # message below says that null is the way to write "unknown".
+        bounds = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+        branches = error.schema.get("anyOf", []) if isinstance(error.schema, dict) else []
+        if inner and (
+            isinstance(value, (dict, list))
+            or (
+                isinstance(value, (int, float))
+                and not isinstance(value, bool)
+                and all(e.validator in bounds and not e.relative_path for e in inner)
+                and not any(isinstance(b, dict) and b.get("type") == "null" for b in branches)
+            )
+        ):
             from jsonschema.exceptions import best_match
 
             return translate(doc, best_match(inner), prefix, layer_type=layer_type)
