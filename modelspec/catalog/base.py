@@ -121,6 +121,9 @@ IGNORED_KWARGS: dict[str, Any] = {
     "rms_scaling": False,
     "zero_output_for_mask": False,
 }
+# Of those, the ones a wrapper (Bidirectional, TimeDistributed) sets on the layer it
+# wraps: a wrapped layer's config may hold them at any value.
+SET_BY_WRAPPERS = frozenset({"zero_output_for_mask"})
 # What keras.layers.Layer writes for every layer, at its defaults: a custom layer's
 # kwargs leave them out.
 BASE_LAYER_DEFAULTS: dict[str, Any] = {"trainable": True, "activity_regularizer": None,

@@ -297,6 +297,10 @@ def _bidirectional_from_config(kw: dict[str, Any]) -> None:
         del kw["backward_layer"]  # the copy Keras makes when none is given
 
 
+# Keras names Bidirectional's forward copy of its layer `forward_<name>`, and strips
+# the prefix again when it makes one from a config.
+FORWARD_PREFIX = "forward_"
+
 BIDIRECTIONAL = LayerType(
     name="Bidirectional",
     owns_sublayers=True,

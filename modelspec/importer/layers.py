@@ -23,12 +23,14 @@ from modelspec.catalog.base import (
     IGNORED_KWARGS,
     INITIALIZER,
     REGULARIZER,
+    SET_BY_WRAPPERS,
     TUPLE_KWARGS,
     Kwarg,
     LayerType,
     collapse,
 )
 from modelspec.catalog.custom import CLASS_PATH
+from modelspec.catalog.rnn import FORWARD_PREFIX
 from modelspec.errors import did_you_mean
 from modelspec.importer import values as vals
 from modelspec.importer.context import Context, LayerInfo, Ref, layer_word, tensors_in
@@ -202,7 +204,7 @@ def read_kwargs(
             if key == "trainable" and value is True:
                 continue
             if key in IGNORED_KWARGS and (
-                value == IGNORED_KWARGS[key] or (key == "zero_output_for_mask" and wrapped)
+                value == IGNORED_KWARGS[key] or (key in SET_BY_WRAPPERS and wrapped)
             ):
                 continue
             hint = did_you_mean(key, lt.kwarg_map)
@@ -284,9 +286,7 @@ def _wrapped(ctx: Context, lt: LayerType, key: str, value: Any, path: tuple, who
     out: dict[str, Any] = {"type": cls, **kwargs}
     if isinstance(name, str):
         if lt.name == "Bidirectional" and key == "layer":
-            # Keras names its forward copy `forward_<name>`, and strips the prefix
-            # again when it makes one from a config.
-            name = name.removeprefix("forward_")
+            name = name.removeprefix(FORWARD_PREFIX)  # see catalog/rnn.py
         ctx.check_name(name, "layer", (*path, "config", "name"))
         out["name"] = name
     return out
