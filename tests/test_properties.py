@@ -257,6 +257,18 @@ def test_found_examples_sections_of_any_type_beside_a_nested_model(key, value):
     assert result.errors and all(d.line >= 1 and d.col >= 1 for d in result.diagnostics)
 
 
+@pytest.mark.parametrize("value", _FOUND_VALUES, ids=repr)
+def test_found_examples_blocks_of_any_type_beside_a_block_step(value):
+    """`blocks: 1` in a spec whose graph has block steps crashed the block step's
+    check (`in` on an int)."""
+    from modelspec.source.loader import loads
+
+    spec = loads((ROOT / "specs" / "resnet50.yaml").read_text(encoding="utf-8"), "s.yaml")[0].data
+    spec["blocks"] = value
+    result = check_text(json.dumps(spec), "mutated.json")
+    assert result.errors and all(d.line >= 1 and d.col >= 1 for d in result.diagnostics)
+
+
 # --- every shape rule is total -----------------------------------------------------------------
 
 from modelspec.catalog import LAYER_TYPES  # noqa: E402

@@ -66,7 +66,8 @@ def block_step(
                 f"{cx.doc.file_at(block.path)}, which {file} does not include",
             )
     if block is None:
-        if isinstance(block_name, str) and block_name in (cx.data.get("blocks") or {}):
+        defined = cx.data.get("blocks")
+        if isinstance(block_name, str) and isinstance(defined, dict) and block_name in defined:
             raise Abort  # defined, but wrongly: already reported
         raise cx.fail(
             "MS703",
