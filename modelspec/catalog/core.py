@@ -429,18 +429,21 @@ SOFTMAX = LayerType(
 # compute_output_shape is overridden and Layer.compute_output_spec then uses the
 # compute dtype; we follow what the running model does.
 
+DROP_RATE = Kwarg("rate", RATE, description="Fraction of the input units to drop, in [0, 1).")
+NOISE_SHAPE = Kwarg(
+    "noise_shape",
+    nullable({"type": "array", "items": nullable(POS_INT)}),
+    None,
+    "Shape of the binary dropout mask, broadcast against the input; None for the input's.",
+)
+
 DROPOUT = LayerType(
     name="Dropout",
     category="regularization",
     doc="Sets a fraction `rate` of inputs to 0 in training, scaling the rest by 1/(1 - rate).",
     kwargs=(
-        Kwarg("rate", RATE, description="Fraction of the input units to drop, in [0, 1)."),
-        Kwarg(
-            "noise_shape",
-            nullable({"type": "array", "items": nullable(POS_INT)}),
-            None,
-            "Shape of the binary dropout mask, broadcast against the input; None for the input's.",
-        ),
+        DROP_RATE,
+        NOISE_SHAPE,
         SEED,
         TRAINABLE,
     ),
@@ -510,13 +513,8 @@ ALPHA_DROPOUT = LayerType(
     category="regularization",
     doc="Dropout that keeps the mean and variance of its inputs, for SELU networks.",
     kwargs=(
-        Kwarg("rate", RATE, description="Fraction of the input units to drop, in [0, 1)."),
-        Kwarg(
-            "noise_shape",
-            nullable({"type": "array", "items": nullable(POS_INT)}),
-            None,
-            "Shape of the dropout mask, broadcast against the input; None for the input's.",
-        ),
+        DROP_RATE,
+        NOISE_SHAPE,
         SEED,
         TRAINABLE,
     ),
