@@ -437,17 +437,18 @@ NOISE_SHAPE = Kwarg(
     "Shape of the binary dropout mask, broadcast against the input; None for the input's.",
 )
 
-DROPOUT = LayerType(
-    name="Dropout",
-    category="regularization",
-    doc="Sets a fraction `rate` of inputs to 0 in training, scaling the rest by 1/(1 - rate).",
-    kwargs=(
-        DROP_RATE,
-        NOISE_SHAPE,
-        SEED,
-        TRAINABLE,
-    ),
-    shape=_same_shape,
+
+def _dropout(name: str, doc: str) -> LayerType:
+    """A dropout layer: a rate, a mask shape and a seed; the input's shape."""
+    kwargs = (DROP_RATE, NOISE_SHAPE, SEED, TRAINABLE)
+    return LayerType(
+        name=name, category="regularization", doc=doc, kwargs=kwargs, shape=_same_shape
+    )
+
+
+DROPOUT = _dropout(
+    "Dropout",
+    "Sets a fraction `rate` of inputs to 0 in training, scaling the rest by 1/(1 - rate).",
 )
 
 
@@ -508,17 +509,8 @@ GAUSSIAN_DROPOUT = LayerType(
 )
 
 
-ALPHA_DROPOUT = LayerType(
-    name="AlphaDropout",
-    category="regularization",
-    doc="Dropout that keeps the mean and variance of its inputs, for SELU networks.",
-    kwargs=(
-        DROP_RATE,
-        NOISE_SHAPE,
-        SEED,
-        TRAINABLE,
-    ),
-    shape=_same_shape,
+ALPHA_DROPOUT = _dropout(
+    "AlphaDropout", "Dropout that keeps the mean and variance of its inputs, for SELU networks."
 )
 
 ACTIVITY_REGULARIZATION = LayerType(
