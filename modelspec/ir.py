@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from modelspec.catalog.base import Shape
 from modelspec.errors import JsonPath
@@ -102,15 +102,71 @@ class TensorRef:
         return self.name if self.index is None else f"{self.name}[{self.index}]"
 
 
+class TensorArg(NamedTuple):
+    """A tensor given as a call argument, as the plan and the emitters hold it."""
+
+    name: str
+    index: int | None
+
+
+def tensor_args(value: Any) -> tuple[TensorArg, ...]:
+    """The tensors in a call argument's plain value (see :meth:`CallKwarg.plain`)."""
+    if isinstance(value, TensorArg):
+        return (value,)
+    if isinstance(value, tuple):
+        return tuple(v for v in value if isinstance(v, TensorArg))
+    return ()
+
+
+@dataclass(frozen=True, slots=True)
+class CallKwarg:
+    """One argument of a step's ``call:``: ``value`` is a :class:`TensorRef`, a tuple of
+    them (None for a left-out mask), or a constant (``use_causal_mask: true``)."""
+
+    name: str
+    value: Any
+    source: Source  # of the value
+    key_source: Source
+
+    def plain(self) -> tuple[str, Any]:
+        """``(name, value)`` with each tensor a :class:`TensorArg`: what the plan holds."""
+        value = self.value
+        if isinstance(value, TensorRef):
+            return self.name, TensorArg(value.name, value.index)
+        if isinstance(value, tuple):
+            return self.name, tuple(
+                None if t is None else TensorArg(t.name, t.index) for t in value
+            )
+        return self.name, value
+
+    def refs(self) -> tuple[TensorRef, ...]:
+        """The tensors the argument reads."""
+        if isinstance(self.value, TensorRef):
+            return (self.value,)
+        if isinstance(self.value, tuple):
+            return tuple(v for v in self.value if isinstance(v, TensorRef))
+        return ()
+
+
 @dataclass(frozen=True, slots=True)
 class Call:
-    """One call of ``layer`` on ``inputs``, producing the tensor ``output``."""
+    """One call of ``layer`` on ``inputs``, producing the tensor ``output``, with the
+    call arguments ``kwargs`` (a graph step's ``call:``)."""
 
     layer: str
     inputs: tuple[TensorRef, ...]
     output: str
     step: str
     source: Source
+    kwargs: tuple[CallKwarg, ...] = ()
+
+    def refs(self) -> tuple[TensorRef, ...]:
+        """Every tensor the call reads: its inputs, then the tensors of its arguments by
+        name, the order in which Keras lists a call's tensors (its node's parents)."""
+        if not self.kwargs:
+            return self.inputs
+        kwargs = sorted(self.kwargs, key=lambda k: k.name)
+        return self.inputs + tuple(r for k in kwargs for r in k.refs())
 
 
 @dataclass(frozen=True, slots=True)

@@ -1497,10 +1497,14 @@ def test_ms103_wrapped_layer_without_type():
          StackBreak("fork", at=1)),
         (["x"], [("a", [("x", None)], "a", 1)], [("x", None)], StackBreak("output")),
         (["x"], [("a", [("x", None)], "a", 1)], [None], StackBreak("output")),
+        (["x"], [("a", [("x", None)], "a", 1, 1)], [("a", None)], StackBreak("arguments", 1, 0)),
     ],
 )  # fmt: skip
 def test_stack_break_names_the_first_thing_a_sequential_model_cannot_hold(inputs, calls, outputs, expected):  # fmt: skip
-    calls = [(layer, [Ref(*r) for r in reads], out, n) for layer, reads, out, n in calls]
+    calls = [
+        (layer, [Ref(*r) for r in reads], out, n, *args) for layer, reads, out, n, *args in calls
+    ]
+    calls = [c if len(c) == 5 else (*c, 0) for c in calls]
     outputs = [None if o is None else Ref(*o) for o in outputs]
     counts = Counter(layer for layer, *_ in calls)
     assert stack_break(inputs, calls, outputs, counts) == expected
@@ -1512,7 +1516,7 @@ def test_stack_break_reads_the_calls_only_up_to_the_first_break():
     def calls():
         for layer in ("a", "b", "c"):
             read.append(layer)
-            yield (layer, [Ref("x", None)], layer, 1)
+            yield (layer, [Ref("x", None)], layer, 1, 0)
 
     assert stack_break(["x"], calls(), [Ref("c", None)], {"a": 1, "b": 1, "c": 1}) == StackBreak("fork", at=1)  # fmt: skip
     assert read == ["a", "b"]

@@ -283,6 +283,15 @@ DTYPE_ALIASES = {
 LAYER_TYPES: dict[str, LayerType] = {}
 
 
+def inner_layer(spec: Any) -> tuple[LayerType, dict[str, Any]]:
+    """The catalogue entry and resolved kwargs of a layer a wrapper holds (its spec dict)."""
+    type_name = spec.get("type") if isinstance(spec, dict) else None
+    if type_name not in LAYER_TYPES:
+        raise ShapeError(f"wraps an unknown layer type {type_name!r}", code="MS304")
+    layer = LAYER_TYPES[type_name]
+    return layer, layer.resolve({k: v for k, v in spec.items() if k != "type"})
+
+
 # --- JSON Schema fragments shared by many kwargs -------------------------------------
 
 INT = {"type": "integer"}

@@ -16,7 +16,6 @@ from modelspec.catalog.base import (
     CONSTRAINT,
     INITIALIZER,
     INT,
-    LAYER_TYPES,
     POS_INT,
     RATE,
     REGULARIZER,
@@ -30,6 +29,7 @@ from modelspec.catalog.base import (
     expect_min_rank,
     expect_rank,
     fmt_shape,
+    inner_layer,
     known_dim,
     nullable,
 )
@@ -168,15 +168,6 @@ SIMPLE_RNN = LayerType(
 # --- wrappers -------------------------------------------------------------------------
 
 
-def _inner(spec):
-    """The catalogue entry and resolved kwargs of a nested layer spec."""
-    type_name = spec.get("type") if isinstance(spec, dict) else None
-    if type_name not in LAYER_TYPES:
-        raise ShapeError(f"wraps an unknown layer type {type_name!r}", code="MS304")
-    layer = LAYER_TYPES[type_name]
-    return layer, layer.resolve({k: v for k, v in spec.items() if k != "type"})
-
-
 # Keras's wrappers own no weights: the inner layers create them. A wrapper's own
 # trainable flag only empties the lists it reports itself, so once it is nested in
 # another wrapper Keras ignores it (and a Model ignores it too: keras-team/keras#17466).
@@ -209,7 +200,7 @@ def _split(shape):
 
 
 def _bidirectional_shape(kw, inputs):
-    fwd, fkw = _inner(kw["layer"])
+    fwd, fkw = inner_layer(kw["layer"])
     if not _is_recurrent(fwd):
         raise ShapeError(
             f"wraps only recurrent layers (LSTM, GRU, SimpleRNN); got `{fwd.name}`",
@@ -225,7 +216,7 @@ def _bidirectional_shape(kw, inputs):
                 code="MS304",
             )
     else:
-        bwd, bkw = _inner(kw["backward_layer"])
+        bwd, bkw = inner_layer(kw["backward_layer"])
         if not _is_recurrent(bwd):
             raise ShapeError(
                 f"takes only a recurrent backward_layer; got `{bwd.name}`", code="MS304"
@@ -267,8 +258,8 @@ def _bidirectional_shape(kw, inputs):
 
 
 def _bidirectional_params(kw, inputs):
-    fwd, fkw = _inner(kw["layer"])
-    bwd, bkw = (fwd, fkw) if kw["backward_layer"] is None else _inner(kw["backward_layer"])
+    fwd, fkw = inner_layer(kw["layer"])
+    bwd, bkw = (fwd, fkw) if kw["backward_layer"] is None else inner_layer(kw["backward_layer"])
     # Keras rebuilds the backward copy from `layer`'s config, so it keeps its trainable flag.
     t1, n1 = _nested_params(fwd, fkw, inputs)
     t2, n2 = _nested_params(bwd, bkw, inputs)
@@ -328,8 +319,8 @@ BIDIRECTIONAL = LayerType(
 )
 
 
-def _time_distributed_inner(kw):
-    inner, ikw = _inner(kw["layer"])
+def _time_distributedinner_layer(kw):
+    inner, ikw = inner_layer(kw["layer"])
     if inner.is_merge:
         raise ShapeError(
             f"wraps only single-input layers; `{inner.name}` takes several inputs",
@@ -355,7 +346,7 @@ def _rethrow(inner, err: ShapeError, step) -> ShapeError:
 def _time_distributed_shape(kw, inputs):
     (shape,) = inputs
     expect_min_rank(shape, 3)
-    inner, ikw = _time_distributed_inner(kw)
+    inner, ikw = _time_distributedinner_layer(kw)
     step = _per_step(shape)
     try:
         out = inner.shape(ikw, [step])
@@ -371,7 +362,7 @@ def _time_distributed_shape(kw, inputs):
 
 def _time_distributed_params(kw, inputs):
     (shape,) = inputs
-    inner, ikw = _time_distributed_inner(kw)
+    inner, ikw = _time_distributedinner_layer(kw)
     step = _per_step(shape)
     try:
         trainable, frozen = _nested_params(inner, ikw, [step])

@@ -14,6 +14,7 @@ from typing import Any
 
 from modelspec.compose.context import Context, Scope
 from modelspec.compose.nested import set_home
+from modelspec.compose.syntax import map_call_refs
 from modelspec.errors import JsonPath, did_you_mean
 
 
@@ -66,6 +67,7 @@ def apply_step(
         rep["apply"] = layer_uses(cx, rep.get("apply"), path, scope, index if count > 1 else None)
         if "to" in rep:
             rep["to"] = cx.refs(rep["to"], scope, (*path, "to")) if source is None else source
+        rep = map_call_refs(rep, lambda ref, where: cx.ref(ref, scope, (*path, *where)))
         out = prefix + (name if index == count else f"{name}_{index}")
         cx.add_step(out, rep, path, note)
         if scope is not None:

@@ -51,6 +51,7 @@ from modelspec.compose.definitions import read_blocks, read_vars
 from modelspec.compose.limits import Budget
 from modelspec.compose.nested import finish_models
 from modelspec.compose.scan import COMPOSE_KEYS
+from modelspec.compose.syntax import map_call_refs
 from modelspec.errors import WARNING, Diagnostic, JsonPath, Stop
 from modelspec.source.document import Document
 from modelspec.source.include import Library, gather, merge
@@ -218,12 +219,12 @@ def _resolve_step(cx: Context, name: str, step: Any) -> Any:
         return step
     to, path = step.get("to"), (*cx.step_paths[name], "to")
     if isinstance(to, str):
-        return {**step, "to": cx.resolve(to, path)}
-    if isinstance(to, list):
-        return {
+        step = {**step, "to": cx.resolve(to, path)}
+    elif isinstance(to, list):
+        step = {
             **step,
             "to": [
                 cx.resolve(t, (*path, i)) if isinstance(t, str) else t for i, t in enumerate(to)
             ],
         }
-    return step
+    return map_call_refs(step, lambda ref, where: cx.resolve(ref, (*cx.step_paths[name], *where)))

@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from modelspec.compose.context import Context, Scope
+from modelspec.compose.syntax import step_refs
 from modelspec.errors import JsonPath
 from modelspec.ir import split_ref
 
@@ -69,16 +70,9 @@ def finish_models(cx: Context, out: dict[str, Any]) -> None:
 
     graph, outputs = out.get("graph"), out.get("outputs")
     for name, step in graph.items() if isinstance(graph, dict) else ():
-        to = step.get("to") if isinstance(step, dict) else None
         reader = nested_chain(cx, name)
-        for i, ref in enumerate(to if isinstance(to, list) else [to]):
-            if isinstance(ref, str):
-                where = (
-                    (*cx.step_paths[name], "to", i)
-                    if isinstance(to, list)
-                    else (*cx.step_paths[name], "to")
-                )
-                check_ref(ref, reader, where)
+        for where, ref in step_refs(step):
+            check_ref(ref, reader, (*cx.step_paths[name], *where))
     for oname, spec in outputs.items() if isinstance(outputs, dict) else ():
         if isinstance(spec, dict) and isinstance(spec.get("from"), str):
             check_ref(spec["from"], (), ("outputs", oname, "from"))

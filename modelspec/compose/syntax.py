@@ -9,9 +9,11 @@ describes the same keys to an editor. A key added here is known to both.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from modelspec.catalog.base import LAYER_REF
+from modelspec.errors import JsonPath
 
 # A name, or a list of names.
 _NAMES = {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
@@ -81,3 +83,39 @@ APPLY_STEP_FIELDS: dict[str, dict[str, Any]] = {
         "description": "false drops the step; its name then stands for its input.",
     },
 }
+
+
+def step_refs(step: Any) -> list[tuple[JsonPath, str]]:
+    """Every tensor an apply step reads, with its path in the step: ``to`` (a name or
+    a list) and the tensors of ``call:`` (a name, or a list with nulls)."""
+    if not isinstance(step, dict):
+        return []
+    out: list[tuple[JsonPath, str]] = []
+
+    def add(value: Any, path: JsonPath) -> None:
+        if isinstance(value, str):
+            out.append((path, value))
+        elif isinstance(value, list):
+            out.extend(((*path, i), v) for i, v in enumerate(value) if isinstance(v, str))
+
+    add(step.get("to"), ("to",))
+    call = step.get("call")
+    for name, value in call.items() if isinstance(call, dict) else ():
+        add(value, ("call", name))
+    return out
+
+
+def map_call_refs(step: dict[str, Any], rename: Callable[[str, JsonPath], str]) -> dict[str, Any]:
+    """``step`` with each tensor of its ``call:`` replaced by ``rename(ref, path)``."""
+    call = step.get("call")
+    if not isinstance(call, dict):
+        return step
+
+    def one(value: Any, path: JsonPath) -> Any:
+        if isinstance(value, str):
+            return rename(value, path)
+        if isinstance(value, list):
+            return [rename(v, (*path, i)) if isinstance(v, str) else v for i, v in enumerate(value)]
+        return value
+
+    return {**step, "call": {k: one(v, ("call", k)) for k, v in call.items()}}

@@ -240,7 +240,12 @@ def _wiring(spec: Spec, result: Result) -> dict[str, list[list[str]]]:
 
     wiring: dict[str, list[list[str]]] = {}
     for call in result.graph.order:
-        wiring.setdefault(call.layer, []).append([source(r) for r in call.inputs])
+        reads = [source(r) for r in call.inputs]
+        for kw in sorted(call.kwargs, key=lambda k: k.name):
+            refs = kw.refs()
+            shown = ", ".join(source(r) for r in refs) if refs else str(kw.value).lower()
+            reads.append(f"{kw.name}={shown}")
+        wiring.setdefault(call.layer, []).append(reads)
     for calls in wiring.values():
         calls.sort()
     for out in spec.outputs:

@@ -177,7 +177,7 @@ def diagram(result: Result, *, shapes: bool = True, expand: bool = False) -> Dia
         chain = result.groups.get(call.step, ())
         if chain and not expand:
             node_id = box(*chain[0])
-            for ref in call.inputs:
+            for ref in call.refs():
                 if ref.name in ids:
                     edge(ref, node_id)
             ids[call.output] = node_id
@@ -198,7 +198,7 @@ def diagram(result: Result, *, shapes: bool = True, expand: bool = False) -> Dia
             cluster = cluster_of((call.step,), call.step, None)
         node = Node(new_id(), kind, lines, d.shared.get(call.layer, PLAIN), cluster, call.layer)
         d.nodes.append(node)
-        for ref in call.inputs:
+        for ref in call.refs():
             if ref.name in ids:
                 edge(ref, node.id)
         ids[call.output] = node.id

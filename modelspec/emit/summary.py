@@ -241,7 +241,7 @@ def summary_table(result: Result) -> str:
 
     def connected(call: Call) -> list[str]:
         out = []
-        for ref in call.inputs:
+        for ref in call.refs():
             base = node_index.get(ref.name, ref.name)
             out.append(f"{base}[{ref.index or 0}]")
         return out

@@ -1,15 +1,18 @@
 """A layer's ``inbound_nodes`` -> its calls (:class:`~modelspec.importer.context.Node`):
 the tensors each call reads, in the order a spec's ``to:`` lists them, and its masks.
 
-A spec calls a layer on tensors only, with Keras's default call arguments; any other
-argument is MS615.
+A call's other arguments become the step's ``call:`` where the layer's call takes them
+(:mod:`modelspec.catalog.calls`): tensors as references, ``True`` constants as they
+are; ``False`` and ``None`` are Keras's defaults and are left out. Any other argument
+is MS615.
 
 # NOTE: [masks]
 A layer called on a masked tensor (after ``Embedding(mask_zero=True)`` or
 ``Masking``) gets the mask as a ``mask=`` call argument, and Keras records how the
 mask was computed as ``keras.ops`` calls (``NotEqual``, ``Any``, ...). A spec
 propagates masks the same way Keras does, so these calls and arguments are left
-out. A ``keras.ops`` call whose result reaches anything but a ``mask=`` argument is
+out; a mask from a layer or an input is the call's own ``mask``. A ``keras.ops`` call
+whose result reaches anything but a computed ``mask=`` argument is
 the model's own computation, and an error (MS612).
 
 # NOTE: [ops as layers]
@@ -31,6 +34,7 @@ from typing import Any
 
 from modelspec.catalog import LAYER_TYPES
 from modelspec.catalog.base import IGNORED_CALL_KWARGS
+from modelspec.catalog.calls import NO_ARGS, call_of
 from modelspec.errors import Stop
 from modelspec.importer.context import (
     Context,
@@ -104,26 +108,46 @@ def _call(
     elif args:
         tensors, extra = [args[0]], len(args) > 1
     masks: list[Ref] = []
+    args: dict[str, Any] = {}
+    takes = call_of(info.type) if lt is not None else NO_ARGS
     for key, value in kwargs.items():
         if lt is not None and lt.call == "positional" and key in ("query", "value", "key"):
             continue
+        arg = takes.arg(key)
+        where = (*path, "kwargs", key)
         if key == "mask":
-            for m in value if isinstance(value, list) else [value]:
-                if m is None:
-                    continue
-                ref = history(m) if is_tensor(m) else None
-                if ref is None:
-                    ctx.error("MS615", f"{who} passes mask={short(m)}", (*path, "kwargs", key))
-                else:
+            given = value if isinstance(value, list) else [value]
+            refs = [history(m) if is_tensor(m) else None for m in given]
+            for m, ref in zip(given, refs, strict=True):
+                if m is not None and ref is None:
+                    ctx.error("MS615", f"{who} passes mask={short(m)}", where)
+                elif ref is not None:
                     masks.append(ref)
+            if arg is not None and any(r is not None for r in refs):
+                # Kept as `call: {mask: ...}` unless Keras computed it (see drop_mask_ops).
+                args[key] = refs if arg.kind == "masks" else refs[0]
+            continue
+        if arg is not None and arg.is_tensor and value is not None:
+            given = value if isinstance(value, list) else [value]
+            refs = [history(t) if is_tensor(t) else None for t in given]
+            if None in refs:
+                ctx.error("MS615", f"{who} passes `{key}={short(value)}`", where)
+                continue
+            args[key] = refs if isinstance(value, list) else refs[0]
+            continue
+        if arg is not None and value is True:
+            args[key] = True
             continue
         if value is None or value in IGNORED_CALL_KWARGS.get(key, ()):
             continue
         ctx.error(
             "MS615",
             f"{who} passes `{key}={short(value)}`, which a spec cannot express",
-            (*path, "kwargs", key),
-            "a spec calls layers on tensors only, with Keras's default arguments",
+            where,
+            "a spec passes a layer's call the arguments it takes (see `call:` in "
+            "docs/spec.md); this one it does not take"
+            if arg is None
+            else None,
         )
     if extra:
         ctx.error(
@@ -145,7 +169,7 @@ def _call(
         shapes.append(shape_of(t))
     if not refs and not ctx.failed:
         ctx.error("MS604", f"{who} has no input tensor", path)
-    return Node(info, k, refs, shapes, masks, path)
+    return Node(info, k, refs, shapes, masks, path, args)
 
 
 def _float32_tensor(value: Any) -> bool:
@@ -200,6 +224,24 @@ def drop_mask_ops(
     ctx: Context, layers: Mapping[str, LayerInfo], outputs: list[tuple[str, Ref]]
 ) -> None:
     """Leave out the ``keras.ops`` calls that only compute masks; report the others."""
+    masking = any(
+        i.type == "Masking" or (i.type == "Embedding" and i.kwargs.get("mask_zero"))
+        for i in layers.values()
+    )
+    for info in layers.values():
+        for node in info.nodes if info.kind == "layer" else ():
+            if not node.masks:
+                continue
+            if masking and all(layers[ref[0]].kind == "op" for ref in node.masks):
+                node.kwargs.pop("mask", None)  # computed by Keras: the spec propagates it
+            elif "mask" not in node.kwargs:
+                ctx.error(
+                    "MS615",
+                    f"call {node.index} of {layer_word(info)} passes an explicit mask",
+                    (*node.path, "kwargs", "mask"),
+                    "a spec propagates the masks of Embedding(mask_zero=True) and Masking, "
+                    "as Keras does; a layer whose call takes `mask` may be given one",
+                )
     bad: set[str] = set()
     stack: list[str] = []
 
@@ -212,7 +254,7 @@ def drop_mask_ops(
     for info in layers.values():
         if info.kind in ("layer", "model", "bad"):
             for node in info.nodes:
-                for ref in node.inputs:
+                for ref in node.reads():
                     reach(ref)
     for _, ref in outputs:
         reach(ref)
@@ -229,21 +271,6 @@ def drop_mask_ops(
             "use a catalogue layer instead (Add, Multiply, Activation, Rescaling, Reshape, ...) "
             "and save the model again",
         )
-    masking = any(
-        i.type == "Masking" or (i.type == "Embedding" and i.kwargs.get("mask_zero"))
-        for i in layers.values()
-    )
-    for info in layers.values():
-        for node in info.nodes if info.kind == "layer" else ():
-            for ref in node.masks:
-                if layers[ref[0]].kind != "op" or not masking:
-                    ctx.error(
-                        "MS615",
-                        f"call {node.index} of {layer_word(info)} passes an explicit mask",
-                        (*node.path, "kwargs", "mask"),
-                        "a spec propagates the masks of Embedding(mask_zero=True) and Masking, "
-                        "as Keras does, and takes no other",
-                    )
     for info in layers.values():
         if info.kind == "op":
             info.nodes.clear()

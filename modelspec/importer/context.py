@@ -30,6 +30,23 @@ class Node:
     shapes: list[Any]  # the input shapes Keras recorded, batch axis first
     masks: list[Ref]
     path: tuple
+    # The call's arguments a spec writes in `call:`: a Ref, a list of Refs (None for a
+    # left-out mask), or a constant.
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def arg_refs(self) -> list[Ref]:
+        """The tensors of the call's arguments, in ``kwargs`` order."""
+        out: list[Ref] = []
+        for value in self.kwargs.values():
+            if isinstance(value, tuple):
+                out.append(value)
+            elif isinstance(value, list):
+                out += [v for v in value if v is not None]
+        return out
+
+    def reads(self) -> list[Ref]:
+        """Every tensor the call reads: its inputs and its arguments' tensors."""
+        return [*self.inputs, *self.arg_refs()] if self.kwargs else self.inputs
 
 
 @dataclass(slots=True)

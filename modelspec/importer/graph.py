@@ -209,7 +209,7 @@ def _check_refs(
 
     for info in layers.values():
         for node in info.nodes:
-            for ref in [*node.inputs, *node.masks]:
+            for ref in [*node.inputs, *node.masks, *node.arg_refs()]:
                 if not valid(ref):
                     ctx.error(
                         "MS604",
@@ -248,10 +248,10 @@ def order(
         if key in live:
             continue
         live.add(key)
-        stack.extend((r[0], r[1]) for r in by_ref[key].inputs if (r[0], r[1]) in by_ref)
+        stack.extend((r[0], r[1]) for r in by_ref[key].reads() if (r[0], r[1]) in by_ref)
 
     def needs(key: tuple[str, int]) -> set[tuple[str, int]]:
-        return {(r[0], r[1]) for r in by_ref[key].inputs if (r[0], r[1]) in by_ref}
+        return {(r[0], r[1]) for r in by_ref[key].reads() if (r[0], r[1]) in by_ref}
 
     def rank(key: tuple[str, int]) -> tuple[int, int, str]:
         return (layers[key[0]].position, key[1], key[0])
@@ -269,7 +269,7 @@ def chain_calls(
     is a list of tensors, and the nested models called."""
     uses: Counter[Ref] = Counter()
     for node in calls:
-        uses.update(node.inputs)
+        uses.update(node.reads())
     uses.update(ref for _, ref in outputs)
     max_index: dict[tuple[str, int], int] = {}
     for ref in uses:
@@ -287,7 +287,8 @@ def chain_calls(
     chain_of: dict[tuple[str, int], list[Node]] = {}
     for node in calls:
         chain = None
-        if len(node.inputs) == 1:
+        # A call with arguments is a step of its own (`call:` is one layer's).
+        if len(node.inputs) == 1 and not node.kwargs:
             ref = node.inputs[0]
             prev = (ref[0], ref[1])
             before = chain_of.get(prev)
@@ -299,6 +300,7 @@ def chain_calls(
                 and ref[2] == 0
                 and uses[ref] == 1
                 and not {ref[0], node.layer.name} & models
+                and not before[0].kwargs
             ):
                 chain = before
         if chain is None:
@@ -384,10 +386,20 @@ def write_graph(
             steps[step] = call
             continue
         apply = [n.layer.name for n in chain]
-        steps[step_of[(last.layer.name, last.index)]] = {
+        step: dict[str, Any] = {
             "apply": apply[0] if len(apply) == 1 else apply,
             "to": to[0] if len(to) == 1 else to,
         }
+        if chain[0].kwargs:
+            step["call"] = {
+                k: tensor(v)
+                if isinstance(v, tuple)
+                else [None if r is None else tensor(r) for r in v]
+                if isinstance(v, list)
+                else v
+                for k, v in chain[0].kwargs.items()
+            }
+        steps[step_of[(last.layer.name, last.index)]] = step
     write_names([s for n, d in defined.items() for s in slots(d, n, "fixed")], input_names)
     if blocks:
         doc["blocks"] = blocks

@@ -207,6 +207,7 @@ def _document(
         and len(chains) == 1
         and all(count == 1 for count in called.values())
         and chains[0][0].inputs == [(inputs[0].name, 0, 0)]
+        and not chains[0][0].kwargs
         and outputs[0][1] == (chains[0][-1].layer.name, chains[0][-1].index, 0)
         and (chains[0][-1].layer.name, chains[0][-1].index) not in multi
         and not models

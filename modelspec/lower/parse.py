@@ -23,6 +23,7 @@ from modelspec.ir import (
     MAX_NAME,
     NAME,
     Call,
+    CallKwarg,
     Input,
     Layer,
     Output,
@@ -229,6 +230,36 @@ class _Parser:
             )
         return ()
 
+    def call_kwargs(self, given: Any, path: tuple, chain: int) -> tuple[CallKwarg, ...]:
+        """A step's ``call:``: its tensors as references, its constants as they are.
+        What the schema refused is left out; which arguments the layer takes, and what
+        their tensors must be, the shape pass checks."""
+        if not isinstance(given, dict):
+            return ()
+        if chain > 1:
+            self.error(
+                "MS313",
+                f"`call:` gives arguments to one layer's call; this step applies {chain}",
+                path,
+                key=True,
+                hint="give the layer that takes them a step of its own",
+            )
+            return ()
+        out = []
+        for name, value in given.items():
+            where = (*path, name)
+            if isinstance(value, str):
+                value = TensorRef.parse(value, self.source(where))
+            elif isinstance(value, list):
+                value = tuple(
+                    TensorRef.parse(v, self.source((*where, i))) if isinstance(v, str) else None
+                    for i, v in enumerate(value)
+                )
+            elif not isinstance(value, bool):
+                continue
+            out.append(CallKwarg(name, value, self.source(where), self.source(where, key=True)))
+        return tuple(out)
+
     # --- the whole spec --------------------------------------------------------------
 
     def parse(self) -> Spec:
@@ -351,6 +382,7 @@ class _Parser:
                 continue
             items = self.chain_items(spec.get("apply"), (*path, "apply"))
             refs = self.refs(spec.get("to"), (*path, "to"))
+            kwargs = self.call_kwargs(spec.get("call"), (*path, "call"), len(items))
             chain: list[Call] = []
             for i, (item_path, use) in enumerate(items):
                 layer = self.resolve_use(use, item_path, layers, all_names)
@@ -359,7 +391,7 @@ class _Parser:
                 if layer is None:
                     refs = ()
                 elif refs:
-                    chain.append(Call(layer, refs, out_name, step, src))
+                    chain.append(Call(layer, refs, out_name, step, src, kwargs))
                 refs = (TensorRef(out_name, None, src),) if refs else ()
             # A chain cut by a layer that is not there (reported) makes no calls: its
             # step stays defined, with an unknown shape, rather than a later layer

@@ -141,6 +141,9 @@ class PlanCall:
     step: str
     line: int
     file: str = ""  # the file it was written in, when not the spec's (an included block)
+    # The call arguments: (name, value), a value being a TensorArg, a tuple of them
+    # (None for a left-out mask) or a constant.
+    kwargs: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,7 +365,7 @@ def _written_order(spec: Spec, live: list) -> list:
     produced_by = {c.output: c.step for c in live}
     needs: dict[str, set[str]] = {}
     for step, calls in by_step.items():
-        deps = {produced_by[r.name] for c in calls for r in c.inputs if r.name in produced_by}
+        deps = {produced_by[r.name] for c in calls for r in c.refs() if r.name in produced_by}
         needs[step] = deps - {step}
     order = stable_order(by_step, needs.__getitem__)
     return [call for step in order for call in by_step[step]]
@@ -377,7 +380,7 @@ def _chain_break(spec: Spec, calls: list, shapes: Any) -> tuple[str, Source] | N
 
     found = stack_break(
         [i.name for i in spec.inputs],
-        ((c.layer, c.inputs, c.output, returns(c)) for c in calls),
+        ((c.layer, c.inputs, c.output, returns(c), len(c.kwargs)) for c in calls),
         [o.tensor for o in spec.outputs],
         Counter(c.layer for c in calls),
     )
@@ -401,6 +404,8 @@ def _chain_break(spec: Spec, calls: list, shapes: Any) -> tuple[str, Source] | N
             return f"{what} reads '{call.inputs[0]}', not the layer before it", call.source
         case "several":
             return f"{what} returns {found.count} tensors", call.source
+        case "arguments":
+            return f"{what} is called with `call:` arguments", call.source
     return f"output '{spec.outputs[0].name}' is not the last layer's output", spec.outputs[0].source
 
 
@@ -471,6 +476,7 @@ def plan(result: Any) -> Plan:
                 call.step,
                 call.source.line,
                 _file(spec, call.source),
+                tuple(k.plain() for k in call.kwargs),
             )  # fmt: skip
         )
     outputs = tuple(PlanOutput(o.name, (o.tensor.name, o.tensor.index)) for o in spec.outputs)
@@ -577,6 +583,7 @@ def _nested(flat: Plan, result: Any) -> Plan:
                     item.step,
                     item.source.line,
                     _file(spec, item.source),
+                    item.kwargs,
                 )
             )
         return layers, tuple(calls)

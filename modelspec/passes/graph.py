@@ -89,8 +89,14 @@ def check_graph(spec: Spec) -> tuple[GraphFacts, list[Diagnostic]]:
     deps: dict[str, set[str]] = {}
     for call in spec.calls:
         wanted = set()
-        for ref in call.inputs:
-            if check_ref(ref, f"in the input of step '{call.step}'"):
+        reads = [(ref, f"in the input of step '{call.step}'") for ref in call.inputs]
+        reads += [
+            (ref, f"in `call: {kw.name}` of step '{call.step}'")
+            for kw in call.kwargs
+            for ref in kw.refs()
+        ]
+        for ref, what in reads:
+            if check_ref(ref, what):
                 if ref.name in producer:
                     wanted.add(ref.name)
             else:
@@ -211,7 +217,7 @@ def check_graph(spec: Spec) -> tuple[GraphFacts, list[Diagnostic]]:
     if unknown:
         return GraphFacts(order, producer, frozenset(broken), frozenset(live)), diags
 
-    read = {ref.name for c in spec.calls for ref in c.inputs}
+    read = {ref.name for c in spec.calls for ref in c.refs()}
     for name, inp in inputs.items():
         if name not in used_inputs and spec.outputs:
             what = "is never used" if name not in read else "does not reach any output"
@@ -314,7 +320,7 @@ def _mark_live(
             known = False
         if call is None:
             continue
-        for ref in call.inputs:
+        for ref in call.refs():
             if ref.name in input_set:
                 used_inputs.add(ref.name)
             elif ref.name not in live:
@@ -392,7 +398,8 @@ def stack_break(
 ) -> StackBreak | None:
     """The first :class:`StackBreak` of a graph, or None for a plain stack.
 
-    ``calls`` are ``(layer, inputs, output, tensors returned)`` in order, each input a
+    ``calls`` are ``(layer, inputs, output, tensors returned, call arguments)`` in
+    order, each input a
     :class:`Ref` or a :class:`~modelspec.ir.TensorRef`; ``outputs`` are what the graph
     returns (None for an output that reads nothing); ``calls_of`` counts each layer's
     calls. ``calls`` may be lazy: it is read only up to the first break. The plan and
@@ -403,9 +410,11 @@ def stack_break(
     if len(outputs) != 1:
         return StackBreak("outputs", len(outputs))
     previous = inputs[0]
-    for at, (layer, reads, output, returns) in enumerate(calls):
+    for at, (layer, reads, output, returns, arguments) in enumerate(calls):
         if calls_of[layer] > 1:
             return StackBreak("shared", calls_of[layer], at)
+        if arguments:
+            return StackBreak("arguments", arguments, at)
         if len(reads) != 1:
             return StackBreak("fan_in", len(reads), at)
         if reads[0].index is not None:

@@ -47,7 +47,7 @@ def keras_layer_order(spec: Spec, graph: GraphFacts) -> list[str]:
             if node[0] == "input":
                 kids = []
             else:
-                found = (node_of(ref.name) for ref in graph.producer[node[1]].inputs)
+                found = (node_of(ref.name) for ref in graph.producer[node[1]].refs())
                 kids = [n for n in found if n is not None]
             known[node] = kids
         return kids

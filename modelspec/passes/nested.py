@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelspec.errors import ERROR, Diagnostic
-from modelspec.ir import Call, Source, Spec, split_ref
+from modelspec.ir import Call, Source, Spec, TensorArg, split_ref, tensor_args
 from modelspec.passes.graph import Ref, stable_order, stack_break
 
 
@@ -40,6 +40,7 @@ class Item:
     step: str
     source: Source
     several: bool  # returns several tensors
+    kwargs: tuple[tuple[str, Any], ...] = ()  # call arguments, as PlanCall holds them
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,13 +151,9 @@ def nest(spec: Spec, graph: Any, shapes: Any, models: Mapping[str, Any],
         items: list[tuple[int, Item, list[tuple[str, int | None]]]] = []
         for c in by_level.get(owner, ()):
             ins = [(r.name, r.index) for r in c.inputs]
-            items.append(
-                (
-                    position[c.output],
-                    Item(c.layer, None, (), c.output, c.step, c.source, several(c.output)),
-                    ins,
-                )
-            )
+            kwargs = tuple(k.plain() for k in c.kwargs)
+            item = Item(c.layer, None, (), c.output, c.step, c.source, several(c.output), kwargs)
+            items.append((position[c.output], item, ins))
         for instance in children.get(owner, ()):
             child = models[instance]
             if child.owner == instance and build(instance) is None:
@@ -175,10 +172,24 @@ def nest(spec: Spec, graph: Any, shapes: Any, models: Mapping[str, Any],
             outputs = [renamed(split_ref(o)) for o in nested.outputs]
         else:
             outputs = [renamed((o.tensor.name, o.tensor.index)) for o in spec.outputs if o.tensor]
+
         # Keep what the level's outputs need, in the written order, inputs first.
+        def renamed_arg(value: Any) -> Any:
+            if isinstance(value, TensorArg):
+                return TensorArg(*renamed(tuple(value)))
+            if isinstance(value, tuple):
+                return tuple(renamed_arg(v) for v in value)
+            return value
+
         producer = {}
         for pos, item, ins in items:
-            producer[item.output] = (pos, item, [renamed(r) for r in ins])
+            args = [tuple(t) for _, v in item.kwargs for t in tensor_args(v)]
+            producer[item.output] = (
+                pos,
+                item,
+                [renamed(r) for r in ins],
+                [renamed(r) for r in args],
+            )
         need: set[str] = set()
         stack = [name for name, _ in outputs]
         while stack:
@@ -186,13 +197,15 @@ def nest(spec: Spec, graph: Any, shapes: Any, models: Mapping[str, Any],
             if name in need or name not in producer:
                 continue
             need.add(name)
-            stack += [r[0] for r in producer[name][2]]
+            stack += [r[0] for r in producer[name][2] + producer[name][3]]
         order = stable_order(
-            need, lambda n: {r[0] for r in producer[n][2]} - {n}, lambda n: (producer[n][0], n)
+            need,
+            lambda n: {r[0] for r in producer[n][2] + producer[n][3]} - {n},
+            lambda n: (producer[n][0], n),
         )
         ordered: list[Item] = []
         for n in order:
-            pos, item, ins = producer[n]
+            pos, item, ins, _ = producer[n]
             ordered.append(
                 Item(
                     item.name,
@@ -202,6 +215,7 @@ def nest(spec: Spec, graph: Any, shapes: Any, models: Mapping[str, Any],
                     item.step,
                     item.source,
                     item.several,
+                    tuple((k, renamed_arg(v)) for k, v in item.kwargs),
                 )
             )
         if len(ordered) != len(need):
@@ -270,7 +284,13 @@ def _chain_break(
 ) -> str | None:
     """Why the level is not a plain stack, or None (the rule is :func:`stack_break`)."""
     calls = [
-        (item.name, [Ref(*r) for r in item.inputs], item.output, 2 if item.several else 1)
+        (
+            item.name,
+            [Ref(*r) for r in item.inputs],
+            item.output,
+            2 if item.several else 1,
+            len(item.kwargs),
+        )
         for item in items
     ]
     counts = Counter(item.name for item in items)
@@ -292,4 +312,6 @@ def _chain_break(
             return f"{what} does not read the output of the call before it"
         case "several":
             return f"{what} returns several tensors"
+        case "arguments":
+            return f"{what} is called with `call:` arguments"
     return "its output is not the last call's"

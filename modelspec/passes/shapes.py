@@ -22,7 +22,8 @@ from typing import Any
 
 from modelspec.catalog import LAYER_TYPES
 from modelspec.catalog.base import MAX_DIM, Shape, ShapeError, SizeOverflow, fmt_shape
-from modelspec.errors import ERROR, Diagnostic
+from modelspec.catalog.calls import CallArg, call_of
+from modelspec.errors import ERROR, WARNING, Diagnostic, did_you_mean
 from modelspec.ir import Call, Spec, TensorRef
 from modelspec.passes.graph import GraphFacts
 
@@ -153,6 +154,10 @@ def infer_shapes(
         names = [_display(r, graph) for r in call.inputs]
         try:
             out = lt.shape(kw, shapes)
+            if call.kwargs:
+                out = _with_call_args(lt.name, kw, shapes, out, call, facts, what, diags)
+                if out is None:
+                    continue
             _dims_fit(out)
             try:
                 counts = lt.params(kw, shapes)
@@ -220,6 +225,18 @@ def _custom_call(ct: Any, layer: Any, call: Call, graph: GraphFacts, facts: Shap
     from modelspec.catalog.custom import CustomShapeError, custom_facts
 
     what = f"custom `{ct.name}` '{layer.name}'"
+    for arg in call.kwargs:
+        diags.append(
+            Diagnostic.at(
+                ERROR,
+                "MS310",
+                f"{what} takes no call arguments here; got `{arg.name}`",
+                arg.key_source,
+                "a spec calls a custom layer on its inputs only",
+            )
+        )
+    if call.kwargs:
+        return total
     shapes = [_pick(r, facts.tensors.get(r.name), what, diags) for r in call.inputs]
     if any(s is None for s in shapes):
         return total
@@ -264,6 +281,127 @@ def _custom_call(ct: Any, layer: Any, call: Call, graph: GraphFacts, facts: Shap
         facts.tensors[call.output] = out
         facts.dtypes[call.output] = ["float32"] * len(out) if isinstance(out, list) else "float32"
     return total
+
+
+def _with_call_args(
+    type_name: str,
+    kw: dict[str, Any],
+    shapes: list[Shape],
+    out: Any,
+    call: Call,
+    facts: ShapeFacts,
+    what: str,
+    diags: list[Diagnostic],
+) -> Any:
+    """The call's output with its ``call:`` arguments, each checked against what the
+    layer's call takes (:mod:`modelspec.catalog.calls`); None after an error."""
+    layer_call = call_of(type_name)
+    ok = True
+    constants: dict[str, Any] = {}
+    for given in call.kwargs:
+        arg = layer_call.arg(given.name)
+        if arg is None:
+            takes = [a.name for a in layer_call.args]
+            hint = did_you_mean(given.name, takes)
+            if hint is None:
+                hint = (
+                    f"it takes {', '.join(f'`{t}`' for t in takes)}"
+                    if takes
+                    else f"`{type_name}` is called on its inputs only"
+                )
+            diags.append(
+                Diagnostic.at(
+                    ERROR,
+                    "MS310",
+                    f"{what} does not take the call argument `{given.name}`",
+                    given.key_source,
+                    hint,
+                )
+            )
+            ok = False
+            continue
+        wrong = _wrong_kind(arg, given.value)
+        if wrong:
+            diags.append(
+                Diagnostic.at(
+                    ERROR, "MS313", f"{what}: `{arg.name}` {wrong[0]}", given.source, wrong[1]
+                )
+            )
+            ok = False
+            continue
+        if arg.kind == "bool":
+            constants[arg.name] = given.value
+            if arg.name == "training":
+                diags.append(_fixed_training(what, given))
+            continue
+        refs = given.value if isinstance(given.value, tuple) else (given.value,)
+        picked = [
+            None if r is None else _pick(r, facts.tensors.get(r.name), f"`{arg.name}`", diags)
+            for r in refs
+        ]
+        if any(p is None for p, r in zip(picked, refs, strict=True) if r is not None):
+            ok = False  # unknown upstream, or reported by _pick
+            continue
+        value = picked if isinstance(given.value, tuple) else picked[0]
+        if arg.kind == "tensors" and not isinstance(value, list):
+            value = [value]
+        try:
+            if arg.check is not None:
+                arg.check(kw, shapes, value)
+        except ShapeError as exc:
+            diags.append(
+                Diagnostic.at(ERROR, exc.code, f"{what}: {exc.message}", given.source, exc.hint)
+            )
+            ok = False
+    if not ok:
+        return None
+    if layer_call.output is not None:
+        out = layer_call.output(kw, shapes, out, constants)
+    return out
+
+
+def _wrong_kind(arg: CallArg, value: Any) -> tuple[str, str] | None:
+    """What is wrong with the kind of ``value`` for ``arg``, and the fix; or None."""
+    if arg.kind == "bool":
+        if isinstance(value, bool):
+            return None
+        return "is true or false, not a tensor", f"write `{arg.name}: true` or `false`"
+    if isinstance(value, bool):
+        if arg.kind == "tensor":
+            return f"takes a tensor, not {str(value).lower()}", f"name it: `{arg.name}: NAME`"
+        return (
+            f"takes a list of tensors, not {str(value).lower()}",
+            f"name them: `{arg.name}: [A, B]`",
+        )
+    if arg.kind == "tensor" and isinstance(value, tuple):
+        return "takes one tensor, not a list", f"name one tensor: `{arg.name}: NAME`"
+    if arg.kind == "tensors" and isinstance(value, tuple) and None in value:
+        return "takes tensors only; null is not one", "name a tensor for each place"
+    if arg.kind == "masks" and not isinstance(value, tuple):
+        return (
+            "takes a list, [query_mask, value_mask]",
+            f"write `{arg.name}: [null, NAME]` to give the value mask alone",
+        )
+    return None
+
+
+def _fixed_training(what: str, given: Any) -> Diagnostic:
+    """MS314: Keras 3 replaces a call's ``training`` with the model's, whenever the model
+    is called with one (``fit``, ``predict`` and ``evaluate`` always are)."""
+    if given.value:
+        message = (
+            f"{what} is called with training=True, which Keras 3 replaces with the model's "
+            "mode: predict and evaluate run it with training=False, so it acts only when "
+            "the model is called as model(x)"
+        )
+        hint = "for Monte-Carlo dropout, call the model as model(x) to predict"
+    else:
+        message = (
+            f"{what} is called with training=False, which Keras 3 replaces with the model's "
+            "mode: fit runs it with training=True"
+        )
+        hint = "to keep a layer in inference mode while training, freeze it: trainable: false"
+    return Diagnostic.at(WARNING, "MS314", message, given.source, hint)
 
 
 def _number(n: int) -> str:

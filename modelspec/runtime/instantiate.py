@@ -17,6 +17,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from modelspec.ir import TensorArg
 from modelspec.lower.plan import Ctor, Plan
 from modelspec.runtime.quiet import quiet_import
 
@@ -153,15 +154,23 @@ def _level(form: str, name: str, inputs: Any, layers: Any, calls: Any, models: d
         value = tensors[name]
         return value if index is None else value[index]
 
+    def argument(value: Any) -> Any:
+        if isinstance(value, TensorArg):
+            return tensor(value.name, value.index)
+        if isinstance(value, tuple):
+            return [argument(v) for v in value]
+        return value
+
     for c in calls:
         layer = models.get(c.layer) or shared.get(c.layer) or make(layers[c.layer].ctor)
         args = [tensor(n, i) for n, i in c.inputs]
+        kwargs = {k: argument(v) for k, v in c.kwargs}
         if c.style == "one":
-            out = layer(args[0])
+            out = layer(args[0], **kwargs)
         elif c.style == "positional":
-            out = layer(*args)
+            out = layer(*args, **kwargs)
         else:
-            out = layer(args)
+            out = layer(args, **kwargs)
         tensors[c.output] = list(out) if isinstance(out, tuple) else out
 
     def io(items: list[tuple[str, Any]]) -> Any:

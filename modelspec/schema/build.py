@@ -137,6 +137,18 @@ def build_schema(*, dispatch: bool = True) -> dict[str, Any]:
             "description": "A layer from `layers:` by name, or an inline (anonymous) layer.",
             "anyOf": [{"type": "string"}, {"$ref": LAYER_REF}],
         },
+        "call_arg": {
+            "description": "A tensor, a list of tensors (null leaves a mask out), or a constant.",
+            "anyOf": [
+                {"$ref": "#/$defs/tensor_ref"},
+                {
+                    "type": "array",
+                    "items": {"anyOf": [{"$ref": "#/$defs/tensor_ref"}, {"type": "null"}]},
+                    "minItems": 1,
+                },
+                {"type": "boolean"},
+            ],
+        },
         "tensor_ref": {
             "type": "string",
             "description": "An input or graph tensor by name; `name[i]` picks the i-th of several outputs.",
@@ -159,6 +171,14 @@ def build_schema(*, dispatch: bool = True) -> dict[str, Any]:
                         {"$ref": "#/$defs/tensor_ref"},
                         {"type": "array", "items": {"$ref": "#/$defs/tensor_ref"}, "minItems": 1},
                     ],
+                },
+                "call": {
+                    "type": "object",
+                    "description": "Arguments of the layer's call besides its inputs, as "
+                    "`layer(x, initial_state=[h, c], use_causal_mask=True)`: tensors by name, "
+                    "or true/false.",
+                    "additionalProperties": {"$ref": "#/$defs/call_arg"},
+                    "minProperties": 1,
                 },
             },
             "additionalProperties": False,
