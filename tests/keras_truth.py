@@ -49,14 +49,16 @@ def agree_or_both_refuse(type_name: str, kwargs: dict[str, Any], input_shapes: l
     return ours, theirs
 
 
-def call_layer(layer, type_name: str, inputs: list):
-    """Call ``layer`` the way its catalogue entry says: one tensor, a list, or positionally."""
+def call_layer(layer, type_name: str, inputs: list, kwargs: dict[str, Any] | None = None):
+    """Call ``layer`` the way its catalogue entry says: one tensor, a list, or positionally;
+    with the call arguments ``kwargs``."""
     layer_type = get(type_name)
+    kwargs = kwargs or {}
     if len(inputs) == 1 and not layer_type.is_merge:
-        return layer(inputs[0])
+        return layer(inputs[0], **kwargs)
     if layer_type.call == "positional":
-        return layer(*inputs)
-    return layer(inputs)
+        return layer(*inputs, **kwargs)
+    return layer(inputs, **kwargs)
 
 
 def _shape(t) -> tuple:
@@ -114,10 +116,16 @@ def build_model(result):
         value = tensors[ref.name]
         return value if ref.index is None else value[ref.index]
 
+    def argument(value):
+        if isinstance(value, tuple):
+            return [None if v is None else tensor(v) for v in value]
+        return value if isinstance(value, bool) else tensor(value)
+
     call_outputs: dict[str, Any] = {}
     for call in graph.order:
         args = [tensor(ref) for ref in call.inputs]
-        out = call_layer(layers[call.layer], spec.layers[call.layer].type, args)
+        kwargs = {k.name: argument(k.value) for k in call.kwargs}
+        out = call_layer(layers[call.layer], spec.layers[call.layer].type, args, kwargs)
         if isinstance(out, tuple):
             out = list(out)
         tensors[call.output] = call_outputs[call.output] = out

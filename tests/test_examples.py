@@ -33,7 +33,12 @@ def _compare(spec: Path, reference, batch, *, rtol: float = 1e-5, atol: float = 
     assert sorted(ours) == sorted(theirs)
     for name, layer in theirs.items():
         assert ours[name]["params"] == layer.count_params(), name
-        shapes = [list(node.output_tensors[0].shape) for node in layer._inbound_nodes]
+        shapes = [
+            [list(t.shape) for t in node.output_tensors]
+            if len(node.output_tensors) > 1
+            else list(node.output_tensors[0].shape)
+            for node in layer._inbound_nodes
+        ]
         assert ours[name]["output_shapes"] == shapes, name
     model = modelspec.load(spec).to_keras()
     for layer in reference.layers:
@@ -126,3 +131,57 @@ def test_siamese_shares_one_tower_as_the_nested_keras_model_does():
     }
     expected = reference.predict([batch["left"], batch["right"]], verbose=0)
     np.testing.assert_allclose(model.predict(batch, verbose=0), expected, rtol=1e-5, atol=1e-6)
+
+
+def _decoder_reference(depth: int = 2, d_model: int = 64, heads: int = 4, seq_len: int = 64):
+    """The GPT spec's model written by hand: pre-norm blocks, causal self-attention."""
+    layers = keras.layers
+    tokens = keras.Input(shape=(seq_len,), dtype="int32", name="tokens")
+    positions = keras.Input(shape=(seq_len,), dtype="int32", name="positions")
+    x = layers.Add(name="embed")(
+        [
+            layers.Embedding(1000, d_model, name="token_embedding")(tokens),
+            layers.Embedding(seq_len, d_model, name="position_embedding")(positions),
+        ]
+    )
+    for i in range(1, depth + 1):
+        p = f"decoder_block{i}_"
+        h = layers.LayerNormalization(epsilon=1e-5, name=p + "attention_norm")(x)
+        mha = layers.MultiHeadAttention(heads, d_model // heads, dropout=0.1, name=p + "attention")
+        x = layers.Add(name=p + "attention_add")([x, mha(h, h, use_causal_mask=True)])
+        f = layers.LayerNormalization(epsilon=1e-5, name=p + "ffn_norm")(x)
+        f = layers.Dense(4 * d_model, activation="gelu", name=p + "ffn_1")(f)
+        f = layers.Dropout(0.1, name=p + "ffn_dropout")(layers.Dense(d_model, name=p + "ffn_2")(f))
+        x = layers.Add(name=p + "ffn_add")([x, f])
+    x = layers.LayerNormalization(epsilon=1e-5, name="final_norm")(x)
+    logits = layers.Dense(1000, name="lm_head")(x)
+    return keras.Model([tokens, positions], logits, name="gpt_decoder")
+
+
+def test_gpt_decoder_is_the_hand_written_decoder():
+    rng = np.random.default_rng(2)
+    tokens = rng.integers(0, 1000, (2, 64)).astype("int32")
+    positions = np.tile(np.arange(64, dtype="int32"), (2, 1))
+    reference = _decoder_reference()
+    _compare(SPECS / "gpt_decoder.yaml", reference, {"tokens": tokens, "positions": positions})
+    # Causal: changing the last token changes no earlier position's logits.
+    model = modelspec.load(SPECS / "gpt_decoder.yaml").to_keras()
+    changed = tokens.copy()
+    changed[:, -1] = (changed[:, -1] + 1) % 1000
+    a = model.predict({"tokens": tokens, "positions": positions}, verbose=0)
+    b = model.predict({"tokens": changed, "positions": positions}, verbose=0)
+    np.testing.assert_allclose(a[:, :-1], b[:, :-1], atol=1e-5)
+    assert not np.allclose(a[:, -1], b[:, -1])
+
+
+def test_seq2seq_decoder_starts_from_the_encoders_states():
+    layers = keras.layers
+    source = keras.Input(shape=(10, 8), name="source")
+    target = keras.Input(shape=(12, 8), name="target")
+    _, h, c = layers.LSTM(16, return_state=True, name="encoder")(source)
+    decoded = layers.LSTM(16, return_sequences=True, name="decoder")(target, initial_state=[h, c])
+    reference = keras.Model([source, target], layers.Dense(8, name="dense")(decoded))
+    rng = np.random.default_rng(3)
+    batch = {"source": rng.normal(size=(2, 10, 8)).astype("float32"),
+             "target": rng.normal(size=(2, 12, 8)).astype("float32")}  # fmt: skip
+    _compare(SPECS / "seq2seq.yaml", reference, batch)
