@@ -225,6 +225,12 @@ def _einsum(kw, shape):
     return tuple(out), tuple(kernel), None if bias is None else tuple(bias)
 
 
+def einsum_kernel_shape(kw, shape) -> tuple:
+    """The shape of the kernel an EinsumDense with kwargs ``kw`` makes for an input of
+    ``shape`` (None where the input leaves a size unknown)."""
+    return _einsum(kw, shape)[1]
+
+
 def _einsum_shape(kw, inputs):
     (shape,) = inputs
     return _einsum(kw, shape)[0]
