@@ -107,6 +107,16 @@ def count_layers(config: Any) -> int:
     return total
 
 
+def class_name(layer: Any) -> str:
+    """The name a saved config gives a layer's class, which the importer reads: Keras
+    exports some classes only under another name (GroupedQueryAttention as
+    GroupQueryAttention)."""
+    from keras.src.api_export import get_name_from_symbol
+
+    exported = get_name_from_symbol(type(layer))
+    return exported.rsplit(".", 1)[-1] if exported else type(layer).__name__
+
+
 def keras_facts(model: Any) -> dict[str, tuple]:
     """Per layer of a Keras model: type, parameters, trainable ones, output shape per call."""
     import keras
@@ -122,7 +132,7 @@ def keras_facts(model: Any) -> dict[str, tuple]:
                 got = [[None if d is None else int(d) for d in t.shape] for t in n.outputs]
                 shapes.append(got[0] if len(got) == 1 else got)
         out[layer.name] = (
-            type(layer).__name__,
+            class_name(layer),
             sum(math.prod(w.shape) for w in layer.weights),
             sum(math.prod(w.shape) for w in layer.trainable_weights),
             sorted(shapes, key=repr),

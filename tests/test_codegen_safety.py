@@ -113,6 +113,7 @@ def _library_dirs() -> tuple[str, ...]:
 _LIBRARY_ROOTS = frozenset({
     "keras", "tensorflow", "tf_keras", "numpy", "ml_dtypes", "h5py", "absl", "google",
     "optree", "rich", "namex", "tensorboard", "packaging", "wrapt", "gast", "opt_einsum",
+    "scipy",  # STFTSpectrogram's named windows
 })  # fmt: skip
 
 

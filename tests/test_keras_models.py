@@ -32,6 +32,7 @@ keras = pytest.importorskip("keras")
 from modelspec.check import check  # noqa: E402
 from modelspec.emit.summary import summary_json  # noqa: E402
 from modelspec.passes.result import Result  # noqa: E402
+from tests.conformance import class_name  # noqa: E402
 from tests.keras_truth import build_layer, build_model  # noqa: E402
 
 pytestmark = pytest.mark.keras
@@ -67,7 +68,7 @@ def keras_summary(model, result: Result) -> dict[str, Any]:
         layers.append(
             {
                 "name": layer.name,
-                "type": type(layer).__name__,
+                "type": class_name(layer),
                 "params": _count(layer.weights),
                 "trainable_params": _count(layer.trainable_weights),
                 "output_shapes": [_node_shape(n) for n in layer._inbound_nodes],

@@ -1,4 +1,5 @@
-"""Attention layers: MultiHeadAttention, Attention (dot-product) and AdditiveAttention.
+"""Attention layers: MultiHeadAttention, GroupQueryAttention, Attention (dot-product)
+and AdditiveAttention.
 
 Keras infers their output shapes without running the call, so it accepts some inputs
 that fail on the first real call (a query and key of different sizes, say). The
@@ -202,6 +203,128 @@ MULTI_HEAD_ATTENTION = LayerType(
 )
 
 
+# --- GroupQueryAttention --------------------------------------------------------------
+# Keras's class is GroupedQueryAttention, but keras.layers exports it, and a saved
+# config names it, only as GroupQueryAttention: that is the name a spec writes.
+
+
+def _gqa_check_kwargs(kw) -> None:
+    # Keras refuses these when the layer is made.
+    if kw["num_query_heads"] % kw["num_key_value_heads"]:
+        raise ShapeError(
+            f"needs num_query_heads divisible by num_key_value_heads; got "
+            f"{kw['num_query_heads']} and {kw['num_key_value_heads']}",
+            code="MS304",
+            hint="each key/value head serves the same number of query heads",
+        )
+    if kw["flash_attention"] and kw["dropout"] > 0:
+        raise ShapeError("cannot use dropout with flash_attention=True", code="MS304")
+
+
+def _gqa_shape(kw, inputs):
+    _count(inputs, "query, value[, key]")
+    _gqa_check_kwargs(kw)
+    query, value = inputs[0], inputs[1]
+    k = 2 if len(inputs) == 3 else 1  # key defaults to value
+    key = inputs[k]
+    # The projections are einsums over (batch, steps, features): Keras fails to read a
+    # rank-2 shape, and builds weights of the wrong size for a rank-4 one, whose first
+    # call then fails.
+    for i, shape in enumerate(inputs):
+        if len(shape) != 3:
+            raise ShapeError(
+                "needs query, value and key of rank 3 (batch, steps, features); got {0}",
+                code="MS301",
+                operands=(i,),
+            )
+    # Keras compares the sizes as they are, so None against a size is refused too.
+    if query[-1] != value[-1]:
+        raise ShapeError(
+            "needs query {0} and value {1} of the same size on the last axis",
+            code="MS303",
+            operands=(0, 1),
+        )
+    if tuple(value[1:-1]) != tuple(key[1:-1]):
+        raise ShapeError(
+            "needs value {0} and key {1} with the same number of steps (axis 1)",
+            code="MS303",
+            operands=(1, k),
+        )
+    # Keras builds inputs of different batch sizes; the attention einsums fail on the
+    # first call (or, with dropout on, broadcast a batch of 1 to the other's size).
+    for j in sorted({1, k}):
+        if query[0] is not None and inputs[j][0] is not None and query[0] != inputs[j][0]:
+            raise ShapeError(
+                f"needs query {{0}} and {'key' if j == 2 else 'value'} {{1}} of the same "
+                "batch size",
+                code="MS303",
+                operands=(0, j),
+            )
+    return tuple(query)
+
+
+def _gqa_params(kw, inputs):
+    query, value = inputs[0], inputs[1]
+    key = inputs[2] if len(inputs) == 3 else value
+    q_heads, kv_heads, head_dim = kw["num_query_heads"], kw["num_key_value_heads"], kw["head_dim"]
+    q_in, k_in, v_in = known_dim(query), known_dim(key), known_dim(value)
+    bias = 1 if kw["use_bias"] else 0
+    # Each projection is an EinsumDense: kernel (in, heads, head_dim), bias (heads, head_dim).
+    count = (q_in + bias) * q_heads * head_dim  # query
+    count += (k_in + bias) * kv_heads * head_dim  # key
+    count += (v_in + bias) * kv_heads * head_dim  # value
+    if kw["use_gate"]:
+        count += (q_in + bias) * q_heads * head_dim  # sigmoid gate on the query
+    # output: kernel (query heads, head_dim, features), bias (features,)
+    count += q_heads * head_dim * q_in + bias * q_in
+    return by_trainable(kw, count)
+
+
+GROUP_QUERY_ATTENTION = LayerType(
+    name="GroupQueryAttention",
+    owns_sublayers=True,
+    category="attention",
+    doc=(
+        "Grouped-query attention of `query` over `value` (keys default to the values): "
+        "each key/value head serves num_query_heads / num_key_value_heads query heads."
+    ),
+    kwargs=(
+        Kwarg("head_dim", POS_INT, description="Size of each attention head."),
+        Kwarg("num_query_heads", POS_INT, description="Number of query heads."),
+        Kwarg(
+            "num_key_value_heads",
+            POS_INT,
+            description="Number of key and value heads; must divide num_query_heads.",
+        ),
+        Kwarg("dropout", RATE, 0.0, "Dropout rate on the attention scores."),
+        Kwarg("use_bias", BOOL, True, "Whether the projections use bias vectors."),
+        Kwarg(
+            "sliding_window",
+            nullable(POS_INT),
+            None,
+            "Attend only to keys fewer than this many positions from each query.",
+        ),
+        Kwarg(
+            "flash_attention",
+            nullable(BOOL),
+            None,
+            "Use flash attention; None or false: Keras's global setting. Keras does not "
+            "save it in the model's config.",
+        ),
+        *weight_kwargs("kernel", "bias"),
+        ACTIVITY_REGULARIZER,
+        Kwarg("use_gate", BOOL, False, "Gate the attention output with a sigmoid of the query."),
+        SEED,
+        TRAINABLE,
+    ),
+    shape=_gqa_shape,
+    params=_gqa_params,
+    min_inputs=2,
+    max_inputs=3,
+    call="positional",
+)
+
+
 # --- Attention and AdditiveAttention ----------------------------------------------------
 
 
@@ -290,4 +413,4 @@ ADDITIVE_ATTENTION = LayerType(
     max_inputs=3,
 )
 
-LAYERS = (MULTI_HEAD_ATTENTION, ATTENTION, ADDITIVE_ATTENTION)
+LAYERS = (MULTI_HEAD_ATTENTION, GROUP_QUERY_ATTENTION, ATTENTION, ADDITIVE_ATTENTION)

@@ -1,4 +1,5 @@
-"""Core layers: Dense, EinsumDense, Embedding, activations, dropout and noise."""
+"""Core layers: Dense, EinsumDense, Embedding and ReversibleEmbedding, activations, dropout
+and noise."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from modelspec.catalog.base import (
     activation,
     by_trainable,
     constraint,
+    enum,
     expect_min_rank,
     expect_rank,
     fmt_shape,
@@ -223,6 +225,12 @@ def _einsum(kw, shape):
     return tuple(out), tuple(kernel), None if bias is None else tuple(bias)
 
 
+def einsum_kernel_shape(kw, shape) -> tuple:
+    """The shape of the kernel an EinsumDense with kwargs ``kw`` makes for an input of
+    ``shape`` (None where the input leaves a size unknown)."""
+    return _einsum(kw, shape)[1]
+
+
 def _einsum_shape(kw, inputs):
     (shape,) = inputs
     return _einsum(kw, shape)[0]
@@ -283,22 +291,74 @@ def _embedding_params(kw, inputs):
     return _all_trainable(kw["input_dim"] * kw["output_dim"], kw)
 
 
+_EMBEDDING_SIZES = (
+    Kwarg("input_dim", POS_INT, description="Size of the vocabulary: largest index + 1."),
+    Kwarg("output_dim", POS_INT, description="Dimension of the dense embedding."),
+)
+_EMBEDDING_WEIGHTS = (
+    initializer("embeddings_initializer", "uniform"),  # Keras's alias of RandomUniform
+    regularizer("embeddings_regularizer"),
+    ACTIVITY_REGULARIZER,
+    constraint("embeddings_constraint"),
+    Kwarg("mask_zero", BOOL, False, "Whether index 0 is padding to be masked out."),
+)
+
 EMBEDDING = LayerType(
     name="Embedding",
     category="core",
     doc="Turns integer indices into dense vectors of size `output_dim`.",
+    kwargs=(*_EMBEDDING_SIZES, *_EMBEDDING_WEIGHTS, TRAINABLE),
+    shape=_embedding_shape,
+    params=_embedding_params,
+)
+
+
+def _reversible_embedding_params(kw, inputs):
+    # Untied, the reverse projection has a (output_dim, input_dim) matrix of its own,
+    # made with the embeddings' initializer.
+    count = kw["input_dim"] * kw["output_dim"] * (1 if kw["tie_weights"] else 2)
+    return _all_trainable(count, kw)
+
+
+# The dtypes Keras can compute the reverse projection's matmul in.
+FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+
+# A spec calls it forwards only: `layer(ids)`. The reverse call, `layer(x, reverse=True)`,
+# projects the last axis (output_dim) back to input_dim with the transposed embeddings
+# (or reverse_embeddings when untied), casts to reverse_dtype and soft-caps the logits.
+REVERSIBLE_EMBEDDING = LayerType(
+    name="ReversibleEmbedding",
+    category="core",
+    doc=(
+        "An Embedding that can also be called in reverse, to project vectors of size "
+        "`output_dim` back to `input_dim` logits (a spec calls it forwards)."
+    ),
     kwargs=(
-        Kwarg("input_dim", POS_INT, description="Size of the vocabulary: largest index + 1."),
-        Kwarg("output_dim", POS_INT, description="Dimension of the dense embedding."),
-        initializer("embeddings_initializer", "uniform"),  # Keras's alias of RandomUniform
-        regularizer("embeddings_regularizer"),
-        ACTIVITY_REGULARIZER,
-        constraint("embeddings_constraint"),
-        Kwarg("mask_zero", BOOL, False, "Whether index 0 is padding to be masked out."),
+        *_EMBEDDING_SIZES,
+        Kwarg(
+            "tie_weights",
+            BOOL,
+            True,
+            "Whether the reverse projection uses the transposed embeddings; false gives it "
+            "a trainable (output_dim, input_dim) matrix of its own.",
+        ),
+        *_EMBEDDING_WEIGHTS,
+        Kwarg(
+            "reverse_dtype",
+            nullable(enum(*FLOAT_DTYPES)),
+            None,
+            "The dtype the reverse projection computes in; None: the layer's compute dtype.",
+        ),
+        Kwarg(
+            "logit_soft_cap",
+            nullable({"type": "number", "exclusiveMinimum": 0}),
+            None,
+            "Soft cap of the reverse projection's logits: tanh(logits / cap) * cap; None: no cap.",
+        ),
         TRAINABLE,
     ),
     shape=_embedding_shape,
-    params=_embedding_params,
+    params=_reversible_embedding_params,
 )
 
 
@@ -556,6 +616,7 @@ LAYERS = (
     DENSE,
     EINSUM_DENSE,
     EMBEDDING,
+    REVERSIBLE_EMBEDDING,
     ACTIVATION_LAYER,
     RELU,
     LEAKY_RELU,

@@ -1,4 +1,5 @@
-"""Recurrent layers (LSTM, GRU, SimpleRNN) and the wrappers Bidirectional and TimeDistributed.
+"""Recurrent layers (LSTM, GRU, SimpleRNN) and the wrappers Bidirectional,
+TimeDistributed and SpectralNormalization.
 
 The wrappers take a nested layer spec (``{"type": "LSTM", "units": 8}``) and reuse
 that layer's own catalogue rules.
@@ -33,6 +34,7 @@ from modelspec.catalog.base import (
     known_dim,
     nullable,
 )
+from modelspec.catalog.core import einsum_kernel_shape
 
 LAYER_REF = {"$ref": "#/$defs/layer"}
 SEQ_LAYOUT = "(batch, timesteps, features)"
@@ -171,7 +173,7 @@ SIMPLE_RNN = LayerType(
 # Keras's wrappers own no weights: the inner layers create them. A wrapper's own
 # trainable flag only empties the lists it reports itself, so once it is nested in
 # another wrapper Keras ignores it (and a Model ignores it too: keras-team/keras#17466).
-_FLAG_NOT_ON_WEIGHTS = {"Bidirectional", "TimeDistributed"}
+_FLAG_NOT_ON_WEIGHTS = {"Bidirectional", "TimeDistributed", "SpectralNormalization"}
 
 
 def _nested_params(layer, kw, inputs) -> tuple[int, int]:
@@ -384,4 +386,94 @@ TIME_DISTRIBUTED = LayerType(
     params=_time_distributed_params,
 )
 
-LAYERS = (LSTM, GRU, SIMPLE_RNN, BIDIRECTIONAL, TIME_DISTRIBUTED)
+
+# --- SpectralNormalization ----------------------------------------------------------------
+
+
+def _transposed_channels(kw, shape):
+    # A transposed convolution's kernel is (*kernel_size, filters, channels).
+    return shape[1] if kw["data_format"] == "channels_first" else shape[-1]
+
+
+# The layers whose weights SpectralNormalization can normalize: Keras takes the layer's
+# `kernel`, else its `embeddings`, and refuses a layer with neither when it builds.
+# Each gives the size of the last axis of that weight, for an input of `shape`.
+_KERNEL_LAST = {
+    "Dense": lambda kw, shape: kw["units"],
+    "EinsumDense": lambda kw, shape: einsum_kernel_shape(kw, shape)[-1],
+    "Embedding": lambda kw, shape: kw["output_dim"],
+    "ReversibleEmbedding": lambda kw, shape: kw["output_dim"],
+    **{f"Conv{n}D": (lambda kw, shape: kw["filters"]) for n in (1, 2, 3)},
+    **{f"Conv{n}DTranspose": _transposed_channels for n in (1, 2, 3)},
+    **{f"DepthwiseConv{n}D": (lambda kw, shape: kw["depth_multiplier"]) for n in (1, 2)},
+    # A SpectralNormalization takes the kernel of the layer it wraps as its own.
+    "SpectralNormalization": lambda kw, shape: _kernel_last(kw, shape)[2],
+}
+
+
+def _kernel_last(kw, shape):
+    """The wrapped layer, its kwargs, and the size of the last axis of its kernel."""
+    inner, ikw = inner_layer(kw["layer"])
+    if inner.name not in _KERNEL_LAST:
+        raise ShapeError(
+            f"needs a layer with a `kernel` or `embeddings` weight to normalize; "
+            f"`{inner.name}` has neither",
+            code="MS304",
+            hint="wrap Dense, EinsumDense, a Conv or ConvTranspose layer, DepthwiseConv1D/2D, "
+            "Embedding or ReversibleEmbedding",
+        )
+    return inner, ikw, _KERNEL_LAST[inner.name](ikw, shape)
+
+
+def _spectral_shape(kw, inputs):
+    (shape,) = inputs
+    inner, ikw, _ = _kernel_last(kw, shape)
+    return inner.shape(ikw, inputs)
+
+
+def _spectral_params(kw, inputs):
+    (shape,) = inputs
+    inner, ikw, last = _kernel_last(kw, shape)
+    trainable, frozen = _nested_params(inner, ikw, inputs)
+    if last is None:
+        raise ShapeError(
+            f"needs a known size on the last axis of the kernel of `{inner.name}`; got "
+            f"input {fmt_shape(shape)}",
+            hint="give the input a fixed number of channels",
+        )
+    # vector_u, (1, kernel.shape[-1]): the power iteration's estimate, never trained.
+    return by_trainable(kw, trainable, frozen + last)
+
+
+SPECTRAL_NORMALIZATION = LayerType(
+    name="SpectralNormalization",
+    owns_sublayers=True,
+    category="wrapper",
+    doc=(
+        "Divides the kernel (or embeddings) of the layer it wraps by its spectral norm, "
+        "estimated by power iteration, at each training step. The output is cast to the "
+        "input's dtype."
+    ),
+    kwargs=(
+        Kwarg(
+            "layer",
+            LAYER_REF,
+            description="The layer whose kernel is normalized: Dense, EinsumDense, a Conv or "
+            "ConvTranspose layer, DepthwiseConv1D/2D, Embedding or ReversibleEmbedding.",
+        ),
+        Kwarg(
+            "power_iterations",
+            POS_INT,
+            1,
+            "Number of power iterations per training step that estimate the spectral norm.",
+        ),
+        TRAINABLE,
+    ),
+    shape=_spectral_shape,
+    params=_spectral_params,
+    # Keras casts the wrapped layer's output to the input's dtype (an integer input to
+    # an Embedding gives integer embeddings).
+    dtype="same",
+)
+
+LAYERS = (LSTM, GRU, SIMPLE_RNN, BIDIRECTIONAL, TIME_DISTRIBUTED, SPECTRAL_NORMALIZATION)

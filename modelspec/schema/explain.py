@@ -78,6 +78,11 @@ def describe(path: tuple) -> str:
 _KERAS_ONLY = tuple(name for name in KERAS_LAYERS if name not in LAYER_TYPES)
 
 
+# Keras classes that keras.layers exports only under another name (the class
+# GroupedQueryAttention is keras.layers.GroupQueryAttention): a spec writes that name.
+_EXPORTED_AS = {cls: name for name, cls in KERAS_ALIASES.items() if cls not in KERAS_LAYERS}
+
+
 def unknown_type(doc: Document, path: tuple, type_name: str) -> list[Diagnostic]:
     """MS105 for the layer at ``path``, whose ``type`` the catalogue lacks: Keras's other
     name for a type, a Keras layer modelspec does not support, or a misspelling."""
@@ -86,6 +91,14 @@ def unknown_type(doc: Document, path: tuple, type_name: str) -> list[Diagnostic]
     if canonical in LAYER_TYPES:
         message = f"unknown layer type '{type_name}' in {describe(path)}"
         hint = f"'{type_name}' is Keras's other name for '{canonical}': write '{canonical}'"
+        return [doc.diagnostic("MS105", message, where, hint=hint)]
+    exported = _EXPORTED_AS.get(type_name)
+    if exported in LAYER_TYPES:
+        message = f"unknown layer type '{type_name}' in {describe(path)}"
+        hint = (
+            f"keras.layers exports the class '{type_name}' as '{exported}', the name a "
+            f"saved model gives it: write '{exported}'"
+        )
         return [doc.diagnostic("MS105", message, where, hint=hint)]
     if type_name == "InputLayer":
         message = (

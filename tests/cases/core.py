@@ -71,6 +71,41 @@ CASES: list = [
     ("Embedding", {"input_dim": 50, "output_dim": 8, "mask_zero": True}, [(None, None)]),
     ("Embedding", {"input_dim": 10, "output_dim": 3, "trainable": False}, [(None, None, 2)]),
     ("Embedding", {"input_dim": 7, "output_dim": 5}, [(4, 2, 3, 6)]),
+    # ReversibleEmbedding, called forwards: an Embedding, plus a reverse matrix if untied.
+    ("ReversibleEmbedding", {"input_dim": 1000, "output_dim": 64}, [(None, 10)]),
+    ("ReversibleEmbedding", {"input_dim": 10, "output_dim": 3, "tie_weights": False}, [(None,)]),
+    (
+        "ReversibleEmbedding",
+        {
+            "input_dim": 50,
+            "output_dim": 8,
+            "mask_zero": True,
+            "reverse_dtype": "bfloat16",
+            "logit_soft_cap": 30.0,
+        },
+        [(None, None)],
+    ),
+    (
+        "ReversibleEmbedding",
+        {
+            "input_dim": 10,
+            "output_dim": 3,
+            "tie_weights": False,
+            "trainable": False,
+            "embeddings_initializer": "he_normal",
+        },
+        [(None, None, 2)],
+    ),
+    (
+        "ReversibleEmbedding",
+        {
+            "input_dim": 7,
+            "output_dim": 5,
+            "embeddings_regularizer": "l2",
+            "embeddings_constraint": "unit_norm",
+        },
+        [(4, 2, 3, 6)],
+    ),
     # Activations.
     ("Activation", {"activation": "relu"}, [(None, 4)]),
     ("Activation", {"activation": "softmax"}, [(None, None, 8)]),
