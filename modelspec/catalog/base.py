@@ -137,7 +137,7 @@ IGNORED_CALL_KWARGS: dict[str, tuple[Any, ...]] = {
 # Tuple kwargs where one int means the same on every axis (Keras's standardize_tuple).
 TUPLE_KWARGS = frozenset(
     {"kernel_size", "strides", "dilation_rate", "pool_size", "padding", "cropping", "size",
-     "output_padding"}
+     "output_padding", "output_size"}
 )  # fmt: skip
 
 
