@@ -60,10 +60,11 @@ from tests.conformance import (
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted([*ROOT.glob("specs/*.yaml"), *ROOT.glob("specs/*.json")])
-# Test specs for what the examples lack: wrappers, attention, masks, dtypes, states.
+# Test specs for what the examples lack: wrappers, attention, masks, dtypes, states,
+# ConvLSTM and adaptive pooling.
 TEST_SPECS = [ROOT / "tests" / "specs" / f"{name}.yaml" for name in (
-    "attention", "bidirectional_time_distributed", "dtypes", "embedding_masking_gru",
-    "frozen_wrappers", "lstm_states", "merges",
+    "attention", "bidirectional_time_distributed", "conv_lstm_video", "dtypes",
+    "embedding_masking_gru", "frozen_wrappers", "lstm_states", "merges",
 )]  # fmt: skip
 
 # --- configs written by hand, in Keras 3's format ---------------------------------------

@@ -40,7 +40,7 @@ SEQ_LAYOUT = "(batch, timesteps, features)"
 # --- the recurrent layers -------------------------------------------------------------
 
 
-def _weights(unit_forget_bias: bool) -> tuple[Kwarg, ...]:
+def recurrent_weights(unit_forget_bias: bool) -> tuple[Kwarg, ...]:
     """Initializers, regularizers and constraints of the three recurrent weights.
 
     Keras names them ``recurrent_*``, not ``recurrent_kernel_*``, so
@@ -65,6 +65,27 @@ def _weights(unit_forget_bias: bool) -> tuple[Kwarg, ...]:
 
 
 SEED = Kwarg("seed", nullable(INT), None, "Random seed for dropout.")
+RECURRENT_ACTIVATION = Kwarg("recurrent_activation", ACTIVATION, "sigmoid",
+                             "Activation for the recurrent step (the gates), by name.")  # fmt: skip
+USE_BIAS = Kwarg("use_bias", BOOL, True, "Whether the layer uses a bias vector.")
+# A cell's dropout, and its seed.
+DROPOUT = (
+    Kwarg("dropout", RATE, 0.0, "Fraction of the units to drop for the inputs."),
+    Kwarg("recurrent_dropout", RATE, 0.0,
+          "Fraction of the units to drop for the recurrent state."),
+    SEED,
+)  # fmt: skip
+# How keras.layers.RNN runs its cell over the time axis.
+LOOP = (
+    Kwarg("return_sequences", BOOL, False,
+          "Return the full output sequence rather than the last output."),
+    Kwarg("return_state", BOOL, False, "Also return the final state(s)."),
+    Kwarg("go_backwards", BOOL, False,
+          "Process the sequence backwards and return the reversed sequence."),
+    Kwarg("stateful", BOOL, False,
+          "Carry the last state of each sample over to the next batch."),
+    Kwarg("unroll", BOOL, False, "Unroll the loop (faster, more memory; short sequences)."),
+)  # fmt: skip
 
 
 def _rnn_kwargs(*, gated: bool, lstm: bool, gru: bool) -> tuple[Kwarg, ...]:
@@ -73,24 +94,10 @@ def _rnn_kwargs(*, gated: bool, lstm: bool, gru: bool) -> tuple[Kwarg, ...]:
         activation("tanh"),
     ]
     if gated:
-        out.append(Kwarg("recurrent_activation", ACTIVATION, "sigmoid",
-                         "Activation for the recurrent step (the gates), by name."))  # fmt: skip
-    out.append(Kwarg("use_bias", BOOL, True, "Whether the layer uses a bias vector."))
-    out += _weights(unit_forget_bias=lstm)
-    out += [
-        Kwarg("dropout", RATE, 0.0, "Fraction of the units to drop for the inputs."),
-        Kwarg("recurrent_dropout", RATE, 0.0,
-              "Fraction of the units to drop for the recurrent state."),
-        SEED,
-        Kwarg("return_sequences", BOOL, False,
-              "Return the full output sequence rather than the last output."),
-        Kwarg("return_state", BOOL, False, "Also return the final state(s)."),
-        Kwarg("go_backwards", BOOL, False,
-              "Process the sequence backwards and return the reversed sequence."),
-        Kwarg("stateful", BOOL, False,
-              "Carry the last state of each sample over to the next batch."),
-        Kwarg("unroll", BOOL, False, "Unroll the loop (faster, more memory; short sequences)."),
-    ]  # fmt: skip
+        out.append(RECURRENT_ACTIVATION)
+    out.append(USE_BIAS)
+    out += recurrent_weights(unit_forget_bias=lstm)
+    out += [*DROPOUT, *LOOP]
     if gru:
         out.append(Kwarg("reset_after", BOOL, True,
                          "Apply the reset gate after the matrix product (cuDNN style)."))  # fmt: skip
@@ -101,6 +108,16 @@ def _rnn_kwargs(*, gated: bool, lstm: bool, gru: bool) -> tuple[Kwarg, ...]:
     return tuple(out)
 
 
+def check_stateful(kw, seq) -> None:
+    """A stateful layer keeps one state per sample: Keras needs the batch size."""
+    if kw["stateful"] and seq[0] is None:
+        raise ShapeError(
+            f"with stateful=True needs a fixed batch size; got {fmt_shape(seq)}",
+            code="MS304",
+            hint="give the input a batch_shape with a fixed batch size",
+        )
+
+
 def _rnn_shape(states: int):
     """Shape rule of a recurrent layer with ``states`` state tensors of size ``units``."""
 
@@ -108,12 +125,7 @@ def _rnn_shape(states: int):
         (seq,) = inputs
         expect_rank(seq, 3, layout=SEQ_LAYOUT)
         batch, steps, _ = seq
-        if kw["stateful"] and batch is None:
-            raise ShapeError(
-                f"with stateful=True needs a fixed batch size; got {fmt_shape(seq)}",
-                code="MS304",
-                hint="give the input a batch_shape with a fixed batch size",
-            )
+        check_stateful(kw, seq)
         units = kw["units"]
         out = (batch, steps, units) if kw["return_sequences"] else (batch, units)
         if kw["return_state"]:
@@ -212,7 +224,8 @@ def _bidirectional_shape(kw, inputs):
     fwd, fkw = _inner(kw["layer"])
     if not _is_recurrent(fwd):
         raise ShapeError(
-            f"wraps only recurrent layers (LSTM, GRU, SimpleRNN); got `{fwd.name}`",
+            f"wraps only recurrent layers (LSTM, GRU, SimpleRNN, ConvLSTM1D/2D/3D); "
+            f"got `{fwd.name}`",
             code="MS304",
         )
     out = fwd.shape(fkw, inputs)
@@ -242,7 +255,18 @@ def _bidirectional_shape(kw, inputs):
                     f"got {fkw[attr]} and {bkw[attr]}",
                     code="MS304",
                 )
-        back = bwd.shape(bkw, inputs)
+        try:
+            back = bwd.shape(bkw, inputs)
+        except ShapeError as err:
+            # Keras asks only the forward layer for shapes, so its message would be
+            # about `layer` (which takes this input) rather than backward_layer.
+            raise ShapeError(
+                f"has a backward_layer `{bwd.name}` that does not take this input: "
+                f"it {err.message}",
+                code=err.code,
+                hint=err.hint or f"give backward_layer the type of layer, `{fwd.name}`",
+                operands=err.operands,
+            ) from err
         if back != out:
             # Keras builds this but reports the forward layer's shapes for both
             # directions, so its output shape (and the next layer) would be wrong.
