@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from modelspec.catalog import (
     attention,
+    cells,
     conv,
     conv_lstm,
     core,
@@ -21,7 +22,7 @@ from modelspec.catalog import (
 )
 from modelspec.catalog.base import LAYER_TYPES, REQUIRED, Kwarg, LayerType, Shape, ShapeError
 
-_MODULES = (core, norm, reshape, conv, rnn, conv_lstm, attention, merge, image)
+_MODULES = (core, norm, reshape, conv, rnn, conv_lstm, cells, attention, merge, image)
 
 for _module in _MODULES:
     for _layer in _module.LAYERS:

@@ -40,8 +40,9 @@ SEQ_LAYOUT = "(batch, timesteps, features)"
 # --- the recurrent layers -------------------------------------------------------------
 
 
-def recurrent_weights(unit_forget_bias: bool) -> tuple[Kwarg, ...]:
-    """Initializers, regularizers and constraints of the three recurrent weights.
+def recurrent_weights(unit_forget_bias: bool, activity: bool = True) -> tuple[Kwarg, ...]:
+    """Initializers, regularizers and constraints of the three recurrent weights, and
+    the activity regularizer unless ``activity`` is False (a cell takes none).
 
     Keras names them ``recurrent_*``, not ``recurrent_kernel_*``, so
     ``base.weight_kwargs`` does not fit.
@@ -58,7 +59,8 @@ def recurrent_weights(unit_forget_bias: bool) -> tuple[Kwarg, ...]:
                          "Add 1 to the forget-gate bias at initialization."))  # fmt: skip
     out += [Kwarg(f"{w}_regularizer", REGULARIZER, None, f"Regularizer for {what}.")
             for w, what, _ in weights]  # fmt: skip
-    out.append(ACTIVITY_REGULARIZER)
+    if activity:
+        out.append(ACTIVITY_REGULARIZER)
     out += [Kwarg(f"{w}_constraint", CONSTRAINT, None, f"Constraint for {what}.")
             for w, what, _ in weights]  # fmt: skip
     return tuple(out)
@@ -135,16 +137,21 @@ def _rnn_shape(states: int):
     return shape
 
 
+def recurrent_params(gates: int, kw, n_in: int) -> tuple[int, int]:
+    """The weights of a recurrent layer or cell with ``gates`` gates over ``n_in``
+    features: kernel, recurrent kernel and bias, one slice of ``units`` per gate."""
+    units = kw["units"]
+    count = gates * units * (n_in + units)
+    if kw["use_bias"]:
+        # GRU with reset_after keeps separate input and recurrent biases: shape (2, 3u).
+        count += gates * units * (2 if kw.get("reset_after") else 1)
+    return by_trainable(kw, count)
+
+
 def _rnn_params(gates: int):
     def params(kw, inputs):
         (seq,) = inputs
-        n_in = known_dim(seq, -1)
-        units = kw["units"]
-        count = gates * units * (n_in + units)
-        if kw["use_bias"]:
-            # GRU with reset_after keeps separate input and recurrent biases: shape (2, 3u).
-            count += gates * units * (2 if kw.get("reset_after") else 1)
-        return by_trainable(kw, count)
+        return recurrent_params(gates, kw, known_dim(seq, -1))
 
     return params
 
@@ -180,7 +187,7 @@ SIMPLE_RNN = LayerType(
 # --- wrappers -------------------------------------------------------------------------
 
 
-def _inner(spec):
+def inner_layer(spec):
     """The catalogue entry and resolved kwargs of a nested layer spec."""
     type_name = spec.get("type") if isinstance(spec, dict) else None
     if type_name not in LAYER_TYPES:
@@ -192,16 +199,18 @@ def _inner(spec):
 # Keras's wrappers own no weights: the inner layers create them. A wrapper's own
 # trainable flag only empties the lists it reports itself, so once it is nested in
 # another wrapper Keras ignores it (and a Model ignores it too: keras-team/keras#17466).
-_FLAG_NOT_ON_WEIGHTS = {"Bidirectional", "TimeDistributed"}
+# RNN and StackedRNNCells (catalog/cells.py) are such wrappers too; a StackedRNNCells's
+# flag reaches no weight even directly in an RNN.
+_FLAG_NOT_ON_WEIGHTS = {"Bidirectional", "TimeDistributed", "RNN", "StackedRNNCells"}
 
 
-def _nested_params(layer, kw, inputs) -> tuple[int, int]:
+def nested_params(layer, kw, inputs) -> tuple[int, int]:
     if layer.name in _FLAG_NOT_ON_WEIGHTS:
         kw = {**kw, "trainable": True}
     return layer.params(kw, inputs)
 
 
-def _is_recurrent(layer) -> bool:
+def is_recurrent(layer) -> bool:
     # Bidirectional rebuilds the layer from its config with go_backwards flipped and
     # compares stateful/return_sequences/return_state: only RNN layers have those.
     return all(k in layer.kwarg_map for k in ("go_backwards", "return_sequences", "return_state"))
@@ -221,10 +230,10 @@ def _split(shape):
 
 
 def _bidirectional_shape(kw, inputs):
-    fwd, fkw = _inner(kw["layer"])
-    if not _is_recurrent(fwd):
+    fwd, fkw = inner_layer(kw["layer"])
+    if not is_recurrent(fwd):
         raise ShapeError(
-            f"wraps only recurrent layers (LSTM, GRU, SimpleRNN, ConvLSTM1D/2D/3D); "
+            f"wraps only recurrent layers (LSTM, GRU, SimpleRNN, ConvLSTM1D/2D/3D, RNN); "
             f"got `{fwd.name}`",
             code="MS304",
         )
@@ -238,8 +247,8 @@ def _bidirectional_shape(kw, inputs):
                 code="MS304",
             )
     else:
-        bwd, bkw = _inner(kw["backward_layer"])
-        if not _is_recurrent(bwd):
+        bwd, bkw = inner_layer(kw["backward_layer"])
+        if not is_recurrent(bwd):
             raise ShapeError(
                 f"takes only a recurrent backward_layer; got `{bwd.name}`", code="MS304"
             )
@@ -291,11 +300,11 @@ def _bidirectional_shape(kw, inputs):
 
 
 def _bidirectional_params(kw, inputs):
-    fwd, fkw = _inner(kw["layer"])
-    bwd, bkw = (fwd, fkw) if kw["backward_layer"] is None else _inner(kw["backward_layer"])
+    fwd, fkw = inner_layer(kw["layer"])
+    bwd, bkw = (fwd, fkw) if kw["backward_layer"] is None else inner_layer(kw["backward_layer"])
     # Keras rebuilds the backward copy from `layer`'s config, so it keeps its trainable flag.
-    t1, n1 = _nested_params(fwd, fkw, inputs)
-    t2, n2 = _nested_params(bwd, bkw, inputs)
+    t1, n1 = nested_params(fwd, fkw, inputs)
+    t2, n2 = nested_params(bwd, bkw, inputs)
     trainable, frozen = t1 + t2, n1 + n2
     return by_trainable(kw, trainable, frozen)
 
@@ -353,7 +362,7 @@ BIDIRECTIONAL = LayerType(
 
 
 def _time_distributed_inner(kw):
-    inner, ikw = _inner(kw["layer"])
+    inner, ikw = inner_layer(kw["layer"])
     if inner.is_merge:
         raise ShapeError(
             f"wraps only single-input layers; `{inner.name}` takes several inputs",
@@ -398,7 +407,7 @@ def _time_distributed_params(kw, inputs):
     inner, ikw = _time_distributed_inner(kw)
     step = _per_step(shape)
     try:
-        trainable, frozen = _nested_params(inner, ikw, [step])
+        trainable, frozen = nested_params(inner, ikw, [step])
     except ShapeError as err:
         raise _rethrow(inner, err, step) from err
     return by_trainable(kw, trainable, frozen)

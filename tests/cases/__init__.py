@@ -15,7 +15,18 @@ from __future__ import annotations
 
 import importlib
 
-FAMILIES = ("core", "norm", "reshape", "conv", "rnn", "conv_lstm", "attention", "merge", "image")
+FAMILIES = (
+    "core",
+    "norm",
+    "reshape",
+    "conv",
+    "rnn",
+    "conv_lstm",
+    "cells",
+    "attention",
+    "merge",
+    "image",
+)
 
 
 def load(attr: str) -> list[tuple]:
