@@ -300,7 +300,8 @@ def _from_schema(schema, depth=0):
         return st.lists(_from_schema(schema.get("items", {"type": "integer"}), depth + 1), **size)
     if kind == "object":  # a wrapped layer
         return st.sampled_from([{"type": "LSTM", "units": 3}, {"type": "Dense", "units": 2},
-                                {"type": "GRU", "units": 2, "return_sequences": True}])  # fmt: skip
+                                {"type": "GRU", "units": 2, "return_sequences": True},
+                                {"type": "LSTMCell", "units": 2}])  # fmt: skip
     return st.none()
 
 

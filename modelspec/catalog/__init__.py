@@ -1,17 +1,29 @@
 """The layer catalogue: every Keras layer type a spec may use.
 
 One :class:`~modelspec.catalog.base.LayerType` per Keras class, grouped in one module
-per family (``core``, ``conv``, ``rnn``, ``merge``, ...). Each module exposes
+per family (``core``, ``conv``, ``rnn``, ``conv_lstm``, ``merge``, ...). Each module exposes
 ``LAYERS``, a tuple of layer types; :data:`LAYER_TYPES` joins them in the order
 below, which is also their order in the JSON Schema.
 """
 
 from __future__ import annotations
 
-from modelspec.catalog import attention, audio, conv, core, image, merge, norm, reshape, rnn
+from modelspec.catalog import (
+    attention,
+    audio,
+    cells,
+    conv,
+    conv_lstm,
+    core,
+    image,
+    merge,
+    norm,
+    reshape,
+    rnn,
+)
 from modelspec.catalog.base import LAYER_TYPES, REQUIRED, Kwarg, LayerType, Shape, ShapeError
 
-_MODULES = (core, norm, reshape, conv, rnn, attention, merge, image, audio)
+_MODULES = (core, norm, reshape, conv, rnn, conv_lstm, cells, attention, merge, image, audio)
 
 for _module in _MODULES:
     for _layer in _module.LAYERS:

@@ -137,7 +137,7 @@ IGNORED_CALL_KWARGS: dict[str, tuple[Any, ...]] = {
 # Tuple kwargs where one int means the same on every axis (Keras's standardize_tuple).
 TUPLE_KWARGS = frozenset(
     {"kernel_size", "strides", "dilation_rate", "pool_size", "padding", "cropping", "size",
-     "output_padding"}
+     "output_padding", "output_size"}
 )  # fmt: skip
 
 
@@ -217,6 +217,23 @@ class LayerType:
         # Kwargs that hold a layer (a wrapper's ``layer``): their schema refers to one.
         holds_layer = tuple(k.name for k in self.kwargs if LAYER_REF in repr(k.schema))
         object.__setattr__(self, "nested", holds_layer)
+
+    def held(self, spec: Mapping[str, Any]) -> list[tuple[tuple[str | int, ...], dict]]:
+        """The layer specs that ``spec``, a layer of this type, holds in its kwargs, each
+        with the keys that lead to it: ``("layer",)``, or ``("cells", 0)`` in a list.
+
+        >>> from modelspec.catalog import get
+        >>> get("StackedRNNCells").held({"cells": [{"type": "GRUCell", "units": 4}]})
+        [(('cells', 0), {'type': 'GRUCell', 'units': 4})]
+        """
+        out: list[tuple[tuple[str | int, ...], dict]] = []
+        for kwarg in self.nested:
+            value = spec.get(kwarg)
+            if isinstance(value, dict):
+                out.append(((kwarg,), value))
+            elif isinstance(value, list):
+                out += [((kwarg, i), v) for i, v in enumerate(value) if isinstance(v, dict)]
+        return out
 
     @property
     def is_merge(self) -> bool:

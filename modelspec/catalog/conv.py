@@ -2,7 +2,8 @@
 
 Every family is one rule parameterised by the number of spatial axes (``rank``);
 the arithmetic follows Keras's ``compute_conv_output_shape``,
-``compute_conv_transpose_output_shape`` and ``compute_pooling_output_shape``.
+``compute_conv_transpose_output_shape`` and ``compute_pooling_output_shape``;
+adaptive pooling's output has the spatial sizes its ``output_size`` says.
 """
 
 from __future__ import annotations
@@ -281,6 +282,17 @@ def _global_pool_shape(rank: int):
     return shape
 
 
+def _adaptive_pool_shape(rank: int):
+    def shape(kw, inputs):
+        (shape,) = inputs
+        # Keras states no input rank and reports (batch, *output_size, channels) for
+        # any, but the pooling itself then fails, or gives another shape: exact here.
+        _, channels = _split(kw, shape, rank)
+        return _join(kw, shape[0], as_tuple(kw["output_size"], rank), channels)
+
+    return shape
+
+
 # --- kwargs ------------------------------------------------------------------------------
 
 
@@ -524,6 +536,26 @@ def _global_pooling(rank: int, mode: str) -> LayerType:
     )
 
 
+def _adaptive_pooling(rank: int, mode: str) -> LayerType:
+    return LayerType(
+        name=f"Adaptive{mode}Pooling{_RANK_WORD[rank]}",
+        category="pooling",
+        doc=f"{_RANK_WORD[rank]} {mode.lower()} pooling to a fixed output size: the windows "
+        f"over {', '.join(_AXES[rank])} are sized so that any input size gives output_size.",
+        kwargs=(
+            Kwarg(
+                "output_size",
+                int_tuple(rank),
+                description="Size of the output's spatial axes: an int, or one per axis.",
+            ),
+            DATA_FORMAT,
+            TRAINABLE,
+        ),
+        shape=_adaptive_pool_shape(rank),
+        dtype="float",
+    )
+
+
 LAYERS = (
     *(_conv(r) for r in (1, 2, 3)),
     *(_conv_transpose(r) for r in (1, 2, 3)),
@@ -533,4 +565,6 @@ LAYERS = (
     *(_pooling(r, "Average") for r in (1, 2, 3)),
     *(_global_pooling(r, "Max") for r in (1, 2, 3)),
     *(_global_pooling(r, "Average") for r in (1, 2, 3)),
+    *(_adaptive_pooling(r, "Average") for r in (1, 2, 3)),
+    *(_adaptive_pooling(r, "Max") for r in (1, 2, 3)),
 )

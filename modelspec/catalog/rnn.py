@@ -42,8 +42,9 @@ SEQ_LAYOUT = "(batch, timesteps, features)"
 # --- the recurrent layers -------------------------------------------------------------
 
 
-def _weights(unit_forget_bias: bool) -> tuple[Kwarg, ...]:
-    """Initializers, regularizers and constraints of the three recurrent weights.
+def recurrent_weights(unit_forget_bias: bool, activity: bool = True) -> tuple[Kwarg, ...]:
+    """Initializers, regularizers and constraints of the three recurrent weights, and
+    the activity regularizer unless ``activity`` is False (a cell takes none).
 
     Keras names them ``recurrent_*``, not ``recurrent_kernel_*``, so
     ``base.weight_kwargs`` does not fit.
@@ -60,13 +61,35 @@ def _weights(unit_forget_bias: bool) -> tuple[Kwarg, ...]:
                          "Add 1 to the forget-gate bias at initialization."))  # fmt: skip
     out += [Kwarg(f"{w}_regularizer", REGULARIZER, None, f"Regularizer for {what}.")
             for w, what, _ in weights]  # fmt: skip
-    out.append(ACTIVITY_REGULARIZER)
+    if activity:
+        out.append(ACTIVITY_REGULARIZER)
     out += [Kwarg(f"{w}_constraint", CONSTRAINT, None, f"Constraint for {what}.")
             for w, what, _ in weights]  # fmt: skip
     return tuple(out)
 
 
 SEED = Kwarg("seed", nullable(INT), None, "Random seed for dropout.")
+RECURRENT_ACTIVATION = Kwarg("recurrent_activation", ACTIVATION, "sigmoid",
+                             "Activation for the recurrent step (the gates), by name.")  # fmt: skip
+USE_BIAS = Kwarg("use_bias", BOOL, True, "Whether the layer uses a bias vector.")
+# A cell's dropout, and its seed.
+DROPOUT = (
+    Kwarg("dropout", RATE, 0.0, "Fraction of the units to drop for the inputs."),
+    Kwarg("recurrent_dropout", RATE, 0.0,
+          "Fraction of the units to drop for the recurrent state."),
+    SEED,
+)  # fmt: skip
+# How keras.layers.RNN runs its cell over the time axis.
+LOOP = (
+    Kwarg("return_sequences", BOOL, False,
+          "Return the full output sequence rather than the last output."),
+    Kwarg("return_state", BOOL, False, "Also return the final state(s)."),
+    Kwarg("go_backwards", BOOL, False,
+          "Process the sequence backwards and return the reversed sequence."),
+    Kwarg("stateful", BOOL, False,
+          "Carry the last state of each sample over to the next batch."),
+    Kwarg("unroll", BOOL, False, "Unroll the loop (faster, more memory; short sequences)."),
+)  # fmt: skip
 
 
 def _rnn_kwargs(*, gated: bool, lstm: bool, gru: bool) -> tuple[Kwarg, ...]:
@@ -75,24 +98,10 @@ def _rnn_kwargs(*, gated: bool, lstm: bool, gru: bool) -> tuple[Kwarg, ...]:
         activation("tanh"),
     ]
     if gated:
-        out.append(Kwarg("recurrent_activation", ACTIVATION, "sigmoid",
-                         "Activation for the recurrent step (the gates), by name."))  # fmt: skip
-    out.append(Kwarg("use_bias", BOOL, True, "Whether the layer uses a bias vector."))
-    out += _weights(unit_forget_bias=lstm)
-    out += [
-        Kwarg("dropout", RATE, 0.0, "Fraction of the units to drop for the inputs."),
-        Kwarg("recurrent_dropout", RATE, 0.0,
-              "Fraction of the units to drop for the recurrent state."),
-        SEED,
-        Kwarg("return_sequences", BOOL, False,
-              "Return the full output sequence rather than the last output."),
-        Kwarg("return_state", BOOL, False, "Also return the final state(s)."),
-        Kwarg("go_backwards", BOOL, False,
-              "Process the sequence backwards and return the reversed sequence."),
-        Kwarg("stateful", BOOL, False,
-              "Carry the last state of each sample over to the next batch."),
-        Kwarg("unroll", BOOL, False, "Unroll the loop (faster, more memory; short sequences)."),
-    ]  # fmt: skip
+        out.append(RECURRENT_ACTIVATION)
+    out.append(USE_BIAS)
+    out += recurrent_weights(unit_forget_bias=lstm)
+    out += [*DROPOUT, *LOOP]
     if gru:
         out.append(Kwarg("reset_after", BOOL, True,
                          "Apply the reset gate after the matrix product (cuDNN style)."))  # fmt: skip
@@ -103,6 +112,16 @@ def _rnn_kwargs(*, gated: bool, lstm: bool, gru: bool) -> tuple[Kwarg, ...]:
     return tuple(out)
 
 
+def check_stateful(kw, seq) -> None:
+    """A stateful layer keeps one state per sample: Keras needs the batch size."""
+    if kw["stateful"] and seq[0] is None:
+        raise ShapeError(
+            f"with stateful=True needs a fixed batch size; got {fmt_shape(seq)}",
+            code="MS304",
+            hint="give the input a batch_shape with a fixed batch size",
+        )
+
+
 def _rnn_shape(states: int):
     """Shape rule of a recurrent layer with ``states`` state tensors of size ``units``."""
 
@@ -110,12 +129,7 @@ def _rnn_shape(states: int):
         (seq,) = inputs
         expect_rank(seq, 3, layout=SEQ_LAYOUT)
         batch, steps, _ = seq
-        if kw["stateful"] and batch is None:
-            raise ShapeError(
-                f"with stateful=True needs a fixed batch size; got {fmt_shape(seq)}",
-                code="MS304",
-                hint="give the input a batch_shape with a fixed batch size",
-            )
+        check_stateful(kw, seq)
         units = kw["units"]
         out = (batch, steps, units) if kw["return_sequences"] else (batch, units)
         if kw["return_state"]:
@@ -125,16 +139,21 @@ def _rnn_shape(states: int):
     return shape
 
 
+def recurrent_params(gates: int, kw, n_in: int) -> tuple[int, int]:
+    """The weights of a recurrent layer or cell with ``gates`` gates over ``n_in``
+    features: kernel, recurrent kernel and bias, one slice of ``units`` per gate."""
+    units = kw["units"]
+    count = gates * units * (n_in + units)
+    if kw["use_bias"]:
+        # GRU with reset_after keeps separate input and recurrent biases: shape (2, 3u).
+        count += gates * units * (2 if kw.get("reset_after") else 1)
+    return by_trainable(kw, count)
+
+
 def _rnn_params(gates: int):
     def params(kw, inputs):
         (seq,) = inputs
-        n_in = known_dim(seq, -1)
-        units = kw["units"]
-        count = gates * units * (n_in + units)
-        if kw["use_bias"]:
-            # GRU with reset_after keeps separate input and recurrent biases: shape (2, 3u).
-            count += gates * units * (2 if kw.get("reset_after") else 1)
-        return by_trainable(kw, count)
+        return recurrent_params(gates, kw, known_dim(seq, -1))
 
     return params
 
@@ -173,16 +192,24 @@ SIMPLE_RNN = LayerType(
 # Keras's wrappers own no weights: the inner layers create them. A wrapper's own
 # trainable flag only empties the lists it reports itself, so once it is nested in
 # another wrapper Keras ignores it (and a Model ignores it too: keras-team/keras#17466).
-_FLAG_NOT_ON_WEIGHTS = {"Bidirectional", "TimeDistributed", "SpectralNormalization"}
+# RNN and StackedRNNCells (catalog/cells.py) are such wrappers too; a StackedRNNCells's
+# flag reaches no weight even directly in an RNN.
+_FLAG_NOT_ON_WEIGHTS = {
+    "Bidirectional",
+    "TimeDistributed",
+    "SpectralNormalization",
+    "RNN",
+    "StackedRNNCells",
+}
 
 
-def _nested_params(layer, kw, inputs) -> tuple[int, int]:
+def nested_params(layer, kw, inputs) -> tuple[int, int]:
     if layer.name in _FLAG_NOT_ON_WEIGHTS:
         kw = {**kw, "trainable": True}
     return layer.params(kw, inputs)
 
 
-def _is_recurrent(layer) -> bool:
+def is_recurrent(layer) -> bool:
     # Bidirectional rebuilds the layer from its config with go_backwards flipped and
     # compares stateful/return_sequences/return_state: only RNN layers have those.
     return all(k in layer.kwarg_map for k in ("go_backwards", "return_sequences", "return_state"))
@@ -203,9 +230,10 @@ def _split(shape):
 
 def _bidirectional_shape(kw, inputs):
     fwd, fkw = inner_layer(kw["layer"])
-    if not _is_recurrent(fwd):
+    if not is_recurrent(fwd):
         raise ShapeError(
-            f"wraps only recurrent layers (LSTM, GRU, SimpleRNN); got `{fwd.name}`",
+            f"wraps only recurrent layers (LSTM, GRU, SimpleRNN, ConvLSTM1D/2D/3D, RNN); "
+            f"got `{fwd.name}`",
             code="MS304",
         )
     out = fwd.shape(fkw, inputs)
@@ -219,7 +247,7 @@ def _bidirectional_shape(kw, inputs):
             )
     else:
         bwd, bkw = inner_layer(kw["backward_layer"])
-        if not _is_recurrent(bwd):
+        if not is_recurrent(bwd):
             raise ShapeError(
                 f"takes only a recurrent backward_layer; got `{bwd.name}`", code="MS304"
             )
@@ -235,7 +263,18 @@ def _bidirectional_shape(kw, inputs):
                     f"got {fkw[attr]} and {bkw[attr]}",
                     code="MS304",
                 )
-        back = bwd.shape(bkw, inputs)
+        try:
+            back = bwd.shape(bkw, inputs)
+        except ShapeError as err:
+            # Keras asks only the forward layer for shapes, so its message would be
+            # about `layer` (which takes this input) rather than backward_layer.
+            raise ShapeError(
+                f"has a backward_layer `{bwd.name}` that does not take this input: "
+                f"it {err.message}",
+                code=err.code,
+                hint=err.hint or f"give backward_layer the type of layer, `{fwd.name}`",
+                operands=err.operands,
+            ) from err
         if back != out:
             # Keras builds this but reports the forward layer's shapes for both
             # directions, so its output shape (and the next layer) would be wrong.
@@ -263,8 +302,8 @@ def _bidirectional_params(kw, inputs):
     fwd, fkw = inner_layer(kw["layer"])
     bwd, bkw = (fwd, fkw) if kw["backward_layer"] is None else inner_layer(kw["backward_layer"])
     # Keras rebuilds the backward copy from `layer`'s config, so it keeps its trainable flag.
-    t1, n1 = _nested_params(fwd, fkw, inputs)
-    t2, n2 = _nested_params(bwd, bkw, inputs)
+    t1, n1 = nested_params(fwd, fkw, inputs)
+    t2, n2 = nested_params(bwd, bkw, inputs)
     trainable, frozen = t1 + t2, n1 + n2
     return by_trainable(kw, trainable, frozen)
 
@@ -321,7 +360,7 @@ BIDIRECTIONAL = LayerType(
 )
 
 
-def _time_distributedinner_layer(kw):
+def _time_distributed_inner(kw):
     inner, ikw = inner_layer(kw["layer"])
     if inner.is_merge:
         raise ShapeError(
@@ -348,7 +387,7 @@ def _rethrow(inner, err: ShapeError, step) -> ShapeError:
 def _time_distributed_shape(kw, inputs):
     (shape,) = inputs
     expect_min_rank(shape, 3)
-    inner, ikw = _time_distributedinner_layer(kw)
+    inner, ikw = _time_distributed_inner(kw)
     step = _per_step(shape)
     try:
         out = inner.shape(ikw, [step])
@@ -364,10 +403,10 @@ def _time_distributed_shape(kw, inputs):
 
 def _time_distributed_params(kw, inputs):
     (shape,) = inputs
-    inner, ikw = _time_distributedinner_layer(kw)
+    inner, ikw = _time_distributed_inner(kw)
     step = _per_step(shape)
     try:
-        trainable, frozen = _nested_params(inner, ikw, [step])
+        trainable, frozen = nested_params(inner, ikw, [step])
     except ShapeError as err:
         raise _rethrow(inner, err, step) from err
     return by_trainable(kw, trainable, frozen)
@@ -434,7 +473,7 @@ def _spectral_shape(kw, inputs):
 def _spectral_params(kw, inputs):
     (shape,) = inputs
     inner, ikw, last = _kernel_last(kw, shape)
-    trainable, frozen = _nested_params(inner, ikw, inputs)
+    trainable, frozen = nested_params(inner, ikw, inputs)
     if last is None:
         raise ShapeError(
             f"needs a known size on the last axis of the kernel of `{inner.name}`; got "

@@ -261,14 +261,30 @@ def _kwarg_value(
     if kwarg.name in lt.nested:
         if value is None:
             return None
+        if isinstance(value, list):  # StackedRNNCells's cells
+            items = [
+                _wrapped(ctx, lt, kwarg.name, v, (*path, i), who, f"item {i} of the `{kwarg.name}`")
+                for i, v in enumerate(value)
+            ]
+            return _SKIP if any(i is _SKIP for i in items) else items
         return _wrapped(ctx, lt, kwarg.name, value, path, who)
     if kwarg.name in TUPLE_KWARGS:
         return collapse(value)
     return value
 
 
-def _wrapped(ctx: Context, lt: LayerType, key: str, value: Any, path: tuple, who: str) -> Any:
-    """A wrapper's inner layer as a spec layer dict, ``name`` kept."""
+def _wrapped(
+    ctx: Context,
+    lt: LayerType,
+    key: str,
+    value: Any,
+    path: tuple,
+    who: str,
+    what: str | None = None,
+) -> Any:
+    """A wrapper's inner layer as a spec layer dict, ``name`` kept; ``what`` names it
+    in messages (by default "the `key`")."""
+    what = what or f"the `{key}`"
     if not isinstance(value, Mapping) or not isinstance(value.get("config"), Mapping):
         ctx.error("MS604", f"{who} has a `{key}` that is not a serialized layer", path)
         return _SKIP
@@ -281,7 +297,7 @@ def _wrapped(ctx: Context, lt: LayerType, key: str, value: Any, path: tuple, who
         return _SKIP
     config = value["config"]
     name = config.get("name")
-    inner_who = f"the `{key}` of {who}"
+    inner_who = f"{what} of {who}"
     kwargs = read_kwargs(ctx, inner, config, (*path, "config"), inner_who, wrapped=lt.name)
     out: dict[str, Any] = {"type": cls, **kwargs}
     if isinstance(name, str):

@@ -35,9 +35,8 @@ def slots(layer: dict[str, Any], name: str, kind: str) -> list[Slot]:
 
     def inner(spec: dict[str, Any]) -> None:
         lt = LAYER_TYPES.get(spec.get("type", ""))
-        for key in lt.nested if lt else ():
-            sub = spec.get(key)
-            if isinstance(sub, dict) and isinstance(sub.get("name"), str):
+        for _, sub in lt.held(spec) if lt else ():
+            if isinstance(sub.get("name"), str):
                 inner(sub)
                 out.append(Slot(sub["type"], sub["name"], "inner", sub))
 

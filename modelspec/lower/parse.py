@@ -138,25 +138,23 @@ class _Parser:
         return Layer(name, type_name, kwargs, src, inline, tuple(self.inner_names(spec, path)))
 
     def inner_names(self, spec: dict[str, Any], path: tuple, prefix: str = "") -> list:
-        """``(kwarg path, name)`` of the layers a wrapper holds, at any depth.
+        """``(kwarg path, name)`` of the layers a wrapper holds, at any depth; the path of
+        an item of a list of layers ends in its index (``cell.cells.0``).
 
         Keras names an unnamed inner layer when it is created, which uses up its type's
         name ("lstm") just as an inline layer would; the innermost is created first.
         """
         lt = LAYER_TYPES.get(spec.get("type")) if isinstance(spec.get("type"), str) else None
         out = []
-        for kwarg in lt.nested if lt else ():
-            inner = spec.get(kwarg)
-            if isinstance(inner, dict) and isinstance(inner.get("type"), str):
-                out += self.inner_names(inner, (*path, kwarg), f"{prefix}{kwarg}.")
+        for keys, inner in lt.held(spec) if lt else ():
+            if isinstance(inner.get("type"), str):
+                key = prefix + ".".join(map(str, keys))
+                out += self.inner_names(inner, (*path, *keys), f"{key}.")
                 given = inner.get("name")
                 if isinstance(given, str):
-                    self.check_name(given, (*path, kwarg, "name"), "layer")
+                    self.check_name(given, (*path, *keys, "name"), "layer")
                 out.append(
-                    (
-                        prefix + kwarg,
-                        given if isinstance(given, str) else self.auto_name(inner["type"]),
-                    )
+                    (key, given if isinstance(given, str) else self.auto_name(inner["type"]))
                 )
         return out
 

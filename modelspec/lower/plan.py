@@ -278,6 +278,12 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _held_ctor(spec: Mapping[str, Any], path: str, seed: int | None, inner: Mapping[str, str]):
+    """The constructor of a layer another one holds, at ``path`` (``Layer.inner``)."""
+    sub = {k: v for k, v in spec.items() if k not in ("type", "name")}
+    return layer_ctor(spec["type"], sub, inner[path], seed, inner, f"{path}.")
+
+
 def layer_ctor(
     type_name: str,
     given: Mapping[str, Any],
@@ -295,9 +301,10 @@ def layer_ctor(
     kwargs: dict[str, Any] = {}
     for key, value in given.items():
         if key in lt.nested and isinstance(value, dict):
-            sub = {k: v for k, v in value.items() if k not in ("type", "name")}
-            path = prefix + key
-            kwargs[key] = layer_ctor(value["type"], sub, inner[path], seed, inner, f"{path}.")
+            kwargs[key] = _held_ctor(value, prefix + key, seed, inner)
+        elif key in lt.nested and isinstance(value, list):  # StackedRNNCells's cells
+            paths = (f"{prefix}{key}.{i}" for i in range(len(value)))
+            kwargs[key] = [_held_ctor(v, p, seed, inner) for v, p in zip(value, paths)]
         elif key.endswith("_initializer") and value == "constant":
             # Keras's initializers.get("constant") fails (Constant's config needs its
             # value): the class itself, at its default value 0.0.

@@ -91,6 +91,13 @@ def nested_kwargs(type_name: str) -> tuple[str, ...]:
     return lt.nested if lt is not None else ()
 
 
+def held_layers(type_name: Any, layer: dict[str, Any]) -> list[tuple[tuple, dict]]:
+    """The layer dicts ``layer`` holds, with their keys (:meth:`LayerType.held
+    <modelspec.catalog.base.LayerType.held>`); none for a type outside the catalogue."""
+    lt = LAYER_TYPES.get(type_name) if isinstance(type_name, str) else None
+    return lt.held(layer) if lt is not None else []
+
+
 # --- the fast accept -----------------------------------------------------------------
 #
 # NOTE: [fast accept]
@@ -231,10 +238,7 @@ def document_accepted(data: Any) -> bool:
         if not _accepts(per_type[type_key], layer):
             return False
         seen.add(key)
-        for kwarg_name in nested_kwargs(type_name):
-            inner = layer.get(kwarg_name)
-            if isinstance(inner, dict):
-                stack.append(inner)
+        stack += [inner for _, inner in held_layers(type_name, layer)]
     return True
 
 

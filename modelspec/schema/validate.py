@@ -17,6 +17,7 @@ from modelspec.errors import Diagnostic
 from modelspec.schema.accept import (
     custom_names,
     document_accepted,
+    held_layers,
     layer_dicts,
     nested_kwargs,
     plain_step,
@@ -140,9 +141,7 @@ def _validate(doc: Document) -> list[Diagnostic]:
                     )
                 )
             elif not (len(path) == 2 and path[0] == "layers"):  # under `layers:` reported above
-                what = describe(path)
-                if path[-1] in ("layer", "backward_layer"):
-                    what = f"the `{path[-1]}` of {describe(path[:-1])}"
+                what = _held(path)
                 out.append(
                     doc.diagnostic("MS103", f"{what} is missing the required key 'type'", path)
                 )
@@ -158,8 +157,15 @@ def _validate(doc: Document) -> list[Diagnostic]:
         if len(out) == before and not nested_kwargs(type_name):
             valid.add(key)
         # Wrappers hold a layer in a kwarg: validate it by its own type too.
-        for kwarg_name in nested_kwargs(type_name):
-            inner = layer.get(kwarg_name)
-            if isinstance(inner, dict):
-                stack.append(((*path, kwarg_name), inner))
+        for keys, inner in held_layers(type_name, layer):
+            stack.append(((*path, *keys), inner))
     return out
+
+
+def _held(path: tuple) -> str:
+    """What a layer at ``path`` is, for messages: "the `cell` of layer 'rnn'"."""
+    if path and path[-1] in ("layer", "backward_layer", "cell"):
+        return f"the `{path[-1]}` of {_held(path[:-1])}"
+    if len(path) > 2 and path[-2] == "cells" and isinstance(path[-1], int):
+        return f"cell {path[-1]} in the `cells` of {_held(path[:-2])}"
+    return describe(path)

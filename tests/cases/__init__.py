@@ -15,7 +15,19 @@ from __future__ import annotations
 
 import importlib
 
-FAMILIES = ("core", "norm", "reshape", "conv", "rnn", "attention", "merge", "image", "audio")
+FAMILIES = (
+    "core",
+    "norm",
+    "reshape",
+    "conv",
+    "rnn",
+    "conv_lstm",
+    "cells",
+    "attention",
+    "merge",
+    "image",
+    "audio",
+)
 
 
 def load(attr: str) -> list[tuple]:

@@ -219,6 +219,25 @@ CASES: list = [
     ("GlobalAveragePooling3D", {}, [(None, 2, 3, 4, 5)]),
     ("GlobalAveragePooling3D", {"keepdims": True}, [(None, 2, 3, 4, 5)]),
     ("GlobalAveragePooling3D", {**CF}, [(None, 5, 2, 3, 4)]),
+    # --- AdaptiveAveragePoolingND / AdaptiveMaxPoolingND: output_size may pass the
+    # input's size, and unknown sizes are fine.
+    ("AdaptiveAveragePooling1D", {"output_size": 4}, [(None, 10, 3)]),
+    ("AdaptiveAveragePooling1D", {"output_size": [3], **CF}, [(None, 3, 10)]),
+    ("AdaptiveAveragePooling1D", {"output_size": 5}, [(None, None, None)]),
+    ("AdaptiveAveragePooling2D", {"output_size": 4}, [(None, 9, 9, 3)]),
+    ("AdaptiveAveragePooling2D", {"output_size": [2, 5]}, [(None, 7, 3, 3)]),
+    ("AdaptiveAveragePooling2D", {"output_size": [2, 3], **CF}, [(None, 3, None, 8)]),
+    ("AdaptiveAveragePooling3D", {"output_size": 2}, [(None, 4, 5, 6, 3)]),
+    ("AdaptiveAveragePooling3D", {"output_size": [1, 2, 3], "trainable": False, **CF},
+     [(2, 3, 4, 5, 6)]),
+    ("AdaptiveMaxPooling1D", {"output_size": 4}, [(None, 10, 3)]),
+    ("AdaptiveMaxPooling1D", {"output_size": 7, **CF}, [(None, 3, 4)]),
+    ("AdaptiveMaxPooling1D", {"output_size": [2]}, [(3, None, 5)]),
+    ("AdaptiveMaxPooling2D", {"output_size": 7}, [(None, 32, 30, 8)]),
+    ("AdaptiveMaxPooling2D", {"output_size": [3, 1], **CF}, [(None, 8, 6, 6)]),
+    ("AdaptiveMaxPooling2D", {"output_size": 2}, [(None, None, None, None)]),
+    ("AdaptiveMaxPooling3D", {"output_size": [2, 3, 4]}, [(None, 8, 8, 8, 2)]),
+    ("AdaptiveMaxPooling3D", {"output_size": 3, **CF}, [(None, 2, 6, None, 9)]),
 ]  # fmt: skip
 
 BAD: list = [
@@ -295,4 +314,15 @@ BAD: list = [
      [(None, 8, 8, 3)], "MS304"),
     ("Conv3DTranspose", {"filters": 4, "kernel_size": 3, "strides": 3, "output_padding": 3},
      [(None, 4, 4, 4, 3)], "MS304"),
+]  # fmt: skip
+
+# Adaptive pooling states no input rank: Keras reports (batch, *output_size, channels)
+# for any, and the pooling then fails, or gives another shape than it reported.
+DIVERGENT: list = [
+    ("AdaptiveAveragePooling1D", {"output_size": 2}, [(None, 6, 6, 3)], "MS301"),
+    ("AdaptiveAveragePooling2D", {"output_size": 4}, [(None, 9, 3)], "MS301"),
+    ("AdaptiveAveragePooling3D", {"output_size": 2}, [(None, 6, 6, 3)], "MS301"),
+    ("AdaptiveMaxPooling1D", {"output_size": 2}, [(None, 6, 6, 3)], "MS301"),
+    ("AdaptiveMaxPooling2D", {"output_size": 2}, [(None, 6, 6, 6, 3)], "MS301"),
+    ("AdaptiveMaxPooling3D", {"output_size": 2}, [(None, 6, 6, 3)], "MS301"),
 ]  # fmt: skip
