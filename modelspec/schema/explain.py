@@ -273,6 +273,9 @@ def translate(
                 "MS106", f"{subject} must be {op} {error.validator_value}; got {show(value)}", path
             )
         ]
+    if kw == "not" and error.validator_value == {"multipleOf": 2}:
+        subject = f"`{name}`" if name else where
+        return [doc.diagnostic("MS106", f"{subject} must be odd; got {show(value)}", path)]
     if kw == "minLength" and "propertyNames" in error.schema_path:
         return [
             doc.diagnostic(
@@ -302,7 +305,8 @@ def translate(
         # A number past the bounds of the one branch that takes numbers, beside a list
         # (a factor): say the bound. Where the other choice is null (a size), the
         # message below says that null is the way to write "unknown".
-        bounds = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+        # An odd size (a blur's kernel) is one more bound.
+        bounds = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "not")
         branches = error.schema.get("anyOf", []) if isinstance(error.schema, dict) else []
         if inner and (
             isinstance(value, (dict, list))
