@@ -2,7 +2,8 @@
 hue, saturation, sharpness, inversion, posterization, solarization, contrast and
 histogram equalization), blurs, erasing, shears, perspective and elastic warps, the
 layers that chain or mix others (RandomColorJitter, RandAugment, AugMix, CutMix,
-MixUp) and MaxNumBoundingBoxes.
+MixUp) and MaxNumBoundingBoxes. Keras's Equalization is not here: no Keras model can
+hold it (see ``NOT_IN_A_MODEL`` in :mod:`modelspec.catalog.keras_layers`).
 
 Each takes a batch of images, rank 4, or one image, rank 3, and keeps its shape, but
 RandomCrop, which crops to ``height`` x ``width``. Keras checks no rank when the model
@@ -184,6 +185,7 @@ def _augment(
     return LayerType(
         name=name,
         category="preprocessing",
+        call_training=True,
         doc=doc,
         kwargs=(*kwargs, TRAINABLE),
         shape=shape,
@@ -288,18 +290,6 @@ AUTO_CONTRAST = _augment(
     random=False,
 )
 
-EQUALIZATION = _augment(
-    "Equalization",
-    "Equalizes the histogram of each image and channel.",
-    (
-        _value_range(),
-        Kwarg("bins", POS_INT, 256, "The number of histogram bins."),
-        DATA_FORMAT,
-    ),
-    random=False,
-    dtype="same",  # Keras keeps the input's dtype
-)
-
 CLAHE = _augment(
     "ContrastLimitedAdaptiveHistogramEqualization",
     "Equalizes the histogram of each tile of each image, with the contrast limited (CLAHE).",
@@ -317,7 +307,8 @@ CLAHE = _augment(
     random=False,
 )
 
-ODD_SIZE = {"type": "integer", "minimum": 1, "not": {"multipleOf": 2}}
+# An odd size: "not" an even integer (a list is no integer, so its items are checked).
+ODD_SIZE = {"type": "integer", "minimum": 1, "not": {"type": "integer", "multipleOf": 2}}
 
 RANDOM_GAUSSIAN_BLUR = _augment(
     "RandomGaussianBlur",
@@ -529,7 +520,6 @@ LAYERS = (
     RANDOM_POSTERIZATION,
     SOLARIZATION,
     AUTO_CONTRAST,
-    EQUALIZATION,
     CLAHE,
     RANDOM_GAUSSIAN_BLUR,
     RANDOM_ERASING,

@@ -119,6 +119,8 @@ def _call(
             continue
         if value is None or value in IGNORED_CALL_KWARGS.get(key, ()):
             continue
+        if key == "training" and value is True and lt is not None and lt.call_training:
+            continue  # the layer's own default, recorded
         ctx.error(
             "MS615",
             f"{who} passes `{key}={short(value)}`, which a spec cannot express",
