@@ -85,8 +85,8 @@ def test_random_crop_gives_its_size_and_checks_the_rank():
     assert result.shapes.tensors["crop"] == (None, 24, 24, 3)
     grey = SPEC.replace("[32, 32, 3]", "[32, 32, 1]") % "RandomHue, factor: 0.1"
     assert [d.format() for d in check_text(grey, "aug.yaml").errors] == [
-        "aug.yaml:8:5: error MS302: `RandomHue` 'aug' works on RGB images, 3 channels; got 1 "
-        "channels: (None, 24, 24, 1)"
+        "aug.yaml:8:5: error MS302: `RandomHue` 'aug' works on RGB images, of 3 channels; got 1 "
+        "channel: (None, 24, 24, 1)"
     ]
 
 
@@ -199,3 +199,59 @@ def test_call_training_is_the_default_of_keras_s_call():
     for name, lt in LAYER_TYPES.items():
         param = inspect.signature(getattr(keras.layers, name).call).parameters.get("training")
         assert lt.call_training is (param is not None and param.default is True), name
+
+
+# (type, kwargs): Keras's constructor and the schema both take these, or both refuse them.
+CONSTRUCTION = [
+    ("RandomGrayscale", {"factor": -0.1}),
+    ("RandomGrayscale", {"factor": 1.0}),
+    ("RandomHue", {"factor": 1.2}),
+    ("RandomHue", {"factor": [0.2, 1.5]}),
+    ("RandomSaturation", {"factor": -0.5}),
+    ("RandomSaturation", {"factor": -1.5}),
+    ("RandomColorDegeneration", {"factor": [0.1, 0.2, 0.3]}),
+    ("RandomSharpness", {"factor": 0.0}),
+    ("RandomInvert", {"factor": 1.01}),
+    ("RandomPosterization", {"factor": 8}),
+    ("RandomPosterization", {"factor": 0.5}),
+    ("Solarization", {"addition_factor": [0.2, 1.2]}),
+    ("Solarization", {"threshold_factor": 1.0}),
+    ("RandomGaussianBlur", {"kernel_size": 2}),
+    ("RandomGaussianBlur", {"kernel_size": [5, 3]}),
+    ("RandomGaussianBlur", {"sigma": 1.5}),
+    ("RandomGaussianBlur", {"sigma": [0.5, 3.0]}),  # a range's upper end is not bounded
+    ("RandomErasing", {"scale": 1.2}),
+    ("RandomShear", {"x_factor": -0.2}),
+    ("RandomShear", {"y_factor": [0.0, 1.0]}),
+    ("RandomShear", {"interpolation": "bicubic"}),
+    ("RandomShear", {"fill_mode": "mirror"}),
+    ("RandomPerspective", {"scale": -0.1}),
+    ("RandomPerspective", {"interpolation": "area"}),
+    ("RandomElasticTransform", {"fill_mode": "mirror"}),
+    ("RandomElasticTransform", {"scale": 2.0}),
+    ("RandomColorJitter", {"hue_factor": 1.5}),
+    ("RandomColorJitter", {"contrast_factor": -0.2}),
+    ("RandomColorJitter", {"brightness_factor": -0.2}),
+    ("RandAugment", {"factor": [0.2, 1.0]}),
+    ("RandAugment", {"factor": [-0.1, 0.5]}),
+    ("RandAugment", {"interpolation": "bicubic"}),
+    ("AugMix", {"factor": 1.1}),
+    ("AugMix", {"factor": [0.0, 0.4]}),
+    ("CutMix", {"factor": -0.5}),
+]
+
+
+@pytest.mark.keras
+@pytest.mark.parametrize(("type_name", "kwargs"), CONSTRUCTION, ids=str)
+def test_the_schema_refuses_what_keras_s_constructor_refuses(type_name, kwargs):
+    pytest.importorskip("keras")
+    from tests.keras_truth import build_layer
+
+    line = ", ".join(f"{k}: {v}" for k, v in kwargs.items())
+    refused = bool(_errors(f"{type_name}, {line}"))
+    try:
+        build_layer(type_name, kwargs)
+        keras_refuses = False
+    except (ValueError, TypeError, NotImplementedError):
+        keras_refuses = True
+    assert refused == keras_refuses

@@ -131,7 +131,8 @@ def _rgb(kw, shape) -> None:
         channels = shape[_channels_axis(kw)]
         if channels is not None and channels != 3:
             raise ShapeError(
-                f"works on RGB images, 3 channels; got {channels} channels: {fmt_shape(shape)}",
+                f"works on RGB images, of 3 channels; got {channels} channel"
+                f"{'s' if channels != 1 else ''}: {fmt_shape(shape)}",
                 hint="give it images with 3 channels, or check data_format",
             )
 
