@@ -255,3 +255,28 @@ def test_the_schema_refuses_what_keras_s_constructor_refuses(type_name, kwargs):
     except (ValueError, TypeError, NotImplementedError):
         keras_refuses = True
     assert refused == keras_refuses
+
+
+@pytest.mark.keras
+def test_a_pipeline_imports_with_its_layers_and_their_weights():
+    keras = pytest.importorskip("keras")
+    from tests.conformance import prove_import
+
+    keras.backend.clear_session()
+    layers = keras.layers
+    inputs = keras.Input((16, 16, 3), name="image")
+    augment = layers.Pipeline(
+        [
+            layers.RandomFlip(seed=1),
+            layers.Pipeline([layers.RandomCrop(8, 8, seed=2), layers.AutoContrast()]),
+            layers.Conv2D(4, 3, name="mixer"),
+        ],
+        name="augment",
+    )
+    x = layers.GlobalAveragePooling2D()(augment(inputs))
+    model = keras.Model(inputs, layers.Dense(2)(x))
+    proof = prove_import(model, "piped.json")
+    assert proof.failure is None, proof.failure
+    spec = proof.result.text
+    assert "type: Pipeline" in spec and "{type: Conv2D, filters: 4, kernel_size: 3" in spec
+    assert "{type: RandomCrop, height: 8, width: 8, seed: 2}" in spec

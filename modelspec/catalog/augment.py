@@ -1,14 +1,17 @@
 """Image augmentation beyond catalog/image.py: RandomCrop, the colour layers (grayscale,
 hue, saturation, sharpness, inversion, posterization, solarization, contrast and
-histogram equalization), blurs, erasing, shears, perspective and elastic warps, the
-layers that chain or mix others (RandomColorJitter, RandAugment, AugMix, CutMix,
-MixUp) and MaxNumBoundingBoxes. Keras's Equalization is not here: no Keras model can
-hold it (see ``NOT_IN_A_MODEL`` in :mod:`modelspec.catalog.keras_layers`).
+adaptive histogram equalization), blurs, erasing, shears, perspective and elastic
+warps, the layers that chain or mix others (RandomColorJitter, RandAugment, AugMix,
+CutMix, MixUp), MaxNumBoundingBoxes, and Pipeline, which calls a list of layers one
+after the other (its ``layers`` hold layer specs, as a wrapper's ``layer`` does).
+Keras's Equalization is not here: no Keras model can hold it (see ``NOT_IN_A_MODEL``
+in :mod:`modelspec.catalog.keras_layers`).
 
 Each takes a batch of images, rank 4, or one image, rank 3, and keeps its shape, but
 RandomCrop, which crops to ``height`` x ``width``. Keras checks no rank when the model
 is built but for RandomCrop and RandomColorDegeneration (the others fail when they
-run). None has weights; each gives the layer's float32 compute dtype.
+run). None has weights of its own (a Pipeline has those of its layers); each gives
+the layer's float32 compute dtype, but RandomGrayscale, which keeps the input's.
 
 Keras's image layers also take a dict of ``images``, ``labels``, ``bounding_boxes`` and
 ``segmentation_masks``; a spec calls them on one tensor, the images, as a Functional
@@ -20,7 +23,8 @@ The layers that draw random numbers take a ``seed``: a spec's ``seed`` gives eac
 own (``random=True``). Outside training they pass their input on, RandomCrop included:
 its crop to ``height`` x ``width`` is made in training only, so a model that predicts
 gets the input's own height and width, where Keras's symbolic shape (and so the
-catalogue's) says ``height`` x ``width``.
+catalogue's) says ``height`` x ``width``. Keras saves no ``seed`` for RandomGrayscale
+and no ``fill_value`` for MaxNumBoundingBoxes: an imported model has their defaults.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from typing import Any
 from modelspec.catalog.base import (
     BOOL,
     DATA_FORMAT,
+    LAYER_REF,
+    LAYER_TYPES,
     NONNEG_INT,
     NUMBER,
     POS_INT,
@@ -510,6 +516,67 @@ MAX_NUM_BOUNDING_BOXES = _augment(
     random=False,
 )  # fmt: skip
 
+
+def _pipeline_layers(kw) -> list[tuple[LayerType, dict[str, Any]]]:
+    """The catalogue entry and resolved kwargs of each layer a Pipeline holds."""
+    out = []
+    for k, spec in enumerate(kw["layers"]):
+        type_name = spec.get("type") if isinstance(spec, dict) else None
+        if type_name not in LAYER_TYPES:
+            raise ShapeError(f"holds an unknown layer type {type_name!r}", code="MS304")
+        inner = LAYER_TYPES[type_name]
+        if inner.is_merge:
+            raise ShapeError(
+                f"calls each layer on one tensor; layer {k}, `{type_name}`, takes several",
+                code="MS304",
+            )
+        out.append((inner, inner.resolve({k: v for k, v in spec.items() if k != "type"})))
+    return out
+
+
+def _through_pipeline(kw, inputs, count_params: bool):
+    """The output shape of a Pipeline's last layer, each layer called on the one before
+    (Keras's Pipeline.call), and the parameters of them all."""
+    (shape,) = inputs
+    trainable = frozen = 0
+    for k, (inner, ikw) in enumerate(_pipeline_layers(kw)):
+        try:
+            out = inner.shape(ikw, [shape])
+            if isinstance(out, list):
+                raise ShapeError(
+                    f"gives the next layer one tensor; `{inner.name}` returns {len(out)}",
+                    code="MS304",
+                )
+            if count_params:
+                t, f = inner.params(ikw, [shape])
+                trainable, frozen = trainable + t, frozen + f
+        except ShapeError as err:
+            raise ShapeError(
+                f"layer {k}, `{inner.name}`: {err.render([shape])}",
+                code=err.code,
+                hint=err.hint,
+            ) from err
+        shape = out
+    return shape, (trainable, frozen)
+
+
+PIPELINE = LayerType(
+    name="Pipeline",
+    category="preprocessing",
+    doc="Calls its layers one after the other, each on the output of the one before: an "
+    "augmentation pipeline as one layer.",
+    kwargs=(
+        Kwarg(
+            "layers",
+            {"type": "array", "items": {"$ref": LAYER_REF}, "minItems": 1},
+            description="The layers, in the order they are called.",
+        ),
+    ),
+    shape=lambda kw, inputs: _through_pipeline(kw, inputs, False)[0],
+    params=lambda kw, inputs: _through_pipeline(kw, inputs, True)[1],
+    call_training=True,
+)
+
 LAYERS = (
     RANDOM_CROP,
     RANDOM_GRAYSCALE,
@@ -533,4 +600,5 @@ LAYERS = (
     CUT_MIX,
     MIX_UP,
     MAX_NUM_BOUNDING_BOXES,
+    PIPELINE,
 )

@@ -264,6 +264,17 @@ class LayerType:
         return out
 
 
+def nested_layers(value: Any, kwarg: str) -> list[tuple[tuple[str | int, ...], dict[str, Any]]]:
+    """The layer specs a kwarg that holds layers holds, each with its path under the
+    layer: ``(kwarg,)`` for one layer (a wrapper's ``layer``), ``(kwarg, i)`` for each
+    of a list (a Pipeline's ``layers``). Anything that is not a layer spec is left out.
+    """
+    items = [((kwarg,), value)] if isinstance(value, dict) else []
+    if isinstance(value, list):
+        items = [((kwarg, i), v) for i, v in enumerate(value)]
+    return [(key, v) for key, v in items if isinstance(v, dict) and isinstance(v.get("type"), str)]
+
+
 # The dtypes a spec may give an input or a layer.
 DTYPES = (
     "float32", "float16", "bfloat16", "float64", "int8", "int16", "int32", "int64",

@@ -305,6 +305,8 @@ def _resolved(layer: dict[str, Any]) -> dict[str, Any]:
         inner = out.get(kwarg)
         if isinstance(inner, dict) and isinstance(inner.get("type"), str):
             out[kwarg] = _resolved(inner)
+        elif isinstance(inner, list):  # a Pipeline's layers
+            out[kwarg] = [_resolved(i) if isinstance(i, dict) else i for i in inner]
     return out
 
 

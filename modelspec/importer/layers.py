@@ -261,6 +261,9 @@ def _kwarg_value(
     if kwarg.name in lt.nested:
         if value is None:
             return None
+        if isinstance(value, list):  # a Pipeline's layers
+            items = [_wrapped(ctx, lt, kwarg.name, v, (*path, i), who) for i, v in enumerate(value)]
+            return _SKIP if any(item is _SKIP for item in items) else items
         return _wrapped(ctx, lt, kwarg.name, value, path, who)
     if kwarg.name in TUPLE_KWARGS:
         return collapse(value)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelspec.catalog import LAYER_TYPES
+from modelspec.catalog.base import nested_layers
 from modelspec.importer.context import Node
 from modelspec.lower.parse import to_snake_case
 
@@ -36,10 +37,10 @@ def slots(layer: dict[str, Any], name: str, kind: str) -> list[Slot]:
     def inner(spec: dict[str, Any]) -> None:
         lt = LAYER_TYPES.get(spec.get("type", ""))
         for key in lt.nested if lt else ():
-            sub = spec.get(key)
-            if isinstance(sub, dict) and isinstance(sub.get("name"), str):
-                inner(sub)
-                out.append(Slot(sub["type"], sub["name"], "inner", sub))
+            for _, sub in nested_layers(spec.get(key), key):
+                if isinstance(sub.get("name"), str):
+                    inner(sub)
+                    out.append(Slot(sub["type"], sub["name"], "inner", sub))
 
     inner(layer)
     return out

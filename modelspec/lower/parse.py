@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from modelspec.catalog import LAYER_TYPES
+from modelspec.catalog.base import nested_layers
 from modelspec.catalog.custom import custom_types
 from modelspec.errors import WARNING, Diagnostic, did_you_mean, printable
 from modelspec.ir import (
@@ -145,15 +146,15 @@ class _Parser:
         lt = LAYER_TYPES.get(spec.get("type")) if isinstance(spec.get("type"), str) else None
         out = []
         for kwarg in lt.nested if lt else ():
-            inner = spec.get(kwarg)
-            if isinstance(inner, dict) and isinstance(inner.get("type"), str):
-                out += self.inner_names(inner, (*path, kwarg), f"{prefix}{kwarg}.")
+            for key, inner in nested_layers(spec.get(kwarg), kwarg):
+                where = (*path, *key)
+                out += self.inner_names(inner, where, f"{prefix}{'.'.join(map(str, key))}.")
                 given = inner.get("name")
                 if isinstance(given, str):
-                    self.check_name(given, (*path, kwarg, "name"), "layer")
+                    self.check_name(given, (*where, "name"), "layer")
                 out.append(
                     (
-                        prefix + kwarg,
+                        prefix + ".".join(map(str, key)),
                         given if isinstance(given, str) else self.auto_name(inner["type"]),
                     )
                 )

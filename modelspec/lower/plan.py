@@ -27,7 +27,12 @@ from typing import Any
 
 from modelspec.catalog import LAYER_TYPES
 from modelspec.catalog import training as tc
-from modelspec.catalog.base import INITIALIZER_CLASSES, UNSEEDED, UNSEEDED_CLASSES
+from modelspec.catalog.base import (
+    INITIALIZER_CLASSES,
+    UNSEEDED,
+    UNSEEDED_CLASSES,
+    nested_layers,
+)
 from modelspec.catalog.custom import CLASS_PATH
 from modelspec.errors import ERROR, Diagnostic
 from modelspec.ir import Source, Spec
@@ -291,10 +296,14 @@ def layer_ctor(
     inner = inner or {}
     kwargs: dict[str, Any] = {}
     for key, value in given.items():
-        if key in lt.nested and isinstance(value, dict):
-            sub = {k: v for k, v in value.items() if k not in ("type", "name")}
-            path = prefix + key
-            kwargs[key] = layer_ctor(value["type"], sub, inner[path], seed, inner, f"{path}.")
+        held = nested_layers(value, key) if key in lt.nested else []
+        if held:
+            ctors = []
+            for where, item in held:
+                sub = {k: v for k, v in item.items() if k not in ("type", "name")}
+                path = prefix + ".".join(map(str, where))
+                ctors.append(layer_ctor(item["type"], sub, inner[path], seed, inner, f"{path}."))
+            kwargs[key] = ctors if isinstance(value, list) else ctors[0]
         elif key.endswith("_initializer") and value == "constant":
             # Keras's initializers.get("constant") fails (Constant's config needs its
             # value): the class itself, at its default value 0.0.

@@ -233,8 +233,9 @@ def document_accepted(data: Any) -> bool:
         seen.add(key)
         for kwarg_name in nested_kwargs(type_name):
             inner = layer.get(kwarg_name)
-            if isinstance(inner, dict):
-                stack.append(inner)
+            for item in inner if isinstance(inner, list) else [inner]:
+                if isinstance(item, dict):
+                    stack.append(item)
     return True
 
 

@@ -162,4 +162,8 @@ def _validate(doc: Document) -> list[Diagnostic]:
             inner = layer.get(kwarg_name)
             if isinstance(inner, dict):
                 stack.append(((*path, kwarg_name), inner))
+            elif isinstance(inner, list):  # a Pipeline's layers
+                for i, item in enumerate(inner):
+                    if isinstance(item, dict):
+                        stack.append(((*path, kwarg_name, i), item))
     return out

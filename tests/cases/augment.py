@@ -104,6 +104,16 @@ CASES: list = [
     ("MixUp", {"data_format": "channels_first"}, [(None, 3, 16, 16)]),
     ("MaxNumBoundingBoxes", {"max_number": 4}, [(None, 16, 16, 3)]),
     ("MaxNumBoundingBoxes", {"max_number": 10}, [(8, 8, 1)]),
+    # Pipeline: each layer on the one before; the weights of them all.
+    ("Pipeline", {"layers": [{"type": "RandomFlip", "seed": 1},
+                             {"type": "RandomCrop", "height": 8, "width": 6, "seed": 2}]},
+     [(None, 16, 16, 3)]),
+    ("Pipeline", {"layers": [{"type": "Conv2D", "filters": 4, "kernel_size": 3},
+                             {"type": "RandomRotation", "factor": 0.1},
+                             {"type": "Dense", "units": 2, "trainable": False}]},
+     [(None, 16, 16, 3)]),
+    ("Pipeline", {"layers": [{"type": "Pipeline", "layers": [{"type": "AutoContrast"}]},
+                             {"type": "BatchNormalization"}]}, [(8, 8, 1)]),
     # Keras checks no rank for these when the model is built.
     ("RandomGrayscale", {}, [(None, 16)]),
     ("AutoContrast", {}, [(None, 2, 16, 16, 3)]),
@@ -116,6 +126,12 @@ BAD: list = [
     ("RandomColorDegeneration", {"factor": 0.2}, [(None, 16, 16, 1)], "MS302"),
     ("RandomColorDegeneration", {"factor": 0.2, "data_format": "channels_first"},
      [(None, 16, 16, 3)], "MS302"),
+    ("Pipeline", {"layers": [{"type": "RandomFlip"}, {"type": "RandomCrop", "height": 4,
+                                                      "width": 4}]}, [(None, 16)], "MS301"),
+    ("Pipeline", {"layers": [{"type": "Dense", "units": 4},
+                             {"type": "RandomColorDegeneration", "factor": 0.2}]},
+     [(None, 8, 8, 3)], "MS302"),
+    ("Pipeline", {"layers": [{"type": "Add"}]}, [(None, 8, 8, 3)], "MS304"),
 ]  # fmt: skip
 
 # Keras builds these, then fails when the layer runs in training.
