@@ -1175,8 +1175,14 @@ def test_conformance_cases_survive_import(keras_session):
             # None and "linear" are the same activation.
             return {k: "linear" if v is None and "activation" in k else v for k, v in out.items()}
 
-        want = {k: v for k, v in kwargs.items() if not isinstance(v, dict)}
-        got = {k: v for k, v in imported.items() if not isinstance(v, dict)}
+        # Layers held in a kwarg (a wrapper's, a Pipeline's) are compared by the round
+        # trips of whole models.
+        def plain(kw: dict) -> dict:
+            return {k: v for k, v in kw.items()
+                    if not isinstance(v, dict)
+                    and not (isinstance(v, list) and any(isinstance(i, dict) for i in v))}  # fmt: skip
+
+        want, got = plain(kwargs), plain(imported)
         assert meaning(got) == meaning(want), (type_name, kwargs, imported)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from modelspec.catalog import (
     attention,
     audio,
+    augment,
     cells,
     conv,
     conv_lstm,
@@ -23,7 +24,20 @@ from modelspec.catalog import (
 )
 from modelspec.catalog.base import LAYER_TYPES, REQUIRED, Kwarg, LayerType, Shape, ShapeError
 
-_MODULES = (core, norm, reshape, conv, rnn, conv_lstm, cells, attention, merge, image, audio)
+_MODULES = (
+    core,
+    norm,
+    reshape,
+    conv,
+    rnn,
+    conv_lstm,
+    cells,
+    attention,
+    merge,
+    image,
+    augment,
+    audio,
+)
 
 for _module in _MODULES:
     for _layer in _module.LAYERS:

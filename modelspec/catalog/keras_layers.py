@@ -76,3 +76,12 @@ KERAS_ALIASES: dict[str, str] = {
     "SeparableConvolution1D": "SeparableConv1D",
     "SeparableConvolution2D": "SeparableConv2D",
 }
+
+# Keras layers that no Keras model can hold, with the reason: lint says so, rather than
+# "not supported yet". Equalization's symbolic call (its compute_output_spec) returns
+# the input tensor itself, so a Functional or Sequential model that calls it fails to
+# build with "... from operation 'equalization' is part of a cycle".
+NOT_IN_A_MODEL: dict[str, str] = {
+    "Equalization": "Keras's Equalization gives back its input tensor itself when a model "
+    "is built, and Keras refuses the model ('part of a cycle')",
+}

@@ -310,7 +310,7 @@ def _resolved(layer: dict[str, Any]) -> dict[str, Any]:
         inner = out.get(kwarg)
         if isinstance(inner, dict) and isinstance(inner.get("type"), str):
             out[kwarg] = _resolved(inner)
-        elif isinstance(inner, list):  # StackedRNNCells's cells
+        elif isinstance(inner, list):  # StackedRNNCells's cells, a Pipeline's layers
             out[kwarg] = [_resolved(i) if isinstance(i, dict) else i for i in inner]
     return out
 

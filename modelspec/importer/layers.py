@@ -261,7 +261,7 @@ def _kwarg_value(
     if kwarg.name in lt.nested:
         if value is None:
             return None
-        if isinstance(value, list):  # StackedRNNCells's cells
+        if isinstance(value, list):  # StackedRNNCells's cells, a Pipeline's layers
             items = [
                 _wrapped(ctx, lt, kwarg.name, v, (*path, i), who, f"item {i} of the `{kwarg.name}`")
                 for i, v in enumerate(value)

@@ -27,7 +27,11 @@ from typing import Any
 
 from modelspec.catalog import LAYER_TYPES
 from modelspec.catalog import training as tc
-from modelspec.catalog.base import INITIALIZER_CLASSES, UNSEEDED, UNSEEDED_CLASSES
+from modelspec.catalog.base import (
+    INITIALIZER_CLASSES,
+    UNSEEDED,
+    UNSEEDED_CLASSES,
+)
 from modelspec.catalog.custom import CLASS_PATH
 from modelspec.errors import ERROR, Diagnostic
 from modelspec.ir import Source, Spec
@@ -302,7 +306,9 @@ def layer_ctor(
     for key, value in given.items():
         if key in lt.nested and isinstance(value, dict):
             kwargs[key] = _held_ctor(value, prefix + key, seed, inner)
-        elif key in lt.nested and isinstance(value, list):  # StackedRNNCells's cells
+        elif key in lt.nested and isinstance(
+            value, list
+        ):  # StackedRNNCells's cells, a Pipeline's layers
             paths = (f"{prefix}{key}.{i}" for i in range(len(value)))
             kwargs[key] = [_held_ctor(v, p, seed, inner) for v, p in zip(value, paths)]
         elif key.endswith("_initializer") and value == "constant":

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelspec.catalog import LAYER_TYPES
 from modelspec.catalog.base import DTYPE_ALIASES, DTYPES
-from modelspec.catalog.keras_layers import KERAS_ALIASES, KERAS_LAYERS
+from modelspec.catalog.keras_layers import KERAS_ALIASES, KERAS_LAYERS, NOT_IN_A_MODEL
 from modelspec.errors import Diagnostic, closest, cut_list, did_you_mean
 from modelspec.source.document import Document
 
@@ -112,6 +112,12 @@ def unknown_type(doc: Document, path: tuple, type_name: str) -> list[Diagnostic]
             "write the function as a layer class in a module of your own and declare it "
             "under `custom:` (docs/spec.md, Custom layers)"
         )
+        return [doc.diagnostic("MS105", message, where, hint=hint)]
+    if type_name in NOT_IN_A_MODEL:
+        message = (
+            f"unsupported layer type '{type_name}' in {describe(path)}: {NOT_IN_A_MODEL[type_name]}"
+        )
+        hint = "apply it to the data before the model (in a tf.data pipeline), not in the model"
         return [doc.diagnostic("MS105", message, where, hint=hint)]
     if type_name in _KERAS_ONLY:
         message = (
@@ -286,6 +292,9 @@ def translate(
                 "MS106", f"{subject} must be {op} {error.validator_value}; got {show(value)}", path
             )
         ]
+    if kw == "not" and error.validator_value == {"type": "integer", "multipleOf": 2}:
+        subject = f"`{name}`" if name else where
+        return [doc.diagnostic("MS106", f"{subject} must be odd; got {show(value)}", path)]
     if kw == "minLength" and "propertyNames" in error.schema_path:
         return [
             doc.diagnostic(
@@ -315,7 +324,8 @@ def translate(
         # A number past the bounds of the one branch that takes numbers, beside a list
         # (a factor): say the bound. Where the other choice is null (a size), the
         # message below says that null is the way to write "unknown".
-        bounds = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+        # An odd size (a blur's kernel) is one more bound.
+        bounds = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "not")
         branches = error.schema.get("anyOf", []) if isinstance(error.schema, dict) else []
         if inner and (
             isinstance(value, (dict, list))

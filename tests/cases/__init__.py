@@ -26,6 +26,7 @@ FAMILIES = (
     "attention",
     "merge",
     "image",
+    "augment",
     "audio",
 )
 
