@@ -977,6 +977,31 @@ def test_ms308_a_long_product_stops_at_int64():
     assert time.process_time() - start < 2.0
 
 
+def test_ms310_a_string_into_a_layer_that_computes():
+    text = "modelspec: 1\nname: m\ninputs:\n  text: {shape: [], dtype: string}\n"
+    expect(text + "sequential: [{type: Dense, units: 2}]\n", "MS310", 5, 14,
+           "`Dense` 'dense' cannot take strings; its input 'text' is a string",
+           hint="turn strings into numbers first")  # fmt: skip
+    # Through a lookup first, it is numbers.
+    ok = "sequential: [{type: StringLookup, vocabulary: [a, b], output_mode: one_hot}, " \
+         "{type: Dense, units: 2}]\n"  # fmt: skip
+    assert lint(text + ok).ok
+
+
+def test_ms310_numbers_into_a_layer_of_strings():
+    expect(spec("sequential: [{type: TextVectorization, vocabulary: [a]}]"), "MS310", 5, 14,
+           "`TextVectorization` 'text_vectorization' takes strings; its input 'x' is float32",
+           hint="declare the input with `dtype: string`")  # fmt: skip
+    text = spec("  n: {shape: [1], dtype: int64}", "graph:",
+                "  c: {apply: {type: HashedCrossing, num_bins: 4}, to: [x, n]}",
+                "outputs:", "  y: {from: c}")  # fmt: skip
+    expect(text, "MS310", 7, 14, "`HashedCrossing` 'hashed_crossing' takes integers or strings; "
+           "its input 'x' is float32")  # fmt: skip
+    # StringLookup's invert maps indices back to strings.
+    inv = "  n: {shape: [1], dtype: int64}\nsequential: [{type: StringLookup, vocabulary: [a], invert: true}]"
+    assert lint(HEAD.replace("  x: {shape: [8]}\n", "") + inv + "\n").ok
+
+
 def test_ms309_parameters_past_int64():
     big = "{type: Embedding, input_dim: 4000000000000000000, output_dim: 4000000000000000000}"
     expect(spec(f"sequential: [{big}]"), "MS309", 5, 14, "`Embedding` 'embedding' has "

@@ -8,10 +8,10 @@ below, which is also their order in the JSON Schema.
 
 from __future__ import annotations
 
-from modelspec.catalog import attention, conv, core, image, merge, norm, reshape, rnn
+from modelspec.catalog import attention, conv, core, image, lookup, merge, norm, reshape, rnn
 from modelspec.catalog.base import LAYER_TYPES, REQUIRED, Kwarg, LayerType, Shape, ShapeError
 
-_MODULES = (core, norm, reshape, conv, rnn, attention, merge, image)
+_MODULES = (core, norm, reshape, conv, rnn, attention, merge, image, lookup)
 
 for _module in _MODULES:
     for _layer in _module.LAYERS:

@@ -29,6 +29,7 @@ from modelspec.catalog import LAYER_TYPES
 from modelspec.catalog import training as tc
 from modelspec.catalog.base import INITIALIZER_CLASSES, UNSEEDED, UNSEEDED_CLASSES
 from modelspec.catalog.custom import CLASS_PATH
+from modelspec.catalog.lookup import ADAPT, STATE
 from modelspec.errors import ERROR, Diagnostic
 from modelspec.ir import Source, Spec
 from modelspec.passes.graph import stable_order, stack_break
@@ -303,6 +304,8 @@ def layer_ctor(
             # ``{type: VarianceScaling, ...}``: a constructor, never a dict for Keras's
             # deserializer; seeded below like a name.
             kwargs[key] = typed_ctor("initializers", value)
+        elif value == ADAPT and key in STATE.get(type_name, ()):
+            continue  # learned by adapt(): Keras's default, None, until then
         else:
             kwargs[key] = _plain(value)
     if seed is not None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import importlib
 
-FAMILIES = ("core", "norm", "reshape", "conv", "rnn", "attention", "merge", "image")
+FAMILIES = ("core", "norm", "reshape", "conv", "rnn", "attention", "merge", "image", "lookup")
 
 
 def load(attr: str) -> list[tuple]:
