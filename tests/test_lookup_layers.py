@@ -1,0 +1,151 @@
+"""The preprocessing layers with state (catalog/lookup.py) beyond their shapes
+(tests/cases/lookup.py): output dtypes against Keras, models that read raw strings
+built from the generated code and directly, and an import round trip that gives the
+same outputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import modelspec
+from modelspec.catalog import get
+from modelspec.check import check_text
+from modelspec.lower.plan import plan
+from tests.cases import lookup as cases
+
+ROOT = Path(__file__).resolve().parent.parent
+TEXT = ROOT / "tests" / "specs" / "text_classifier.yaml"
+TABULAR = ROOT / "tests" / "specs" / "tabular_lookups.yaml"
+# An input dtype each layer reads when it runs.
+READS = {"StringLookup": "string", "TextVectorization": "string", "Hashing": "string",
+         "HashedCrossing": "string", "IntegerLookup": "int64", "CategoryEncoding": "int64",
+         "Discretization": "float32"}  # fmt: skip
+
+
+@pytest.fixture
+def keras_session():
+    keras = pytest.importorskip("keras")
+    keras.backend.clear_session()
+    return keras
+
+
+def _run(source: str) -> Any:
+    namespace: dict[str, Any] = {"__name__": "generated"}
+    exec(compile(source, "<generated>", "exec"), namespace)
+    return namespace["build_model"]()
+
+
+def _tabular_data():
+    import numpy as np
+    import tensorflow as tf
+
+    # Keras's predict takes a dict with strings as tf tensors (a NumPy object array in a
+    # dict fails in its tree utilities).
+    return {
+        "city": tf.constant([["paris"], ["nice"], ["rome"]]),
+        "rooms": np.array([[1], [3], [9]], dtype="int64"),
+        "income": np.array([[10000.0], [50000.0], [90000.0]], dtype="float32"),
+    }
+
+
+def test_a_learned_vocabulary_is_left_out_of_the_constructor():
+    text = (
+        "modelspec: 1\nname: m\ninputs:\n  t: {shape: [], dtype: string}\n"
+        "sequential: [{type: TextVectorization, vocabulary: adapt, max_tokens: 50, name: tv}]\n"
+    )
+    result = check_text(text, "m.yaml")
+    assert result.ok, [d.format() for d in result.diagnostics]
+    assert dict(plan(result).layers["tv"].ctor.kwargs) == {"max_tokens": 50, "name": "tv"}
+
+
+def test_summary_dtypes_follow_the_output_mode():
+    result = check_text(TABULAR.read_text(), "t.yaml")
+    assert result.ok
+    dtypes = result.shapes.dtypes
+    assert dtypes["c"] == "float32" and dtypes["i"] == "float32"
+    text = (
+        "modelspec: 1\nname: m\ninputs:\n  city: {shape: [1], dtype: string}\n"
+        "  x: {shape: [1]}\ngraph:\n"
+        "  ix: {apply: {type: StringLookup, vocabulary: [a, b]}, to: city}\n"
+        "  back: {apply: {type: StringLookup, vocabulary: [a, b], invert: true}, to: ix}\n"
+        "  bins: {apply: {type: Discretization, bin_boundaries: [0.5]}, to: x}\n"
+        "  h: {apply: {type: Hashing, num_bins: 3}, to: city}\n"
+        "outputs: {ix: {from: ix}, back: {from: back}, bins: {from: bins}, h: {from: h}}\n"
+    )
+    result = check_text(text, "m.yaml")
+    assert result.ok, [d.format() for d in result.diagnostics]
+    assert result.shapes.output_dtypes == {
+        "ix": "int64", "back": "string", "bins": "int32", "h": "int64",
+    }  # fmt: skip
+
+
+@pytest.mark.keras
+@pytest.mark.parametrize("case", cases.CASES, ids=lambda c: f"{c[0]}{sorted(c[1].items())}"[:90])
+def test_output_dtype_is_keras_symbolic_dtype(case, keras_session):
+    from tests.keras_truth import build_layer, call_layer
+
+    keras = keras_session
+    type_name, kwargs, shapes = case
+    lt = get(type_name)
+    kw = lt.resolve(kwargs)
+    if kw.get("invert") and type_name == "StringLookup":
+        pytest.skip("Keras's symbolic output says int64; a run gives strings, as we say")
+    dtype = "int64" if kw.get("invert") else READS[type_name]
+    inputs = [keras.Input(batch_shape=s, dtype=dtype) for s in shapes]
+    out = call_layer(build_layer(type_name, kwargs), type_name, inputs)
+    assert lt.output_dtype(kw, dtype) == out.dtype
+
+
+@pytest.mark.keras
+def test_the_text_classifier_reads_raw_strings(keras_session):
+    import numpy as np
+
+    loaded = modelspec.load(TEXT)
+    generated = _run(loaded.to_python("functional"))
+    keras_session.backend.clear_session()
+    direct = loaded.to_keras("functional")
+    assert generated.get_config() == direct.get_config()
+    # Keras reads strings from NumPy object arrays (not fixed-width '<U' ones).
+    text = np.array(["A good movie, loved it!", "boring plot"], dtype=object)
+    vectorize = direct.get_layer("vectorize")
+    ids = np.asarray(vectorize(text))
+    vocab = vectorize.get_vocabulary()
+    assert vocab[:4] == ["", "[UNK]", "movie", "good"]
+    # "a" is not in the vocabulary; punctuation and case are gone.
+    assert ids[0][:5].tolist() == [1, vocab.index("good"), 2, vocab.index("loved"), 1]
+    assert direct.predict(text, verbose=0).shape == (2, 1)
+
+
+@pytest.mark.keras
+def test_the_tabular_model_runs_and_imports_back_with_the_same_outputs(tmp_path, keras_session):
+    import numpy as np
+
+    from modelspec.importer import run_import
+
+    loaded = modelspec.load(TABULAR)
+    model = loaded.to_keras()
+    data = _tabular_data()
+    want = model.predict(data, verbose=0)
+    onehot = model.get_layer("city_onehot")(data["city"])
+    assert np.asarray(onehot).tolist()[2] == [1, 0, 0, 0, 0]  # rome: out of vocabulary
+    model.save(tmp_path / "m.keras")
+    assert run_import(tmp_path / "m.keras", tmp_path / "back.yaml") == 0
+    back = modelspec.load(tmp_path / "back.yaml")
+    assert back.result.spec.layers["city_onehot"].kwargs["vocabulary"] == [
+        "paris",
+        "lyon",
+        "nice",
+        "lille",
+    ]
+    rebuilt = back.to_keras()
+    rebuilt.set_weights(model.get_weights())
+    assert np.allclose(rebuilt.predict(data, verbose=0), want)
+
+
+def test_the_generated_module_writes_the_vocabulary_inline():
+    source = modelspec.load(TABULAR).to_python("functional")
+    assert 'vocabulary=("paris", "lyon", "nice", "lille")' in source
+    assert "bin_boundaries=(20000, 40000, 80000)" in source
