@@ -149,3 +149,75 @@ def test_the_generated_module_writes_the_vocabulary_inline():
     source = modelspec.load(TABULAR).to_python("functional")
     assert 'vocabulary=("paris", "lyon", "nice", "lille")' in source
     assert "bin_boundaries=(20000, 40000, 80000)" in source
+
+
+ADAPTED = """modelspec: 1
+name: adapted
+inputs:
+  text: {shape: [], dtype: string}
+  x: {shape: [1]}
+  tag: {shape: [1], dtype: string}
+layers:
+  vec: {type: TextVectorization, vocabulary: adapt, max_tokens: 50, output_sequence_length: 6}
+  bins: {type: Discretization, num_bins: 3, bin_boundaries: adapt, output_mode: one_hot}
+  ids: {type: StringLookup, vocabulary: adapt, output_mode: multi_hot, max_tokens: 12,
+        pad_to_max_tokens: true}
+graph:
+  a: {apply: [vec, {type: Embedding, input_dim: 50, output_dim: 4},
+              {type: GlobalAveragePooling1D}], to: text}
+  b: {apply: bins, to: x}
+  w: {apply: ids, to: tag}
+  c: {apply: [{type: Concatenate}, {type: Dense, units: 1, activation: sigmoid}], to: [a, b, w]}
+outputs:
+  y: {from: c, loss: binary_crossentropy}
+"""
+
+
+def test_the_plan_names_each_layer_to_adapt_with_its_input():
+    result = check_text(ADAPTED, "a.yaml")
+    assert result.ok, [d.format() for d in result.diagnostics]
+    assert plan(result).adapt == (("vec", "text"), ("bins", "x"), ("ids", "tag"))
+
+
+@pytest.mark.keras
+def test_train_adapts_before_fit_and_import_gives_the_same_outputs(tmp_path, keras_session):
+    """train learns each vocabulary and the bins from the trained part of the data (not
+    the validation part), saves them in the .keras file, and import writes them inline."""
+    import io
+
+    import numpy as np
+
+    from modelspec.importer import run_import
+    from modelspec.runtime.train import run_train
+
+    spec = tmp_path / "adapted.yaml"
+    spec.write_text(ADAPTED)
+    words = ["good movie", "bad movie", "great plot", "boring acting"] * 5 + ["unseen"] * 4
+    np.savez(tmp_path / "data.npz", text=np.array(words), y=np.ones((24, 1), "float32"),
+             x=np.arange(24, dtype="float32")[:, None],
+             tag=np.array([["a"], ["b"], ["a"]] * 8))  # fmt: skip
+    err = io.StringIO()
+    code = run_train(modelspec.load(spec).result, tmp_path / "data.npz", out=tmp_path / "m.keras",
+                     validation_split=1 / 6, stdout=io.StringIO(), stderr=err)  # fmt: skip
+    assert code == 0, err.getvalue()
+    log = err.getvalue()
+    assert "adapting 'vec' (TextVectorization) on input 'text': 20 samples" in log
+    assert "'bins' learned 2 bin boundaries" in log
+    assert run_import(tmp_path / "m.keras", tmp_path / "back.yaml", stderr=err) == 0, err.getvalue()
+    back = modelspec.load(tmp_path / "back.yaml").result.spec.layers
+    # Learned from the first 20 samples only: 'unseen' is in the validation part.
+    assert sorted(back["vec"].kwargs["vocabulary"]) == sorted(
+        ["good", "movie", "bad", "great", "plot", "boring", "acting"]
+    )
+    truth = keras_session.layers.Discretization(num_bins=3)
+    truth.adapt(np.arange(20, dtype="float32")[:, None])
+    assert back["bins"].kwargs["bin_boundaries"] == pytest.approx(truth.bin_boundaries)
+    model = keras_session.saving.load_model(tmp_path / "m.keras")
+    rebuilt = modelspec.load(tmp_path / "back.yaml").to_keras()
+    rebuilt.set_weights(model.get_weights())
+    import tensorflow as tf
+
+    data = {"text": tf.constant(["good plot", "unseen acting"]), "x": np.array([[3.0], [30.0]]),
+            "tag": tf.constant([["a"], ["c"]])}  # fmt: skip
+    assert back["ids"].kwargs["vocabulary"] == ["a", "b"]
+    assert np.allclose(rebuilt.predict(data, verbose=0), model.predict(data, verbose=0))

@@ -1002,6 +1002,41 @@ def test_ms310_numbers_into_a_layer_of_strings():
     assert lint(HEAD.replace("  x: {shape: [8]}\n", "") + inv + "\n").ok
 
 
+STRINGS = "modelspec: 1\nname: m\ninputs:\n  text: {shape: [1], dtype: string}\n"
+
+
+def test_ms311_a_lookup_without_a_vocabulary():
+    expect(STRINGS + "sequential: [{type: StringLookup}]\n", "MS311", 5, 14,
+           "`StringLookup` 'string_lookup' has no vocabulary, given or learned",
+           hint="`vocabulary: adapt`")  # fmt: skip
+    expect(spec("sequential: [{type: Discretization, num_bins: 3}]"), "MS311", 5, 14,
+           "`Discretization` 'discretization' has `num_bins` but no `bin_boundaries`")  # fmt: skip
+    assert lint(STRINGS + "sequential: [{type: StringLookup, vocabulary: adapt}]\n").ok
+
+
+def test_ms312_learned_state_after_another_layer_or_on_two_tensors():
+    text = spec("sequential: [{type: Dense, units: 1}, "
+                "{type: Discretization, num_bins: 4, bin_boundaries: adapt}]")  # fmt: skip
+    expect(text, "MS312", 5, 39, "`Discretization` 'discretization' learns its `bin_boundaries` "
+           "with adapt from the training data of the model input it reads, but it reads 'dense'")  # fmt: skip
+    text = spec("  y: {shape: [8]}", "layers:",
+                "  d: {type: Discretization, num_bins: 4, bin_boundaries: adapt}", "graph:",
+                "  a: {apply: d, to: x}", "  b: {apply: d, to: y}",
+                "outputs: {a: {from: a}, b: {from: b}}")  # fmt: skip
+    expect(text, "MS312", 10, 14, "but it reads 'x', 'y' (2 calls)")
+
+
+def test_ms313_an_encoded_output_of_a_learned_vocabulary():
+    text = STRINGS + ("sequential: [{type: StringLookup, vocabulary: adapt, output_mode: count},"
+                      " {type: Dense, units: 2}]\n")  # fmt: skip
+    # One message: the Dense after it is not checked against an unknown size.
+    expect(text, "MS313", 5, 14, "`StringLookup` 'string_lookup' gives one value per vocabulary "
+           "entry (output_mode 'count')", hint="pad_to_max_tokens")  # fmt: skip
+    padded = text.replace("output_mode: count", "output_mode: count, max_tokens: 9, "
+                          "pad_to_max_tokens: true")  # fmt: skip
+    assert lint(padded).ok
+
+
 def test_ms309_parameters_past_int64():
     big = "{type: Embedding, input_dim: 4000000000000000000, output_dim: 4000000000000000000}"
     expect(spec(f"sequential: [{big}]"), "MS309", 5, 14, "`Embedding` 'embedding' has "
