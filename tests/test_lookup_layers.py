@@ -221,3 +221,34 @@ def test_train_adapts_before_fit_and_import_gives_the_same_outputs(tmp_path, ker
             "tag": tf.constant([["a"], ["c"]])}  # fmt: skip
     assert back["ids"].kwargs["vocabulary"] == ["a", "b"]
     assert np.allclose(rebuilt.predict(data, verbose=0), model.predict(data, verbose=0))
+
+
+def test_learned_vocabularies_go_back_to_their_layers_by_keras_folder_names():
+    """Keras names an asset folder after the layer's class, counted in the model's order,
+    and writes the mask and OOV tokens first; a learned tf_idf is refused."""
+    from modelspec.importer.assets import fill_vocabularies
+
+    def entry(cls, **config):
+        return {"class_name": cls, "config": {"vocabulary": None, **config}}
+
+    model = {"config": {"layers": [
+        entry("InputLayer"),
+        entry("IntegerLookup", name="a", mask_token=0, oov_token=-1, num_oov_indices=1),
+        entry("IntegerLookup", name="b", vocabulary=[7], oov_token=-1, num_oov_indices=1),
+        entry("IntegerLookup", name="c", mask_token=None, oov_token=-1, num_oov_indices=2,
+              output_mode="count"),
+        entry("StringLookup", name="d", oov_token="[UNK]", output_mode="tf_idf"),
+    ]}}  # fmt: skip
+    assets = {
+        "integer_lookup": b"0\n-1\n5\n9\n",
+        "integer_lookup_1": b"-1\n7\n",
+        "integer_lookup_2": b"-1\n-1\n3\n\n",
+        "string_lookup": b"[UNK]\nx\n",
+    }
+    diags = fill_vocabularies(model, assets, "m.keras")
+    layers = [e["config"] for e in model["config"]["layers"]]
+    assert layers[1]["vocabulary"] == [5, 9]
+    assert layers[2]["vocabulary"] == [7]  # given in the config: kept
+    assert layers[3]["vocabulary"] == [3]
+    assert layers[4]["vocabulary"] is None
+    assert [d.code for d in diags] == ["MS614"] and "idf_weights" in diags[0].message
