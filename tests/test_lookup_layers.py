@@ -162,12 +162,14 @@ layers:
   bins: {type: Discretization, num_bins: 3, bin_boundaries: adapt, output_mode: one_hot}
   ids: {type: StringLookup, vocabulary: adapt, output_mode: multi_hot, max_tokens: 12,
         pad_to_max_tokens: true}
+  norm: {type: Normalization, mean: adapt, variance: adapt}
 graph:
   a: {apply: [vec, {type: Embedding, input_dim: 50, output_dim: 4},
               {type: GlobalAveragePooling1D}], to: text}
   b: {apply: bins, to: x}
   w: {apply: ids, to: tag}
-  c: {apply: [{type: Concatenate}, {type: Dense, units: 1, activation: sigmoid}], to: [a, b, w]}
+  n: {apply: norm, to: x}
+  c: {apply: [{type: Concatenate}, {type: Dense, units: 1, activation: sigmoid}], to: [a, b, w, n]}
 outputs:
   y: {from: c, loss: binary_crossentropy}
 """
@@ -176,7 +178,7 @@ outputs:
 def test_the_plan_names_each_layer_to_adapt_with_its_input():
     result = check_text(ADAPTED, "a.yaml")
     assert result.ok, [d.format() for d in result.diagnostics]
-    assert plan(result).adapt == (("vec", "text"), ("bins", "x"), ("ids", "tag"))
+    assert plan(result).adapt == (("vec", "text"), ("bins", "x"), ("ids", "tag"), ("norm", "x"))
 
 
 @pytest.mark.keras
@@ -203,6 +205,7 @@ def test_train_adapts_before_fit_and_import_gives_the_same_outputs(tmp_path, ker
     log = err.getvalue()
     assert "adapting 'vec' (TextVectorization) on input 'text': 20 samples" in log
     assert "'bins' learned 2 bin boundaries" in log
+    assert "'norm' learned a mean and a variance of shape (1,)" in log
     assert run_import(tmp_path / "m.keras", tmp_path / "back.yaml", stderr=err) == 0, err.getvalue()
     back = modelspec.load(tmp_path / "back.yaml").result.spec.layers
     # Learned from the first 20 samples only: 'unseen' is in the validation part.
@@ -215,6 +218,9 @@ def test_train_adapts_before_fit_and_import_gives_the_same_outputs(tmp_path, ker
     model = keras_session.saving.load_model(tmp_path / "m.keras")
     rebuilt = modelspec.load(tmp_path / "back.yaml").to_keras()
     rebuilt.set_weights(model.get_weights())
+    # Normalization's learned stats are weights; Keras computes what it uses from them
+    # when it loads a file (load_own_variables), not in set_weights.
+    rebuilt.get_layer("norm").finalize_state()
     import tensorflow as tf
 
     data = {"text": tf.constant(["good plot", "unseen acting"]), "x": np.array([[3.0], [30.0]]),

@@ -56,6 +56,7 @@ STATE: Mapping[str, tuple[str, ...]] = {
     "IntegerLookup": ("vocabulary", "idf_weights"),
     "TextVectorization": ("vocabulary", "idf_weights"),
     "Discretization": ("bin_boundaries",),
+    "Normalization": ("mean", "variance"),  # catalog/norm.py: inline or adapt, no file
 }
 # Which of those may be learned with ``adapt``: idf_weights are learned with the
 # vocabulary, and written only beside a given one.
@@ -64,6 +65,7 @@ ADAPTABLE: Mapping[str, str] = {
     "IntegerLookup": "vocabulary",
     "TextVectorization": "vocabulary",
     "Discretization": "bin_boundaries",
+    "Normalization": "mean",  # and variance, which must be `adapt` with it
 }
 
 FILE_REF = {

@@ -72,7 +72,9 @@ def check_state(
             continue
         what = f"`{layer.type}` '{layer.name}'"
         value = layer.kwargs.get(key)
-        if value is None and (layer.type != "Discretization" or layer.kwargs.get("num_bins")):
+        if layer.type == "Normalization":
+            pass  # without stats it is built with mean 0 and variance 1, as Keras does
+        elif value is None and (layer.type != "Discretization" or layer.kwargs.get("num_bins")):
             if layer.type == "Discretization":
                 message = f"{what} has `num_bins` but no `bin_boundaries`, given or learned"
                 hint = "learn them from the training data with `bin_boundaries: adapt`"

@@ -1,5 +1,5 @@
 """Learning preprocessing state before ``fit``: each layer the plan marks (``vocabulary:
-adapt``, ``bin_boundaries: adapt``; :data:`modelspec.lower.plan.Plan.adapt`) runs its
+adapt``, ``bin_boundaries: adapt``, Normalization's ``mean: adapt``; :data:`modelspec.lower.plan.Plan.adapt`) runs its
 ``adapt()`` on the array of the model input it reads, in batches.
 
 Only the samples ``fit`` trains on are read: with ``validation_split``, Keras keeps the
@@ -40,6 +40,8 @@ def learned(layer: Any) -> str:
     """What a layer learned, in words: ``a vocabulary of 1,204 entries``."""
     if hasattr(layer, "vocabulary_size"):
         return f"a vocabulary of {int(layer.vocabulary_size()):,} entries"
+    if hasattr(layer, "adapt_mean"):  # Normalization
+        return f"a mean and a variance of shape {tuple(layer.adapt_mean.shape)}"
     bounds = getattr(layer, "bin_boundaries", None) or ()
     return f"{len(bounds):,} bin boundaries"
 
