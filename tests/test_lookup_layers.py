@@ -179,6 +179,11 @@ def test_the_plan_names_each_layer_to_adapt_with_its_input():
     result = check_text(ADAPTED, "a.yaml")
     assert result.ok, [d.format() for d in result.diagnostics]
     assert plan(result).adapt == (("vec", "text"), ("bins", "x"), ("ids", "tag"), ("norm", "x"))
+    # The generated module says which layers to adapt, on which input.
+    from modelspec.api import SpecModel
+
+    source = SpecModel(result, plan(result)).to_python("functional")
+    assert "    'vec' on input 'text';\n" in source and "    'norm' on input 'x'.\n" in source
 
 
 @pytest.mark.keras
