@@ -263,3 +263,13 @@ def test_learned_vocabularies_go_back_to_their_layers_by_keras_folder_names():
     assert layers[3]["vocabulary"] == [3]
     assert layers[4]["vocabulary"] is None
     assert [d.code for d in diags] == ["MS614"] and "idf_weights" in diags[0].message
+
+
+@pytest.mark.keras
+@pytest.mark.parametrize("path", [TEXT, TABULAR], ids=lambda p: p.stem)
+def test_equiv_feeds_string_inputs_words(path, keras_session):
+    """equiv's random batch holds words (of the spec's vocabularies) for string inputs."""
+    from modelspec.runtime.equiv import compare
+
+    report = compare(modelspec.load(path), steps=2)
+    assert all(c.ok and not c.failed for c in report.checks[2:]), report.text()
