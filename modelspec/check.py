@@ -26,6 +26,7 @@ from modelspec.schema.validate import validate
 from modelspec.source.document import Document
 from modelspec.source.loader import load, loads
 from modelspec.source.project import Project, find_project
+from modelspec.source.state import read_state
 
 
 def _order(file: str):
@@ -116,6 +117,11 @@ def check_document(
     diags = validate(doc)
     if notes is not None:
         diags += compose_diags  # warnings about block definitions
+    # State files (`vocabulary: {file: ...}`) read and written inline, once the schema
+    # has checked how they are named.
+    doc, state_diags = read_state(doc, project, origin)
+    diags += state_diags
+    result.doc = doc
     result.spec, parse_diags = parse(doc)
     diags += parse_diags
     bad = {d.path[:n] for d in diags if d.is_error for n in range(1, len(d.path) + 1)}

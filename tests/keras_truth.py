@@ -23,8 +23,10 @@ def build_layer(type_name: str, kwargs: dict[str, Any]):
             return tuple(items) if plain else items
         return value
 
+    from modelspec.catalog.lookup import keras_value
+
     cls = getattr(keras.layers, type_name)
-    return cls(**{k: convert(v) for k, v in kwargs.items()})
+    return cls(**{k: convert(keras_value(type_name, k, v)) for k, v in kwargs.items()})
 
 
 def catalogue_facts(type_name: str, kwargs: dict[str, Any], input_shapes: list[tuple]):
@@ -145,7 +147,11 @@ def fails_at_run_time(type_name: str, kwargs: dict[str, Any], input_shapes: list
     layer = build_layer(type_name, kwargs)
     concrete = [tuple(2 if i == 0 and d is None else (3 if d is None else d) for i, d in enumerate(s))
                 for s in input_shapes]  # fmt: skip
-    arrays = [np.random.default_rng(0).random(s, dtype="float32") for s in concrete]
+    lt = get(type_name)
+    if lt.input_dtypes(lt.resolve(kwargs)) in ("strings", "ints_or_strings"):
+        arrays = [np.full(s, "a b") for s in concrete]  # a layer of strings is run on strings
+    else:
+        arrays = [np.random.default_rng(0).random(s, dtype="float32") for s in concrete]
     try:
         out = call_layer(layer, type_name, arrays)
     except Exception:  # noqa: BLE001 - any failure at run time is what we look for

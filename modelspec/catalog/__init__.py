@@ -17,6 +17,7 @@ from modelspec.catalog import (
     conv_lstm,
     core,
     image,
+    lookup,
     merge,
     norm,
     reshape,
@@ -37,6 +38,7 @@ _MODULES = (
     image,
     augment,
     audio,
+    lookup,
 )
 
 for _module in _MODULES:

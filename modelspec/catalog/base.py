@@ -180,7 +180,11 @@ class LayerType:
     (``max_inputs=None``: any number, as for merges). ``dtype`` says what the
     output dtype is: ``"float"`` (the layer's float32 compute dtype) or
     ``"same"`` (layers that only move values around keep an integer or boolean
-    input's dtype; a floating input is still cast to float32, as Keras does).
+    input's dtype; a floating input is still cast to float32, as Keras does), or a
+    function of the resolved kwargs that names it (``"int64"`` for a lookup's indices).
+    ``takes`` says what dtypes its inputs may have: ``"numbers"`` (no strings: every
+    layer that computes), ``"strings"``, ``"ints_or_strings"`` or ``"any"``, or a
+    function of the resolved kwargs that gives one of these.
     ``call`` says how a call passes several inputs: ``"list"`` (``layer([a, b])``,
     merges and ``Attention``) or ``"positional"`` (``layer(a, b)``,
     ``MultiHeadAttention``'s query, value and key). ``owns_sublayers`` marks layers
@@ -201,8 +205,14 @@ class LayerType:
     doc: str = ""
     min_inputs: int = 1
     max_inputs: int | None = 1
-    dtype: str = "float"
+    dtype: str | Callable[[Mapping[str, Any]], str] = "float"
+    takes: str | Callable[[Mapping[str, Any]], str] = "numbers"
     call: str = "list"
+    # Keys Keras writes in a saved config that follow from the rest (a lookup's
+    # vocabulary_size): the importer reads past them.
+    derived: frozenset[str] = frozenset()
+    # The dtype Keras's constructor picks from the kwargs (see :meth:`config_dtype`).
+    keras_dtype: Callable[[Mapping[str, Any]], str] | None = None
     owns_sublayers: bool = False
     from_config: Callable[[dict[str, Any]], None] | None = None
     from_call: Callable[[dict[str, Any], Sequence[Shape | None]], None] | None = None
@@ -262,6 +272,25 @@ class LayerType:
             for k in ("dropout", "recurrent_dropout")
         )
 
+    def output_dtype(self, kw: Mapping[str, Any], first: str | None) -> str:
+        """The dtype of a call's output, for resolved kwargs and the first input's dtype."""
+        if callable(self.dtype):
+            return self.dtype(kw)
+        if self.dtype == "same" and first is not None and first not in FLOATS:
+            return first
+        return "float32"
+
+    def config_dtype(self, config: Mapping[str, Any]) -> str:
+        """The dtype Keras's constructor gives a layer with this saved config when none is
+        asked for: float32, but int64 for the hashing layers' indices."""
+        if self.keras_dtype is None:
+            return "float32"
+        return self.keras_dtype(config)
+
+    def input_dtypes(self, kw: Mapping[str, Any]) -> str:
+        """What dtypes its inputs may have (see ``takes``)."""
+        return self.takes(kw) if callable(self.takes) else self.takes
+
     def from_saved(self, kw: dict[str, Any]) -> None:
         """Drop or rewrite, in place, what Keras writes in a saved config for a kwarg left
         to its default."""
@@ -286,6 +315,8 @@ DTYPES = (
     "float32", "float16", "bfloat16", "float64", "int8", "int16", "int32", "int64",
     "uint8", "uint16", "uint32", "bool", "string",
 )  # fmt: skip
+FLOATS = frozenset({"float32", "float16", "bfloat16", "float64"})
+INTS = frozenset({"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32"})
 # What Python, NumPy and other frameworks call a dtype that Keras names by its size.
 # The closest spelling is not the meaning: `int` is int32 (Keras's default integer
 # type), not int8.

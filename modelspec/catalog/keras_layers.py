@@ -1,8 +1,8 @@
 """The public layer classes of ``keras.layers``, listed without importing Keras.
 
 ``lint`` never imports Keras, yet a spec that names a Keras layer the catalogue does
-not support yet (``TextVectorization``) should hear that, rather than a suggestion of
-a catalogue name that looks alike (``BatchNormalization``).
+not support yet (``MelSpectrogram``) should hear that, rather than a suggestion of
+a catalogue name that looks alike.
 
 Taken from Keras 3.15.1: every public name in ``keras.layers`` that is a subclass of
 ``keras.layers.Layer``. ``tests/test_keras_layer_names.py`` (marked ``keras``) checks

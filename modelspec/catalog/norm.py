@@ -249,6 +249,8 @@ _STATS = nullable(
         "anyOf": [
             NUMBER,
             {"type": "array", "items": {"anyOf": [NUMBER, {"type": "array", "items": NUMBER}]}},
+            # Learned by `modelspec train` with adapt() (modelspec.catalog.lookup.ADAPT).
+            {"const": "adapt", "description": "Learned from the training data by `adapt()`."},
         ]
     }
 )
@@ -278,12 +280,14 @@ def _normalization_kept(kw, shape):
     for a in keep:
         known_dim(shape, a)
     mean, variance = kw["mean"], kw["variance"]
-    if (mean is None) != (variance is None):
+    if (mean is None) != (variance is None) or (mean == "adapt") != (variance == "adapt"):
         raise ShapeError(
-            "needs both `mean` and `variance`, or neither; "
+            "needs both `mean` and `variance`, or neither, or both `adapt`; "
             f"got mean={mean!r}, variance={variance!r}",
             code="MS304",
         )
+    if mean == "adapt":
+        mean = variance = None  # learned: as Keras's None, until adapt() runs
     if mean is not None:
         m_shape, v_shape = _value_shape(mean), _value_shape(variance)
         if m_shape != v_shape or len(m_shape) > len(keep):
@@ -326,7 +330,7 @@ def _normalization_shape(kw, inputs):
 def _normalization_params(kw, inputs):
     (shape,) = inputs
     kept = _normalization_kept(kw, shape)
-    if kw["mean"] is not None:
+    if kw["mean"] is not None and kw["mean"] != "adapt":
         # Given stats are stored as plain tensors, not weights.
         return (0, 0)
     # mean and variance over the kept axes, and a scalar `count`; never trainable.
@@ -349,8 +353,10 @@ NORMALIZATION = LayerType(
             -1,
             "Axis, or axes, that keep separate statistics; None for one scalar mean/variance.",
         ),
-        Kwarg("mean", _STATS, None, "Mean to use; None to learn it with `adapt()`."),
-        Kwarg("variance", _STATS, None, "Variance to use; None to learn it with `adapt()`."),
+        Kwarg(
+            "mean", _STATS, None, "Mean to use; `adapt` to learn it in training (with variance)."
+        ),
+        Kwarg("variance", _STATS, None, "Variance to use; `adapt` to learn it in training."),
         Kwarg("invert", BOOL, False, "Whether to undo the normalization instead."),
         TRAINABLE,
     ),

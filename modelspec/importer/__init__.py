@@ -84,7 +84,30 @@ def import_file(source: str | os.PathLike[str], *, display: str | None = None) -
         config = read_source(path, file)
     except SourceError as exc:
         return ImportResult(None, None, [exc.diagnostic])
+    assets = _learned_state(path, config, file)
+    if assets and any(d.is_error for d in assets):
+        return ImportResult(None, None, assets)
     return import_config(config, file=file, source=path.name)
+
+
+def _learned_state(path: Path, config: Any, file: str) -> list[Diagnostic]:
+    """The vocabularies a ``.keras`` archive's lookups learned, put in their configs
+    (:mod:`modelspec.importer.assets`); what stops the import, if anything."""
+    from modelspec.importer.assets import ArchiveError, fill_vocabularies, read_vocabularies
+    from modelspec.importer.source import ZIP_MAGIC
+
+    with path.open("rb") as fh:
+        if fh.read(len(ZIP_MAGIC)) != ZIP_MAGIC:
+            return []
+    try:
+        assets = read_vocabularies(path)
+    except ArchiveError as exc:
+        hint = f"a limit of modelspec ({exc.limit}); if the model is genuine, raise it " \
+            "(see SECURITY.md)" if exc.limit else None  # fmt: skip
+        code = "MS602" if exc.limit else "MS601"
+        return [Diagnostic(ERROR, code, f"cannot read a vocabulary in '{file}': {exc.message}",
+                           hint, file)]  # fmt: skip
+    return fill_vocabularies(config, assets, file)
 
 
 def check_imported(result: ImportResult, file: str, project: Any = None) -> list[Diagnostic]:

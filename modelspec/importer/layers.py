@@ -192,7 +192,7 @@ def read_kwargs(
         if key == "name":
             continue
         if key == "dtype":
-            if not vals.is_float32(value):
+            if not vals.is_float32(value, lt.config_dtype(config)):
                 ctx.error(
                     "MS614",
                     f"{who} computes in {vals.policy(value)}; a spec builds every layer in float32",
@@ -201,7 +201,7 @@ def read_kwargs(
             continue
         kwarg = lt.kwarg_map.get(key)
         if kwarg is None:
-            if key == "trainable" and value is True:
+            if key in lt.derived or (key == "trainable" and value is True):
                 continue
             if key in IGNORED_KWARGS and (
                 value == IGNORED_KWARGS[key] or (key in SET_BY_WRAPPERS and wrapped)

@@ -3,7 +3,9 @@
 Nothing here deserializes a Keras object. A ``.keras`` archive is a zip: only its
 ``config.json`` member is read, through :mod:`modelspec.source.archive` (the number of
 members and the member's size checked before a byte is inflated, and the reading
-bounded too); nothing is extracted and the weights file is never opened. A FIFO or a
+bounded too; a lookup's learned vocabulary, in the archive's assets, is read the same
+way by :mod:`modelspec.importer.assets`); nothing is extracted and the weights file is
+never opened. A FIFO or a
 device is refused unopened. The JSON is parsed by :mod:`json` with
 
 - a size cap on the file and on the ``config.json`` member (``MS602``);

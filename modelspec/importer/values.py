@@ -294,15 +294,16 @@ def same_default(kwarg: Kwarg, value: Any) -> bool:
     return same_number(value, default)
 
 
-def is_float32(dtype: Any) -> bool:
-    """Whether a layer's dtype (a name, or a DTypePolicy) computes in float32."""
-    if dtype is None or dtype == "float32":
+def is_float32(dtype: Any, name: str = "float32") -> bool:
+    """Whether a layer's dtype (a name, or a DTypePolicy) computes in float32 (or in
+    ``name``: the dtype Keras gives the layer, for those whose default is not float32)."""
+    if dtype is None or dtype == name:
         return True
     return (
         isinstance(dtype, Mapping)
         and dtype.get("class_name") == "DTypePolicy"
         and isinstance(dtype.get("config"), Mapping)
-        and dtype["config"].get("name") == "float32"
+        and dtype["config"].get("name") == name
     )
 
 

@@ -33,9 +33,11 @@ from modelspec.catalog.base import (
     UNSEEDED_CLASSES,
 )
 from modelspec.catalog.custom import CLASS_PATH
+from modelspec.catalog.lookup import ADAPT, STATE
 from modelspec.errors import ERROR, Diagnostic
 from modelspec.ir import Source, Spec
 from modelspec.passes.graph import stable_order, stack_break
+from modelspec.passes.state import adapted_inputs
 
 # What a ``Ctor`` may construct: the catalogue's names, nothing a spec can add.
 NAMESPACES: Mapping[str, Any] = {
@@ -221,6 +223,9 @@ class Plan:
     # The custom layer types the model uses (modelspec.catalog.custom.CustomType): their classes
     # are checked to be Keras layer classes before anything builds them.
     custom: tuple[Any, ...] = ()
+    # Layers that learn their state with adapt() before fit, each with the model input
+    # whose array it learns from (modelspec.passes.state), in the order they are called.
+    adapt: tuple[tuple[str, str], ...] = ()
 
     def model(self, name: str) -> PlanModel | None:
         """The nested model a call's ``layer`` names, or None for a layer."""
@@ -319,6 +324,8 @@ def layer_ctor(
             # ``{type: VarianceScaling, ...}``: a constructor, never a dict for Keras's
             # deserializer; seeded below like a name.
             kwargs[key] = typed_ctor("initializers", value)
+        elif value == ADAPT and key in STATE.get(type_name, ()):
+            continue  # learned by adapt(): Keras's default, None, until then
         else:
             kwargs[key] = _plain(value)
     if seed is not None:
@@ -515,6 +522,11 @@ def plan(result: Any) -> Plan:
             ct
             for name, ct in spec.custom.items()
             if any(spec.layers[p.name].type == name for p in layers.values())
+        ),  # fmt: skip
+        adapt=tuple(
+            (name, read)
+            for name, read in adapted_inputs(spec, graph).items()
+            if read is not None and name in layers
         ),  # fmt: skip
     )
     if getattr(result, "nesting", None) is not None:

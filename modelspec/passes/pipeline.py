@@ -17,6 +17,7 @@ from modelspec.lower.parse import unused_layers
 from modelspec.passes.graph import check_graph
 from modelspec.passes.result import Result
 from modelspec.passes.shapes import infer_shapes
+from modelspec.passes.state import check_state
 from modelspec.passes.training import check_callback_paths, check_losses, check_training
 from modelspec.passes.weights import check_weights
 
@@ -75,6 +76,14 @@ def _custom(result: Result) -> list[Diagnostic]:
     return check_custom(result.spec.custom, used, result.project)
 
 
+def _state(result: Result) -> list[Diagnostic]:
+    diags, unsized = check_state(result.spec, result.graph, skip_layers=result.skip_layers)
+    # A layer whose output size is learned in training has no shape to check what
+    # follows against: it is skipped, so MS318 is the one message about it.
+    result.skip_layers = result.skip_layers | unsized
+    return diags
+
+
 def _shapes(result: Result) -> list[Diagnostic]:
     result.shapes, diags = infer_shapes(
         result.spec, result.graph, skip_layers=result.skip_layers, project=result.project
@@ -115,6 +124,7 @@ PASSES: tuple[Pass, ...] = (
     _graph,  # order, broken tensors, live tensors (GraphFacts)
     _unused,  # layers no step calls
     _custom,  # the custom: declarations
+    _state,  # preprocessing state, given or learned by adapt
     _shapes,  # every tensor's shape, every layer's parameters (ShapeFacts)
     _training,  # compile, optimizer, metrics
     _losses,  # each output's loss against its activation and shape

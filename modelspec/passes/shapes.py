@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelspec.catalog import LAYER_TYPES
-from modelspec.catalog.base import MAX_DIM, Shape, ShapeError, SizeOverflow, fmt_shape
+from modelspec.catalog.base import INTS, MAX_DIM, Shape, ShapeError, SizeOverflow, fmt_shape
 from modelspec.catalog.calls import CallArg, call_of
 from modelspec.errors import ERROR, WARNING, Diagnostic, did_you_mean
 from modelspec.ir import Call, Spec, TensorRef
@@ -152,6 +152,11 @@ def infer_shapes(
             continue
         kw = lt.resolve(layer.kwargs)
         names = [_display(r, graph) for r in call.inputs]
+        refused = _dtype_refused(lt, kw, dtypes, names)
+        if refused is not None:
+            diags.append(Diagnostic.at(ERROR, "MS315", f"{what} {refused[0]}", call.source,
+                                       refused[1]))  # fmt: skip
+            continue
         try:
             out = lt.shape(kw, shapes)
             if call.kwargs:
@@ -197,15 +202,8 @@ def infer_shapes(
         facts.tensors[call.output] = out
         # Keras casts floating inputs to the layer's float32 compute dtype; layers that
         # only move values around keep integer and boolean inputs as they are.
-        if (
-            lt.dtype == "same"
-            and dtypes
-            and isinstance(dtypes[0], str)
-            and not _is_float(dtypes[0])
-        ):
-            dtype = dtypes[0]
-        else:
-            dtype = "float32"
+        first = dtypes[0] if dtypes and isinstance(dtypes[0], str) else None
+        dtype = lt.output_dtype(kw, first)
         facts.dtypes[call.output] = [dtype] * len(out) if isinstance(out, list) else dtype
     for output in spec.outputs:
         if output.tensor is None or output.tensor.name in graph.broken:
@@ -450,8 +448,27 @@ def _params_fit(counts: tuple[int, int], total: int) -> int:
     return total + mine
 
 
-def _is_float(dtype: str) -> bool:
-    return dtype.startswith(("float", "bfloat"))
+# What each kind of layer input (LayerType.takes) refuses, and how to say it.
+_TAKES = {
+    "numbers": (lambda d: d == "string", "cannot take strings", "turn strings into numbers "
+                "first, with StringLookup, TextVectorization or Hashing"),
+    "strings": (lambda d: d != "string", "takes strings", "declare the input with `dtype: string`"),
+    "ints_or_strings": (lambda d: d not in INTS and d != "string", "takes integers or strings",
+                        "give it integer or string inputs, e.g. a Discretization's output"),
+}  # fmt: skip
+
+
+def _dtype_refused(lt: Any, kw: Any, dtypes: list, names: list[str]) -> tuple[str, str] | None:
+    """Why the inputs' dtypes do not fit what the layer takes (message, hint), or None."""
+    rule = _TAKES.get(lt.input_dtypes(kw))
+    if rule is None:
+        return None
+    refuses, says, hint = rule
+    for dtype, name in zip(dtypes, names):
+        if isinstance(dtype, str) and refuses(dtype):
+            shown = "a string" if dtype == "string" else dtype
+            return f"{says}; its input '{name}' is {shown}", hint
+    return None
 
 
 def _arity(lo: int, hi: int | None) -> str:

@@ -212,7 +212,8 @@ def _compare_weights(ref: str, other: str, a: Any, b: Any) -> tuple[bool, str]:
 
 
 def _sample(spec: SpecModel, batch: int, rng: Any) -> Any:
-    """A random batch for the model's inputs: valid token ids for integer inputs."""
+    """A random batch for the model's inputs: valid token ids for integer inputs, words
+    for string inputs."""
 
     bounds = [
         v
@@ -221,15 +222,30 @@ def _sample(spec: SpecModel, batch: int, rng: Any) -> Any:
         if k in ("input_dim", "num_tokens") and isinstance(v, int)
     ]
     high = max(1, min([1000, *bounds]))
+    words = ["unseen"] + sorted({
+        w for layer in spec.plan.layers.values() for k, v in layer.ctor.kwargs
+        if k == "vocabulary" and isinstance(v, tuple) for w in v[:20] if isinstance(w, str)
+    })  # fmt: skip
     arrays = {}
     for inp in spec.plan.inputs:
         shape = (batch, *(NONE_SIZE if d is None else d for d in inp.shape))
-        if inp.dtype == "bool":
+        if inp.dtype == "string":
+            # Words of the spec's vocabularies and one of none, as a tensor: Keras
+            # refuses NumPy arrays of strings.
+            import tensorflow as tf
+
+            arrays[inp.name] = tf.constant(rng.choice(words, shape))
+        elif inp.dtype == "bool":
             arrays[inp.name] = rng.integers(0, 2, shape).astype(bool)
         elif inp.dtype.startswith(("int", "uint")):
             arrays[inp.name] = rng.integers(0, high, shape).astype(inp.dtype)
         else:
             arrays[inp.name] = rng.random(shape).astype(inp.dtype)
+    if any(inp.dtype == "string" for inp in spec.plan.inputs):
+        import tensorflow as tf
+
+        # A model call takes tensors or arrays, not a mix of both.
+        arrays = {k: tf.convert_to_tensor(v) for k, v in arrays.items()}
     if len(arrays) == 1:
         return next(iter(arrays.values()))
     return arrays

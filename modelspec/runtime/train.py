@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from modelspec.errors import ERROR, Diagnostic, format_all
 from modelspec.ir import Spec
 from modelspec.lower.plan import Plan
+from modelspec.runtime.adapt import adapt_layers
 from modelspec.runtime.data import load, read_data
 from modelspec.runtime.slots import check_data, slots
 from modelspec.runtime.strategy import is_chief, make_strategy, strategy_name
@@ -257,6 +258,7 @@ def fit(
     *,
     strategy: Any = None,
     on_weights: Callable[[Sequence[Diagnostic]], None] | None = None,
+    on_adapt: Callable[[str], None] | None = None,
 ) -> Trained:
     """Build ``plan`` in ``strategy``'s scope (from :func:`make_strategy`; None: none) and
     fit it on ``arrays``, as :func:`prepare` returns them.
@@ -264,6 +266,8 @@ def fit(
     A spec with ``weights:`` is fine-tuned: training starts from those weights, loaded
     by layer name (:mod:`modelspec.runtime.weights`; a :class:`~modelspec.runtime.weights.WeightsError`
     before any training). ``on_weights`` gets the loader's warnings before ``fit`` runs.
+    Layers that learn their state (``vocabulary: adapt``) run ``adapt()`` on their input's
+    array first (:mod:`modelspec.runtime.adapt`); ``on_adapt`` gets its progress lines.
     """
     strategy = make_strategy("none") if strategy is None else strategy
     import keras
@@ -289,8 +293,12 @@ def fit(
         # A seeded spec trains the same way every run: the shuffle order (and anything
         # else drawn from the global generators) follows the spec's seed too.
         keras.utils.set_random_seed(plan.seed)
+    adapt_layers(model, plan, arrays, validation_split=settings.validation_split,
+                 batch_size=settings.batch_size, say=on_adapt)  # fmt: skip
     samples = len(next(iter(arrays.values())))
     x, y = model_data(plan, arrays, samples)
+    # Keras reads strings from tensors: a NumPy array of strings ('<U', 'S') is refused.
+    x = _strings_as_tensors(x, tf)
     history = model.fit(
         x,
         y,
@@ -302,6 +310,14 @@ def fit(
         callbacks=[make(c) for c in plan.callbacks],
     )
     return Trained(model, history.history, is_chief(strategy))
+
+
+def _strings_as_tensors(x: Any, tf: Any) -> Any:
+    def one(array: Any) -> Any:
+        kind = getattr(getattr(array, "dtype", None), "kind", "")
+        return tf.constant(array) if kind in ("U", "S") else array
+
+    return {k: one(v) for k, v in x.items()} if isinstance(x, dict) else one(x)
 
 
 def save_model(model: Any, path: str | os.PathLike[str], head: str | None = None) -> None:
@@ -421,7 +437,8 @@ def run_train(
         if name != "none":
             n = strat.num_replicas_in_sync
             _say(err, f"training with {type(strat).__name__}: {n} replica{'s' * (n != 1)} in sync")
-        trained = fit(the_plan, arrays, settings, strategy=strat, on_weights=show_weights)
+        trained = fit(the_plan, arrays, settings, strategy=strat, on_weights=show_weights,
+                      on_adapt=lambda line: _say(err, line))  # fmt: skip
     except WeightsError as exc:  # the spec's `weights:`: reported before any training
         show_weights(exc.diagnostics)
         return 1

@@ -28,6 +28,7 @@ FAMILIES = (
     "image",
     "augment",
     "audio",
+    "lookup",
 )
 
 

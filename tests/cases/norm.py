@@ -57,6 +57,8 @@ CASES: list = [
     ("UnitNormalization", {"axis": -3, "trainable": False}, [(None, 2, 3, 4)]),
     # Normalization: mean/variance/count weights unless the stats are given.
     ("Normalization", {}, [(None, 5)]),
+    # Learned by adapt() in training: built as Keras builds it without stats.
+    ("Normalization", {"mean": "adapt", "variance": "adapt"}, [(None, 5)]),
     ("Normalization", {}, [(None, None, 5)]),
     ("Normalization", {"axis": None}, [(None, None, None)]),
     ("Normalization", {"axis": [1, 2]}, [(None, 3, 5)]),
@@ -109,5 +111,6 @@ BAD: list = [
     ("Normalization", {"mean": [1.0] * 5, "variance": [2.0] * 4}, [(None, 3, 5)], "MS304"),
     ("Normalization", {"mean": [[1.0] * 5], "variance": [[2.0] * 5]}, [(None, 3, 5)], "MS304"),
     ("Normalization", {"mean": 1.0}, [(None, 3, 5)], "MS304"),
+    ("Normalization", {"mean": "adapt", "variance": [2.0] * 5}, [(None, 3, 5)], "MS304"),
     ("Normalization", {"axis": [-2, 1]}, [(None, 4, 3)], "MS304"),
 ]
