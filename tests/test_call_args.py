@@ -179,8 +179,8 @@ def test_ms311_a_state_of_the_wrong_size_or_count():
     assert messages(SEQ2SEQ % (32, '["encoded[1]", "encoded[2]"]')) == [
         "s.yaml:12:59: error MS311: `LSTM` 'dec': `initial_state` gives state h as (None, 16); "
         "it must be (batch, 32), the layer's units\n"
-        "    hint: a state is (batch, units): take it from a layer of the same units "
-        "(the states an RNN with return_state returns)"
+        "    hint: take the states of a layer of the same size: what an RNN with "
+        "return_state returns after its output"
     ]
     assert messages(SEQ2SEQ % (16, '"encoded[1]"')) == [
         "s.yaml:12:59: error MS311: `LSTM` 'dec': `initial_state` must be 2 tensors "
@@ -347,7 +347,9 @@ def test_the_table_names_what_each_calls_signature_takes():
     keras = pytest.importorskip("keras")
     from modelspec.catalog import LAYER_TYPES
 
-    for name in LAYER_TYPES:
+    for name, lt in LAYER_TYPES.items():
+        if lt.category == "cell":
+            continue  # called by RNN with its states, never by a step
         params = inspect.signature(getattr(keras.layers, name).call).parameters
         takes = [p for p in list(params)[1:] if p not in INPUT_PARAMS and p != "kwargs"]
         assert sorted(a.name for a in call_of(name).args) == sorted(takes), name
@@ -361,6 +363,10 @@ RUNS = [
     ("LSTM", {"units": 4}, [(2, 5, 8)], "initial_state", [(2, 4)], "MS311"),
     ("LSTM", {"units": 4}, [(2, 5, 8)], "initial_state", [(2, 4)] * 3, "MS311"),
     ("LSTM", {"units": 4}, [(2, 5, 8)], "initial_state", [(2, 5), (2, 5)], "MS311"),
+    ("CategoryEncoding", {"num_tokens": 5, "output_mode": "count"}, [(2, 3)], "count_weights",
+     (2, 3), None),
+    ("CategoryEncoding", {"num_tokens": 5, "output_mode": "count"}, [(2, 3)], "count_weights",
+     (2, 4), "MS304"),
     ("LSTM", {"units": 4}, [(2, 5, 8)], "initial_state", [(2, 2, 4), (2, 2, 4)], "MS311"),
     ("GRU", {"units": 4}, [(2, 5, 8)], "initial_state", [(2, 4)], None),
     ("SimpleRNN", {"units": 3}, [(2, 5, 8)], "initial_state", [(2, 3)], None),
@@ -397,6 +403,26 @@ RUNS = [
     ("Softmax", {}, [(2, 5, 8)], "mask", (2, 5), "MS312"),
     ("GlobalAveragePooling1D", {}, [(2, 5, 8)], "mask", (2, 5), None),
     ("GlobalAveragePooling1D", {}, [(2, 5, 8)], "mask", (2, 6), "MS312"),
+    ("ConvLSTM2D", {"filters": 4, "kernel_size": 3, "padding": "same"}, [(2, 5, 6, 6, 3)],
+     "initial_state", [(2, 6, 6, 4)] * 2, None),
+    ("ConvLSTM2D", {"filters": 4, "kernel_size": 3}, [(2, 5, 6, 6, 3)], "initial_state",
+     [(2, 4, 4, 4)] * 2, None),
+    ("ConvLSTM2D", {"filters": 4, "kernel_size": 3}, [(2, 5, 6, 6, 3)], "initial_state",
+     [(2, 6, 6, 4)] * 2, "MS311"),
+    ("RNN", {"cell": {"type": "LSTMCell", "units": 4}}, [(2, 5, 8)], "initial_state",
+     [(2, 4)] * 2, None),
+    ("RNN", {"cell": {"type": "StackedRNNCells", "cells": [{"type": "GRUCell", "units": 4},
+                                                          {"type": "GRUCell", "units": 3}]}},
+     [(2, 5, 8)], "initial_state", [(2, 4), (2, 3)], None),
+    ("RNN", {"cell": {"type": "StackedRNNCells", "cells": [{"type": "LSTMCell", "units": 4},
+                                                          {"type": "LSTMCell", "units": 4}]}},
+     [(2, 5, 8)], "initial_state", [(2, 4)] * 4, "MS311"),
+    ("GroupQueryAttention", {"head_dim": 4, "num_query_heads": 4, "num_key_value_heads": 2},
+     [(2, 5, 8), (2, 7, 8)], "attention_mask", (2, 5, 7), None),
+    ("GroupQueryAttention", {"head_dim": 4, "num_query_heads": 4, "num_key_value_heads": 2},
+     [(2, 5, 8), (2, 7, 8)], "attention_mask", (2, 5, 6), "MS312"),
+    ("GroupQueryAttention", {"head_dim": 4, "num_query_heads": 4, "num_key_value_heads": 2},
+     [(2, 5, 8), (2, 7, 8)], "value_mask", (2, 5), "MS312"),
     ("TimeDistributed", {"layer": {"type": "Dense", "units": 3}}, [(2, 5, 8)], "mask", (2, 5),
      None),
     ("TimeDistributed", {"layer": {"type": "Dense", "units": 3}}, [(2, 5, 8)], "mask", (2, 6),
@@ -437,7 +463,7 @@ def _keras_runs(keras, type_name, kwargs, shapes, name, value) -> bool:
         arg = np.ones(value, dtype="float32" if name == "initial_state" else bool)
     kw = {name: arg}
     try:
-        if type_name == "MultiHeadAttention":
+        if type_name in ("MultiHeadAttention", "GroupQueryAttention"):
             layer(*data, **kw)
         elif len(data) > 1:
             layer(data, **kw)
@@ -468,6 +494,8 @@ def test_what_lint_refuses_fails_when_keras_runs_it(case):
         ("MultiHeadAttention", {"num_heads": 2, "key_dim": 4}, [(2, 3, 5, 8), (2, 3, 7, 8)]),
         ("Attention", {}, [(2, 5, 8), (2, 7, 8)]),
         ("AdditiveAttention", {}, [(2, 5, 8), (2, 7, 8)]),
+        ("GroupQueryAttention", {"head_dim": 4, "num_query_heads": 4, "num_key_value_heads": 2},
+         [(2, 5, 8), (2, 7, 8)]),
     ],
 )  # fmt: skip
 def test_attention_scores_have_the_shape_a_real_call_returns(type_name, kwargs, shapes):
@@ -479,7 +507,8 @@ def test_attention_scores_have_the_shape_a_real_call_returns(type_name, kwargs, 
 
     layer = build_layer(type_name, kwargs)
     data = [np.ones(s, dtype="float32") for s in shapes]
-    out = layer(*data, return_attention_scores=True) if type_name == "MultiHeadAttention" \
+    positional = type_name in ("MultiHeadAttention", "GroupQueryAttention")
+    out = layer(*data, return_attention_scores=True) if positional \
         else layer(data, return_attention_scores=True)  # fmt: skip
     real = [tuple(o.shape) for o in out]
     lt = LAYER_TYPES[type_name]
@@ -574,3 +603,34 @@ def test_equiv_proves_every_form_of_a_spec_with_call_arguments_the_same(tmp_path
     report = compare(modelspec.load(path), steps=1)
     assert report.identical, report.text()
     assert json.loads(json.dumps(report.builds))
+
+
+@pytest.mark.keras
+def test_a_reversible_embedding_maps_vectors_back_to_the_vocabulary():
+    """The weight-tied output of a language model: the embedding called with reverse."""
+    text = """modelspec: 1
+name: tied
+seed: 1
+inputs:
+  tokens: {shape: [6], dtype: int32}
+layers:
+  emb: {type: ReversibleEmbedding, input_dim: 50, output_dim: 8}
+graph:
+  x: {apply: emb, to: tokens}
+  h: {apply: {type: Dense, units: %d}, to: x}
+  logits: {apply: emb, to: h, call: {reverse: true}}
+outputs:
+  logits: {from: logits}
+"""
+    result = lint(text % 8)
+    assert result.ok, messages(text % 8)
+    assert result.shapes.tensors["logits"] == (None, 6, 50)
+    assert result.shapes.params["emb"] == (400, 0)  # one table, both calls
+    assert "needs vectors of output_dim=8 on the last axis; got (None, 6, 7)" in errors(text % 7)[0]
+    import numpy as np
+
+    from modelspec.api import SpecModel
+
+    model = SpecModel(result, plan(result)).to_keras(compile=False)
+    out = model.predict(np.zeros((2, 6), "int32"), verbose=0)
+    assert out.shape == (2, 6, 50) and model.count_params() == 400 + 72

@@ -84,27 +84,60 @@ def _mask_error(what: str, want: str, got: Shape) -> ShapeError:
 
 # --- recurrent layers -------------------------------------------------------------------
 
-# How many state tensors a recurrent layer carries, of size `units` each.
-STATE_COUNTS = {"LSTM": 2, "GRU": 1, "SimpleRNN": 1}
+# How many state tensors a recurrent layer or cell carries, of size `units` each.
+STATE_COUNTS = {
+    "LSTM": 2,
+    "GRU": 1,
+    "SimpleRNN": 1,
+    "LSTMCell": 2,
+    "GRUCell": 1,
+    "SimpleRNNCell": 1,
+}
+CONV_LSTMS = ("ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D")
 
 
-def _states(kw: Mapping[str, Any], layer_type: str) -> list[tuple[str, int]]:
-    """(what, size) of each state a call's ``initial_state`` gives, in Keras's order."""
+def _states(kw: Mapping[str, Any], layer_type: str, inputs: Sequence[Shape]) -> list:
+    """(what, shape without the batch) of each state a call's ``initial_state`` gives,
+    in Keras's order."""
     if layer_type == "Bidirectional":
         out = []
         for direction, key in (("forward", "layer"), ("backward", "backward_layer")):
-            spec = kw.get(key) or kw["layer"]
-            inner, ikw = inner_layer(spec)
-            out += [(f"{direction} {what}", size) for what, size in _states(ikw, inner.name)]
+            inner, ikw = inner_layer(kw.get(key) or kw["layer"])
+            out += [(f"{direction} {what}", s) for what, s in _states(ikw, inner.name, inputs)]
         return out
+    if layer_type == "RNN":
+        cell, ckw = inner_layer(kw["cell"])
+        if cell.name != "StackedRNNCells":
+            return _states(ckw, cell.name, inputs)
+        out = []
+        for i, spec in enumerate(ckw["cells"]):
+            inner, ikw = inner_layer(spec)
+            if STATE_COUNTS[inner.name] > 1:
+                raise ShapeError(
+                    f"`initial_state` cannot be given to a stack with `{inner.name}` "
+                    f"(cell {i}): Keras takes its states nested, which a spec cannot write",
+                    code="MS311",
+                    hint="give the cells one state each (GRUCell, SimpleRNNCell), or use "
+                    "one RNN layer per cell",
+                )
+            out += [(f"cell {i} {what}", s) for what, s in _states(ikw, inner.name, inputs)]
+        return out
+    if layer_type in CONV_LSTMS:
+        # Each state is one step's output: (spatial sizes after the convolution, filters).
+        from modelspec.catalog.base import LAYER_TYPES
+
+        step = LAYER_TYPES[layer_type].shape(
+            {**kw, "return_sequences": False, "return_state": False}, inputs
+        )
+        return [("state h", tuple(step[1:])), ("state c", tuple(step[1:]))]
     n = STATE_COUNTS[layer_type]
     names = ("h", "c") if n == 2 else ("h",)
-    return [(f"state {name}", kw["units"]) for name in names]
+    return [(f"state {name}", (kw["units"],)) for name in names]
 
 
 def _initial_state(layer_type: str) -> CallArg:
     def check(kw, inputs, value):
-        states = _states(kw, layer_type)
+        states = _states(kw, layer_type, inputs)
         if len(value) != len(states):
             listed = ", ".join(what for what, _ in states)
             raise ShapeError(
@@ -114,14 +147,19 @@ def _initial_state(layer_type: str) -> CallArg:
                 hint=f"`{layer_type}` carries {len(states)} state tensor(s); give one for each",
             )
         batch = inputs[0][0]
-        for (what, size), shape in zip(states, value, strict=True):
-            if len(shape) != 2 or not _same(shape[-1], size) or not _same(shape[0], batch):
+        for (what, tail), shape in zip(states, value, strict=True):
+            fits = len(shape) == 1 + len(tail) and all(
+                _same(a, b) for a, b in zip(shape, (batch, *tail), strict=True)
+            )
+            if not fits:
+                want = ", ".join(str(d) for d in ("batch", *tail))
+                why = "the layer's units" if len(tail) == 1 else "one step's output"
                 raise ShapeError(
                     f"`initial_state` gives {what} as {fmt_shape(shape)}; it must be "
-                    f"(batch, {size}), the layer's units",
+                    f"({want}), {why}",
                     code="MS311",
-                    hint="a state is (batch, units): take it from a layer of the same units "
-                    "(the states an RNN with return_state returns)",
+                    hint="take the states of a layer of the same size: what an RNN with "
+                    "return_state returns after its output",
                 )
 
     return CallArg("initial_state", "tensors", "The initial state tensors.", check)
@@ -215,7 +253,8 @@ def _mha_output(kw, inputs, out, given):
     axes = _mha_axes(kw, len(query))
     t, s = _mha_lengths(kw, inputs)
     others = [query[a] for a in range(1, len(query) - 1) if a not in axes]
-    return [out, (query[0], *others, kw["num_heads"], *t, *s)]
+    heads = kw["num_heads"] if "num_heads" in kw else kw["num_query_heads"]
+    return [out, (query[0], *others, heads, *t, *s)]
 
 
 def _attention_masks(kw, inputs, value):
@@ -279,25 +318,78 @@ def _batch_norm_mask(kw, inputs, value):
         )
 
 
+def _reverse_output(kw, inputs, out, given):
+    """``reverse: true`` maps vectors back to the vocabulary with the embeddings."""
+    if not given.get("reverse"):
+        return out
+    shape = inputs[0]
+    if not _same(shape[-1], kw["output_dim"]):
+        raise ShapeError(
+            f"called with reverse=True needs vectors of output_dim={kw['output_dim']} on the "
+            f"last axis; got {fmt_shape(shape)}",
+            code="MS304",
+            hint="the reverse call maps the model's vectors back to the vocabulary",
+        )
+    return (*shape[:-1], kw["input_dim"])
+
+
+def _same_shape(what: str) -> Check:
+    def check(kw, inputs, value):
+        shape = inputs[0]
+        if len(value) != len(shape) or not all(
+            _same(v, s) for v, s in zip(value, shape, strict=True)
+        ):
+            raise ShapeError(
+                f"`{what}` must have the input's shape {fmt_shape(shape)}; got {fmt_shape(value)}",
+                code="MS304",
+                hint="one weight per input value",
+            )
+
+    return check
+
+
 def _table() -> dict[str, LayerCall]:
     training = LayerCall((TRAINING,))
+    mha = LayerCall(
+        (
+            _mha_mask("query_mask", "query"),
+            _mha_mask("value_mask", "value"),
+            _mha_mask("key_mask", "key"),
+            _mha_mask("attention_mask", ""),
+            RETURN_SCORES,
+            TRAINING,
+            CAUSAL,
+        ),
+        _mha_output,
+    )
     calls = {
         "LSTM": _recurrent("LSTM"),
         "GRU": _recurrent("GRU"),
         "SimpleRNN": _recurrent("SimpleRNN"),
         "Bidirectional": _recurrent("Bidirectional"),
         "TimeDistributed": LayerCall((TRAINING, _steps_mask())),
-        "MultiHeadAttention": LayerCall(
+        "MultiHeadAttention": mha,
+        "GroupQueryAttention": mha,
+        "ConvLSTM1D": _recurrent("ConvLSTM1D"),
+        "ConvLSTM2D": _recurrent("ConvLSTM2D"),
+        "ConvLSTM3D": _recurrent("ConvLSTM3D"),
+        "RNN": _recurrent("RNN"),
+        "ReversibleEmbedding": LayerCall(
+            (CallArg("reverse", "bool", "Map vectors back to the vocabulary (logits)."),),
+            _reverse_output,
+        ),
+        "CategoryEncoding": LayerCall(
             (
-                _mha_mask("query_mask", "query"),
-                _mha_mask("value_mask", "value"),
-                _mha_mask("key_mask", "key"),
-                _mha_mask("attention_mask", ""),
-                RETURN_SCORES,
-                TRAINING,
-                CAUSAL,
-            ),
-            _mha_output,
+                CallArg(
+                    "count_weights",
+                    "tensor",
+                    "A weight for each input value, for count outputs: the input's shape.",
+                    _same_shape("count_weights"),
+                ),
+            )  # fmt: skip
+        ),
+        "Pipeline": LayerCall(
+            (TRAINING, CallArg("mask", "tensor", "A mask passed to the layers that take one."))
         ),
         "Attention": ATTENTION_CALL,
         "AdditiveAttention": ATTENTION_CALL,
@@ -319,19 +411,30 @@ def _table() -> dict[str, LayerCall]:
         ),
         "GlobalAveragePooling1D": LayerCall((_steps_mask(),)),
     }
-    # Layers whose call takes only `training`: dropout and noise, the augmentation and
-    # resizing layers, and Dense and EinsumDense (for their quantized forms).
+    # Layers whose call takes only `training`: dropout and noise, Dense and EinsumDense
+    # (for their quantized forms), SpectralNormalization, and the image preprocessing
+    # layers (below).
     for name in (
         "Dropout", "AlphaDropout", "GaussianDropout", "GaussianNoise", "SpatialDropout1D",
-        "SpatialDropout2D", "SpatialDropout3D", "Dense", "EinsumDense", "CenterCrop",
-        "Resizing", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
-        "RandomContrast", "RandomBrightness",
+        "SpatialDropout2D", "SpatialDropout3D", "Dense", "EinsumDense", "SpectralNormalization",
     ):  # fmt: skip
         calls[name] = training
     return calls
 
 
-CALLS: dict[str, LayerCall] = _table()
+# The image preprocessing layers: their call takes `training` (True by default).
+IMAGE_LAYERS = (
+    "CenterCrop", "Resizing", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
+    "RandomContrast", "RandomBrightness", "RandomCrop", "RandomGrayscale", "RandomHue",
+    "RandomSaturation", "RandomColorDegeneration", "RandomSharpness", "RandomInvert",
+    "RandomPosterization", "Solarization", "AutoContrast",
+    "ContrastLimitedAdaptiveHistogramEqualization", "RandomGaussianBlur", "RandomErasing",
+    "RandomShear", "RandomPerspective", "RandomElasticTransform", "RandomColorJitter",
+    "RandAugment", "AugMix", "CutMix", "MixUp", "MaxNumBoundingBoxes",
+)  # fmt: skip
+
+
+CALLS: dict[str, LayerCall] = {**_table(), **dict.fromkeys(IMAGE_LAYERS, LayerCall((TRAINING,)))}
 
 
 def call_of(type_name: str) -> LayerCall:

@@ -354,7 +354,13 @@ def _with_call_args(
     if not ok:
         return None
     if layer_call.output is not None:
-        out = layer_call.output(kw, shapes, out, constants)
+        try:
+            out = layer_call.output(kw, shapes, out, constants)
+        except ShapeError as exc:
+            diags.append(
+                Diagnostic.at(ERROR, exc.code, f"{what} {exc.message}", call.source, exc.hint)
+            )
+            return None
     return out
 
 
