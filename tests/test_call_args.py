@@ -241,6 +241,7 @@ def test_ms313_a_constant_where_a_tensor_goes_and_the_reverse():
     assert errors(SEQ2SEQ % (16, "true"))[0].startswith(
         "s.yaml:12:59: error MS313: `LSTM` 'dec': `initial_state` takes a list of tensors, not true"
     )
+    assert [d.code for d in lint(SEQ2SEQ % (16, "true")).errors] == ["MS313"]
     text = ATTENTION.replace("{%s: m}", "{use_causal_mask: m}") % "[5, 7]"
     assert "`use_causal_mask` is true or false, not a tensor" in messages(text)[0]
 

@@ -405,9 +405,9 @@ def test_ms614_kwarg_the_catalogue_does_not_know():
 
 def test_ms615_call_arguments_a_spec_cannot_express():
     config = mlp()
-    config["config"]["layers"][2]["inbound_nodes"] = [node(tensor("fc"), training=True)]
+    config["config"]["layers"][2]["inbound_nodes"] = [node(tensor("fc"), reverse=True)]
     d = only(import_config(config), "MS615")
-    assert d.message.startswith("call 0 of layer 'out' (`Dense`) passes `training=True`")
+    assert d.message.startswith("call 0 of layer 'out' (`Dense`) passes `reverse=True`")
     config["config"]["layers"][2]["inbound_nodes"] = [node(tensor("fc"), mask=tensor("x"))]
     assert "passes an explicit mask" in only(import_config(config), "MS615").message
 

@@ -204,7 +204,7 @@ def test_a_graph_without_outputs_still_says_so(tmp_path: Path):
 def test_suggestions_say_what_was_meant(tmp_path: Path):
     text = (
         "modelspec: 1\nname: m\ninputs:\n  x: {shape: [-1], dtype: int}\n"
-        "sequential:\n  - {type: MelSpectrogram, num_mel_bins: 64}\n  - {type: Dense, units: 4}\n"
+        "sequential:\n  - {type: TFSMLayer, filepath: m}\n  - {type: Dense, units: 4}\n"
     )
     proc = lint(tmp_path, "s.yaml", text)
     assert proc.returncode == 1
@@ -218,12 +218,12 @@ def test_suggestions_say_what_was_meant(tmp_path: Path):
         "      x: {shape: [-1], dtype: int}\n"
         "                              ^\n"
         "    hint: did you mean 'int32'? Keras names dtypes by their size: 'int' is int32\n"
-        "s.yaml:6:12: error MS105: unsupported layer type 'MelSpectrogram' in the layer in "
+        "s.yaml:6:12: error MS105: unsupported layer type 'TFSMLayer' in the layer in "
         "`sequential`: a Keras layer that modelspec does not support yet\n"
-        "      - {type: MelSpectrogram, num_mel_bins: 64}\n"
+        "      - {type: TFSMLayer, filepath: m}\n"
         "               ^\n"
         "    hint: to use it anyway, declare it under `custom:` with class: "
-        "keras.layers.MelSpectrogram, and allow that module (--allow-module keras.layers); "
+        "keras.layers.TFSMLayer, and allow that module (--allow-module keras.layers); "
         "see docs/spec.md, Custom layers\n"
         "1 file checked: 3 errors, 0 warnings\n"
     )
