@@ -185,3 +185,38 @@ def test_seq2seq_decoder_starts_from_the_encoders_states():
     batch = {"source": rng.normal(size=(2, 10, 8)).astype("float32"),
              "target": rng.normal(size=(2, 12, 8)).astype("float32")}  # fmt: skip
     _compare(SPECS / "seq2seq.yaml", reference, batch)
+
+
+def _llama_reference(depth: int = 2, d_model: int = 64, seq_len: int = 64, ffn: int = 172):
+    """The Llama spec's model written by hand: RMSNorm, grouped-query attention, SwiGLU."""
+    layers = keras.layers
+    tokens = keras.Input(shape=(seq_len,), dtype="int32", name="tokens")
+    positions = keras.Input(shape=(seq_len,), dtype="int32", name="positions")
+    x = layers.Add(name="embed")(
+        [
+            layers.Embedding(1000, d_model, name="token_embedding")(tokens),
+            layers.Embedding(seq_len, d_model, name="position_embedding")(positions),
+        ]
+    )
+    for i in range(1, depth + 1):
+        p = f"decoder_block{i}_"
+        h = layers.RMSNormalization(epsilon=1e-5, name=p + "attention_norm")(x)
+        gqa = layers.GroupQueryAttention(d_model // 8, 8, 2, use_bias=False, name=p + "attention")
+        x = layers.Add(name=p + "attention_add")([x, gqa(h, h, use_causal_mask=True)])
+        f = layers.RMSNormalization(epsilon=1e-5, name=p + "ffn_norm")(x)
+        g = layers.Dense(ffn, activation="silu", use_bias=False, name=p + "gate")(f)
+        u = layers.Dense(ffn, use_bias=False, name=p + "up")(f)
+        gated = layers.Multiply(name=p + "gated")([g, u])
+        down = layers.Dense(d_model, use_bias=False, name=p + "down")(gated)
+        x = layers.Add(name=p + "ffn_add")([x, down])
+    x = layers.RMSNormalization(epsilon=1e-5, name="final_norm")(x)
+    logits = layers.Dense(1000, use_bias=False, name="lm_head")(x)
+    return keras.Model([tokens, positions], logits, name="llama_decoder")
+
+
+def test_llama_decoder_is_the_hand_written_decoder():
+    rng = np.random.default_rng(4)
+    tokens = rng.integers(0, 1000, (2, 64)).astype("int32")
+    positions = np.tile(np.arange(64, dtype="int32"), (2, 1))
+    _compare(SPECS / "llama_decoder.yaml", _llama_reference(),
+             {"tokens": tokens, "positions": positions})  # fmt: skip
