@@ -12,6 +12,9 @@ The corpus:
   and 1,000 classes, or with ``--small`` at the smallest input it takes and 10 classes,
   as tests/test_import.py builds them);
 - the seeds' models: each ``specs/seed_*.yaml`` built to Keras (``to_keras()``);
+- the example specs, built the same way: the other ``specs/*.yaml`` (decoders with causal
+  and grouped-query attention, a seq2seq model started from its encoder's states, ...)
+  and the test specs of the newer layer families (:data:`EXAMPLE_TEST_SPECS`);
 - the Keras Functional API guide's models (:data:`tests.conformance.GUIDE_MODELS`).
 
 Each model goes through :func:`tests.conformance.prove_import`, the proof the tests
@@ -92,7 +95,7 @@ class Entry:
     """One model of the corpus: how to build it in Keras, and what to allow."""
 
     name: str
-    group: str  # "applications", "seeds", "guide"
+    group: str  # "applications", "seeds", "guide", "examples"
     build: Callable[[Any], Any]  # keras -> keras.Model
     allow_modules: tuple[str, ...] = ()
 
@@ -168,13 +171,18 @@ def application(name: str, small: bool) -> Entry:
     return Entry(name, "applications", build, application_modules(name))
 
 
-def seed(path: Path) -> Entry:
+# Test specs of layer families that no seed or application uses: ConvLSTM, RNN cells,
+# lookups and text vectorization from raw strings.
+EXAMPLE_TEST_SPECS = ("conv_lstm_video", "rnn_cells", "tabular_lookups", "text_classifier")
+
+
+def seed(path: Path, group: str = "seeds") -> Entry:
     def build(keras: Any) -> Any:
         import modelspec
 
         return modelspec.load(path).to_keras()
 
-    return Entry(path.stem, "seeds", build)
+    return Entry(path.stem, group, build)
 
 
 def corpus(keras: Any, args: argparse.Namespace) -> list[Entry]:
@@ -185,7 +193,14 @@ def corpus(keras: Any, args: argparse.Namespace) -> list[Entry]:
         apps = [application(name, small) for name in application_names(keras)]
     seeds = [seed(p) for p in sorted(ROOT.glob("specs/seed_*.yaml"))]
     guide = [Entry(name, "guide", build) for name, build in GUIDE_MODELS.items()]
-    entries = [*apps, *seeds, *guide]
+    examples = [
+        seed(p, "examples")
+        for p in sorted(ROOT.glob("specs/*.yaml"))
+        if not p.name.startswith("seed_") and p.stem != "resnet50"
+    ]  # an application
+    examples += [seed(ROOT / "tests" / "specs" / f"{n}.yaml", "examples")
+                 for n in EXAMPLE_TEST_SPECS]  # fmt: skip
+    entries = [*apps, *seeds, *guide, *examples]
     if args.only:
         known = {e.name.lower(): e for e in entries}
         if not args.quick:  # --only may name an application outside the CI subset

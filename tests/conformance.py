@@ -167,8 +167,17 @@ def random_batch(model: Any, names: list[str]) -> dict[str, Any]:
         shape = [2] + [3 if d is None else int(d) for d in t.shape[1:]]
         if "int" in str(t.dtype):
             out[name] = rng.integers(0, 10, size=shape).astype(str(t.dtype))
+        elif "string" in str(t.dtype):
+            # Words a vocabulary may or may not hold.
+            words = np.array(["paris", "lyon", "good film", "bad", "unknown words"])
+            out[name] = rng.choice(words, size=shape)
         else:
             out[name] = rng.random(shape, dtype="float32")
+    if any(v.dtype.kind == "U" for v in out.values()):
+        import keras
+
+        # Keras takes strings as a tensor, and a call's inputs all alike.
+        out = {k: keras.ops.convert_to_tensor(v) for k, v in out.items()}
     return out
 
 

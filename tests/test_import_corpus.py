@@ -60,3 +60,24 @@ def test_the_corpus_script_prints_a_table(tmp_path: Path):
     rows = [line for line in text.splitlines() if line.startswith("| seed_001_mlp |")]
     assert len(rows) == 1 and "| proven |" in rows[0]
     assert "| toy_resnet |" in text and "2 of 2 models proven" in text
+
+
+@pytest.mark.keras
+def test_the_corpus_proves_the_example_specs_string_inputs_included(keras):
+    """The corpus's examples group: specs built to Keras and proven back, strings fed as
+    words to the models that read them."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import import_corpus
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    from tests.conformance import prove_import
+
+    names = {"gpt_decoder", "llama_decoder", "seq2seq", *import_corpus.EXAMPLE_TEST_SPECS}
+    args = import_corpus.argparse.Namespace(small=True, quick=True, only=None)
+    entries = {e.name: e for e in import_corpus.corpus(keras, args) if e.group == "examples"}
+    assert names <= set(entries)
+    for name in ("seq2seq", "text_classifier", "tabular_lookups"):
+        keras.backend.clear_session()
+        proof = prove_import(entries[name].build(keras))
+        assert proof.ok, (name, proof.failure)
