@@ -187,20 +187,6 @@ def test_keras_builds_no_model_that_holds_equalization():
         keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Equalization()])
 
 
-@pytest.mark.keras
-def test_call_training_is_the_default_of_keras_s_call():
-    """A saved model records `training=True` for a call of an image layer that left it
-    alone: the importer reads that as the default where the catalogue says so."""
-    keras = pytest.importorskip("keras")
-    import inspect
-
-    from modelspec.catalog import LAYER_TYPES
-
-    for name, lt in LAYER_TYPES.items():
-        param = inspect.signature(getattr(keras.layers, name).call).parameters.get("training")
-        assert lt.call_training is (param is not None and param.default is True), name
-
-
 # (type, kwargs): Keras's constructor and the schema both take these, or both refuse them.
 CONSTRUCTION = [
     ("RandomGrayscale", {"factor": -0.1}),

@@ -410,6 +410,11 @@ def test_ms615_call_arguments_a_spec_cannot_express():
     assert d.message.startswith("call 0 of layer 'out' (`Dense`) passes `reverse=True`")
     config["config"]["layers"][2]["inbound_nodes"] = [node(tensor("fc"), mask=tensor("x"))]
     assert "passes an explicit mask" in only(import_config(config), "MS615").message
+    # An argument the layer's call takes, given something that is not a tensor.
+    config["config"]["layers"][2] = entry("LSTM", "out", node(tensor("fc"), initial_state=[1.5]),
+                                          units=2)  # fmt: skip
+    d = only(import_config(config), "MS615")
+    assert d.message == "call 0 of layer 'out' (`LSTM`) passes `initial_state=[1.5]`"
 
 
 def test_ms616_input_with_a_fixed_batch():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -74,7 +75,7 @@ def test_the_corpus_proves_the_example_specs_string_inputs_included(keras):
     from tests.conformance import prove_import
 
     names = {"gpt_decoder", "llama_decoder", "seq2seq", *import_corpus.EXAMPLE_TEST_SPECS}
-    args = import_corpus.argparse.Namespace(small=True, quick=True, only=None)
+    args = argparse.Namespace(small=True, quick=True, only=None)
     entries = {e.name: e for e in import_corpus.corpus(keras, args) if e.group == "examples"}
     assert names <= set(entries)
     for name in ("seq2seq", "text_classifier", "tabular_lookups"):

@@ -192,7 +192,6 @@ def _augment(
     return LayerType(
         name=name,
         category="preprocessing",
-        call_training=True,
         doc=doc,
         kwargs=(*kwargs, TRAINABLE),
         shape=shape,
@@ -574,7 +573,6 @@ PIPELINE = LayerType(
     ),
     shape=lambda kw, inputs: _through_pipeline(kw, inputs, False)[0],
     params=lambda kw, inputs: _through_pipeline(kw, inputs, True)[1],
-    call_training=True,
 )
 
 LAYERS = (

@@ -219,10 +219,6 @@ class LayerType:
     # Whether a call draws random numbers (so a spec's seed gives it one): True for the
     # augmentation layers; None for the rule of :meth:`is_random`.
     random: bool | None = None
-    # The default of the `training` argument of the layer's call: True for Keras's image
-    # preprocessing layers, so a saved model records `training=True` for each of their
-    # calls that left it alone (fit and predict pass their own).
-    call_training: bool = False
     kwarg_map: Mapping[str, Kwarg] = field(init=False, repr=False, compare=False)
     nested: tuple[str, ...] = field(init=False, repr=False, compare=False)
 

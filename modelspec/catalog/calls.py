@@ -27,7 +27,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from modelspec.catalog.base import Shape, ShapeError, ShapeOut, fmt_shape, inner_layer
+from modelspec.catalog.base import (
+    LAYER_TYPES,
+    Shape,
+    ShapeError,
+    ShapeOut,
+    fmt_shape,
+    inner_layer,
+)
 
 # check(kw, inputs, value): ``value`` is the argument's shape, or a list of shapes
 # (None for a left-out mask) for the list kinds.
@@ -47,6 +54,9 @@ class CallArg:
     kind: str
     description: str
     check: Check | None = None
+    # The value a call that leaves it out gets: Keras records it in a saved model's
+    # call all the same (the image layers' `training=True`), so import leaves it out.
+    default: Any = None
 
     @property
     def is_tensor(self) -> bool:
@@ -124,8 +134,6 @@ def _states(kw: Mapping[str, Any], layer_type: str, inputs: Sequence[Shape]) -> 
         return out
     if layer_type in CONV_LSTMS:
         # Each state is one step's output: (spatial sizes after the convolution, filters).
-        from modelspec.catalog.base import LAYER_TYPES
-
         step = LAYER_TYPES[layer_type].shape(
             {**kw, "return_sequences": False, "return_state": False}, inputs
         )
@@ -180,6 +188,17 @@ TRAINING = CallArg(
     "training",
     "bool",
     "Run the layer in training mode (true) or inference mode (false) in this call.",
+)
+
+
+# The image preprocessing layers and Pipeline: their call takes `training`, True by
+# default, so a saved model records `training=True` for each call that left it alone
+# (fit and predict pass their own).
+TRAINING_ON = CallArg(
+    "training",
+    "bool",
+    "Run the layer in training mode (true, its default) or inference mode (false).",
+    default=True,
 )
 
 
@@ -389,7 +408,7 @@ def _table() -> dict[str, LayerCall]:
             )  # fmt: skip
         ),
         "Pipeline": LayerCall(
-            (TRAINING, CallArg("mask", "tensor", "A mask passed to the layers that take one."))
+            (TRAINING_ON, CallArg("mask", "tensor", "A mask passed to the layers that take one."))
         ),
         "Attention": ATTENTION_CALL,
         "AdditiveAttention": ATTENTION_CALL,
@@ -422,7 +441,6 @@ def _table() -> dict[str, LayerCall]:
     return calls
 
 
-# The image preprocessing layers: their call takes `training` (True by default).
 IMAGE_LAYERS = (
     "CenterCrop", "Resizing", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
     "RandomContrast", "RandomBrightness", "RandomCrop", "RandomGrayscale", "RandomHue",
@@ -434,7 +452,7 @@ IMAGE_LAYERS = (
 )  # fmt: skip
 
 
-CALLS: dict[str, LayerCall] = {**_table(), **dict.fromkeys(IMAGE_LAYERS, LayerCall((TRAINING,)))}
+CALLS: dict[str, LayerCall] = {**_table(), **dict.fromkeys(IMAGE_LAYERS, LayerCall((TRAINING_ON,)))}
 
 
 def call_of(type_name: str) -> LayerCall:

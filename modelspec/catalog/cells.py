@@ -29,6 +29,7 @@ from modelspec.catalog.base import (
     activation,
     by_trainable,
     expect_rank,
+    inner_layer,
     known_dim,
 )
 from modelspec.catalog.rnn import (
@@ -39,7 +40,6 @@ from modelspec.catalog.rnn import (
     SEQ_LAYOUT,
     USE_BIAS,
     check_stateful,
-    inner_layer,
     recurrent_params,
     recurrent_weights,
 )

@@ -100,7 +100,6 @@ def _fill(default: str) -> tuple[Kwarg, ...]:
 CENTER_CROP = LayerType(
     name="CenterCrop",
     category="preprocessing",
-    call_training=True,
     doc="Crops the centre of each image to `height` x `width` (resizing a smaller one).",
     kwargs=(HEIGHT, WIDTH, DATA_FORMAT, TRAINABLE),
     shape=_center_crop,
@@ -109,7 +108,6 @@ CENTER_CROP = LayerType(
 RESIZING = LayerType(
     name="Resizing",
     category="preprocessing",
-    call_training=True,
     doc="Resizes each image to `height` x `width`.",
     kwargs=(
         HEIGHT,
@@ -129,7 +127,6 @@ RESIZING = LayerType(
 RANDOM_FLIP = LayerType(
     name="RandomFlip",
     category="preprocessing",
-    call_training=True,
     doc="Flips each image at random in training, horizontally, vertically or both.",
     kwargs=(
         Kwarg(
@@ -149,7 +146,6 @@ RANDOM_FLIP = LayerType(
 RANDOM_ROTATION = LayerType(
     name="RandomRotation",
     category="preprocessing",
-    call_training=True,
     doc="Rotates each image at random in training, by a fraction of a full turn.",
     kwargs=(
         Kwarg(
@@ -168,7 +164,6 @@ RANDOM_ROTATION = LayerType(
 RANDOM_ZOOM = LayerType(
     name="RandomZoom",
     category="preprocessing",
-    call_training=True,
     doc="Zooms each image in or out at random in training.",
     kwargs=(
         Kwarg("height_factor", FACTOR, description="Vertical zoom: `f` for [-f, f], or a range."),
@@ -188,7 +183,6 @@ RANDOM_ZOOM = LayerType(
 RANDOM_TRANSLATION = LayerType(
     name="RandomTranslation",
     category="preprocessing",
-    call_training=True,
     doc="Shifts each image at random in training, by fractions of its height and width.",
     kwargs=(
         Kwarg("height_factor", FACTOR, description="Vertical shift: `f` for [-f, f], or a range."),
@@ -205,7 +199,6 @@ def _color(name: str, what: str, low: int) -> LayerType:
     return LayerType(
         name=name,
         category="preprocessing",
-        call_training=True,
         doc=f"Changes the {what} of each image at random in training.",
         kwargs=(
             Kwarg("factor", _bounded_factor(low), description=f"How much the {what} may change."),

@@ -135,8 +135,8 @@ def _call(
                 continue
             args[key] = refs if isinstance(value, list) else refs[0]
             continue
-        if key == "training" and value is True and lt is not None and lt.call_training:
-            continue  # the layer's own default, recorded
+        if arg is not None and value == arg.default and arg.kind == "bool":
+            continue  # the call's own default, recorded
         if arg is not None and value is True:
             args[key] = True
             continue
