@@ -173,7 +173,7 @@ def application(name: str, small: bool) -> Entry:
 
 # Test specs of layer families that no seed or application uses: ConvLSTM, RNN cells,
 # lookups and text vectorization from raw strings.
-EXAMPLE_TEST_SPECS = ("conv_lstm_video", "rnn_cells", "tabular_lookups", "text_classifier")
+EXAMPLE_TEST_SPECS = ("conv_lstm_video", "rnn_cells", "tabular_lookups", "text_vectorization")
 
 
 def seed(path: Path, group: str = "seeds") -> Entry:

@@ -17,7 +17,7 @@ from modelspec.lower.plan import plan
 from tests.cases import lookup as cases
 
 ROOT = Path(__file__).resolve().parent.parent
-TEXT = ROOT / "tests" / "specs" / "text_classifier.yaml"
+TEXT = ROOT / "tests" / "specs" / "text_vectorization.yaml"
 TABULAR = ROOT / "tests" / "specs" / "tabular_lookups.yaml"
 # An input dtype each layer reads when it runs.
 READS = {"StringLookup": "string", "TextVectorization": "string", "Hashing": "string",
