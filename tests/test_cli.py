@@ -53,7 +53,7 @@ def bad_spec(tmp_path: Path) -> Path:
 def test_lint_clean_specs_exit_0():
     proc = run("lint", "specs")
     assert proc.returncode == 0, proc.stderr
-    assert "13 files checked: clean" in proc.stderr
+    assert "16 files checked: clean" in proc.stderr
 
 
 def test_lint_reports_every_error_compiler_style(bad_spec: Path):

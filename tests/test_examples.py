@@ -1,9 +1,11 @@
-"""The composed example specs against their Keras references: equal parameters, equal
+"""The example specs against their Keras references: equal parameters, equal
 output shapes per layer, and, with the reference's weights copied in by layer name,
 equal outputs."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -220,3 +222,151 @@ def test_llama_decoder_is_the_hand_written_decoder():
     positions = np.tile(np.arange(64, dtype="int32"), (2, 1))
     _compare(SPECS / "llama_decoder.yaml", _llama_reference(),
              {"tokens": tokens, "positions": positions})  # fmt: skip
+
+
+def _image_classifier_reference(widths: tuple[int, ...] = (32, 64, 128), classes: int = 10):
+    """The image classifier spec written by hand, as in the Keras guide "Image
+    classification from scratch": augmentation layers first, then the convolutions."""
+    layers = keras.layers
+    image = keras.Input(shape=(32, 32, 3), name="image")
+    x = layers.RandomFlip("horizontal", name="flip")(image)
+    x = layers.RandomRotation(0.1, name="rotate")(x)
+    x = layers.RandomZoom(0.1, name="zoom")(x)
+    x = layers.Rescaling(1 / 255, name="rescale")(x)
+    for i, filters in enumerate(widths, 1):
+        p = f"features_block{i}_"
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=p + "conv")(x)
+        x = layers.BatchNormalization(name=p + "bn")(x)
+        x = layers.Activation("relu", name=p + "relu")(x)
+        x = layers.MaxPooling2D(name=p + "pool")(x)
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    x = layers.Dropout(0.3, name="dropout")(x)
+    logits = layers.Dense(classes, name="logits")(x)
+    return keras.Model(image, logits, name="image_classifier")
+
+
+def test_image_classifier_is_the_hand_written_classifier():
+    reference = _image_classifier_reference()
+    rng = np.random.default_rng(5)
+    # Batch statistics other than Keras's starting ones, so that inference uses them.
+    for layer in reference.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            gamma, beta, mean, var = layer.get_weights()
+            layer.set_weights([rng.uniform(0.5, 1.5, gamma.shape), rng.normal(size=beta.shape),
+                               rng.normal(size=mean.shape), rng.uniform(0.5, 2, var.shape)])  # fmt: skip
+    batch = rng.uniform(0, 255, (4, 32, 32, 3)).astype("float32")
+    _compare(SPECS / "image_classifier.yaml", reference, batch, atol=1e-5)
+
+
+def test_image_classifier_augments_only_in_training_and_by_its_seed():
+    def augmentation():
+        model = modelspec.load(SPECS / "image_classifier.yaml").to_keras()
+        return keras.Model(model.inputs[0], model.get_layer("rescale").output)
+
+    batch = np.random.default_rng(6).uniform(0, 255, (4, 32, 32, 3)).astype("float32")
+    first = augmentation()
+    # `predict` runs in inference mode: the images are only rescaled.
+    np.testing.assert_allclose(first.predict(batch, verbose=0), batch / 255, rtol=1e-6)
+    trained = np.asarray(first(batch, training=True))
+    assert trained.shape == batch.shape and not np.allclose(trained, batch / 255, atol=1e-3)
+    # The spec's seed seeds each random layer: another build draws the same.
+    np.testing.assert_array_equal(np.asarray(augmentation()(batch, training=True)), trained)
+
+
+def test_image_classifier_trains(tmp_path: Path):
+    rng = np.random.default_rng(7)
+    np.savez(tmp_path / "images.npz", image=rng.integers(0, 256, (16, 32, 32, 3), dtype="uint8"),
+             label=rng.integers(0, 10, (16,)))  # fmt: skip
+    out = tmp_path / "classifier.keras"
+    proc = subprocess.run(
+        [sys.executable, "-m", "modelspec", "train", str(SPECS / "image_classifier.yaml"),
+         "--data", str(tmp_path / "images.npz"), "--epochs", "1", "--batch-size", "8",
+         "--out", str(out)],
+        capture_output=True, text=True, cwd=SPECS.parent, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f"saved {out}" in proc.stderr
+    assert keras.saving.load_model(out).count_params() == 95_210
+
+
+def _text_classifier_reference(vocabulary: list[str]):
+    """The text classifier spec written by hand, its vocabulary given as a list."""
+    layers = keras.layers
+    review = keras.Input(shape=(), dtype="string", name="review")
+    x = layers.TextVectorization(vocabulary=vocabulary, output_sequence_length=40, name="words")(
+        review
+    )
+    x = layers.Embedding(42, 32, mask_zero=True, name="embed")(x)
+    x = layers.Bidirectional(layers.GRU(16), name="rnn")(x)
+    x = layers.Dropout(0.2, name="dropout")(x)
+    score = layers.Dense(1, activation="sigmoid", name="score")(x)
+    return keras.Model(review, score, name="text_classifier")
+
+
+def test_text_classifier_is_the_hand_written_classifier():
+    vocabulary = (SPECS / "data" / "review_vocab.txt").read_text(encoding="utf-8").splitlines()
+    reference = _text_classifier_reference(vocabulary)
+    # The spec's vocab_size is the file's words, the padding and the unknown word.
+    assert reference.get_layer("words").vocabulary_size() == len(vocabulary) + 2 == 42
+    reviews = np.array(["Loved it: a brilliant, moving film!", "The plot was dull. Awful acting.",
+                        "not bad", "an unseen word, then the movie"], dtype=object)  # fmt: skip
+    _compare(SPECS / "text_classifier.yaml", reference, reviews)
+    words = modelspec.load(SPECS / "text_classifier.yaml").to_keras().get_layer("words")
+    ids = np.asarray(words(reviews[:1]))[0]
+    # Lowercased, punctuation gone, "a" found, padded with zeros to 40 words.
+    assert ids[:7].tolist() == [vocabulary.index(w) + 2 for w in
+                                ("loved", "it", "a", "brilliant", "moving", "film")] + [0]  # fmt: skip
+    assert ids.shape == (40,)
+
+
+def _tabular_reference():
+    """The tabular spec written by hand: one preprocessing layer per column, then an MLP."""
+    layers = keras.layers
+    inputs = {
+        "usage": keras.Input(shape=(3,), name="usage"),
+        "age": keras.Input(shape=(1,), name="age"),
+        "plan": keras.Input(shape=(1,), dtype="string", name="plan"),
+        "country": keras.Input(shape=(1,), dtype="string", name="country"),
+        "contract_months": keras.Input(shape=(1,), dtype="int64", name="contract_months"),
+        "payment_method": keras.Input(shape=(1,), dtype="int64", name="payment_method"),
+    }
+    encoded = [
+        layers.Normalization(mean=[32.4, 64.8, 1.6], variance=[600.0, 900.0, 2.9],
+                             name="scale_usage")(inputs["usage"]),
+        layers.Discretization(bin_boundaries=[25, 35, 45, 55, 65], output_mode="one_hot",
+                              name="bin_age")(inputs["age"]),
+        layers.StringLookup(vocabulary=["basic", "standard", "premium"], output_mode="one_hot",
+                            name="look_up_plan")(inputs["plan"]),
+        layers.Hashing(16, output_mode="one_hot", name="hash_country")(inputs["country"]),
+        layers.IntegerLookup(vocabulary=[1, 12, 24], output_mode="one_hot",
+                             name="look_up_contract")(inputs["contract_months"]),
+        layers.CategoryEncoding(4, output_mode="one_hot",
+                                name="encode_payment")(inputs["payment_method"]),
+    ]  # fmt: skip
+    x = layers.Concatenate(name="features")(encoded)
+    x = layers.Dense(32, activation="relu", name="hidden_1")(x)
+    x = layers.Dropout(0.2, name="dropout")(x)
+    x = layers.Dense(16, activation="relu", name="hidden_2")(x)
+    churned = layers.Dense(1, activation="sigmoid", name="churned")(x)
+    return keras.Model(inputs, churned, name="tabular_model")
+
+
+def test_tabular_model_is_the_hand_written_model():
+    rng = np.random.default_rng(8)
+    n = 6
+    columns = {
+        "usage": np.stack([rng.integers(1, 72, n), rng.uniform(20, 120, n),
+                           rng.integers(0, 6, n)], axis=1).astype("float32"),
+        "age": rng.uniform(18, 80, (n, 1)).astype("float32"),
+        # "enterprise" and a 6-month contract are out of vocabulary.
+        "plan": rng.choice(["basic", "standard", "premium", "enterprise"], (n, 1)),
+        "country": rng.choice(["FR", "DE", "JP", "BR", "NZ"], (n, 1)),
+        "contract_months": rng.choice([1, 6, 12, 24], (n, 1)).astype("int64"),
+        "payment_method": rng.integers(0, 4, (n, 1)).astype("int64"),
+    }  # fmt: skip
+    # A model of several inputs takes strings as tensors, and then all its inputs alike.
+    batch = {k: keras.ops.convert_to_tensor(v) for k, v in columns.items()}
+    _compare(SPECS / "tabular_model.yaml", _tabular_reference(), batch)
+    lookup = modelspec.load(SPECS / "tabular_model.yaml").to_keras().get_layer("look_up_plan")
+    onehot = np.asarray(lookup(keras.ops.convert_to_tensor([["enterprise"], ["premium"]])))
+    assert onehot.tolist() == [[1, 0, 0, 0], [0, 0, 0, 1]]  # unknown first, then the list

@@ -66,7 +66,7 @@ def test_the_corpus_script_prints_a_table(tmp_path: Path):
 @pytest.mark.keras
 def test_the_corpus_proves_the_example_specs_string_inputs_included(keras):
     """The corpus's examples group: specs built to Keras and proven back, strings fed as
-    words to the models that read them."""
+    words to the models that read them, random augmentation layers included."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     try:
         import import_corpus
@@ -74,11 +74,14 @@ def test_the_corpus_proves_the_example_specs_string_inputs_included(keras):
         sys.path.remove(str(ROOT / "benchmarks"))
     from tests.conformance import prove_import
 
-    names = {"gpt_decoder", "llama_decoder", "seq2seq", *import_corpus.EXAMPLE_TEST_SPECS}
+    names = {"gpt_decoder", "llama_decoder", "seq2seq", "image_classifier", "text_classifier",
+             "tabular_model", *import_corpus.EXAMPLE_TEST_SPECS}  # fmt: skip
     args = argparse.Namespace(small=True, quick=True, only=None)
-    entries = {e.name: e for e in import_corpus.corpus(keras, args) if e.group == "examples"}
-    assert names <= set(entries)
-    for name in ("seq2seq", "text_classifier", "tabular_lookups"):
+    examples = [e for e in import_corpus.corpus(keras, args) if e.group == "examples"]
+    entries = {e.name: e for e in examples}
+    assert names <= set(entries) and len(entries) == len(examples)  # one name, one model
+    for name in ("seq2seq", "image_classifier", "text_classifier", "tabular_model",
+                 "tabular_lookups", "text_vectorization"):  # fmt: skip
         keras.backend.clear_session()
         proof = prove_import(entries[name].build(keras))
         assert proof.ok, (name, proof.failure)
