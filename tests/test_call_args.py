@@ -368,6 +368,13 @@ def test_the_table_names_what_each_calls_signature_takes():
         params = inspect.signature(getattr(keras.layers, name).call).parameters
         takes = [p for p in list(params)[1:] if p not in INPUT_PARAMS and p != "kwargs"]
         assert sorted(a.name for a in call_of(name).args) == sorted(takes), name
+        # The inputs `to:` may name: the call's own parameters, in its order, where it
+        # takes them one by one (MultiHeadAttention); Attention's are items of `inputs`.
+        inputs = [p for p in list(params)[1:] if p in INPUT_PARAMS]
+        if call_of(name).inputs and lt.call != "positional":
+            assert inputs == ["inputs"], name
+        elif call_of(name).inputs:
+            assert list(call_of(name).inputs) == inputs, name
         # A constant that is True by default (the image layers' `training`) is recorded
         # in every saved call; import leaves it out as the default.
         for arg in call_of(name).args:
