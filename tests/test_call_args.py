@@ -578,7 +578,8 @@ def test_a_model_with_call_arguments_round_trips_through_import(tmp_path):
     assert steps["dec"]["call"] == {"initial_state": ["enc[1]", "enc[2]"]}
     assert steps["mha"]["call"] == {"use_causal_mask": True, "return_attention_scores": True}
     assert steps["mc"]["call"] == {"training": True}
-    assert steps["mha2"] == {"apply": "mha2", "to": ["x", "enc_in"],
+    # Called with keywords, mha2(query=x, value=enc_in): the step names them too.
+    assert steps["mha2"] == {"apply": "mha2", "to": {"query": "x", "value": "enc_in"},
                              "call": {"attention_mask": "m"}}  # fmt: skip
     assert steps["att2"]["call"] == {"mask": ["qm", None]}
 

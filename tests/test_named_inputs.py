@@ -4,7 +4,7 @@
 ``mha(query=q, value=v, key=k)``; ``Attention`` and ``AdditiveAttention``, whose call
 takes one list, get ``[query, value, key]``. Lint checks the names against the layer's
 call (:data:`modelspec.catalog.calls.CALLS`) without Keras; the Keras-marked tests
-build both forms and compare them with a model written by hand.
+build both forms and compare them with a model written by hand, and import one back.
 """
 
 from __future__ import annotations
@@ -348,6 +348,29 @@ def test_the_spec_builds_the_model_written_with_keywords(tmp_path):
         for name in ("y", "z", "w"):
             np.testing.assert_allclose(outputs[name], expected[name], atol=1e-6,
                                        err_msg=f"{form}: {name}")  # fmt: skip
+
+
+@pytest.mark.keras
+def test_import_writes_keyword_inputs_by_name_and_round_trips():
+    keras = pytest.importorskip("keras")
+    keras.backend.clear_session()
+    import json
+
+    from modelspec.api import SpecModel
+    from modelspec.importer import import_config
+    from tests.test_import import assert_imports
+
+    checked = assert_imports(_by_hand(keras))
+    steps = checked.doc.data["graph"]
+    assert steps["mha"] == {"apply": "mha", "to": {"query": "q", "value": "v", "key": "k"},
+                            "call": {"attention_mask": "m"}}  # fmt: skip
+    assert steps["gqa"]["to"] == {"query": "q", "value": "v"}
+    assert steps["att"]["to"] == ["q", "v"]  # Keras's Attention takes a list
+    # spec -> Keras -> spec: the same text.
+    text = import_config(json.loads(_by_hand(keras).to_json()), file="att.json").text
+    again = lint(text)
+    built = SpecModel(again, plan(again)).to_keras(compile=False)
+    assert import_config(json.loads(built.to_json()), file="att.json").text == text
 
 
 @pytest.mark.keras
