@@ -151,7 +151,14 @@ class CallKwarg:
 @dataclass(frozen=True, slots=True)
 class Call:
     """One call of ``layer`` on ``inputs``, producing the tensor ``output``, with the
-    call arguments ``kwargs`` (a graph step's ``call:``)."""
+    call arguments ``kwargs`` (a graph step's ``call:``).
+
+    ``inputs`` are in the order the layer's call takes them. ``names``, when not empty,
+    are the keywords they are passed by, one each: ``to: {query: q, value: v}`` on a
+    ``MultiHeadAttention`` is ``mha(query=q, value=v)``. A layer whose call takes its
+    inputs as one list (``Attention``) gets them in that list, in the same order, and no
+    names: Keras's call has no keyword for them.
+    """
 
     layer: str
     inputs: tuple[TensorRef, ...]
@@ -159,14 +166,20 @@ class Call:
     step: str
     source: Source
     kwargs: tuple[CallKwarg, ...] = ()
+    names: tuple[str, ...] = ()
 
     def refs(self) -> tuple[TensorRef, ...]:
-        """Every tensor the call reads: its inputs, then the tensors of its arguments by
-        name, the order in which Keras lists a call's tensors (its node's parents)."""
-        if not self.kwargs:
+        """Every tensor the call reads in the order Keras lists them (its node's
+        parents): the positional inputs, then every tensor passed by keyword, by its
+        keyword (``attention_mask``, ``key``, ``query``, ``value``)."""
+        if not self.kwargs and not self.names:
             return self.inputs
-        kwargs = sorted(self.kwargs, key=lambda k: k.name)
-        return self.inputs + tuple(r for k in kwargs for r in k.refs())
+        keyed = [(k.name, k.refs()) for k in self.kwargs]
+        positional = self.inputs
+        if self.names:
+            positional = ()
+            keyed += [(name, (ref,)) for name, ref in zip(self.names, self.inputs, strict=True)]
+        return positional + tuple(r for _, refs in sorted(keyed, key=lambda k: k[0]) for r in refs)
 
 
 @dataclass(frozen=True, slots=True)

@@ -368,6 +368,13 @@ def test_the_table_names_what_each_calls_signature_takes():
         params = inspect.signature(getattr(keras.layers, name).call).parameters
         takes = [p for p in list(params)[1:] if p not in INPUT_PARAMS and p != "kwargs"]
         assert sorted(a.name for a in call_of(name).args) == sorted(takes), name
+        # The inputs `to:` may name: the call's own parameters, in its order, where it
+        # takes them one by one (MultiHeadAttention); Attention's are items of `inputs`.
+        inputs = [p for p in list(params)[1:] if p in INPUT_PARAMS]
+        if call_of(name).inputs and lt.call != "positional":
+            assert inputs == ["inputs"], name
+        elif call_of(name).inputs:
+            assert list(call_of(name).inputs) == inputs, name
         # A constant that is True by default (the image layers' `training`) is recorded
         # in every saved call; import leaves it out as the default.
         for arg in call_of(name).args:
@@ -571,7 +578,8 @@ def test_a_model_with_call_arguments_round_trips_through_import(tmp_path):
     assert steps["dec"]["call"] == {"initial_state": ["enc[1]", "enc[2]"]}
     assert steps["mha"]["call"] == {"use_causal_mask": True, "return_attention_scores": True}
     assert steps["mc"]["call"] == {"training": True}
-    assert steps["mha2"] == {"apply": "mha2", "to": ["x", "enc_in"],
+    # Called with keywords, mha2(query=x, value=enc_in): the step names them too.
+    assert steps["mha2"] == {"apply": "mha2", "to": {"query": "x", "value": "enc_in"},
                              "call": {"attention_mask": "m"}}  # fmt: skip
     assert steps["att2"]["call"] == {"mask": ["qm", None]}
 

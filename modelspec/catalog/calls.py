@@ -65,8 +65,15 @@ class CallArg:
 
 @dataclass(frozen=True, slots=True)
 class LayerCall:
+    """What a layer's call takes besides its inputs (``args``), what a constant among
+    them changes in the output (``output``), and the names of its input tensors in the
+    order the call takes them (``inputs``), which a step's ``to:`` may name them by:
+    ``{query: q, value: v, key: k}`` for attention. The first ``min_inputs`` of the
+    layer type are required."""
+
     args: tuple[CallArg, ...] = ()
     output: OutputRule | None = None
+    inputs: tuple[str, ...] = ()
 
     def arg(self, name: str) -> CallArg | None:
         return next((a for a in self.args if a.name == name), None)
@@ -208,6 +215,17 @@ def _recurrent(layer_type: str) -> LayerCall:
 
 # --- attention --------------------------------------------------------------------------
 
+# The inputs of an attention layer's call, in its order: the key is optional (the value
+# stands for it).
+ATTENTION_INPUTS = ("query", "value", "key")
+
+# Every input a step's `to:` may name, with what it is (for the schema).
+INPUT_NAMES = {
+    "query": "The query tensor: what attends.",
+    "value": "The value tensor: what is attended to.",
+    "key": "The key tensor, matched against the query; the value stands for it when left out.",
+}
+
 RETURN_SCORES = CallArg(
     "return_attention_scores", "bool", "Also return the attention scores, as a second output."
 )
@@ -313,6 +331,9 @@ ATTENTION_CALL = LayerCall(
         CAUSAL,
     ),
     _attention_output,
+    # Keras's Attention takes one list, `inputs=[query, value, key]`: named in `to:`,
+    # the tensors are passed as that list, in that order.
+    ATTENTION_INPUTS,
 )
 
 
@@ -380,6 +401,7 @@ def _table() -> dict[str, LayerCall]:
             CAUSAL,
         ),
         _mha_output,
+        ATTENTION_INPUTS,
     )
     calls = {
         "LSTM": _recurrent("LSTM"),

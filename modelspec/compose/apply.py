@@ -14,7 +14,7 @@ from typing import Any
 
 from modelspec.compose.context import Context, Scope
 from modelspec.compose.nested import set_home
-from modelspec.compose.syntax import map_call_refs
+from modelspec.compose.syntax import map_call_refs, map_refs
 from modelspec.errors import JsonPath, did_you_mean
 
 
@@ -62,12 +62,16 @@ def apply_step(
     count = cx.repeat_count(head, path, 1)
     body = {k: v for k, v in spec.items() if k not in ("when", "repeat")}
     source = None
+
+    def rename(ref: str, where: JsonPath) -> str:
+        return cx.ref(ref, scope, (*path, *where))
+
     for index in range(1, count + 1):
         rep = cx.substitute(body, {**env, "index": index} if count > 1 else env, path, note or "")
         rep["apply"] = layer_uses(cx, rep.get("apply"), path, scope, index if count > 1 else None)
         if "to" in rep:
-            rep["to"] = cx.refs(rep["to"], scope, (*path, "to")) if source is None else source
-        rep = map_call_refs(rep, lambda ref, where: cx.ref(ref, scope, (*path, *where)))
+            rep["to"] = map_refs(rep["to"], rename, ("to",)) if source is None else source
+        rep = map_call_refs(rep, rename)
         out = prefix + (name if index == count else f"{name}_{index}")
         cx.add_step(out, rep, path, note)
         if scope is not None:

@@ -363,14 +363,6 @@ class Context:
             f"({', '.join(scope.block.inputs)}) and its other steps",
         )
 
-    def refs(self, to: Any, scope: Scope | None, path: JsonPath) -> Any:
-        if isinstance(to, list):
-            return [
-                self.ref(t, scope, (*path, i)) if isinstance(t, str) else t
-                for i, t in enumerate(to)
-            ]
-        return self.ref(to, scope, path) if isinstance(to, str) else to
-
     def resolve(self, text: str, path: JsonPath) -> str:
         """A reference through instance outputs and dropped steps to a real tensor."""
         for _ in range(len(self.aliases) + 1):

@@ -51,7 +51,7 @@ from modelspec.compose.definitions import read_blocks, read_vars
 from modelspec.compose.limits import Budget
 from modelspec.compose.nested import finish_models
 from modelspec.compose.scan import COMPOSE_KEYS
-from modelspec.compose.syntax import map_call_refs
+from modelspec.compose.syntax import map_step_refs
 from modelspec.errors import WARNING, Diagnostic, JsonPath, Stop
 from modelspec.source.document import Document
 from modelspec.source.include import Library, gather, merge
@@ -217,14 +217,4 @@ def _copy_positions(cx: Context, key: str) -> None:
 def _resolve_step(cx: Context, name: str, step: Any) -> Any:
     if not isinstance(step, dict) or not cx.aliases:
         return step
-    to, path = step.get("to"), (*cx.step_paths[name], "to")
-    if isinstance(to, str):
-        step = {**step, "to": cx.resolve(to, path)}
-    elif isinstance(to, list):
-        step = {
-            **step,
-            "to": [
-                cx.resolve(t, (*path, i)) if isinstance(t, str) else t for i, t in enumerate(to)
-            ],
-        }
-    return map_call_refs(step, lambda ref, where: cx.resolve(ref, (*cx.step_paths[name], *where)))
+    return map_step_refs(step, lambda ref, where: cx.resolve(ref, (*cx.step_paths[name], *where)))

@@ -87,6 +87,15 @@ def block_step(
             (*path, "repeat"),
         )
     to = spec.get("to")
+    if isinstance(to, dict):
+        raise cx.fail(
+            "MS705",
+            f"block '{block_name}' takes its input(s) ({', '.join(block.inputs)}) in order; "
+            f"step '{name}' names them",
+            (*path, "to"),
+            hint="list the tensors in the order of the block's `inputs:`; names in `to:` "
+            "are for the inputs of attention layers (query, value, key)",
+        )
     args = to if isinstance(to, list) else [to]
     if len(args) != len(block.inputs) or not all(isinstance(a, str) for a in args):
         raise cx.fail(

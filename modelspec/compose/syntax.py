@@ -86,23 +86,39 @@ APPLY_STEP_FIELDS: dict[str, dict[str, Any]] = {
 
 
 def step_refs(step: Any) -> list[tuple[JsonPath, str]]:
-    """Every tensor an apply step reads, with its path in the step: ``to`` (a name or
-    a list) and the tensors of ``call:`` (a name, or a list with nulls)."""
+    """Every tensor an apply step reads, with its path in the step: ``to`` (a name, a
+    list, or attention's inputs by name) and the tensors of ``call:`` (a name, or a list
+    with nulls)."""
     if not isinstance(step, dict):
         return []
     out: list[tuple[JsonPath, str]] = []
 
-    def add(value: Any, path: JsonPath) -> None:
-        if isinstance(value, str):
-            out.append((path, value))
-        elif isinstance(value, list):
-            out.extend(((*path, i), v) for i, v in enumerate(value) if isinstance(v, str))
+    def seen(ref: str, path: JsonPath) -> str:
+        out.append((path, ref))
+        return ref
 
-    add(step.get("to"), ("to",))
-    call = step.get("call")
-    for name, value in call.items() if isinstance(call, dict) else ():
-        add(value, ("call", name))
+    map_step_refs(step, seen)
     return out
+
+
+def map_refs(value: Any, rename: Callable[[str, JsonPath], str], path: JsonPath) -> Any:
+    """``value`` (a ``to:`` or one argument of ``call:``) with each tensor replaced by
+    ``rename(ref, path)``: a name, a list of names (and nulls), or names by key."""
+    if isinstance(value, str):
+        return rename(value, path)
+    if isinstance(value, list):
+        return [rename(v, (*path, i)) if isinstance(v, str) else v for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        return {k: rename(v, (*path, k)) if isinstance(v, str) else v for k, v in value.items()}
+    return value
+
+
+def map_step_refs(step: dict[str, Any], rename: Callable[[str, JsonPath], str]) -> dict[str, Any]:
+    """``step`` with each tensor of its ``to`` and ``call:`` replaced by ``rename(ref, path)``."""
+    out = dict(step)
+    if "to" in step:
+        out["to"] = map_refs(step["to"], rename, ("to",))
+    return map_call_refs(out, rename)
 
 
 def map_call_refs(step: dict[str, Any], rename: Callable[[str, JsonPath], str]) -> dict[str, Any]:
@@ -110,12 +126,11 @@ def map_call_refs(step: dict[str, Any], rename: Callable[[str, JsonPath], str]) 
     call = step.get("call")
     if not isinstance(call, dict):
         return step
-
-    def one(value: Any, path: JsonPath) -> Any:
-        if isinstance(value, str):
-            return rename(value, path)
-        if isinstance(value, list):
-            return [rename(v, (*path, i)) if isinstance(v, str) else v for i, v in enumerate(value)]
-        return value
-
-    return {**step, "call": {k: one(v, ("call", k)) for k, v in call.items()}}
+    # A `call:` value is never a mapping; the schema refuses one, as it is written.
+    return {
+        **step,
+        "call": {
+            k: v if isinstance(v, dict) else map_refs(v, rename, ("call", k))
+            for k, v in call.items()
+        },
+    }

@@ -144,9 +144,13 @@ def _call_arg(value: Any, names: _Names) -> Expr:
 
 def _call_stmt(plan: Plan, c: PlanCall, names: _Names, level: Any = None) -> str:
     args: list[Expr] = [names.tensor(n, i) for n, i in c.inputs]
+    kwargs: dict[str, Expr] = {}
     if c.style == "list":
         args = [Seq("list", tuple(args))]
-    kwargs = {k: _call_arg(v, names) for k, v in c.kwargs}
+    elif c.style == "keywords":
+        kwargs = dict(zip(c.names, args, strict=True))
+        args = []
+    kwargs.update((k, _call_arg(v, names)) for k, v in c.kwargs)
     if c.layer in names.models:  # a nested model, called like a layer
         return statement(
             call(Atom(names.models[c.layer]), *args),

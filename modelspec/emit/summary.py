@@ -207,7 +207,7 @@ def _nested_table_rows(result: Result) -> list[tuple[str, str, str, list[str]]]:
         n = seen[row] = seen.get(row, -1) + 1
         node_index[item.output] = f"{row}[{n}]"
         links.setdefault(row, []).extend(
-            f"{node_index.get(name, name)}[{index or 0}]" for name, index in item.inputs
+            f"{node_index.get(name, name)}[{index or 0}]" for name, index in item.refs()
         )
     rows = [(f"{i.name} (InputLayer)", shape_text(i.batch_shape), "0", ["-"]) for i in spec.inputs]
     for name, row in by_name.items():

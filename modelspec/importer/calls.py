@@ -1,5 +1,7 @@
 """A layer's ``inbound_nodes`` -> its calls (:class:`~modelspec.importer.context.Node`):
 the tensors each call reads, in the order a spec's ``to:`` lists them, and its masks.
+An attention call whose inputs are all keywords, ``mha(query=q, value=v)``, keeps their
+names: its step writes ``to: {query: q, value: v}``, and is built the same way.
 
 A call's other arguments become the step's ``call:`` where the layer's call takes them
 (:mod:`modelspec.catalog.calls`): tensors as references, ``True`` constants as they
@@ -97,21 +99,23 @@ def _call(
     lt = LAYER_TYPES.get(info.type) if info.type else None
     who = f"call {k} of {layer_word(info)}"
     tensors: list[Any] = []
+    names: list[str] = []
     extra = False
+    takes = call_of(info.type) if lt is not None else NO_ARGS
     if lt is not None and lt.call == "positional":
         tensors = list(args)
-        for key in ("query", "value", "key"):
-            if kwargs.get(key) is not None:
-                tensors.append(kwargs[key])
+        given = [key for key in takes.inputs if kwargs.get(key) is not None]
+        tensors += [kwargs[key] for key in given]
+        # Every input by keyword, mha(query=q, value=v): the spec names them too.
+        names = given if given and not args else []
     elif len(args) == 1 and isinstance(args[0], list):
         tensors = list(args[0])
     elif args:
         tensors, extra = [args[0]], len(args) > 1
     masks: list[Ref] = []
     args: dict[str, Any] = {}
-    takes = call_of(info.type) if lt is not None else NO_ARGS
     for key, value in kwargs.items():
-        if lt is not None and lt.call == "positional" and key in ("query", "value", "key"):
+        if lt is not None and lt.call == "positional" and key in takes.inputs:
             continue
         arg = takes.arg(key)
         where = (*path, "kwargs", key)
@@ -171,7 +175,7 @@ def _call(
         shapes.append(shape_of(t))
     if not refs and not ctx.failed:
         ctx.error("MS604", f"{who} has no input tensor", path)
-    return Node(info, k, refs, shapes, masks, path, args)
+    return Node(info, k, refs, shapes, masks, path, args, names if len(refs) == len(names) else [])
 
 
 def _float32_tensor(value: Any) -> bool:

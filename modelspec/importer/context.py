@@ -33,6 +33,9 @@ class Node:
     # The call's arguments a spec writes in `call:`: a Ref, a list of Refs (None for a
     # left-out mask), or a constant.
     kwargs: dict[str, Any] = field(default_factory=dict)
+    # The keyword of each input, when the call passed them all by keyword (attention's
+    # query, value and key); empty for positional inputs.
+    names: list[str] = field(default_factory=list)
 
     def arg_refs(self) -> list[Ref]:
         """The tensors of the call's arguments, in ``kwargs`` order."""

@@ -287,8 +287,9 @@ def chain_calls(
     chain_of: dict[tuple[str, int], list[Node]] = {}
     for node in calls:
         chain = None
-        # A call with arguments is a step of its own (`call:` is one layer's).
-        if len(node.inputs) == 1 and not node.kwargs:
+        # A call with arguments, or inputs by name, is a step of its own (`call:` and
+        # a named `to:` are one layer's).
+        if len(node.inputs) == 1 and not node.kwargs and not node.names:
             ref = node.inputs[0]
             prev = (ref[0], ref[1])
             before = chain_of.get(prev)
@@ -301,6 +302,7 @@ def chain_calls(
                 and uses[ref] == 1
                 and not {ref[0], node.layer.name} & models
                 and not before[0].kwargs
+                and not before[0].names
             ):
                 chain = before
         if chain is None:
@@ -390,6 +392,8 @@ def write_graph(
             "apply": apply[0] if len(apply) == 1 else apply,
             "to": to[0] if len(to) == 1 else to,
         }
+        if chain[0].names:  # attention's inputs by keyword: `to:` by name
+            step["to"] = dict(zip(chain[0].names, to, strict=True))
         if chain[0].kwargs:
             step["call"] = {
                 k: tensor(v)

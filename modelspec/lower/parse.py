@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from modelspec.catalog import LAYER_TYPES
+from modelspec.catalog.calls import ATTENTION_INPUTS, NO_ARGS, call_of
 from modelspec.catalog.custom import custom_types
 from modelspec.errors import WARNING, Diagnostic, did_you_mean, printable
 from modelspec.ir import (
@@ -228,6 +229,66 @@ class _Parser:
             )
         return ()
 
+    def named_inputs(
+        self, to: dict[str, Any], path: tuple, layer: Layer, chain: int
+    ) -> tuple[tuple[TensorRef, ...], tuple[str, ...]]:
+        """``to:`` as a mapping, ``{query: q, value: v, key: k}``: the tensors in the order
+        the layer's call takes them, and the keywords they are passed by (none where the
+        call takes one list, as ``Attention`` does). Nothing, after an error."""
+        if chain > 1:
+            self.error(
+                "MS313",
+                f"`to:` names the inputs of one layer's call; this step applies {chain}",
+                path,
+                key=True,
+                hint="give the layer that takes them a step of its own, and the layers "
+                "after it another",
+            )
+            return (), ()
+        lt = LAYER_TYPES.get(layer.type)
+        if lt is None and layer.type not in self.mapping("custom"):
+            return (), ()  # an unknown type: the schema said so
+        what = f"`{layer.type}` '{layer.name}'" if lt else f"custom `{layer.type}` '{layer.name}'"
+        layer_call = call_of(layer.type) if lt else NO_ARGS
+        takes = layer_call.inputs
+        ok = True
+        for name in to:
+            if name in takes:
+                continue
+            ok = False
+            if not takes:
+                hint = (
+                    "write its input as `to: NAME` (or a list of them); names in `to:` "
+                    f"({', '.join(ATTENTION_INPUTS)}) are for attention layers"
+                )
+                message = f"{what} does not take its inputs by name; got `{name}`"
+            else:
+                message = f"{what} does not take the input `{name}`"
+                hint = did_you_mean(name, takes) or f"its inputs are {_listed(takes)}"
+                if layer_call.arg(name) is not None:
+                    hint = f"`{name}` is an argument of the call: give it under `call:`"
+            self.error("MS310", message, (*path, name), key=True, hint=hint)
+        if not ok or lt is None or not to:  # (an empty mapping is the schema's error)
+            return (), ()
+        required, optional = takes[: lt.min_inputs], takes[lt.min_inputs :]
+        missing = [n for n in required if n not in to]
+        if missing:
+            also = f" (and {_listed(optional, 'or')}, optional)" if optional else ""
+            self.error(
+                "MS305",
+                f"{what} is called on {_listed(required)}{also}; `to:` names no "
+                f"{_listed(missing, 'or')}",
+                path,
+                key=True,
+                hint=f"name each: `to: {{{', '.join(f'{n}: NAME' for n in required)}}}`",
+            )
+            return (), ()
+        if not all(isinstance(t, str) for t in to.values()):
+            return (), ()  # the schema said which is not a tensor's name
+        names = [n for n in takes if n in to]
+        refs = tuple(TensorRef.parse(to[n], self.source((*path, n))) for n in names)
+        return refs, tuple(names) if lt.call == "positional" else ()
+
     def call_kwargs(self, given: Any, path: tuple, chain: int) -> tuple[CallKwarg, ...]:
         """A step's ``call:``: its tensors as references, its constants as they are.
         What the schema refused is left out; which arguments the layer takes, and what
@@ -379,17 +440,21 @@ class _Parser:
             if not isinstance(spec, dict):
                 continue
             items = self.chain_items(spec.get("apply"), (*path, "apply"))
-            refs = self.refs(spec.get("to"), (*path, "to"))
+            to = spec.get("to")
+            refs = self.refs(to, (*path, "to"))
             kwargs = self.call_kwargs(spec.get("call"), (*path, "call"), len(items))
+            names: tuple[str, ...] = ()
             chain: list[Call] = []
             for i, (item_path, use) in enumerate(items):
                 layer = self.resolve_use(use, item_path, layers, all_names)
                 out_name = step if i == len(items) - 1 else f"{step}:{i}"
                 src = self.source(item_path)
+                if layer is not None and i == 0 and isinstance(to, dict):
+                    refs, names = self.named_inputs(to, (*path, "to"), layers[layer], len(items))
                 if layer is None:
                     refs = ()
                 elif refs:
-                    chain.append(Call(layer, refs, out_name, step, src, kwargs))
+                    chain.append(Call(layer, refs, out_name, step, src, kwargs, names))
                 refs = (TensorRef(out_name, None, src),) if refs else ()
             # A chain cut by a layer that is not there (reported) makes no calls: its
             # step stays defined, with an unknown shape, rather than a later layer
@@ -523,6 +588,12 @@ class _Parser:
                 )
             )
         return calls, outputs
+
+
+def _listed(names: tuple[str, ...] | list[str], last: str = "and") -> str:
+    """``("query", "value")`` -> "`query` and `value`"."""
+    quoted = [f"`{n}`" for n in names]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} {last} {quoted[-1]}"
 
 
 def parse(doc: Document) -> tuple[Spec, list[Diagnostic]]:

@@ -136,8 +136,9 @@ class PlanLayer:
 class PlanCall:
     """``layer`` called on ``inputs`` (tensor name, index) -> tensor ``output``.
 
-    ``style``: ``"one"`` (``layer(x)``), ``"list"`` (``layer([a, b])``) or
-    ``"positional"`` (``layer(q, v)``).
+    ``style``: ``"one"`` (``layer(x)``), ``"list"`` (``layer([a, b])``),
+    ``"positional"`` (``layer(q, v)``) or ``"keywords"`` (``layer(query=q, value=v)``,
+    the keywords in ``names``, one per input).
     """
 
     layer: str
@@ -150,6 +151,7 @@ class PlanCall:
     # The call arguments: (name, value), a value being a TensorArg, a tuple of them
     # (None for a left-out mask) or a constant.
     kwargs: tuple[tuple[str, Any], ...] = ()
+    names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -485,7 +487,7 @@ def plan(result: Any) -> Plan:
         )
     plan_calls = []
     for call in calls:
-        style = _call_style(spec.layers[call.layer].type, len(call.inputs))
+        style = _call_style(spec.layers[call.layer].type, len(call.inputs), call.names)
         ins = tuple((r.name, r.index) for r in call.inputs)
         plan_calls.append(
             PlanCall(
@@ -497,6 +499,7 @@ def plan(result: Any) -> Plan:
                 call.source.line,
                 _file(spec, call.source),
                 tuple(k.plain() for k in call.kwargs),
+                call.names,
             )  # fmt: skip
         )
     outputs = tuple(PlanOutput(o.name, (o.tensor.name, o.tensor.index)) for o in spec.outputs)
@@ -552,8 +555,11 @@ def _file(spec: Spec, source: Source) -> str:
     return os.path.relpath(source.file, folder or ".").replace("\\", "/")
 
 
-def _call_style(layer_type: str, n_inputs: int) -> str:
-    """How a call passes its inputs: one tensor, positional tensors, or a list."""
+def _call_style(layer_type: str, n_inputs: int, names: tuple[str, ...] = ()) -> str:
+    """How a call passes its inputs: one tensor, positional tensors, a list, or by the
+    keywords ``names``."""
+    if names:
+        return "keywords"
     lt = LAYER_TYPES.get(layer_type)
     if lt is None:  # a custom layer: one tensor, or a list (its `inputs:`)
         return "one" if n_inputs == 1 else "list"
@@ -585,7 +591,7 @@ def _nested(flat: Plan, result: Any) -> Plan:
                 style = "one" if len(item.inputs) == 1 else "list"
             else:
                 layer = spec.layers[item.name]
-                style = _call_style(layer.type, len(item.inputs))
+                style = _call_style(layer.type, len(item.inputs), item.names)
                 if item.name not in layers:
                     ctor = _spec_layer_ctor(spec, layer, getattr(result, "project", None))
                     local = level.local.get(item.name, item.name)
@@ -609,6 +615,7 @@ def _nested(flat: Plan, result: Any) -> Plan:
                     item.source.line,
                     _file(spec, item.source),
                     item.kwargs,
+                    item.names,
                 )
             )
         return layers, tuple(calls)

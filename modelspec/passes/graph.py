@@ -89,7 +89,12 @@ def check_graph(spec: Spec) -> tuple[GraphFacts, list[Diagnostic]]:
     deps: dict[str, set[str]] = {}
     for call in spec.calls:
         wanted = set()
-        reads = [(ref, f"in the input of step '{call.step}'") for ref in call.inputs]
+        of_step = f"of step '{call.step}'"
+        names = call.names or ("",) * len(call.inputs)
+        reads = [
+            (ref, f"in `to: {name}` {of_step}" if name else f"in the input {of_step}")
+            for ref, name in zip(call.inputs, names, strict=True)
+        ]
         reads += [
             (ref, f"in `call: {kw.name}` of step '{call.step}'")
             for kw in call.kwargs

@@ -41,6 +41,19 @@ class Item:
     source: Source
     several: bool  # returns several tensors
     kwargs: tuple[tuple[str, Any], ...] = ()  # call arguments, as PlanCall holds them
+    names: tuple[str, ...] = ()  # the keywords of the inputs, as PlanCall holds them
+
+    def refs(self) -> list[tuple[str, int | None]]:
+        """Every tensor the call reads, in the order Keras lists them, as
+        :meth:`modelspec.ir.Call.refs` gives them: the positional inputs, then the
+        tensors passed by keyword, by keyword."""
+        keyed = [(k, [tuple(t) for t in tensor_args(v)]) for k, v in self.kwargs]
+        if not self.names:
+            positional = list(self.inputs)
+        else:
+            positional = []
+            keyed += [(n, [ref]) for n, ref in zip(self.names, self.inputs, strict=True)]
+        return positional + [r for _, refs in sorted(keyed, key=lambda k: k[0]) for r in refs]
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +165,8 @@ def nest(spec: Spec, graph: Any, shapes: Any, models: Mapping[str, Any],
         for c in by_level.get(owner, ()):
             ins = [(r.name, r.index) for r in c.inputs]
             kwargs = tuple(k.plain() for k in c.kwargs)
-            item = Item(c.layer, None, (), c.output, c.step, c.source, several(c.output), kwargs)
+            item = Item(c.layer, None, (), c.output, c.step, c.source, several(c.output), kwargs,
+                        c.names)  # fmt: skip
             items.append((position[c.output], item, ins))
         for instance in children.get(owner, ()):
             child = models[instance]
@@ -216,6 +230,7 @@ def nest(spec: Spec, graph: Any, shapes: Any, models: Mapping[str, Any],
                     item.source,
                     item.several,
                     tuple((k, renamed_arg(v)) for k, v in item.kwargs),
+                    item.names,
                 )
             )
         if len(ordered) != len(need):

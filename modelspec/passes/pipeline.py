@@ -45,6 +45,8 @@ def _names_used(data: Any) -> set[str]:
             if isinstance(step, dict):
                 for key in ("apply", "to"):
                     value = step.get(key)
+                    if isinstance(value, dict) and key == "to":  # named inputs
+                        value = list(value.values())
                     written += value if isinstance(value, list) else [value]
         sequential = data.get("sequential")
         written += sequential if isinstance(sequential, list) else []

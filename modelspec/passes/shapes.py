@@ -301,7 +301,9 @@ def _with_call_args(
         if arg is None:
             takes = [a.name for a in layer_call.args]
             hint = did_you_mean(given.name, takes)
-            if hint is None:
+            if given.name in layer_call.inputs:
+                hint = f"`{given.name}` is an input of the call: name it in `to:`"
+            elif hint is None:
                 hint = (
                     f"it takes {', '.join(f'`{t}`' for t in takes)}"
                     if takes

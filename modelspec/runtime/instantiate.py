@@ -167,6 +167,8 @@ def _level(form: str, name: str, inputs: Any, layers: Any, calls: Any, models: d
         kwargs = {k: argument(v) for k, v in c.kwargs}
         if c.style == "one":
             out = layer(args[0], **kwargs)
+        elif c.style == "keywords":
+            out = layer(**dict(zip(c.names, args, strict=True)), **kwargs)
         elif c.style == "positional":
             out = layer(*args, **kwargs)
         else:

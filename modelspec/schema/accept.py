@@ -257,8 +257,9 @@ def plain_step(step: dict[str, Any]) -> bool:
             return False
     elif not isinstance(apply, (str, dict)):
         return False
-    if isinstance(to, list):
-        return bool(to) and all(isinstance(t, str) for t in to)
+    if isinstance(to, (list, dict)):
+        values = to.values() if isinstance(to, dict) else to
+        return bool(to) and all(isinstance(t, str) for t in values)
     return isinstance(to, str)
 
 

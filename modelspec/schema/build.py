@@ -22,7 +22,9 @@ from typing import Any
 from modelspec.catalog import LAYER_TYPES, custom
 from modelspec.catalog import training as tc
 from modelspec.catalog.base import DTYPES, INITIALIZER_OBJECTS, LAYER_REF, Kwarg
+from modelspec.catalog.calls import INPUT_NAMES
 
+NAMED_INPUTS = "#/$defs/named_inputs"
 SCHEMA_ID = "https://modelspec.dev/schemas/modelspec-1.schema.json"
 CUSTOM_NAME = "^[A-Za-z_][A-Za-z0-9_]*$"
 
@@ -149,6 +151,18 @@ def build_schema(*, dispatch: bool = True) -> dict[str, Any]:
                 {"type": "boolean"},
             ],
         },
+        "named_inputs": {
+            "type": "object",
+            "description": "The inputs of an attention layer's call by name, as "
+            "`mha(query=q, value=v, key=k)`; `key` is optional.",
+            "properties": {
+                name: {"$ref": "#/$defs/tensor_ref", "description": description}
+                for name, description in INPUT_NAMES.items()
+            },
+            # Which names a layer takes depends on the layer: lint says (MS310).
+            "additionalProperties": {"$ref": "#/$defs/tensor_ref"},
+            "minProperties": 1,
+        },
         "tensor_ref": {
             "type": "string",
             "description": "An input or graph tensor by name; `name[i]` picks the i-th of several outputs.",
@@ -166,10 +180,12 @@ def build_schema(*, dispatch: bool = True) -> dict[str, Any]:
                     ],
                 },
                 "to": {
-                    "description": "The input tensor, or a list of them for merges and attention.",
+                    "description": "The input tensor, or a list of them for merges and "
+                    "attention, or attention's inputs by name.",
                     "anyOf": [
                         {"$ref": "#/$defs/tensor_ref"},
                         {"type": "array", "items": {"$ref": "#/$defs/tensor_ref"}, "minItems": 1},
+                        {"$ref": NAMED_INPUTS},
                     ],
                 },
                 "call": {

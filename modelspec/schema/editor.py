@@ -19,7 +19,7 @@ from modelspec.compose.syntax import (
     BLOCK_STEP_FIELDS,
     BLOCK_STEP_REQUIRED,
 )
-from modelspec.schema.build import build_schema
+from modelspec.schema.build import NAMED_INPUTS, build_schema
 
 # Schema keywords whose values are not sub-schemas to open up for `${...}`: the `if`
 # of a typed union must keep dispatching on the literal `type`.
@@ -72,7 +72,10 @@ def editor_schema() -> dict[str, Any]:
     }
     apply_step = defs["step"]
     apply_step["properties"].update(APPLY_STEP_FIELDS)
-    to = apply_step["properties"]["to"]
+    # A block step's `to` lists the block's inputs in order: a tensor or a list, not names.
+    to = dict(apply_step["properties"]["to"])
+    to["anyOf"] = [a for a in to["anyOf"] if a != {"$ref": NAMED_INPUTS}]
+    to["description"] = "The block's input tensor, or a list of them in the block's order."
     defs["block_step"] = {
         "type": "object",
         "description": "An instance of a block: its layers, with their own weights.",
