@@ -328,16 +328,22 @@ def test_ms611_lambda_is_never_run():
     assert "layer 'fc' is a `Lambda` holding Python bytecode" in d.message
 
 
-def test_ms612_keras_ops_call():
+def test_ms612_keras_ops_call_outside_the_set():
+    """tests/test_import_ops.py has the op steps, and each error of theirs."""
     config = functional(
         [input_entry("x", [8]),
-         entry("Divide", "divide", {"args": [tensor("x"), 3.0], "kwargs": {}},
-               module="keras.src.ops.numpy"),
-         dense("out", 2, node(tensor("divide")))],
+         {"module": "keras.src.ops.numpy", "class_name": "FloorDivide",
+          "config": {"name": "floor_divide"}, "registered_name": "FloorDivide",
+          "name": "floor_divide", "inbound_nodes": [{"args": [tensor("x"), 3.0], "kwargs": {}}]},
+         dense("out", 2, node(tensor("floor_divide")))],
         ["x", 0, 0], ["out", 0, 0],
     )  # fmt: skip
     d = only(import_config(config), "MS612")
-    assert d.message == "'divide' is a call of keras.ops `Divide`, which a spec cannot express"
+    assert d.message == (
+        "'floor_divide' is a call of keras.ops `FloorDivide`, which is not one of the ops a "
+        "spec may call"
+    )
+    assert d.json_path == "$.config.layers[1]"
 
 
 def test_ms613_nested_model_a_block_cannot_hold():
@@ -1079,9 +1085,9 @@ def test_real_keras_constructs_a_spec_cannot_hold(keras_session):
     assert result.ok and result.doc["custom"] == {"Scale": {"class": f"{Scale.__module__}.Scale"}}
     assert result.doc["sequential"] == [{"type": "Scale"}]
 
-    ops = keras.Model(x, layers.Dense(2, name="fc")(keras.ops.sin(x)))
+    ops = keras.Model(x, layers.Dense(2, name="fc")(keras.ops.floor(x)))
     d = only(import_config(json.loads(ops.to_json())), "MS612")
-    assert "a call of keras.ops `Sin`" in d.message
+    assert "a call of keras.ops `Floor`, which is not one of the ops" in d.message
 
 
 @pytest.mark.keras

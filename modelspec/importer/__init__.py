@@ -12,9 +12,12 @@ becomes a spec document (:mod:`.keras3`), written as YAML (:mod:`modelspec.emit.
 - the compile config as ``compile:`` and the outputs' ``loss``, ``loss_weight`` and
   ``metrics``.
 
-What a spec cannot say (a ``Lambda``, a custom layer, a ``keras.ops`` call, a nested
-model, an initializer with arguments) is an ``MS6xx`` error naming the layer and
-the reason, and nothing is written.
+- a ``keras.ops`` call of the spec's ops (``keras.ops.sum``, ``x @ w``, ``h[:, -1]``)
+  as an op step, ``{op: sum, to: h, axis: -1}``.
+
+What a spec cannot say (a ``Lambda``, a ``keras.ops`` call outside the spec's ops, a
+nested model a block cannot hold, an initializer it cannot name) is an ``MS6xx``
+error naming the layer and the reason, and nothing is written.
 
 Example::
 

@@ -14,8 +14,9 @@ A layer called on a masked tensor (after ``Embedding(mask_zero=True)`` or
 mask was computed as ``keras.ops`` calls (``NotEqual``, ``Any``, ...). A spec
 propagates masks the same way Keras does, so these calls and arguments are left
 out; a mask from a layer or an input is the call's own ``mask``. A ``keras.ops`` call
-whose result reaches anything but a computed ``mask=`` argument is
-the model's own computation, and an error (MS612).
+whose result reaches anything but a computed ``mask=`` argument is the model's own
+computation: an op step (:mod:`.ops`) when it is one of the catalogue's ops
+(``keras.ops.sum``, ``x @ w``, ``h[:, -1]``), else an error naming it (MS612).
 
 # NOTE: [ops as layers]
 Keras records an arithmetic operator on tensors (``x + 3.0``, ``y * (1 / 6)`` in
@@ -24,19 +25,26 @@ the same float32 values bit for bit, the call is written as that layer, named as
 Keras named the op: a tensor and a number become ``Rescaling`` (``x * scale +
 offset``: ``x * 1.0 + c`` is ``x + c``, ``x * c + 0.0`` is ``x * c``, ``x * -1.0 + c``
 is ``c - x``; a division only by a power of two, whose inverse is exact), two
-tensors of one shape become ``Add``, ``Subtract`` or ``Multiply``. Any other op stays
-MS612.
+tensors of one shape become ``Add``, ``Subtract`` or ``Multiply``. The
+keras.applications models import this way, as they did before a spec had ops. Any
+other op of the set is an op step: ``x / 3.0``, ``int32 - 1``, two tensors that
+broadcast. One exception: a spec builds its op steps under the names Keras gives
+them (``multiply``, ``multiply_1``, ...), which no layer may take, so an op written as
+a layer under such a name (``x * 0.5`` named ``multiply_1`` beside a ``{op:
+multiply}`` step) is written as an op step too (:func:`_unclash`).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from modelspec.catalog import LAYER_TYPES
 from modelspec.catalog.base import IGNORED_CALL_KWARGS
 from modelspec.catalog.calls import NO_ARGS, call_of
+from modelspec.catalog.ops import op_of
 from modelspec.errors import Stop
 from modelspec.importer.context import (
     Context,
@@ -49,6 +57,7 @@ from modelspec.importer.context import (
     shape_of,
     tensors_in,
 )
+from modelspec.importer.ops import read_op
 from modelspec.importer.values import short
 
 OP_MERGES = {"Add": "Add", "Subtract": "Subtract", "Multiply": "Multiply"}
@@ -79,17 +88,21 @@ def read_calls(ctx: Context, info: LayerInfo, entry: Mapping[str, Any], path: tu
         if not isinstance(args, list) or not isinstance(kwargs, Mapping):
             ctx.error("MS604", f"a call of layer '{info.name}' needs `args` and `kwargs`", npath)
             continue
+        given = (args, kwargs)
         if info.kind == "op":
             layer = _op_as_layer(info.cls, args, kwargs) if len(raw) == 1 else None
             if layer is None:
+                # Read as an op step, or reported, once drop_mask_ops knows it is not a mask's.
                 tensors = tensors_in([args, dict(kwargs)])
                 refs = [r for r in (history(t) for t in tensors) if r is not None]
-                info.nodes.append(Node(info, k, refs, [], [], npath))
+                info.nodes.append(Node(info, k, refs, [], [], npath, raw=given))
                 continue
             # An op a catalogue layer computes exactly: that layer, under the op's name.
             info.kind, info.type, info.kwargs, args, kwargs = "layer", *layer, {}
             ctx.check_name(info.name, "layer", (*path, "name"))
         info.nodes.append(_call(ctx, info, args, kwargs, k, npath))
+        if info.config is not None:  # an op written as a layer: kept for _unclash()
+            info.nodes[-1].raw = given
 
 
 def _call(
@@ -269,14 +282,30 @@ def drop_mask_ops(
             for ref in node.inputs:
                 reach(ref)
     for name in sorted(bad, key=lambda n: layers[n].position):
-        info = layers[name]
-        ctx.error(
-            "MS612",
-            f"'{name}' is a call of keras.ops `{info.cls}`, which a spec cannot express",
-            info.path,
-            "use a catalogue layer instead (Add, Multiply, Activation, Rescaling, Reshape, ...) "
-            "and save the model again",
-        )
+        read_op(ctx, layers[name])  # an op step, or MS612
+    _unclash(ctx, layers)
     for info in layers.values():
         if info.kind == "op":
             info.nodes.clear()
+
+
+def _unclash(ctx: Context, layers: Mapping[str, LayerInfo]) -> None:
+    """An op written as a layer (see the note on ops as layers) under a name that Keras
+    gives the spec's op steps of that op (``multiply_1`` beside ``{op: multiply}``) is
+    an op step too: the spec builds its ops under Keras's own names, which no layer may
+    take."""
+    while True:
+        ops = {op.keras_name for i in layers.values() if (op := op_of(i.type or ""))}
+        if not ops:
+            return
+        taken = re.compile(rf"(?:{'|'.join(map(re.escape, sorted(ops)))})(?:_[0-9]+)?\Z")
+        clash = [
+            i
+            for i in layers.values()
+            if i.kind == "layer" and i.nodes and i.nodes[0].raw is not None and taken.match(i.name)
+        ]
+        if not clash:
+            return
+        for info in clash:
+            info.kwargs = {}
+            read_op(ctx, info)

@@ -36,6 +36,13 @@ class Node:
     # The keyword of each input, when the call passed them all by keyword (attention's
     # query, value and key); empty for positional inputs.
     names: list[str] = field(default_factory=list)
+    # An op step's operands in call order, each a Ref or a number (``inputs`` are its
+    # tensors), and its keywords; a keras.ops call's ``args`` and ``kwargs`` as the
+    # config has them, read once it is known to be the model's own computation
+    # (see calls.py).
+    operands: list[Any] = field(default_factory=list)
+    keywords: dict[str, Any] = field(default_factory=dict)  # an op step's
+    raw: tuple[Any, Any] | None = None
 
     def arg_refs(self) -> list[Ref]:
         """The tensors of the call's arguments, in ``kwargs`` order."""
@@ -59,7 +66,9 @@ class LayerInfo:
     position: int
     name: str
     cls: str
-    kind: str  # "input", "layer", "model", "op" or "bad" (reported, kept for the graph)
+    # "input", "layer", "model", "op" (a keras.ops call not read yet), "opstep" (one
+    # read as an op step: ``type`` is ``ops.NAME``) or "bad" (reported, kept for the graph)
+    kind: str
     path: tuple
     type: str | None = None
     kwargs: dict[str, Any] = field(default_factory=dict)
@@ -67,6 +76,8 @@ class LayerInfo:
     nodes: list[Node] = field(default_factory=list)
     block: dict[str, Any] | None = None  # a nested model, as a block definition
     inner: tuple[str, ...] = ()  # a nested model's layer names
+    module: str = ""  # the entry's ``module``
+    config: Mapping[str, Any] | None = None  # a keras.ops call's config: its keywords
 
 
 NestedReader = Callable[["Context", LayerInfo, Mapping[str, Any], tuple], None]

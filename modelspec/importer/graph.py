@@ -11,17 +11,20 @@ joins the chain of the call before it when it reads that call's one output tenso
 and nothing else reads that tensor. A step is named after the last layer of its
 chain (``conv1_relu``), or ``<layer>_<k>`` for the k-th call of a shared layer
 (:mod:`.names`). A graph that is one chain from the one input to the one output is
-written as ``sequential:``. A nested model's call is a block step of its own.
+written as ``sequential:``. A nested model's call is a block step of its own, and a
+``keras.ops`` call an op step of its own (``{op: sum, to: h, axis: -1}``, see
+:mod:`.ops`): neither joins a chain, and a graph with one is never ``sequential:``.
 """
 
 from __future__ import annotations
 
 import copy
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from modelspec.catalog import LAYER_TYPES
+from modelspec.catalog.ops import op_of
 from modelspec.importer.calls import drop_mask_ops, read_calls
 from modelspec.importer.context import Context, LayerInfo, Node, Ref
 from modelspec.importer.layers import read_input, read_layer
@@ -288,8 +291,8 @@ def chain_calls(
     for node in calls:
         chain = None
         # A call with arguments, or inputs by name, is a step of its own (`call:` and
-        # a named `to:` are one layer's).
-        if len(node.inputs) == 1 and not node.kwargs and not node.names:
+        # a named `to:` are one layer's), and so is an op's: nothing chains onto it.
+        if len(node.inputs) == 1 and not node.kwargs and not node.names and not _is_op(node):
             ref = node.inputs[0]
             prev = (ref[0], ref[1])
             before = chain_of.get(prev)
@@ -303,6 +306,7 @@ def chain_calls(
                 and not {ref[0], node.layer.name} & models
                 and not before[0].kwargs
                 and not before[0].names
+                and not _is_op(before[0])
             ):
                 chain = before
         if chain is None:
@@ -311,6 +315,10 @@ def chain_calls(
         chain.append(node)
         chain_of[(node.layer.name, node.index)] = chain
     return out, multi, models
+
+
+def _is_op(node: Node) -> bool:
+    return node.layer.kind == "opstep"
 
 
 def _returns_list(node: Node, max_index: Mapping[tuple[str, int], int]) -> bool:
@@ -336,6 +344,15 @@ def sequential_items(chain: list[Node], input_names: set[str]) -> list[dict[str,
     return items
 
 
+def op_step(node: Node, tensor: Callable[[Ref], str]) -> dict[str, Any]:
+    """An op's call as a step: ``{op: subtract, to: [x, 1.0]}``, its keywords beside."""
+    op = op_of(node.layer.type or "")
+    assert op is not None
+    to = [tensor(v) if isinstance(v, tuple) else v for v in node.operands]
+    return {"op": op.name, "to": to if op.operands in ("two", "list") else to[0],
+            **copy.deepcopy(node.keywords)}  # fmt: skip
+
+
 def write_graph(
     ctx: Context,
     doc: dict[str, Any],
@@ -353,7 +370,7 @@ def write_graph(
             info = node.layer
             if info.block is not None:
                 blocks.setdefault(info.name, info.block)
-            elif info.name not in defined:
+            elif info.name not in defined and not _is_op(node):
                 defined[info.name] = copy.deepcopy({"type": info.type, **info.kwargs})
     step_of = step_names(chains, input_names, defined)
     steps: dict[str, dict[str, Any]] = {}
@@ -387,6 +404,9 @@ def write_graph(
                 call["share"] = owner
             steps[step] = call
             continue
+        if _is_op(last):
+            steps[step_of[(last.layer.name, last.index)]] = op_step(last, tensor)
+            continue
         apply = [n.layer.name for n in chain]
         step: dict[str, Any] = {
             "apply": apply[0] if len(apply) == 1 else apply,
@@ -407,7 +427,7 @@ def write_graph(
     write_names([s for n, d in defined.items() for s in slots(d, n, "fixed")], input_names)
     if blocks:
         doc["blocks"] = blocks
-    if defined or not blocks:
+    if defined:
         doc["layers"] = defined
     doc["graph"] = steps
     outs: dict[str, dict[str, Any]] = {}

@@ -163,7 +163,7 @@ def _nested_model(ctx: Context, info: LayerInfo, entry: Mapping[str, Any], path:
             "model": "functional",
             "inputs": list(doc["inputs"]),
             "outputs": outs,
-            "layers": doc["layers"],
+            **({"layers": doc["layers"]} if "layers" in doc else {}),  # none: ops only
             "graph": doc["graph"],
         }
     if reason is not None:
@@ -208,6 +208,7 @@ def _document(
         and all(count == 1 for count in called.values())
         and chains[0][0].inputs == [(inputs[0].name, 0, 0)]
         and not chains[0][0].kwargs
+        and all(n.layer.kind != "opstep" for n in chains[0])
         and outputs[0][1] == (chains[0][-1].layer.name, chains[0][-1].index, 0)
         and (chains[0][-1].layer.name, chains[0][-1].index) not in multi
         and not models

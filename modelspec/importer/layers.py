@@ -81,7 +81,7 @@ def read_layer(ctx: Context, entry: Any, position: int, path: tuple) -> LayerInf
         info.kind = "input"
         info.input = read_input(ctx, info, config, path)
     elif module.startswith(OP_MODULES) or cls in OP_CLASSES:
-        info.kind = "op"
+        info.kind, info.module, info.config = "op", module, config  # read in calls.py
     elif (
         cls in MODEL_CLASSES
         or module.startswith(("keras.src.models", "keras.models"))
