@@ -326,7 +326,7 @@ def test_ms105_a_misspelt_keras_layer_is_suggested_as_one():
     "name, message, hint",
     [
         ("InputLayer", "a spec's inputs are not layers", "declare the input under `inputs:`"),
-        ("Lambda", "a spec holds no Python code", "declare it under `custom:`"),
+        ("Lambda", "a spec holds no Python code", "declared under `custom:`"),
     ],
 )
 def test_ms105_keras_layers_a_spec_writes_otherwise(name, message, hint):
@@ -1573,13 +1573,15 @@ def test_ms103_wrapped_layer_without_type():
         (["x"], [("a", [("x", None)], "a", 1)], [("x", None)], StackBreak("output")),
         (["x"], [("a", [("x", None)], "a", 1)], [None], StackBreak("output")),
         (["x"], [("a", [("x", None)], "a", 1, 1)], [("a", None)], StackBreak("arguments", 1, 0)),
+        (["x"], [("a", [("x", None)], "a", 1), ("sum", [("a", None)], "s", 1, 0, True)],
+         [("s", None)], StackBreak("op", at=1)),
     ],
 )  # fmt: skip
 def test_stack_break_names_the_first_thing_a_sequential_model_cannot_hold(inputs, calls, outputs, expected):  # fmt: skip
     calls = [
         (layer, [Ref(*r) for r in reads], out, n, *args) for layer, reads, out, n, *args in calls
     ]
-    calls = [c if len(c) == 5 else (*c, 0) for c in calls]
+    calls = [(*c, 0, False)[:6] if len(c) < 6 else c for c in calls]
     outputs = [None if o is None else Ref(*o) for o in outputs]
     counts = Counter(layer for layer, *_ in calls)
     assert stack_break(inputs, calls, outputs, counts) == expected
@@ -1591,7 +1593,7 @@ def test_stack_break_reads_the_calls_only_up_to_the_first_break():
     def calls():
         for layer in ("a", "b", "c"):
             read.append(layer)
-            yield (layer, [Ref("x", None)], layer, 1, 0)
+            yield (layer, [Ref("x", None)], layer, 1, 0, False)
 
     assert stack_break(["x"], calls(), [Ref("c", None)], {"a": 1, "b": 1, "c": 1}) == StackBreak("fork", at=1)  # fmt: skip
     assert read == ["a", "b"]

@@ -42,6 +42,7 @@ class Item:
     several: bool  # returns several tensors
     kwargs: tuple[tuple[str, Any], ...] = ()  # call arguments, as PlanCall holds them
     names: tuple[str, ...] = ()  # the keywords of the inputs, as PlanCall holds them
+    operands: tuple[Any, ...] = ()  # an op's, as PlanCall holds them
 
     def refs(self) -> list[tuple[str, int | None]]:
         """Every tensor the call reads, in the order Keras lists them, as
@@ -305,6 +306,7 @@ def _chain_break(
             item.output,
             2 if item.several else 1,
             len(item.kwargs),
+            bool(item.operands),
         )
         for item in items
     ]
