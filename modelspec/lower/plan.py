@@ -636,6 +636,7 @@ def _nested(flat: Plan, result: Any) -> Plan:
                     _file(spec, item.source),
                     item.kwargs,
                     item.names,
+                    item.operands,
                 )
             )
         return layers, tuple(calls)

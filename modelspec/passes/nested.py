@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelspec.errors import ERROR, Diagnostic
-from modelspec.ir import Call, Source, Spec, TensorArg, split_ref, tensor_args
+from modelspec.ir import Call, Source, Spec, TensorArg, TensorRef, split_ref, tensor_args
 from modelspec.passes.graph import Ref, stable_order, stack_break
 
 
@@ -166,8 +166,10 @@ def nest(spec: Spec, graph: Any, shapes: Any, models: Mapping[str, Any],
         for c in by_level.get(owner, ()):
             ins = [(r.name, r.index) for r in c.inputs]
             kwargs = tuple(k.plain() for k in c.kwargs)
+            operands = tuple(TensorArg(v.name, v.index) if isinstance(v, TensorRef) else v
+                             for v in c.operands)  # fmt: skip
             item = Item(c.layer, None, (), c.output, c.step, c.source, several(c.output), kwargs,
-                        c.names)  # fmt: skip
+                        c.names, operands)  # fmt: skip
             items.append((position[c.output], item, ins))
         for instance in children.get(owner, ()):
             child = models[instance]
@@ -232,6 +234,7 @@ def nest(spec: Spec, graph: Any, shapes: Any, models: Mapping[str, Any],
                     item.several,
                     tuple((k, renamed_arg(v)) for k, v in item.kwargs),
                     item.names,
+                    tuple(renamed_arg(v) for v in item.operands),
                 )
             )
         if len(ordered) != len(need):
