@@ -5,7 +5,9 @@ A small, fixed set of node kinds:
 - :class:`Input` -- a named model input (``keras.Input``).
 - :class:`Layer` -- a layer *definition*: one Keras layer, one set of weights.
 - :class:`Call` -- one *call* of a layer on tensors (a Keras node). A shared layer
-  is one ``Layer`` with several ``Call`` s.
+  is one ``Layer`` with several ``Call`` s. An op step (``{op: sum, ...}``) is an
+  inline ``Layer`` of type ``ops.sum`` (:mod:`modelspec.catalog.ops`), named as Keras
+  names the operation, and one ``Call`` with its ``operands``.
 - :class:`TensorRef` -- a reference to a tensor by name, ``name[i]`` picking one of
   several outputs (an LSTM with ``return_state``).
 - :class:`Output` -- a named model output, with its loss, weight and metrics.
@@ -167,6 +169,9 @@ class Call:
     source: Source
     kwargs: tuple[CallKwarg, ...] = ()
     names: tuple[str, ...] = ()
+    # An op's operands in call order (``keras.ops.subtract(x, 1.0)``): each a TensorRef
+    # or a number; ``inputs`` are its tensors. Empty for a layer's call.
+    operands: tuple[Any, ...] = ()
 
     def refs(self) -> tuple[TensorRef, ...]:
         """Every tensor the call reads in the order Keras lists them (its node's

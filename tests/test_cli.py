@@ -118,6 +118,38 @@ def test_lint_hostile_yaml_has_no_traceback(tmp_path: Path):
     assert "Traceback" not in proc.stderr
 
 
+def test_lint_an_embedding_smaller_than_its_vocabulary_file(tmp_path: Path):
+    (tmp_path / "words.txt").write_text("good\nbad\nplot\nacting\nmovie\n")
+    spec = tmp_path / "reviews.yaml"
+    spec.write_text(
+        "modelspec: 1\nname: reviews\ninputs:\n  review: {shape: [], dtype: string}\n"
+        "layers:\n"
+        "  words: {type: TextVectorization, vocabulary: {file: words.txt}}\n"
+        "  embed: {type: Embedding, input_dim: 5, output_dim: 8}\n"
+        "graph:\n"
+        "  ids: {apply: words, to: review}\n"
+        "  vectors: {apply: embed, to: ids}\n"
+        "outputs:\n  vectors: {from: vectors}\n",
+        encoding="utf-8",
+    )
+    proc = run("lint", str(spec))
+    assert proc.returncode == 1, proc.stderr
+    assert (
+        f"{spec}:10:20: error MS319: `Embedding` 'embed' has input_dim 5, but "
+        "`TextVectorization` 'words' gives indices up to 6: an index of 5 or more fails when "
+        "the model runs on CPU, and looks up zeros on GPU"
+    ) in proc.stderr
+    assert (
+        "hint: set input_dim to at least 7 (the vocabulary's 5 words plus 2 for padding and "
+        "the unknown word)"
+    ) in proc.stderr
+    assert "1 file checked: 1 error, 0 warnings" in proc.stderr
+    fixed = spec.read_text().replace("input_dim: 5,", "input_dim: 7,")
+    spec.write_text(fixed, encoding="utf-8")
+    proc = run("lint", str(spec))
+    assert proc.returncode == 0, proc.stderr
+
+
 def test_summary_json_has_the_documented_shape():
     proc = run("summary", "--format", "json", str(TOWER))
     assert proc.returncode == 0, proc.stderr

@@ -59,6 +59,23 @@ def test_seeded_stacks_are_identical_in_all_four_builds(name):
     assert report.identical, report.text()
 
 
+# Graphs, each with one Functional form: the decoders' integer tokens and positions,
+# the seq2seq model's initial_state, the tabular model's string and integer columns.
+@pytest.mark.parametrize("name", ["gpt_decoder", "seq2seq", "llama_decoder", "tabular_model"])
+def test_seeded_example_graphs_are_identical_in_both_builds(name):
+    from modelspec.runtime.equiv import compare
+
+    report = compare(modelspec.load(ROOT / "specs" / f"{name}.yaml"), steps=2)
+    assert report.builds == ["functional (generated)", "functional (direct)"]
+    assert [c.name for c in report.checks] == [
+        "parameters",
+        "initial weights",
+        "outputs",
+        "after 2 steps",
+    ]
+    assert report.identical, report.text()
+
+
 def test_cli_verdict_and_exit_code_for_a_seeded_graph():
     proc = run("equiv", "specs/seed_004_branches.yaml", "--steps", "2")
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -80,8 +80,9 @@ def test_the_corpus_proves_the_example_specs_string_inputs_included(keras):
     examples = [e for e in import_corpus.corpus(keras, args) if e.group == "examples"]
     entries = {e.name: e for e in examples}
     assert names <= set(entries) and len(entries) == len(examples)  # one name, one model
-    for name in ("seq2seq", "image_classifier", "text_classifier", "tabular_model",
-                 "tabular_lookups", "text_vectorization"):  # fmt: skip
+    for name in ("gpt_decoder", "seq2seq", "llama_decoder", "image_classifier",
+                 "text_classifier", "tabular_model", "tabular_lookups",
+                 "text_vectorization"):  # fmt: skip
         keras.backend.clear_session()
         proof = prove_import(entries[name].build(keras))
         assert proof.ok, (name, proof.failure)

@@ -273,3 +273,101 @@ def test_equiv_feeds_string_inputs_words(path, keras_session):
 
     report = compare(modelspec.load(path), steps=2)
     assert all(c.ok and not c.failed for c in report.checks[2:]), report.text()
+
+
+# --- the indices a lookup gives an Embedding (MS319) ----------------------------------
+
+# Lookups beyond tests/cases/lookup.py's, for the indices they give.
+INDEX_CASES = [
+    ("StringLookup", {"vocabulary": cases.V, "num_oov_indices": 0}),
+    ("StringLookup", {"vocabulary": ["", "[UNK]", *cases.V], "mask_token": ""}),
+    ("IntegerLookup", {"vocabulary": [3, 4], "mask_token": 0, "num_oov_indices": 3}),
+    ("IntegerLookup", {"vocabulary": [3, 4], "num_oov_indices": 0}),
+    ("TextVectorization", {"vocabulary": ["", "[UNK]", *cases.V]}),
+    ("TextVectorization", {"vocabulary": cases.V, "max_tokens": 9}),
+]
+
+
+def _given(case) -> bool:
+    type_name, kwargs = case[0], case[1]
+    return type_name in ("StringLookup", "IntegerLookup", "TextVectorization") and isinstance(
+        kwargs.get("vocabulary"), list
+    )
+
+
+@pytest.mark.keras
+@pytest.mark.parametrize(
+    "case",
+    [c for c in cases.CASES if _given(c)] + INDEX_CASES,
+    ids=lambda c: f"{c[0]}{sorted(c[1].items())}"[:90],
+)
+def test_the_indices_a_lookup_gives_are_keras_vocabulary_size(case, keras_session):
+    from modelspec.catalog.lookup import index_range
+    from tests.keras_truth import build_layer
+
+    type_name, kwargs = case[0], case[1]
+    lt = get(type_name)
+    found = index_range(type_name, lt.resolve(kwargs))
+    size = build_layer(type_name, kwargs).vocabulary_size()
+    if lt.resolve(kwargs)["output_mode"] != "int" or kwargs.get("invert"):
+        assert found is None  # an encoding or strings: no indices
+    else:
+        assert (found.size, found.entries + found.mask + found.oov) == (size, size)
+
+
+@pytest.mark.keras
+@pytest.mark.parametrize(
+    ("type_name", "kwargs"),
+    [
+        ("TextVectorization", {"max_tokens": 6}),
+        ("StringLookup", {"max_tokens": 6, "mask_token": "", "num_oov_indices": 2}),
+        ("IntegerLookup", {"max_tokens": 6}),
+    ],
+)
+def test_max_tokens_bounds_the_indices_of_a_learned_vocabulary(type_name, kwargs, keras_session):
+    """Adapted on more distinct values than max_tokens, a lookup's vocabulary_size() is
+    max_tokens, the mask and OOV indices included; on fewer, less."""
+    import numpy as np
+
+    from modelspec.catalog.lookup import index_range
+    from tests.keras_truth import build_layer
+
+    found = index_range(type_name, get(type_name).resolve({"vocabulary": "adapt", **kwargs}))
+    assert (found.size, found.entries) == (6, None)
+    many = [str(i) for i in range(20)] if type_name != "IntegerLookup" else list(range(1, 21))
+    for data, size in ((many, 6), (many[:2], 2 + found.mask + found.oov)):
+        layer = build_layer(type_name, kwargs)
+        layer.adapt(np.array(data, dtype=object if type_name != "IntegerLookup" else "int64"))
+        assert layer.vocabulary_size() == size
+
+
+@pytest.mark.keras
+def test_an_embedding_smaller_than_the_vocabulary_fails_when_it_runs(tmp_path, keras_session):
+    """What MS319 says, from Keras on CPU: the model builds with input_dim one short of
+    vocabulary_size(), and fails on the vocabulary's last word; with it, it runs."""
+    import shutil
+
+    import numpy as np
+
+    from modelspec.check import check
+
+    keras = keras_session
+    vocabulary = (ROOT / "specs" / "data" / "review_vocab.txt").read_text().splitlines()
+    shutil.copytree(ROOT / "specs" / "data", tmp_path / "data")
+    text = (ROOT / "specs" / "text_classifier.yaml").read_text()
+    (tmp_path / "short.yaml").write_text(text.replace("input_dim: 42 ", "input_dim: 41 "))
+    short = check(tmp_path / "short.yaml")
+    assert [(d.code, d.hint) for d in short.diagnostics] == [("MS319", (
+        "set input_dim to at least 42 (the vocabulary's 40 words plus 2 for padding and the "
+        "unknown word)"))]  # fmt: skip
+
+    def model(input_dim: int):
+        review = keras.Input(shape=(), dtype="string")
+        words = keras.layers.TextVectorization(vocabulary=vocabulary)
+        assert words.vocabulary_size() == 42
+        return keras.Model(review, keras.layers.Embedding(input_dim, 4)(words(review)))
+
+    last = np.array([vocabulary[-1]], dtype=object)
+    assert model(42).predict(last, verbose=0).shape == (1, 1, 4)
+    with pytest.raises(Exception, match="41 is not in"):
+        model(41).predict(last, verbose=0)

@@ -326,7 +326,7 @@ def test_ms105_a_misspelt_keras_layer_is_suggested_as_one():
     "name, message, hint",
     [
         ("InputLayer", "a spec's inputs are not layers", "declare the input under `inputs:`"),
-        ("Lambda", "a spec holds no Python code", "declare it under `custom:`"),
+        ("Lambda", "a spec holds no Python code", "declared under `custom:`"),
     ],
 )
 def test_ms105_keras_layers_a_spec_writes_otherwise(name, message, hint):
@@ -1052,6 +1052,114 @@ def test_ms318_an_encoded_output_of_a_learned_vocabulary():
     assert lint(padded).ok
 
 
+WORDS = "modelspec: 1\nname: m\ninputs:\n  text: {shape: [], dtype: string}\n"
+
+
+def embedded(lookup: str, input_dim: int, head: str = WORDS) -> str:
+    """``lookup`` (an inline layer) into an Embedding of ``input_dim``; line 5."""
+    return (
+        head
+        + f"sequential: [{lookup}, {{type: Embedding, input_dim: {input_dim}, output_dim: 4}}]\n"
+    )
+
+
+TV = "{type: TextVectorization, vocabulary: [good, bad, plot], output_sequence_length: 6}"
+
+
+def test_ms319_an_embedding_smaller_than_the_text_vectorization_feeding_it():
+    d = expect(embedded(TV, 4), "MS319", 5, len(TV) + 16,  # at the Embedding
+               "`Embedding` 'embedding' has input_dim 4, but `TextVectorization` "
+               "'text_vectorization' gives indices up to 4: an index of 4 or more fails when "
+               "the model runs on CPU, and looks up zeros on GPU")  # fmt: skip
+    assert d.hint == ("set input_dim to at least 5 (the vocabulary's 3 words plus 2 for "
+                      "padding and the unknown word)")  # fmt: skip
+    assert lint(embedded(TV, 5)).ok and lint(embedded(TV, 500)).ok
+
+
+# (lookup kwargs, input dtype, Keras's vocabulary_size(), the hint's parenthesis)
+LOOKUPS = [
+    ("{type: StringLookup, vocabulary: [a, b, c]}", "string", 4,
+     "the vocabulary's 3 tokens plus 1 for an unknown token"),
+    ("{type: StringLookup, vocabulary: [a], mask_token: '', num_oov_indices: 2}", "string", 4,
+     "the vocabulary's 1 token plus 3 for the mask token and 2 out-of-vocabulary indices"),
+    ("{type: StringLookup, vocabulary: [a, b], num_oov_indices: 0}", "string", 2,
+     "the vocabulary's 2 tokens"),
+    ("{type: IntegerLookup, vocabulary: [3, 12, 24]}", "int64", 4,
+     "the vocabulary's 3 values plus 1 for an unknown value"),
+    ("{type: IntegerLookup, vocabulary: [3, 12], mask_token: 0}", "int64", 4,
+     "the vocabulary's 2 values plus 2 for the mask token and an unknown value"),
+    # The special tokens written first, as Keras's get_vocabulary() gives them, count once.
+    ("{type: StringLookup, vocabulary: ['[UNK]', a, b]}", "string", 3,
+     "the vocabulary's 2 tokens plus 1 for an unknown token"),
+    ("{type: TextVectorization, vocabulary: adapt, max_tokens: 100}", "string", 100,
+     "`max_tokens`: the vocabulary adapt learns has at most 100 entries, padding and the "
+     "unknown word included"),
+    ("{type: StringLookup, vocabulary: adapt, max_tokens: 10, num_oov_indices: 0}", "string", 10,
+     "`max_tokens`: the vocabulary adapt learns has at most 10 entries"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("lookup", "dtype", "size", "why"), LOOKUPS)
+def test_ms319_counts_the_mask_and_oov_indices_as_keras_does(lookup, dtype, size, why):
+    shape = "[]" if "TextVectorization" in lookup else "[2]"  # it splits one string
+    head = f"modelspec: 1\nname: m\ninputs:\n  v: {{shape: {shape}, dtype: {dtype}}}\n"
+    d = expect(embedded(lookup, size - 1, head), "MS319", 5, len(lookup) + 16,
+               f"has input_dim {size - 1}, but ")  # fmt: skip
+    assert d.hint == f"set input_dim to at least {size} ({why})"
+    assert ("may give" in d.message) == ("adapt" in lookup)
+    assert lint(embedded(lookup, size, head)).ok
+
+
+def test_ms319_says_nothing_where_the_indices_are_not_known_or_not_indices():
+    for lookup in (
+        "{type: TextVectorization, vocabulary: adapt}",  # learned, no bound
+        "{type: Hashing, num_bins: 1000}",  # not a lookup
+    ):
+        assert lint(embedded(lookup, 2)).ok, lookup
+    # An encoded output is not indices (and a float into an Embedding is Keras's cast).
+    onehot = "{type: StringLookup, vocabulary: [a, b, c], output_mode: one_hot}"
+    assert not [d for d in lint(embedded(onehot, 2)).diagnostics if d.code == "MS319"]
+    # A vocabulary Keras refuses is one error, MS304, not a second about its size.
+    twice = "{type: StringLookup, vocabulary: [a, a]}"
+    expect(embedded(twice, 1), "MS304", 5, 14, "repeated")
+
+
+def test_ms319_follows_indices_through_layers_that_keep_values():
+    text = WORDS.replace("shape: []", "shape: [2, 3]") + (
+        "layers:\n"
+        "  look: {type: StringLookup, vocabulary: [a, b, c]}\n"
+        "  flat: {type: Flatten}\n"
+        "  twice: {type: RepeatVector, n: 2}\n"
+        "  emb: {type: Embedding, input_dim: 3, output_dim: 4}\n"
+        "graph:\n"
+        "  ids: {apply: [look, flat, twice], to: text}\n"
+        "  e: {apply: emb, to: ids}\n"
+        "outputs: {y: {from: e}}\n"
+    )
+    expect(text, "MS319", 12, 14, "`StringLookup` 'look' (through 'flat', 'twice') gives "
+           "indices up to 3", hint="at least 4")  # fmt: skip
+    # A layer that computes (here a Dense, after a cast) makes other numbers: not checked.
+    computed = text.replace("twice: {type: RepeatVector, n: 2}", "twice: {type: Dense, units: 3}")
+    assert not [d for d in lint(computed).diagnostics if d.code == "MS319"]
+
+
+def test_ms319_at_the_call_of_a_shared_embedding_that_a_lookup_feeds():
+    text = WORDS + (
+        "  ids: {shape: [3], dtype: int32}\n"
+        "layers:\n"
+        "  look: {type: StringLookup, vocabulary: [a, b, c, d, e, f]}\n"
+        "  emb: {type: ReversibleEmbedding, input_dim: 6, output_dim: 4}\n"
+        "graph:\n"
+        "  raw: {apply: emb, to: ids}\n"
+        "  v: {apply: look, to: text}\n"
+        "  looked: {apply: emb, to: v}\n"
+        "outputs: {a: {from: raw}, b: {from: looked}}\n"
+    )
+    # The ids from the model input are the user's to keep in range: one message.
+    expect(text, "MS319", 12, 19, "`ReversibleEmbedding` 'emb' has input_dim 6, but "
+           "`StringLookup` 'look' gives indices up to 6")  # fmt: skip
+
+
 def test_ms309_parameters_past_int64():
     big = "{type: Embedding, input_dim: 4000000000000000000, output_dim: 4000000000000000000}"
     expect(spec(f"sequential: [{big}]"), "MS309", 5, 14, "`Embedding` 'embedding' has "
@@ -1573,13 +1681,15 @@ def test_ms103_wrapped_layer_without_type():
         (["x"], [("a", [("x", None)], "a", 1)], [("x", None)], StackBreak("output")),
         (["x"], [("a", [("x", None)], "a", 1)], [None], StackBreak("output")),
         (["x"], [("a", [("x", None)], "a", 1, 1)], [("a", None)], StackBreak("arguments", 1, 0)),
+        (["x"], [("a", [("x", None)], "a", 1), ("sum", [("a", None)], "s", 1, 0, True)],
+         [("s", None)], StackBreak("op", at=1)),
     ],
 )  # fmt: skip
 def test_stack_break_names_the_first_thing_a_sequential_model_cannot_hold(inputs, calls, outputs, expected):  # fmt: skip
     calls = [
         (layer, [Ref(*r) for r in reads], out, n, *args) for layer, reads, out, n, *args in calls
     ]
-    calls = [c if len(c) == 5 else (*c, 0) for c in calls]
+    calls = [(*c, 0, False)[:6] if len(c) < 6 else c for c in calls]
     outputs = [None if o is None else Ref(*o) for o in outputs]
     counts = Counter(layer for layer, *_ in calls)
     assert stack_break(inputs, calls, outputs, counts) == expected
@@ -1591,7 +1701,7 @@ def test_stack_break_reads_the_calls_only_up_to_the_first_break():
     def calls():
         for layer in ("a", "b", "c"):
             read.append(layer)
-            yield (layer, [Ref("x", None)], layer, 1, 0)
+            yield (layer, [Ref("x", None)], layer, 1, 0, False)
 
     assert stack_break(["x"], calls(), [Ref("c", None)], {"a": 1, "b": 1, "c": 1}) == StackBreak("fork", at=1)  # fmt: skip
     assert read == ["a", "b"]

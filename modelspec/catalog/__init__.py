@@ -24,6 +24,7 @@ from modelspec.catalog import (
     rnn,
 )
 from modelspec.catalog.base import LAYER_TYPES, REQUIRED, Kwarg, LayerType, Shape, ShapeError
+from modelspec.catalog.ops import op_of
 
 _MODULES = (
     core,
@@ -48,9 +49,24 @@ for _module in _MODULES:
         LAYER_TYPES[_layer.name] = _layer
 
 
+def type_of(type_name: str) -> LayerType | None:
+    """The catalogue entry of an IR layer's type: a layer type's, or an op's (``ops.sum``,
+    :mod:`modelspec.catalog.ops`); None for a type the catalogue lacks (a custom one)."""
+    return LAYER_TYPES.get(type_name) or op_of(type_name)
+
+
 def get(name: str) -> LayerType:
     """The catalogue entry for ``name``; ``KeyError`` when there is none."""
     return LAYER_TYPES[name]
 
 
-__all__ = ["LAYER_TYPES", "REQUIRED", "Kwarg", "LayerType", "Shape", "ShapeError", "get"]
+__all__ = [
+    "LAYER_TYPES",
+    "REQUIRED",
+    "Kwarg",
+    "LayerType",
+    "Shape",
+    "ShapeError",
+    "get",
+    "type_of",
+]

@@ -29,7 +29,7 @@ vocabulary learned by ``adapt`` leaves unknown until it is learned.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from modelspec.catalog.base import (
     BOOL,
@@ -181,6 +181,49 @@ def _vocabulary_size(kw: Mapping[str, Any]) -> int | None:
     return size
 
 
+class IndexRange(NamedTuple):
+    """The indices a lookup with ``output_mode: int`` gives: 0 to ``size - 1``.
+
+    ``mask`` and ``oov`` count the indices Keras puts before the vocabulary's own
+    ``entries``; ``entries`` is None where the vocabulary is learned by adapt and
+    ``max_tokens`` bounds it (``size`` is then ``max_tokens``)."""
+
+    size: int
+    entries: int | None
+    mask: int
+    oov: int
+
+
+# The lookup inside a TextVectorization: mask token '', one OOV index.
+_TEXT_LOOKUP = {"mask_token": "", "num_oov_indices": 1, "oov_token": "[UNK]"}
+
+
+def index_range(type_name: str, kw: Mapping[str, Any]) -> IndexRange | None:
+    """How many indices a StringLookup, IntegerLookup or TextVectorization gives, as
+    Keras's ``vocabulary_size()`` counts them, for ``kw`` with its defaults resolved;
+    None for any other layer, an encoded ``output_mode``, ``invert``, or a vocabulary
+    learned by adapt without ``max_tokens``. A vocabulary Keras refuses raises
+    :class:`ShapeError`, as the shape rule does.
+
+    >>> index_range("TextVectorization", {"vocabulary": ["a", "b"], "max_tokens": None,
+    ...                                   "output_mode": "int"})
+    IndexRange(size=4, entries=2, mask=1, oov=1)
+    """
+    if type_name == "TextVectorization":
+        kw = {**kw, **_TEXT_LOOKUP}
+    elif type_name not in ("StringLookup", "IntegerLookup"):
+        return None
+    if kw["output_mode"] != "int" or kw.get("invert"):
+        return None
+    mask, oov = int(kw["mask_token"] is not None), kw["num_oov_indices"]
+    if isinstance(kw["vocabulary"], list):
+        size = _vocabulary_size(kw)
+        return IndexRange(size, size - mask - oov, mask, oov)
+    if kw["max_tokens"] is not None:
+        return IndexRange(kw["max_tokens"], None, mask, oov)
+    return None
+
+
 def _lookup_checks(kw: Mapping[str, Any]) -> None:
     """What IndexLookup's __init__ and set_vocabulary refuse."""
     mode = kw["output_mode"]
@@ -323,8 +366,7 @@ def _text_vectorization_shape(kw, inputs):
         raise _refuse(f"takes `output_sequence_length` only with output_mode 'int', not {mode!r}")
     if kw["ragged"] and mode != "int":
         raise _refuse(f"takes `ragged: true` only with output_mode 'int', not {mode!r}")
-    # The lookup inside a TextVectorization: mask token '', one OOV index.
-    lookup = {**kw, "mask_token": "", "num_oov_indices": 1, "oov_token": "[UNK]"}
+    lookup = {**kw, **_TEXT_LOOKUP}
     _lookup_checks(lookup)
     depth = _depth(lookup)
     # Keras's symbolic build checks no rank; these are the inputs a run takes with the
@@ -578,4 +620,12 @@ def keras_value(type_name: str, key: str, value: Any) -> Any:
     return value
 
 
-__all__: Sequence[str] = ("ADAPT", "LAYERS", "STATE", "is_adapted", "keras_value")
+__all__: Sequence[str] = (
+    "ADAPT",
+    "LAYERS",
+    "STATE",
+    "IndexRange",
+    "index_range",
+    "is_adapted",
+    "keras_value",
+)

@@ -68,7 +68,10 @@ def apply_step(
 
     for index in range(1, count + 1):
         rep = cx.substitute(body, {**env, "index": index} if count > 1 else env, path, note or "")
-        rep["apply"] = layer_uses(cx, rep.get("apply"), path, scope, index if count > 1 else None)
+        if "op" not in rep:  # an op step calls no layer
+            rep["apply"] = layer_uses(
+                cx, rep.get("apply"), path, scope, index if count > 1 else None
+            )
         if "to" in rep:
             rep["to"] = map_refs(rep["to"], rename, ("to",)) if source is None else source
         rep = map_call_refs(rep, rename)

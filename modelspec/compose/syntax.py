@@ -42,7 +42,7 @@ BLOCK_FIELDS: dict[str, dict[str, Any]] = {
     "layers": {"type": "object", "additionalProperties": {"$ref": LAYER_REF}},
     "graph": {
         "type": "object",
-        "additionalProperties": {"$ref": "#/$defs/step"},
+        "additionalProperties": {"$ref": "#/$defs/graph_step"},
         "minProperties": 1,
     },
     "model": MODEL,

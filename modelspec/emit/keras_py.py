@@ -32,6 +32,7 @@ import tokenize
 from collections.abc import Mapping
 from typing import Any
 
+from modelspec.catalog.ops import OPS, format_index, parse_index
 from modelspec.emit import pysrc
 from modelspec.emit.outputs import MODULE, PENDING, intact, seal
 from modelspec.emit.pysrc import Atom, Expr, Index, Namespace, Seq, call, statement
@@ -142,7 +143,24 @@ def _call_arg(value: Any, names: _Names) -> Expr:
     return Atom(pysrc.literal(value))
 
 
+def _op_expr(c: PlanCall, layer: PlanLayer, names: _Names) -> Expr:
+    """An op step as Python writes it: ``keras.ops.sum(h, axis=-1)``, ``h[:, -1]``."""
+    operands = [_call_arg(v, names) for v in c.operands]
+    kwargs = dict(layer.ctor.kwargs)
+    if layer.ctor.cls == "get_item":
+        # The subscript is written from its parsed form: a spec's text never reaches the code.
+        subscript = format_index(parse_index(kwargs.pop("index"))) or "()"
+        return Atom(f"{operands[0].flat()}[{subscript}]")
+    if OPS[layer.ctor.cls].operands == "list":
+        operands = [Seq("list", tuple(operands))]
+    return call(f"keras.ops.{layer.ctor.cls}", *operands, **{k: expr(v) for k, v in kwargs.items()})
+
+
 def _call_stmt(plan: Plan, c: PlanCall, names: _Names, level: Any = None) -> str:
+    if c.style == "op":
+        layer = (level or plan).layers[c.layer]
+        return statement(_op_expr(c, layer, names), target=names.vars[c.output],
+                         comment=_at(plan, c))  # fmt: skip
     args: list[Expr] = [names.tensor(n, i) for n, i in c.inputs]
     kwargs: dict[str, Expr] = {}
     if c.style == "list":

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from modelspec.catalog.base import fmt_shape
+from modelspec.catalog.ops import op_of
 from modelspec.errors import printable
 from modelspec.ir import Call, split_ref
 from modelspec.passes.keras_order import keras_layer_order
@@ -266,7 +267,9 @@ def summary_table(result: Result) -> str:
         outs = [shape_text(shapes.tensors.get(c.output)) for c in calls]
         shown = outs[0] if len(set(outs)) == 1 else ", ".join(outs)
         links = [link for c in calls for link in connected(c)]
-        rows.append((f"{name} ({layer.type})", shown, f"{t + n:,}", links or ["-"]))
+        # An op's row names Keras's class, as Keras's summary does: `sum (Sum)`.
+        shown_type = op.keras_class if (op := op_of(layer.type)) else layer.type
+        rows.append((f"{name} ({shown_type})", shown, f"{t + n:,}", links or ["-"]))
 
     if result.nesting is not None:
         rows = _nested_table_rows(result)

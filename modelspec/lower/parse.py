@@ -6,7 +6,10 @@ run as schema problems. Names that are defined but malformed still count as defi
 so one typo does not cascade into a dozen "undefined" errors.
 
 Inline layers get the names Keras would give them in a fresh session
-(``dense``, ``dense_1``, ...), skipping names the spec already uses.
+(``dense``, ``dense_1``, ...), skipping names the spec already uses. An op step is an
+inline layer too, named as Keras names the operation it records (``subtract``,
+``subtract_1``): generated code calls ``keras.ops``, which takes no name, so those
+names are Keras's alone and no other layer or input may take one (MS203).
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from typing import Any
 from modelspec.catalog import LAYER_TYPES
 from modelspec.catalog.calls import ATTENTION_INPUTS, NO_ARGS, call_of
 from modelspec.catalog.custom import custom_types
-from modelspec.errors import WARNING, Diagnostic, did_you_mean, printable
+from modelspec.catalog.ops import OPS, op_of, type_name
+from modelspec.errors import ERROR, WARNING, Diagnostic, did_you_mean, printable
 from modelspec.ir import (
     MAX_NAME,
     NAME,
@@ -54,6 +58,7 @@ class _Parser:
         self.diagnostics: list[Diagnostic] = []
         self.taken: set[str] = set()  # names in Keras's layer namespace
         self.auto_counts: dict[str, int] = {}
+        self.op_counts: dict[str, int] = {}  # Keras's names of ops: ``subtract_1``
         # "Did you mean" for the first few undefined layers only: each one compares the
         # name with the defined ones, and a spec may hold thousands of typos.
         self.suggestions = MAX_SUGGESTIONS
@@ -439,6 +444,11 @@ class _Parser:
                 continue  # its calls would shadow the input and loop onto themselves
             if not isinstance(spec, dict):
                 continue
+            if "op" in spec:
+                call = self.op_step(step, spec, path, layers)
+                if call is not None:
+                    calls.append(call)
+                continue
             items = self.chain_items(spec.get("apply"), (*path, "apply"))
             to = spec.get("to")
             refs = self.refs(to, (*path, "to"))
@@ -488,7 +498,72 @@ class _Parser:
                 key=True,
                 hint="name each output and the tensor it comes `from`",
             )
+        self.reserved_names(inputs, layers)
         return calls, outputs
+
+    def op_step(
+        self, step: str, spec: dict[str, Any], path: tuple, layers: dict[str, Layer]
+    ) -> Call | None:
+        """``{op: NAME, to: ..., **keywords}``: an inline layer of type ``ops.NAME``,
+        named as Keras names the operation, and its one call. Nothing, for what the
+        schema refused."""
+        op = OPS.get(spec["op"]) if isinstance(spec["op"], str) else None
+        to = spec.get("to")
+        if op is None:
+            return None
+        operands: list[Any] = []
+        given = to if isinstance(to, list) and op.operands in ("two", "list") else [to]
+        for i, value in enumerate(given):
+            where = (*path, "to", i) if given is to else (*path, "to")
+            if isinstance(value, str):
+                operands.append(TensorRef.parse(value, self.source(where)))
+            elif isinstance(value, (int, float)) and not isinstance(value, bool) and op.numbers:
+                operands.append(value)
+            else:
+                return None  # the schema said what is wrong with it
+        refs = tuple(v for v in operands if isinstance(v, TensorRef))
+        if not refs:
+            self.error(
+                "MS305",
+                f"op `{op.name}` in step '{step}' is called on numbers only",
+                (*path, "to"),
+                hint="one operand at least is a tensor: the number is a constant of the model",
+            )
+            return None
+        n = self.op_counts.get(op.keras_name, 0)
+        self.op_counts[op.keras_name] = n + 1
+        name = op.keras_name if n == 0 else f"{op.keras_name}_{n}"
+        src = self.source((*path, "op"))
+        kwargs = {k: v for k, v in spec.items() if k not in ("op", "to")}
+        layers[name] = Layer(name, type_name(op.name), kwargs, src, inline=True)
+        return Call(name, refs, step, step, src, operands=tuple(operands))
+
+    def reserved_names(self, inputs: tuple[Input, ...], layers: dict[str, Layer]) -> None:
+        """MS203 for a layer or input named as Keras may name an op the spec calls:
+        Keras names each operation itself (``subtract``, ``subtract_1``, ...) and refuses
+        a model with two operations of one name."""
+        if not self.op_counts:
+            return
+        pattern = re.compile(rf"(?:{'|'.join(map(re.escape, self.op_counts))})(?:_[0-9]+)?\Z")
+        named = [(i.name, i.source, "input") for i in inputs]
+        named += [(n, lay.source, "layer") for n, lay in layers.items() if not op_of(lay.type)]
+        for name, src, what in named:
+            if pattern.match(name) is None:
+                continue
+            base = next(b for b in self.op_counts if re.match(rf"{re.escape(b)}(_[0-9]+)?\Z", name))
+            hint = f"rename the {what}"
+            if what == "layer" and layers[name].inline:
+                hint = "give the inline layer a `name:` of its own"
+            self.diagnostics.append(
+                Diagnostic.at(
+                    ERROR,
+                    "MS203",
+                    f"{what} name '{name}' is one Keras gives to the spec's `{base}` ops "
+                    f"({base}, {base}_1, ...); Keras refuses a model with two of one name",
+                    src,
+                    hint,
+                )
+            )
 
     def output(self, name: str, spec: dict[str, Any], ref: TensorRef | None, src: Source) -> Output:
         loss = spec.get("loss")

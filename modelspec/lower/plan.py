@@ -34,8 +34,9 @@ from modelspec.catalog.base import (
 )
 from modelspec.catalog.custom import CLASS_PATH
 from modelspec.catalog.lookup import ADAPT, STATE
+from modelspec.catalog.ops import OPS, op_of
 from modelspec.errors import ERROR, Diagnostic
-from modelspec.ir import Source, Spec
+from modelspec.ir import Source, Spec, TensorArg, TensorRef
 from modelspec.passes.graph import stable_order, stack_break
 from modelspec.passes.state import adapted_inputs
 
@@ -46,6 +47,7 @@ NAMESPACES: Mapping[str, Any] = {
     "optimizers": tc.OPTIMIZERS,
     "losses": tc.LOSS_CLASSES,
     "callbacks": tc.CALLBACKS,
+    "ops": OPS,  # called as keras.ops.NAME(...), never constructed (PlanCall.operands)
 }
 
 FORMS = ("functional", "sequential")
@@ -137,8 +139,8 @@ class PlanCall:
     """``layer`` called on ``inputs`` (tensor name, index) -> tensor ``output``.
 
     ``style``: ``"one"`` (``layer(x)``), ``"list"`` (``layer([a, b])``),
-    ``"positional"`` (``layer(q, v)``) or ``"keywords"`` (``layer(query=q, value=v)``,
-    the keywords in ``names``, one per input).
+    ``"positional"`` (``layer(q, v)``), ``"keywords"`` (``layer(query=q, value=v)``,
+    the keywords in ``names``, one per input) or ``"op"`` (``keras.ops.NAME(*operands)``).
     """
 
     layer: str
@@ -152,6 +154,9 @@ class PlanCall:
     # (None for a left-out mask) or a constant.
     kwargs: tuple[tuple[str, Any], ...] = ()
     names: tuple[str, ...] = ()
+    # An op's operands in order (style ``"op"``): a TensorArg or a number each; its
+    # layer's ctor is ``Ctor("ops", NAME, keywords)``.
+    operands: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -402,7 +407,10 @@ def _chain_break(spec: Spec, calls: list, shapes: Any) -> tuple[str, Source] | N
 
     found = stack_break(
         [i.name for i in spec.inputs],
-        ((c.layer, c.inputs, c.output, returns(c), len(c.kwargs)) for c in calls),
+        (
+            (c.layer, c.inputs, c.output, returns(c), len(c.kwargs), bool(c.operands))
+            for c in calls
+        ),  # fmt: skip
         [o.tensor for o in spec.outputs],
         Counter(c.layer for c in calls),
     )
@@ -428,6 +436,8 @@ def _chain_break(spec: Spec, calls: list, shapes: Any) -> tuple[str, Source] | N
             return f"{what} returns {found.count} tensors", call.source
         case "arguments":
             return f"{what} is called with `call:` arguments", call.source
+        case "op":
+            return f"step '{call.step}' calls an op, which is not a layer", call.source
     return f"output '{spec.outputs[0].name}' is not the last layer's output", spec.outputs[0].source
 
 
@@ -489,6 +499,9 @@ def plan(result: Any) -> Plan:
     for call in calls:
         style = _call_style(spec.layers[call.layer].type, len(call.inputs), call.names)
         ins = tuple((r.name, r.index) for r in call.inputs)
+        operands = tuple(
+            TensorArg(v.name, v.index) if isinstance(v, TensorRef) else v for v in call.operands
+        )
         plan_calls.append(
             PlanCall(
                 call.layer,
@@ -500,6 +513,7 @@ def plan(result: Any) -> Plan:
                 _file(spec, call.source),
                 tuple(k.plain() for k in call.kwargs),
                 call.names,
+                operands,
             )  # fmt: skip
         )
     outputs = tuple(PlanOutput(o.name, (o.tensor.name, o.tensor.index)) for o in spec.outputs)
@@ -541,6 +555,10 @@ def _spec_layer_ctor(spec: Spec, layer: Any, project: Any) -> Ctor:
     """The constructor of one of the spec's layers: a catalogue layer or a custom one."""
     if layer.type in spec.custom:
         return custom_ctor(spec.custom[layer.type], layer.kwargs, layer.name, project)
+    if (op := op_of(layer.type)) is not None:
+        return Ctor(
+            "ops", op.name, tuple((k, _plain(v)) for k, v in op.non_default(layer.kwargs).items())
+        )
     return layer_ctor(layer.type, layer.kwargs, layer.name, spec.seed, dict(layer.inner))
 
 
@@ -560,6 +578,8 @@ def _call_style(layer_type: str, n_inputs: int, names: tuple[str, ...] = ()) -> 
     keywords ``names``."""
     if names:
         return "keywords"
+    if op_of(layer_type) is not None:
+        return "op"
     lt = LAYER_TYPES.get(layer_type)
     if lt is None:  # a custom layer: one tensor, or a list (its `inputs:`)
         return "one" if n_inputs == 1 else "list"
@@ -616,6 +636,7 @@ def _nested(flat: Plan, result: Any) -> Plan:
                     _file(spec, item.source),
                     item.kwargs,
                     item.names,
+                    item.operands,
                 )
             )
         return layers, tuple(calls)

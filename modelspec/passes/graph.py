@@ -397,14 +397,14 @@ class Ref(NamedTuple):
 
 def stack_break(
     inputs: Sequence[str],
-    calls: Iterable[tuple[str, Sequence[Any], str, int]],
+    calls: Iterable[tuple[str, Sequence[Any], str, int, int, bool]],
     outputs: Sequence[Any],
     calls_of: Mapping[str, int],
 ) -> StackBreak | None:
     """The first :class:`StackBreak` of a graph, or None for a plain stack.
 
-    ``calls`` are ``(layer, inputs, output, tensors returned, call arguments)`` in
-    order, each input a
+    ``calls`` are ``(layer, inputs, output, tensors returned, call arguments, op)`` in
+    order (``op``: an op step's call, which no ``keras.Sequential`` can hold), each input a
     :class:`Ref` or a :class:`~modelspec.ir.TensorRef`; ``outputs`` are what the graph
     returns (None for an output that reads nothing); ``calls_of`` counts each layer's
     calls. ``calls`` may be lazy: it is read only up to the first break. The plan and
@@ -415,7 +415,9 @@ def stack_break(
     if len(outputs) != 1:
         return StackBreak("outputs", len(outputs))
     previous = inputs[0]
-    for at, (layer, reads, output, returns, arguments) in enumerate(calls):
+    for at, (layer, reads, output, returns, arguments, op) in enumerate(calls):
+        if op:
+            return StackBreak("op", at=at)
         if calls_of[layer] > 1:
             return StackBreak("shared", calls_of[layer], at)
         if arguments:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelspec.errors import ERROR, Diagnostic
-from modelspec.ir import Call, Source, Spec, TensorArg, split_ref, tensor_args
+from modelspec.ir import Call, Source, Spec, TensorArg, TensorRef, split_ref, tensor_args
 from modelspec.passes.graph import Ref, stable_order, stack_break
 
 
@@ -42,6 +42,7 @@ class Item:
     several: bool  # returns several tensors
     kwargs: tuple[tuple[str, Any], ...] = ()  # call arguments, as PlanCall holds them
     names: tuple[str, ...] = ()  # the keywords of the inputs, as PlanCall holds them
+    operands: tuple[Any, ...] = ()  # an op's, as PlanCall holds them
 
     def refs(self) -> list[tuple[str, int | None]]:
         """Every tensor the call reads, in the order Keras lists them, as
@@ -165,8 +166,10 @@ def nest(spec: Spec, graph: Any, shapes: Any, models: Mapping[str, Any],
         for c in by_level.get(owner, ()):
             ins = [(r.name, r.index) for r in c.inputs]
             kwargs = tuple(k.plain() for k in c.kwargs)
+            operands = tuple(TensorArg(v.name, v.index) if isinstance(v, TensorRef) else v
+                             for v in c.operands)  # fmt: skip
             item = Item(c.layer, None, (), c.output, c.step, c.source, several(c.output), kwargs,
-                        c.names)  # fmt: skip
+                        c.names, operands)  # fmt: skip
             items.append((position[c.output], item, ins))
         for instance in children.get(owner, ()):
             child = models[instance]
@@ -231,6 +234,7 @@ def nest(spec: Spec, graph: Any, shapes: Any, models: Mapping[str, Any],
                     item.several,
                     tuple((k, renamed_arg(v)) for k, v in item.kwargs),
                     item.names,
+                    tuple(renamed_arg(v) for v in item.operands),
                 )
             )
         if len(ordered) != len(need):
@@ -305,6 +309,7 @@ def _chain_break(
             item.output,
             2 if item.several else 1,
             len(item.kwargs),
+            bool(item.operands),
         )
         for item in items
     ]

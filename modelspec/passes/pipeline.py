@@ -17,7 +17,7 @@ from modelspec.lower.parse import unused_layers
 from modelspec.passes.graph import check_graph
 from modelspec.passes.result import Result
 from modelspec.passes.shapes import infer_shapes
-from modelspec.passes.state import check_state
+from modelspec.passes.state import check_index_ranges, check_state
 from modelspec.passes.training import check_callback_paths, check_losses, check_training
 from modelspec.passes.weights import check_weights
 
@@ -93,6 +93,12 @@ def _shapes(result: Result) -> list[Diagnostic]:
     return diags
 
 
+def _indices(result: Result) -> list[Diagnostic]:
+    return check_index_ranges(
+        result.spec, result.graph, result.shapes, skip_layers=result.skip_layers
+    )
+
+
 def _training(result: Result) -> list[Diagnostic]:
     return check_training(result.spec)
 
@@ -128,6 +134,7 @@ PASSES: tuple[Pass, ...] = (
     _custom,  # the custom: declarations
     _state,  # preprocessing state, given or learned by adapt
     _shapes,  # every tensor's shape, every layer's parameters (ShapeFacts)
+    _indices,  # lookups' indices against the input_dim of the embeddings they feed
     _training,  # compile, optimizer, metrics
     _losses,  # each output's loss against its activation and shape
     _callbacks,  # where callbacks may write

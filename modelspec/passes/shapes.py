@@ -20,9 +20,10 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelspec.catalog import LAYER_TYPES
+from modelspec.catalog import type_of
 from modelspec.catalog.base import INTS, MAX_DIM, Shape, ShapeError, SizeOverflow, fmt_shape
 from modelspec.catalog.calls import CallArg, call_of
+from modelspec.catalog.ops import OpType, result_dtype
 from modelspec.errors import ERROR, WARNING, Diagnostic, did_you_mean
 from modelspec.ir import Call, Spec, TensorRef
 from modelspec.passes.graph import GraphFacts
@@ -126,7 +127,10 @@ def infer_shapes(
         layer = spec.layers.get(call.layer)
         if layer is None or layer.name in skip_layers:
             continue
-        lt = LAYER_TYPES.get(layer.type)
+        lt = type_of(layer.type)
+        if isinstance(lt, OpType):
+            _op_call(lt, layer, call, graph, facts, diags)
+            continue
         if lt is None:
             if layer.type in spec.custom:
                 total = _custom_call(
@@ -214,6 +218,56 @@ def infer_shapes(
         )
         facts.output_dtypes[output.name] = _pick(ref, facts.dtypes.get(ref.name), "", [])
     return facts, diags
+
+
+def _op_call(op: OpType, layer: Any, call: Call, graph: GraphFacts, facts: ShapeFacts,
+             diags: list[Diagnostic]) -> None:  # fmt: skip
+    """One op step: its operands' shapes and dtypes (a number is a scalar of a weak
+    type, :func:`~modelspec.catalog.ops.result_dtype`) through the op's rules."""
+    what = f"op `{op.name}` in step '{call.step}'"
+    shapes: list[Any] = []
+    dtypes: list[Any] = []
+    names: list[str] = []
+    for operand in call.operands:
+        if isinstance(operand, TensorRef):
+            shapes.append(_pick(operand, facts.tensors.get(operand.name), what, diags))
+            dtypes.append(_pick(operand, facts.dtypes.get(operand.name), what, []))
+            names.append(_display(operand, graph))
+        else:
+            shapes.append(())
+            dtypes.append(type(operand))
+            names.append(repr(operand))
+    if any(s is None for s in shapes):
+        return
+    strings = [n for n, d in zip(names, dtypes) if d == "string"]
+    if strings:
+        diags.append(
+            Diagnostic.at(
+                ERROR,
+                "MS315",
+                f"{what} computes on numbers; its input '{strings[0]}' is a string",
+                call.source,
+                "map strings to numbers first (StringLookup, TextVectorization, Hashing)",
+            )
+        )
+        return
+    kw = op.resolve(layer.kwargs)
+    try:
+        out = op.shape(kw, shapes)
+        _dims_fit(out)
+    except ShapeError as exc:
+        diags.append(
+            Diagnostic.at(
+                ERROR, exc.code, f"{what} {exc.render(shapes, names)}", call.source, exc.hint
+            )  # fmt: skip
+        )
+        return
+    facts.call_inputs[call.output] = [s for s, o in zip(shapes, call.operands)
+                                      if isinstance(o, TensorRef)]  # fmt: skip
+    facts.params[layer.name] = (0, 0)
+    facts.model_params[layer.name] = (0, 0)
+    facts.tensors[call.output] = out
+    facts.dtypes[call.output] = result_dtype(op, kw, dtypes)
 
 
 def _custom_call(ct: Any, layer: Any, call: Call, graph: GraphFacts, facts: ShapeFacts,

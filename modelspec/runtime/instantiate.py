@@ -17,6 +17,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from modelspec.catalog.ops import OPS, parse_index
 from modelspec.ir import TensorArg
 from modelspec.lower.plan import Ctor, Plan
 from modelspec.runtime.quiet import quiet_import
@@ -57,6 +58,20 @@ def make(value: Any) -> Any:
     if isinstance(value, tuple):
         return tuple(make(v) for v in value)
     return value
+
+
+def _op(ctor: Ctor, operands: list[Any]) -> Any:
+    """An op step on Keras tensors, as the generated module writes it: ``keras.ops.NAME``
+    (a name in the catalogue, which ``Ctor`` checked), or ``x[...]`` for ``get_item``."""
+    import keras
+
+    kwargs = dict(ctor.kwargs)
+    if ctor.cls == "get_item":
+        index = parse_index(kwargs.pop("index"))
+        return operands[0][index[0] if len(index) == 1 else index]
+    if OPS[ctor.cls].operands == "list":
+        operands = [operands]
+    return getattr(keras.ops, ctor.cls)(*operands, **kwargs)
 
 
 def _input(inp: Any) -> Any:
@@ -162,6 +177,9 @@ def _level(form: str, name: str, inputs: Any, layers: Any, calls: Any, models: d
         return value
 
     for c in calls:
+        if c.style == "op":
+            tensors[c.output] = _op(layers[c.layer].ctor, [argument(v) for v in c.operands])
+            continue
         layer = models.get(c.layer) or shared.get(c.layer) or make(layers[c.layer].ctor)
         args = [tensor(n, i) for n, i in c.inputs]
         kwargs = {k: argument(v) for k, v in c.kwargs}

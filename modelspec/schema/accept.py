@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from modelspec.catalog import LAYER_TYPES
+from modelspec.catalog.ops import OPS
 from modelspec.schema.build import build_schema
 
 
@@ -61,10 +62,16 @@ def schemas() -> tuple[dict[str, Any], dict[str, Any], dict[str, dict[str, Any]]
     props["layers"] = {"type": "object"}
     props["graph"] = {"type": "object", "minProperties": 1}
     root = _inline_refs(schema, defs)
-    step = _inline_refs(defs["step"], defs)
+    step = _inline_refs(defs["graph_step"], defs)
     per_type = {name: _inline_refs(defs[f"layer.{name}"], defs) for name in LAYER_TYPES}
     per_type[CUSTOM_USE] = _inline_refs(defs["custom_layer_use"], defs)
+    per_type.update({op_key(name): _inline_refs(defs[f"op.{name}"], defs) for name in OPS})
     return root, step, per_type
+
+
+def op_key(name: str) -> str:
+    """The key of an op step's schema among the per-type ones (not a layer type's name)."""
+    return f"<op {name}>"
 
 
 # The key of a custom layer's schema among the catalogue's (not a name a type can have).
@@ -221,7 +228,11 @@ def document_accepted(data: Any) -> bool:
                 return False
     graph = data.get("graph")
     for entry in graph.values() if isinstance(graph, dict) else ():
-        if not plain_step(entry) and not _accepts(step, entry):
+        if plain_step(entry):
+            continue
+        if not _accepts(step, entry):
+            return False
+        if "op" in entry and not _accepts(per_type[op_key(entry["op"])], entry):
             return False
     stack = [layer for _, layer in layer_dicts(data)]
     seen: set[str] = set()

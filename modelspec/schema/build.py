@@ -23,8 +23,10 @@ from modelspec.catalog import LAYER_TYPES, custom
 from modelspec.catalog import training as tc
 from modelspec.catalog.base import DTYPES, INITIALIZER_OBJECTS, LAYER_REF, Kwarg
 from modelspec.catalog.calls import INPUT_NAMES
+from modelspec.catalog.ops import OPS
 
 NAMED_INPUTS = "#/$defs/named_inputs"
+GRAPH_STEP = "#/$defs/graph_step"
 SCHEMA_ID = "https://modelspec.dev/schemas/modelspec-1.schema.json"
 CUSTOM_NAME = "^[A-Za-z_][A-Za-z0-9_]*$"
 
@@ -77,6 +79,50 @@ def _typed_union(
     return union, defs
 
 
+_OPERANDS = {
+    "one": {"$ref": "#/$defs/tensor_ref"},
+    "index": {"$ref": "#/$defs/tensor_ref"},
+    "list": {"type": "array", "items": {"$ref": "#/$defs/tensor_ref"}, "minItems": 1},
+}
+
+
+def _op_union() -> tuple[dict[str, Any], dict[str, Any]]:
+    """``{op: NAME, to: ..., **keywords}`` steps: the dispatching def and one per op."""
+    defs = {}
+    for name, op in OPS.items():
+        if op.operands == "two":
+            item = {"$ref": "#/$defs/tensor_ref"}
+            if op.numbers:
+                item = {"anyOf": [item, {"type": "number"}]}
+            to = {"type": "array", "items": item, "minItems": 2, "maxItems": 2,
+                  "description": "The two operands, each a tensor or a number."}  # fmt: skip
+        else:
+            to = dict(_OPERANDS[op.operands])
+            to["description"] = (
+                "The tensors to join." if op.operands == "list" else "The input tensor."
+            )
+        defs[f"op.{name}"] = _object(
+            op.kwargs,
+            extra={"op": {"const": name, "description": op.doc}, "to": to},
+            doc=op.doc,
+        )
+        defs[f"op.{name}"]["required"] = ["op", "to", *defs[f"op.{name}"].get("required", [])]
+    union = {
+        "type": "object",
+        "description": "A step that calls one of the safe `keras.ops` functions.",
+        "required": ["op", "to"],
+        "properties": {"op": {"enum": list(OPS)}},
+        "allOf": [
+            {
+                "if": {"properties": {"op": {"const": name}}, "required": ["op"]},
+                "then": {"$ref": f"#/$defs/op.{name}"},
+            }
+            for name in OPS
+        ],
+    }
+    return union, defs
+
+
 def build_schema(*, dispatch: bool = True) -> dict[str, Any]:
     """The JSON Schema (2020-12) of a modelspec v1 document.
 
@@ -101,6 +147,9 @@ def build_schema(*, dispatch: bool = True) -> dict[str, Any]:
     }
     if not dispatch:
         del layer_union["allOf"]
+    op_union, op_defs = _op_union()
+    if not dispatch:
+        del op_union["allOf"]
     loss_union, loss_defs = _typed_union("loss", tc.LOSS_CLASSES)
     opt_union, opt_defs = _typed_union("optimizer", tc.OPTIMIZERS)
     cb_union, cb_defs = _typed_union("callback", tc.CALLBACKS)
@@ -350,6 +399,14 @@ def build_schema(*, dispatch: bool = True) -> dict[str, Any]:
         },
     }
     defs.update(layer_defs)
+    defs["op_step"] = op_union
+    defs.update(op_defs)
+    defs["graph_step"] = {
+        "description": "One tensor of the graph: layers applied to `to`, or an op (`op:`).",
+        "if": {"type": "object", "required": ["op"]},
+        "then": {"$ref": "#/$defs/op_step"},
+        "else": {"$ref": "#/$defs/step"},
+    }
     defs.update(loss_defs)
     defs.update(opt_defs)
     defs.update(cb_defs)
@@ -379,7 +436,7 @@ def build_schema(*, dispatch: bool = True) -> dict[str, Any]:
             "layers": {**name_map, "additionalProperties": {"$ref": LAYER_REF}},
             "graph": {
                 **name_map,
-                "additionalProperties": {"$ref": "#/$defs/step"},
+                "additionalProperties": {"$ref": GRAPH_STEP},
                 "minProperties": 1,
             },
             "sequential": {

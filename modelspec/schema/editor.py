@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from modelspec.catalog.ops import OPS
 from modelspec.compose.syntax import (
     APPLY_STEP_FIELDS,
     BLOCK_FIELDS,
@@ -72,6 +73,8 @@ def editor_schema() -> dict[str, Any]:
     }
     apply_step = defs["step"]
     apply_step["properties"].update(APPLY_STEP_FIELDS)
+    for name in OPS:  # an op step may be repeated or dropped too
+        defs[f"op.{name}"]["properties"].update(APPLY_STEP_FIELDS)
     # A block step's `to` lists the block's inputs in order: a tensor or a list, not names.
     to = dict(apply_step["properties"]["to"])
     to["anyOf"] = [a for a in to["anyOf"] if a != {"$ref": NAMED_INPUTS}]

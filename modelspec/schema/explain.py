@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from modelspec.catalog import LAYER_TYPES
 from modelspec.catalog.base import DTYPE_ALIASES, DTYPES
 from modelspec.catalog.keras_layers import KERAS_ALIASES, KERAS_LAYERS, NOT_IN_A_MODEL
+from modelspec.catalog.ops import OPS
+from modelspec.catalog.ops import REFUSED as REFUSED_OPS
 from modelspec.errors import Diagnostic, closest, cut_list, did_you_mean
 from modelspec.source.document import Document
 
@@ -83,6 +85,18 @@ _KERAS_ONLY = tuple(name for name in KERAS_LAYERS if name not in LAYER_TYPES)
 _EXPORTED_AS = {cls: name for name, cls in KERAS_ALIASES.items() if cls not in KERAS_LAYERS}
 
 
+def unknown_op(doc: Document, path: tuple, name: str) -> list[Diagnostic]:
+    """MS105 for the op step at ``path``, whose ``op`` is not in the set: what to write
+    instead where modelspec knows (``arange``), else the closest names."""
+    where = (*path, "op")
+    message = f"unknown op '{name}' in {describe(path)}: not one of the ops a spec may call"
+    hint = REFUSED_OPS.get(name.removeprefix("keras.ops.").removeprefix("ops."))
+    if hint is None:
+        close = closest(name.removeprefix("keras.ops."), list(OPS))
+        hint = f"did you mean '{close[0]}'?" if close else "docs/spec.md (Ops) lists them"
+    return [doc.diagnostic("MS105", message, where, hint=hint)]
+
+
 def unknown_type(doc: Document, path: tuple, type_name: str) -> list[Diagnostic]:
     """MS105 for the layer at ``path``, whose ``type`` the catalogue lacks: Keras's other
     name for a type, a Keras layer modelspec does not support, or a misspelling."""
@@ -109,7 +123,8 @@ def unknown_type(doc: Document, path: tuple, type_name: str) -> list[Diagnostic]
     if type_name == "Lambda":
         message = f"unknown layer type 'Lambda' in {describe(path)}: a spec holds no Python code"
         hint = (
-            "write the function as a layer class in a module of your own and declare it "
+            "write the function as steps that call ops (`{op: multiply, to: [x, 0.5]}`, "
+            "docs/spec.md, Ops), or as a layer class in a module of your own declared "
             "under `custom:` (docs/spec.md, Custom layers)"
         )
         return [doc.diagnostic("MS105", message, where, hint=hint)]

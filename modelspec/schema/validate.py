@@ -13,6 +13,7 @@ import functools
 import json
 from typing import Any
 
+from modelspec.catalog.ops import OPS
 from modelspec.errors import Diagnostic
 from modelspec.schema.accept import (
     custom_names,
@@ -20,11 +21,19 @@ from modelspec.schema.accept import (
     held_layers,
     layer_dicts,
     nested_kwargs,
+    op_key,
     plain_step,
     schema_key,
     schemas,
 )
-from modelspec.schema.explain import describe, json_type, show, translate, unknown_type
+from modelspec.schema.explain import (
+    describe,
+    json_type,
+    show,
+    translate,
+    unknown_op,
+    unknown_type,
+)
 from modelspec.source.document import Document
 
 # Every error past this many is counted, not explained: a spec with 100,000 bad
@@ -111,8 +120,15 @@ def _validate(doc: Document) -> list[Diagnostic]:
     if isinstance(graph, dict):
         for name, step in graph.items():
             if isinstance(step, dict) and not plain_step(step):
+                op = step.get("op")
+                if isinstance(op, str) and op not in OPS:
+                    out.extend(unknown_op(doc, ("graph", name), op))
+                    continue
                 for error in step_validator.iter_errors(step):
                     out.extend(translate(doc, error, ("graph", name)))
+                if isinstance(op, str):  # each op's keywords, by a dict lookup
+                    for error in per_type[op_key(op)].iter_errors(step):
+                        out.extend(translate(doc, error, ("graph", name)))
                 if len(out) >= MAX_SCHEMA_ERRORS:
                     return out
     stack = list(layer_dicts(doc.data))
