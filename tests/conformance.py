@@ -42,6 +42,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelspec.catalog.ops import op_of
 from modelspec.check import Result, check_text
 from modelspec.emit.summary import summary_json
 from modelspec.importer import ImportResult, check_imported, import_config
@@ -140,9 +141,12 @@ def keras_facts(model: Any) -> dict[str, tuple]:
     return out
 
 
-def op_facts(model: Any) -> dict[str, list]:
-    """Per ``keras.ops`` call of a model (written as a catalogue layer): output shapes."""
+def op_facts(model: Any) -> dict[str, tuple[str | None, list]]:
+    """Per ``keras.ops`` call of a model: the spec's op it is (None for one outside the
+    set), and its output shapes."""
     import keras
+
+    from modelspec.importer.ops import BY_CLASS
 
     out = {}
     for op in _graph(model).operations:
@@ -150,7 +154,8 @@ def op_facts(model: Any) -> dict[str, list]:
             continue
         shapes = [[None if d is None else int(d) for d in n.outputs[0].shape]
                   for n in op._inbound_nodes]  # fmt: skip
-        out[op.name] = sorted(shapes, key=repr)
+        spec_op = BY_CLASS.get((type(op).__module__, type(op).__name__))
+        out[op.name] = (spec_op.name if spec_op else None, sorted(shapes, key=repr))
     return out
 
 
@@ -302,13 +307,25 @@ def _prove(proof: Proof, model: Any, file: str, project: Any, via: str, atol: fl
                         sorted(layer["output_shapes"], key=repr))
         for layer in summary["layers"]
     }  # fmt: skip
-    # A keras.ops call is written as a layer without weights, under the op's name; the
-    # ops that compute masks are left out (the spec propagates masks itself).
-    for name, shapes in op_facts(model).items():
+    # A keras.ops call is an op step, or a layer without weights under the op's name
+    # (see the note on ops as layers in modelspec/importer/calls.py); the ops that
+    # compute masks are left out (the spec propagates masks itself). Keras names an op
+    # step's operation when the model is built, counting the ops of its session, so
+    # each is matched with one of Keras's ops by what it computes, and its shapes.
+    steps = {n: ours.pop(n) for n in [n for n, f in ours.items() if op_of(f[0])]}
+    left = []
+    for name, (spec_op, shapes) in op_facts(model).items():
         if name in ours and ours[name][1:] != (0, 0, shapes):
             raise ProofFailure("summary", "differs", f"keras.ops call '{name}': spec "
                                f"{ours[name][1:]}, Keras {(0, 0, shapes)}")  # fmt: skip
-        ours.pop(name, None)
+        if ours.pop(name, None) is None:
+            left.append((spec_op, shapes))
+    for name, (kind, params, trainable, shapes) in steps.items():
+        fact = (op_of(kind).name, shapes)
+        if (params, trainable) != (0, 0) or fact not in left:
+            raise ProofFailure("summary", "differs", f"op step '{name}': spec {kind} "
+                               f"{shapes}, no such keras.ops call in Keras")  # fmt: skip
+        left.remove(fact)
     theirs = keras_facts(model)
     if ours != theirs:
         raise ProofFailure("summary", "differs", _differences(ours, theirs))

@@ -391,6 +391,22 @@ def test_an_op_as_a_layer_named_as_the_spec_names_its_ops_is_an_op_step():
     assert doc["layers"] == {"add": {"type": "Rescaling", "scale": 1.0, "offset": 1.0}}
 
 
+def test_ms605_a_layer_named_as_keras_names_the_spec_s_ops():
+    """Keras names each op step's operation when the spec is built (``multiply``,
+    ``multiply_1``, ...), so a layer or input may not have one of those names."""
+    config = model(
+        X, input_entry("col", [3, 1]), dense("multiply_1", 4, "x"),
+        op("Multiply", "multiply", tensor("multiply_1", [None, 3, 4]), tensor("col", [None, 3, 1])),
+    )  # fmt: skip
+    d = only(import_config(config), "MS605")
+    assert d.message == (
+        "layer name 'multiply_1' is one Keras gives to the model's `multiply` ops (multiply, "
+        "multiply_1, ...), which a spec builds under Keras's names"
+    )
+    assert d.hint == "rename the layer in Keras and save the model again"
+    assert d.json_path == "$.config.layers[2].name"
+
+
 def test_mask_ops_are_still_left_out_even_those_of_the_set():
     """A merge of masked tensors makes Keras record ExpandDims and Concatenate (ops of
     the set) and All for the mask: left out, as the spec propagates masks."""
@@ -484,18 +500,24 @@ def case_model(keras: Any, name: str) -> Any:
     """A model of one call of op ``name`` (:data:`CASES`), on the inputs it reads."""
     inputs = {n: keras.Input(shape, dtype=dtype, name=n) for n, (shape, dtype) in INPUTS.items()}
     out = CASES[name][0](keras.ops, inputs)
-    used = [n for n in INPUTS if f"'{n}'" in repr(CASES[name][1]["to"])]
-    return keras.Model([inputs[n] for n in used], out, name=f"op_{name}")
+    used = [inputs[n] for n in INPUTS if f"'{n}'" in repr(CASES[name][1]["to"])]
+    return keras.Model(used[0] if len(used) == 1 else used, out, name=f"op_{name}")
 
 
 @pytest.mark.keras
 @pytest.mark.parametrize("name", sorted(OPS))
 def test_every_op_imports_from_keras(keras, name: str):
-    config = json.loads(case_model(keras, name).to_json())
-    graph = steps(config)
+    """The step written, and the proof that it is Keras's model: it lints, its summary
+    is Keras's, it builds, and it gives Keras's outputs."""
+    from tests.conformance import prove_import
+
+    built = case_model(keras, name)
+    graph = steps(json.loads(built.to_json()))
     (step,) = graph.values()
     assert step == {"op": name, **CASES[name][1]}
     assert list(graph) == [OPS[name].keras_name]  # Keras names the op as the spec does
+    proof = prove_import(built)
+    assert proof.ok, proof.failure
 
 
 @pytest.mark.keras
@@ -506,7 +528,8 @@ def test_python_operators_record_the_same_ops(keras):
     w = keras.Input((4, 2), name="w")
     outs = {"plus": ids + 1, "times": 2 * ids, "neg": -h, "squared": h**2, "at": h @ w,
             "first": h[:, 0], "bcast": h + col, "ratio": h / 3.0, "size": abs(h)}  # fmt: skip
-    result = imported(json.loads(keras.Model([ids, h, col, w], outs).to_json()))
+    built = keras.Model([ids, h, col, w], outs)
+    result = imported(json.loads(built.to_json()))
     graph = result.doc["graph"]
     got = {out: graph[spec["from"]] for out, spec in result.doc["outputs"].items()}
     assert got == {
@@ -520,6 +543,10 @@ def test_python_operators_record_the_same_ops(keras):
         "ratio": {"op": "divide", "to": ["h", 3.0]},
         "size": {"op": "abs", "to": "h"},
     }
+    from tests.conformance import prove_import
+
+    proof = prove_import(built)
+    assert proof.ok, proof.failure
 
 
 @pytest.mark.keras
@@ -535,11 +562,31 @@ def test_constants_keras_writes(keras):
         {"op": "maximum", "to": ["x", 2.0]}, {"op": "minimum", "to": ["x", 3.0]},
         {"op": "power", "to": ["x", 3]},
     ]  # fmt: skip
+    from tests.conformance import prove_import
+
+    proof = prove_import(keras.Model(x, outs))
+    assert proof.ok, proof.failure
     for bad, shown in ((x + np.arange(4.0), "a constant array of shape (4,)"),
                        (x + ops.arange(4, dtype="float32"), "a constant array of shape (4,)"),
                        (x * True, "the boolean constant True")):  # fmt: skip
         d = only(import_config(json.loads(keras.Model(x, bad).to_json())), "MS612")
         assert f"takes {shown} as an operand" in d.message
+
+
+@pytest.mark.keras
+def test_an_op_as_a_layer_that_would_clash_from_keras(keras):
+    from tests.conformance import prove_import
+
+    x = keras.Input((3, 4), name="x")
+    col = keras.Input((3, 1), name="col")
+    built = keras.Model([x, col], (x * col) * 0.5 + 1.0)
+    proof = prove_import(built)
+    assert proof.ok, proof.failure
+    assert proof.result.doc["layers"] == {"add": {"type": "Rescaling", "scale": 1.0,
+                                                  "offset": 1.0}}  # fmt: skip
+    assert [s.get("op") for s in proof.result.doc["graph"].values()] == [
+        "multiply", "multiply", None
+    ]  # fmt: skip
 
 
 @pytest.mark.keras

@@ -293,19 +293,30 @@ def _unclash(ctx: Context, layers: Mapping[str, LayerInfo]) -> None:
     """An op written as a layer (see the note on ops as layers) under a name that Keras
     gives the spec's op steps of that op (``multiply_1`` beside ``{op: multiply}``) is
     an op step too: the spec builds its ops under Keras's own names, which no layer may
-    take."""
+    take. Any other layer or input under such a name is MS605."""
     while True:
-        ops = {op.keras_name for i in layers.values() if (op := op_of(i.type or ""))}
+        ops = sorted({op.keras_name for i in layers.values() if (op := op_of(i.type or ""))})
         if not ops:
             return
-        taken = re.compile(rf"(?:{'|'.join(map(re.escape, sorted(ops)))})(?:_[0-9]+)?\Z")
+        taken = re.compile(rf"({'|'.join(map(re.escape, ops))})(?:_[0-9]+)?\Z")
         clash = [
             i
             for i in layers.values()
             if i.kind == "layer" and i.nodes and i.nodes[0].raw is not None and taken.match(i.name)
         ]
         if not clash:
-            return
+            break
         for info in clash:
             info.kwargs = {}
             read_op(ctx, info)
+    for info in layers.values():
+        m = taken.match(info.name) if info.kind in ("input", "layer", "model") else None
+        if m is not None and (info.nodes or info.kind == "input"):
+            what = "input" if info.kind == "input" else "layer"
+            ctx.error(
+                "MS605",
+                f"{what} name '{info.name}' is one Keras gives to the model's `{m[1]}` ops "
+                f"({m[1]}, {m[1]}_1, ...), which a spec builds under Keras's names",
+                (*info.path, "name"),
+                f"rename the {what} in Keras and save the model again",
+            )
