@@ -15,7 +15,9 @@ The corpus:
 - the example specs, built the same way: the other ``specs/*.yaml`` (decoders with causal
   and grouped-query attention, a seq2seq model started from its encoder's states, ...)
   and the test specs of the newer layer families (:data:`EXAMPLE_TEST_SPECS`);
-- the Keras Functional API guide's models (:data:`tests.conformance.GUIDE_MODELS`).
+- the Keras Functional API guide's models (:data:`tests.conformance.GUIDE_MODELS`);
+- models that compute with ``keras.ops`` (:data:`tests.conformance.OPS_MODELS`): token
+  positions counted with ``cumsum``, a siamese distance, attention written with ops.
 
 Each model goes through :func:`tests.conformance.prove_import`, the proof the tests
 run: export (``model.to_json()``), import, lint, summary equal to Keras, build
@@ -63,6 +65,7 @@ from common import loadavg, log, machine  # noqa: E402
 from tests.conformance import (  # noqa: E402
     CI_APPLICATIONS,
     GUIDE_MODELS,
+    OPS_MODELS,
     STAGES,
     Proof,
     application_modules,
@@ -95,7 +98,7 @@ class Entry:
     """One model of the corpus: how to build it in Keras, and what to allow."""
 
     name: str
-    group: str  # "applications", "seeds", "guide", "examples"
+    group: str  # "applications", "seeds", "guide", "ops", "examples"
     build: Callable[[Any], Any]  # keras -> keras.Model
     allow_modules: tuple[str, ...] = ()
 
@@ -193,6 +196,7 @@ def corpus(keras: Any, args: argparse.Namespace) -> list[Entry]:
         apps = [application(name, small) for name in application_names(keras)]
     seeds = [seed(p) for p in sorted(ROOT.glob("specs/seed_*.yaml"))]
     guide = [Entry(name, "guide", build) for name, build in GUIDE_MODELS.items()]
+    ops = [Entry(name, "ops", build) for name, build in OPS_MODELS.items()]
     examples = [
         seed(p, "examples")
         for p in sorted(ROOT.glob("specs/*.yaml"))
@@ -200,7 +204,7 @@ def corpus(keras: Any, args: argparse.Namespace) -> list[Entry]:
     ]  # an application
     examples += [seed(ROOT / "tests" / "specs" / f"{n}.yaml", "examples")
                  for n in EXAMPLE_TEST_SPECS]  # fmt: skip
-    entries = [*apps, *seeds, *guide, *examples]
+    entries = [*apps, *seeds, *guide, *ops, *examples]
     if args.only:
         known = {e.name.lower(): e for e in entries}
         if not args.quick:  # --only may name an application outside the CI subset

@@ -495,6 +495,57 @@ def siamese_tower(keras: Any) -> Any:
     return keras.Model([left, right], out, name="siamese")
 
 
+# --- the corpus: models that compute with keras.ops -------------------------------------
+
+
+def token_positions(keras: Any) -> Any:
+    """Token and position embeddings, the positions counted from the tokens:
+    ``cumsum(ones_like(tokens), axis=1) - 1`` (``keras.ops.arange`` would be a constant,
+    and its Embedding left out of the model)."""
+    layers, ops = keras.layers, keras.ops
+    tokens = keras.Input(shape=(12,), dtype="int32", name="tokens")
+    positions = ops.cumsum(ops.ones_like(tokens), axis=1) - 1
+    x = layers.Add(name="embedded")([layers.Embedding(100, 16, name="token_embedding")(tokens),
+                                     layers.Embedding(12, 16, name="position_embedding")(positions)])  # fmt: skip
+    x = layers.GlobalAveragePooling1D(name="pool")(x)
+    return keras.Model(tokens, layers.Dense(2, name="logits")(x), name="token_positions")
+
+
+def siamese_distance(keras: Any) -> Any:
+    """One tower for two inputs, and the Euclidean distance of their embeddings:
+    ``sqrt(sum(square(a - b), axis=-1, keepdims=True))``."""
+    layers, ops = keras.layers, keras.ops
+    tower = [layers.Dense(16, activation="relu", name="hidden"), layers.Dense(8, name="embed")]
+    left = keras.Input(shape=(10,), name="left")
+    right = keras.Input(shape=(10,), name="right")
+    a, b = left, right
+    for layer in tower:
+        a, b = layer(a), layer(b)
+    distance = ops.sqrt(ops.sum(ops.square(a - b), axis=-1, keepdims=True))
+    score = layers.Dense(1, activation="sigmoid", name="score")(ops.exp(-distance))
+    return keras.Model([left, right], score, name="siamese_distance")
+
+
+def ops_attention(keras: Any) -> Any:
+    """Self-attention written with ops: ``softmax(q @ k^T / sqrt(d)) @ v``, a residual
+    add, and the first position's vector (``h[:, 0]``) to a classifier."""
+    import math
+
+    layers, ops = keras.layers, keras.ops
+    x = keras.Input(shape=(10, 12), name="sequence")
+    q, k, v = (layers.Dense(12, name=n)(x) for n in ("query", "key", "value"))
+    scores = ops.matmul(q, ops.transpose(k, (0, 2, 1))) / math.sqrt(12)
+    attended = ops.matmul(ops.softmax(scores, axis=-1), v)
+    h = layers.LayerNormalization(name="norm")(x + attended)
+    return keras.Model(x, layers.Dense(3, name="classes")(h[:, 0]), name="ops_attention")
+
+
+OPS_MODELS: dict[str, Callable[[Any], Any]] = {
+    "token_positions": token_positions,
+    "siamese_distance": siamese_distance,
+    "ops_attention": ops_attention,
+}
+
 GUIDE_MODELS: dict[str, Callable[[Any], Any]] = {
     "ticket_classifier": ticket_classifier,
     "toy_resnet": toy_resnet,

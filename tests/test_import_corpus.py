@@ -52,7 +52,7 @@ def test_the_corpus_script_prints_a_table(tmp_path: Path):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "import_corpus.py"), "--only",
-         "seed_001_mlp", "toy_resnet", "--markdown", str(out)],
+         "seed_001_mlp", "toy_resnet", "ops_attention", "--markdown", str(out)],
         capture_output=True, text=True, cwd=ROOT, env=env, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -60,18 +60,42 @@ def test_the_corpus_script_prints_a_table(tmp_path: Path):
     assert text.startswith("# The import corpus")
     rows = [line for line in text.splitlines() if line.startswith("| seed_001_mlp |")]
     assert len(rows) == 1 and "| proven |" in rows[0]
-    assert "| toy_resnet |" in text and "2 of 2 models proven" in text
+    assert "| toy_resnet |" in text and "3 of 3 models proven" in text
+    # Op steps, through `modelspec import` as a whole process too.
+    rows = [line for line in text.splitlines() if line.startswith("| ops_attention |")]
+    assert len(rows) == 1 and "| proven |" in rows[0]
+
+
+def corpus_module():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import import_corpus
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    return import_corpus
+
+
+@pytest.mark.keras
+def test_the_corpus_proves_the_models_written_with_ops(keras):
+    """The corpus's ops group: import writes op steps, and the spec is Keras's model
+    (lint, summary, the module `modelspec build` writes, the same outputs)."""
+    from tests.conformance import OPS_MODELS, prove_import
+
+    args = argparse.Namespace(small=True, quick=True, only=None)
+    entries = [e for e in corpus_module().corpus(keras, args) if e.group == "ops"]
+    assert [e.name for e in entries] == list(OPS_MODELS)
+    for entry in entries:
+        keras.backend.clear_session()
+        proof = prove_import(entry.build(keras), via="module")
+        assert proof.ok, (entry.name, proof.failure)
+        assert any("op" in step for step in proof.result.doc["graph"].values())
 
 
 @pytest.mark.keras
 def test_the_corpus_proves_the_example_specs_string_inputs_included(keras):
     """The corpus's examples group: specs built to Keras and proven back, strings fed as
     words to the models that read them, random augmentation layers included."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import import_corpus
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    import_corpus = corpus_module()
     from tests.conformance import prove_import
 
     names = {"gpt_decoder", "llama_decoder", "seq2seq", "image_classifier", "text_classifier",
