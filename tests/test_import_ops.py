@@ -617,3 +617,25 @@ def test_mask_ops_from_keras_are_left_out(keras):
     doc = imported(config).doc
     assert all("op" not in step for step in doc["graph"].values())
     assert list(doc["layers"]) == ["emb", "both", "rnn"]
+
+
+@pytest.mark.keras
+def test_a_nested_model_of_ops_is_a_block_with_op_steps(keras):
+    from tests.conformance import prove_import
+
+    ops = keras.ops
+    v = keras.Input((6,), name="v")
+    h = keras.layers.Dense(4, name="proj")(v)
+    length = keras.Model(v, ops.sqrt(ops.sum(ops.square(h), axis=-1, keepdims=True)),
+                         name="length")  # fmt: skip
+    decay = keras.Model(v, ops.exp(-v), name="decay")  # ops only: a block without layers
+    a, b = keras.Input((6,), name="a"), keras.Input((6,), name="b")
+    both = keras.layers.Concatenate(name="both")([length(a), length(decay(b))])
+    proof = prove_import(keras.Model([a, b], both, name="outer"))
+    assert proof.ok, proof.failure
+    blocks = proof.result.doc["blocks"]
+    assert blocks["length"]["graph"]["sum"] == {"op": "sum", "to": "square", "axis": -1,
+                                                "keepdims": True}  # fmt: skip
+    assert "layers" not in blocks["decay"]
+    assert blocks["decay"]["graph"] == {"negative": {"op": "negative", "to": "v"},
+                                        "exp": {"op": "exp", "to": "negative"}}  # fmt: skip

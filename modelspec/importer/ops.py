@@ -116,8 +116,9 @@ def refuse(ctx: Context, info: LayerInfo) -> None:
 
 
 def _nearest(name: str) -> str | None:
-    """ "did you mean 'relu'?" for ``relu6``. An op's name in a config is Keras's own,
-    never a typo, so only a near name is worth showing: ``einsum`` is not ``sum``."""
+    """The hint "did you mean 'relu'?" for ``relu6``. An op's name in a config is
+    Keras's own, never a typo, so only a near name is worth showing: ``einsum`` is not
+    ``sum``."""
     close = difflib.get_close_matches(name, OPS, n=1, cutoff=NEAR)
     return f"did you mean '{close[0]}'?" if close else None
 
