@@ -344,3 +344,48 @@ def test_equiv_proves_the_generated_and_direct_builds_identical(tmp_path):
     )  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr
     assert "verdict: identical" in run.stdout
+
+
+def _doc_examples() -> list[str]:
+    doc = (ROOT / "docs" / "spec.md").read_text(encoding="utf-8")
+    section = doc.split("### Ops", 1)[1].split("\n## ", 1)[0]
+    return [block.split("```", 1)[0] for block in section.split("```yaml\n")[1:]]
+
+
+def test_the_docs_examples_lint_clean():
+    whole, positions, sampling = _doc_examples()
+    result = check_text(whole, "spec.md.yaml")
+    assert result.ok and not result.diagnostics, [d.format() for d in result.diagnostics]
+    for steps, inputs in ((positions, "tokens: {shape: [8], dtype: int32}"),
+                          (sampling, "mean: {shape: [4]}\n  log_var: {shape: [4]}")):  # fmt: skip
+        steps = "\n".join("  " + line.strip() for line in steps.strip().splitlines())
+        last = steps.strip().splitlines()[-1].split(":")[0].strip()
+        text = f"modelspec: 1\nname: m\nseed: 1\ninputs:\n  {inputs}\ngraph:\n{steps}\n"
+        text += f"outputs:\n  y: {{from: {last}}}\n"
+        result = check_text(text, "s.yaml")
+        assert result.ok and not result.diagnostics, [d.format() for d in result.diagnostics]
+
+
+@pytest.mark.keras
+def test_the_sampling_recipe_draws_in_training_and_gives_the_mean_otherwise(tmp_path):
+    np = pytest.importorskip("numpy")
+    from modelspec.api import build_model
+
+    sampling = _doc_examples()[2]
+    steps = "\n".join("  " + line.strip() for line in sampling.strip().splitlines())
+    spec = tmp_path / "vae.yaml"
+    spec.write_text(
+        "modelspec: 1\nname: m\nseed: 1\ninputs:\n  mean: {shape: [4]}\n  log_var: {shape: [4]}\n"
+        f"graph:\n{steps}\noutputs:\n  z: {{from: z}}\n",
+        encoding="utf-8",
+    )
+    model = build_model(spec)
+    mean = np.arange(8, dtype="float32").reshape(2, 4)
+    log_var = np.full((2, 4), np.log(4.0), dtype="float32")  # std 2
+    inputs = {"mean": mean, "log_var": log_var}
+    np.testing.assert_array_equal(model.predict(inputs, verbose=0), mean)
+    drawn = np.asarray(model(inputs, training=True))
+    assert not np.allclose(drawn, mean)
+    # The same seed draws the same noise in a second build.
+    again = np.asarray(build_model(spec)(inputs, training=True))
+    np.testing.assert_array_equal(drawn, again)
