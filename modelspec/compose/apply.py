@@ -72,8 +72,16 @@ def apply_step(
             rep["apply"] = layer_uses(
                 cx, rep.get("apply"), path, scope, index if count > 1 else None
             )
-        if "to" in rep:
-            rep["to"] = map_refs(rep["to"], rename, ("to",)) if source is None else source
+        if "to" in rep and source is None:
+            rep["to"] = map_refs(rep["to"], rename, ("to",))
+        elif "to" in rep and "op" in rep and isinstance(rep["to"], list):
+            # An op's operands: the one before feeds its first tensor, `[h, 1]` ->
+            # `[step_1, 1]`; the rest stay as written.
+            to = map_refs(rep["to"], rename, ("to",))
+            first = next((i for i, v in enumerate(to) if isinstance(v, str)), 0)
+            rep["to"] = [source if i == first else v for i, v in enumerate(to)]
+        elif "to" in rep:
+            rep["to"] = source
         rep = map_call_refs(rep, rename)
         out = prefix + (name if index == count else f"{name}_{index}")
         cx.add_step(out, rep, path, note)

@@ -533,7 +533,13 @@ class _Parser:
         n = self.op_counts.get(op.keras_name, 0)
         self.op_counts[op.keras_name] = n + 1
         name = op.keras_name if n == 0 else f"{op.keras_name}_{n}"
-        src = self.source((*path, "op"))
+        if name in layers or name in self.taken:
+            return None  # Keras would refuse the model: reserved_names says why, at the other
+        self.taken.add(name)
+        # At the `op:` value, with the step's path: a schema error anywhere in the step
+        # (an unknown keyword) then marks the op as not to be checked further.
+        at = self.source((*path, "op"))
+        src = Source(at.file, at.line, at.col, path)
         kwargs = {k: v for k, v in spec.items() if k not in ("op", "to")}
         layers[name] = Layer(name, type_name(op.name), kwargs, src, inline=True)
         return Call(name, refs, step, step, src, operands=tuple(operands))
