@@ -113,6 +113,8 @@ def result_dtype(op: OpType, kw: Mapping[str, Any], dtypes: Sequence[Any]) -> st
         return kw.get("dtype") or tensors[0]
     if rule == "int32":
         return "int32"
+    if rule == "matmul" and tensors == ["int8", "int8"]:
+        return "int32"  # Matmul.compute_output_spec: int8 matrices multiply into int32
     out = tensors[0]
     for d in tensors[1:]:
         out = _promote(out, d)
@@ -515,7 +517,7 @@ OPS_LIST: tuple[OpType, ...] = (
             ("minimum", "Minimum", "same"),
         )
     ),
-    _op("matmul", "Matmul", _matmul, operands="two", numbers=False),
+    _op("matmul", "Matmul", _matmul, operands="two", result="matmul", numbers=False),
     # elementwise functions of one tensor
     _unary("negative", "Negative"),
     _unary("abs", "Absolute"),
