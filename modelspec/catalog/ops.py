@@ -160,6 +160,15 @@ def _axes(value: Any) -> list[int]:
     return [value] if isinstance(value, int) else list(value)
 
 
+def _unique(axes: list[int], given: Any) -> list[int]:
+    """``axes`` (in range already), refused when two name one axis: Keras's shape
+    rules drop a repeated axis twice or fail, and TensorFlow refuses it when it runs."""
+    if len(set(axes)) != len(axes):
+        raise ShapeError(f"has a repeated axis in {given}", code="MS304",
+                         hint="name each axis once (-1 and the last axis are the same one)")  # fmt: skip
+    return axes
+
+
 def _same(kw: Mapping[str, Any], shapes: Sequence[Shape]) -> Shape:
     return shapes[0]
 
@@ -235,9 +244,7 @@ def _reduce(kw: Mapping[str, Any], shapes: Sequence[Shape]) -> Shape:
     axis = kw.get("axis")
     if axis is None:
         return tuple(1 for _ in shape) if kw.get("keepdims") else ()
-    axes = [_axis(a, len(shape)) for a in _axes(axis)]
-    if len(set(axes)) != len(axes):
-        raise ShapeError(f"has a repeated axis in {axis}", code="MS304")
+    axes = _unique([_axis(a, len(shape)) for a in _axes(axis)], axis)
     if kw.get("keepdims"):
         return tuple(1 if i in axes else d for i, d in enumerate(shape))
     return tuple(d for i, d in enumerate(shape) if i not in axes)
@@ -299,7 +306,7 @@ def _expand_dims(kw: Mapping[str, Any], shapes: Sequence[Shape]) -> Shape:
     shape = list(shapes[0])
     axes = _axes(kw["axis"])
     rank = len(shape) + len(axes)
-    where = {_axis(a, rank) for a in axes}
+    where = set(_unique([_axis(a, rank) for a in axes], kw["axis"]))
     it = iter(shape)
     return tuple(1 if i in where else next(it) for i in range(rank))
 
@@ -308,7 +315,7 @@ def _squeeze(kw: Mapping[str, Any], shapes: Sequence[Shape]) -> Shape:
     shape = list(shapes[0])
     if kw.get("axis") is None:
         return tuple(d for d in shape if d != 1)
-    axes = [_axis(a, len(shape)) for a in _axes(kw["axis"])]
+    axes = _unique([_axis(a, len(shape)) for a in _axes(kw["axis"])], kw["axis"])
     for a in axes:
         if shape[a] != 1:
             raise ShapeError(
