@@ -178,10 +178,32 @@ def _same_axis(kw: Mapping[str, Any], shapes: Sequence[Shape]) -> Shape:
     return shapes[0]
 
 
-def _triangle(kw: Mapping[str, Any], shapes: Sequence[Shape]) -> Shape:
-    if len(shapes[0]) < 2:
+def _triangle(kw: Mapping[str, Any], shapes: Sequence[Shape], upper: bool) -> Shape:
+    """The input's shape. Keras's symbolic shape takes rank 1 and any ``k``, but
+    TensorFlow's ``band_part`` fails when it runs on a vector, and on a diagonal ``k``
+    past the last column (``tril``) or, below the first row, past the last row (``triu``)."""
+    shape = shapes[0]
+    if len(shape) < 2:
         raise ShapeError("needs an input of rank 2 or more; got {0}", code="MS301", operands=(0,))
-    return shapes[0]
+    k, rows, cols = kw["k"], shape[-2], shape[-1]
+    side, size = ("rows", rows) if upper else ("columns", cols)
+    if size is not None and (-k if upper else k) > size:
+        raise ShapeError(
+            f"has k={k}, a diagonal outside the last two axes of {{0}} ({size} {side}); "
+            "Keras's TensorFlow backend fails on it when it runs",
+            code="MS304",
+            operands=(0,),
+            hint=f"k: {1 - size if upper else size - 1} keeps every value already, as k={k} would",
+        )
+    return shape
+
+
+def _tril(kw: Mapping[str, Any], shapes: Sequence[Shape]) -> Shape:
+    return _triangle(kw, shapes, upper=False)
+
+
+def _triu(kw: Mapping[str, Any], shapes: Sequence[Shape]) -> Shape:
+    return _triangle(kw, shapes, upper=True)
 
 
 def broadcast(shapes: Sequence[Shape]) -> Shape:
@@ -561,8 +583,8 @@ OPS_LIST: tuple[OpType, ...] = (
             Kwarg("x_max", NUMBER, REQUIRED, "The largest value."),
         ),
     ),  # fmt: skip
-    _op("tril", "Tril", _triangle, kwargs=(Kwarg("k", INT, 0, "The diagonal: 0 the main one."),)),
-    _op("triu", "Triu", _triangle, kwargs=(Kwarg("k", INT, 0, "The diagonal: 0 the main one."),)),
+    _op("tril", "Tril", _tril, kwargs=(Kwarg("k", INT, 0, "The diagonal: 0 the main one."),)),
+    _op("triu", "Triu", _triu, kwargs=(Kwarg("k", INT, 0, "The diagonal: 0 the main one."),)),
     # reductions
     _reduction("sum", "Sum", "sum"),
     _reduction("mean", "Mean", "float"),
