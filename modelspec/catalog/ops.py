@@ -448,6 +448,18 @@ def _get_item(kw: Mapping[str, Any], shapes: Sequence[Shape]) -> Shape:
         index = parse_index(kw["index"])
     except IndexError_ as exc:
         raise ShapeError(f"has the subscript {kw['index']!r}: {exc}", code="MS304") from None
+    if len(index) == 1 and not isinstance(index[0], int):
+        # Python passes `x[1:]` its lone slice bare (`x[1:, ...]` is a tuple), and
+        # Keras's GetItem takes a bare int or a tuple only: a lone slice, `...` or
+        # `None` fails when the model is built.
+        raise ShapeError(
+            f"has the subscript {kw['index']!r}: Keras takes a lone integer, but a "
+            "slice, `...` or `None` only beside another index",
+            code="MS304",
+            hint="`[...]` is the whole tensor: leave the step out"
+            if index[0] is Ellipsis
+            else f"write `[{format_index(index)}, ...]`",
+        )
     shape = list(shapes[0])
     if len([k for k in index if k is not None and k is not Ellipsis]) > len(shape):
         raise ShapeError(
