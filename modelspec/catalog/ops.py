@@ -272,11 +272,37 @@ def _reduce(kw: Mapping[str, Any], shapes: Sequence[Shape]) -> Shape:
     return tuple(d for i, d in enumerate(shape) if i not in axes)
 
 
+_MATRIX_ORDS = (None, "fro", "nuc", float("inf"), float("-inf"), 1, -1, 2, -2)
+
+
 def _norm(kw: Mapping[str, Any], shapes: Sequence[Shape]) -> Shape:
-    axis = kw.get("axis")
-    if axis is not None and len(_axes(axis)) > 2:
-        raise ShapeError(f"takes one axis (a vector norm) or two (a matrix norm); got {axis}",
-                         code="MS304")  # fmt: skip
+    """``Norm.compute_output_spec``: a vector norm over one axis, a matrix norm over two,
+    each with its own ``ord`` values; no axis is every axis of the input."""
+    axis, order = kw.get("axis"), kw.get("ord")
+    count = len(shapes[0]) if axis is None else len(_axes(axis))
+    if count > 2:
+        # Keras's symbolic shape takes any number of axes, but its TensorFlow norm
+        # fails when it runs ("Invalid axis values"), null axis on rank 3 or more too.
+        got = f"{axis}" if axis is not None else f"no axis, so all {count} axes of {{0}}"
+        raise ShapeError(
+            f"takes one axis (a vector norm) or two (a matrix norm); got {got}",
+            code="MS304",
+            operands=(0,) if axis is None else (),
+            hint="set `axis`: one axis for a vector norm, two for a matrix norm",
+        )
+    if count == 1 and isinstance(order, str):
+        raise ShapeError(
+            f"takes a number or null for `ord` in a vector norm (one axis); got {order!r}",
+            code="MS304",
+            hint="'fro' and 'nuc' are matrix norms: give two axes",
+        )
+    if count == 2 and order not in _MATRIX_ORDS:
+        raise ShapeError(
+            f"takes `ord` null, 'fro', 'nuc', 1, -1, 2, -2, inf or -inf in a matrix norm "
+            f"(two axes); got {order!r}",
+            code="MS304",
+            hint="for a vector norm of another order, give one axis",
+        )
     return _reduce(kw, shapes)
 
 
@@ -617,7 +643,9 @@ OPS_LIST: tuple[OpType, ...] = (
                 None,
                 "The order: null for the 2-norm (Frobenius for two axes).",
             ),
-            _axis_kw(doc="The axis of a vector norm, or two of a matrix norm; null: all."),
+            _axis_kw(
+                doc="The axis of a vector norm, or two of a matrix norm; null: all (of 1 or 2)."
+            ),
             _KEEPDIMS,
         ),
     ),  # fmt: skip
