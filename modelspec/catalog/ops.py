@@ -525,8 +525,14 @@ _DTYPE = {"anyOf": [{"enum": [d for d in DTYPES if d != "string"]}, {"type": "nu
 _KEEPDIMS = Kwarg("keepdims", BOOL, False, "Keep each reduced axis, with size 1.")
 
 
-def _axis_kw(default: Any = None, doc: str = "The axis, counting the batch axis as 0.") -> Kwarg:
-    schema = _AXES if default is None else AXIS
+_ONE_AXIS = {"anyOf": [AXIS, {"type": "null"}]}
+
+
+def _axis_kw(
+    default: Any = None, doc: str = "The axis, counting the batch axis as 0.", one: bool = False
+) -> Kwarg:
+    """``axis``: an int with a default, else an int, a list (unless ``one``) or null."""
+    schema = AXIS if default is not None else _ONE_AXIS if one else _AXES
     return Kwarg("axis", schema, default, doc)
 
 
@@ -565,9 +571,10 @@ def _unary(name: str, cls: str, result: str = "same", module: str = "numpy") -> 
     return _op(name, cls, _same, result=result, module=module)
 
 
-def _reduction(name: str, cls: str, result: str = "same", module: str = "numpy") -> OpType:
+def _reduction(name: str, cls: str, result: str = "same", module: str = "numpy",
+               one: bool = False) -> OpType:  # fmt: skip
     return _op(name, cls, _reduce, result=result, module=module,
-               kwargs=(_axis_kw(), _KEEPDIMS))  # fmt: skip
+               kwargs=(_axis_kw(one=one), _KEEPDIMS))  # fmt: skip
 
 
 OPS_LIST: tuple[OpType, ...] = (
@@ -628,7 +635,8 @@ OPS_LIST: tuple[OpType, ...] = (
     _reduction("mean", "Mean", "float"),
     _reduction("max", "Max"),
     _reduction("min", "Min"),
-    _reduction("argmax", "Argmax", "int32"),
+    # One axis: Keras's symbolic shape takes a list, TensorFlow's argmax fails on it.
+    _reduction("argmax", "Argmax", "int32", one=True),
     _reduction("logsumexp", "Logsumexp", "float32", module="math"),
     _op(
         "norm",
@@ -655,7 +663,7 @@ OPS_LIST: tuple[OpType, ...] = (
         _cumsum,
         result="cumsum",
         kwargs=(
-            _axis_kw(doc="The axis to sum along; null: the flattened input."),
+            _axis_kw(doc="The axis to sum along; null: the flattened input.", one=True),
             Kwarg("dtype", _DTYPE, None, "The dtype of the sums."),
         ),
     ),  # fmt: skip
