@@ -2,7 +2,8 @@
 
 The cases are in tests/cases/ops.py. Keras's symbolic call is the truth for shapes,
 dtypes and refusals; where Keras builds a call that TensorFlow then fails to run, the
-catalogue refuses it (``DIVERGENT``).
+catalogue refuses it (``DIVERGENT``). ``get_item``'s rule is numpy's basic indexing,
+checked on random subscripts (hypothesis) with no Keras at all.
 """
 
 from __future__ import annotations
@@ -10,10 +11,13 @@ from __future__ import annotations
 import inspect
 import json
 
+import numpy as np
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from modelspec.catalog import ShapeError
-from modelspec.catalog.ops import OPS
+from modelspec.catalog.ops import OPS, format_index, parse_index
 from modelspec.check import check_text
 from tests.cases import ops as cases
 from tests.keras_truth import op_catalogue_facts as ours
@@ -166,3 +170,51 @@ def test_kwarg_defaults_are_keras_defaults(name):
             assert param.default == kwarg.default, kwarg.name
     # What the catalogue leaves out has a default (max's `initial`).
     assert all(p.default is not inspect.Parameter.empty for p in params.values()), params
+
+
+# --- get_item: numpy's basic indexing ------------------------------------------------
+
+_bound = st.none() | st.integers(-8, 8)
+_item = st.one_of(
+    st.integers(-7, 7),
+    st.builds(slice, _bound, _bound, st.none() | st.integers(-3, 3).filter(bool)),
+    st.just(None),
+    st.just(Ellipsis),
+)
+_index = st.lists(_item, min_size=1, max_size=6).filter(lambda k: k.count(Ellipsis) <= 1)
+_shape = st.lists(st.integers(0, 5), min_size=1, max_size=5).map(tuple)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_index)
+@example([slice(None, None, -1)])
+@example([slice(-8, None, None), 0])
+@example([0, None, Ellipsis])
+def test_format_index_parses_back(key):
+    index = tuple(key)
+    assert parse_index(format_index(index)) == index
+    assert parse_index(f"[{format_index(index)}]") == index
+
+
+@settings(max_examples=600, deadline=None)
+@given(_shape, _index)
+@example((3,), [slice(None, None, -2)])  # a lone slice: Keras takes a bare int only
+@example((2, 3), [None, Ellipsis, 3])  # out of range after a new axis
+@example((2, 0), [Ellipsis, slice(-1, None)])  # a slice of an empty axis
+@example((4,), [0, None])  # an int, then a new axis
+@example((2, 3), [-2, -3])
+def test_get_item_rule_is_numpy_basic_indexing(shape, key):
+    index = tuple(key)
+    kw = {"index": f"[{format_index(index)}]"}
+    if len(index) == 1 and not isinstance(index[0], int):
+        with pytest.raises(ShapeError, match="lone"):
+            OPS["get_item"].shape(kw, [shape])
+        return
+    try:
+        want = np.empty(shape)[index].shape
+    except IndexError:
+        with pytest.raises(ShapeError) as info:
+            OPS["get_item"].shape(kw, [shape])
+        assert info.value.code == "MS304"
+        return
+    assert OPS["get_item"].shape(kw, [shape]) == want
