@@ -218,3 +218,50 @@ def test_get_item_rule_is_numpy_basic_indexing(shape, key):
         assert info.value.code == "MS304"
         return
     assert OPS["get_item"].shape(kw, [shape]) == want
+
+
+# --- a spec of every op, through lint, the direct build and the generated code --------
+
+
+def _every_op_spec() -> dict:
+    """One step per op, on the first of its cases whose tensors all have an unknown
+    batch; each step an output."""
+    inputs: dict = {}
+    graph: dict = {}
+    for name in OPS:
+        _, kwargs, operands = next(c for c in cases.CASES if c[0] == name and
+                                   all(o[0][:1] == (None,) for o in c[2] if isinstance(o, tuple)))  # fmt: skip
+        to = []
+        for k, o in enumerate(operands):
+            if isinstance(o, tuple):
+                inputs[f"in_{name}_{k}"] = {"shape": list(o[0][1:]), "dtype": o[1]}
+                to.append(f"in_{name}_{k}")
+            else:
+                to.append(o)
+        graph[f"s_{name}"] = {"op": name, "to": to if len(to) > 1 else to[0], **kwargs}
+    outputs = {f"o_{n}": {"from": f"s_{n}"} for n in OPS}
+    return {"modelspec": 1, "name": "ops", "inputs": inputs, "graph": graph, "outputs": outputs}
+
+
+@pytest.mark.keras
+def test_every_op_in_a_spec_builds_as_linted(tmp_path):
+    """The shapes and dtypes lint infers for each op step are those of the model that
+    modelspec builds, directly and from the code it generates."""
+    pytest.importorskip("keras")
+    from keras.src.backend import standardize_dtype
+
+    from modelspec.api import SpecModel
+    from modelspec.lower.plan import plan
+
+    result = check_text(json.dumps(_every_op_spec()), "ops.json")
+    assert result.ok, [d.format() for d in result.diagnostics]
+    spec = SpecModel(result, plan(result))
+    source = tmp_path / "ops_model.py"
+    source.write_text(spec.to_python(), encoding="utf-8")
+    namespace: dict = {}
+    exec(compile(source.read_text(encoding="utf-8"), str(source), "exec"), namespace)
+    for model in (spec.to_keras(compile=False), namespace["build_model"]()):
+        assert len(model.output) == len(OPS)
+        for name, tensor in model.output.items():
+            got = (tuple(tensor.shape), standardize_dtype(tensor.dtype))
+            assert got == (result.shapes.outputs[name], result.shapes.output_dtypes[name]), name
