@@ -164,3 +164,79 @@ def fails_at_run_time(type_name: str, kwargs: dict[str, Any], input_shapes: list
         len(g) != len(w) or any(wd is not None and gd != wd for gd, wd in zip(g, w))
         for g, w in zip(got, want)
     )
+
+
+# --- ops: keras.ops functions on Keras tensors ----------------------------------------
+#
+# An op case's operands are tensors, each ``(shape, dtype)`` with the batch axis in the
+# shape, and (for ``two`` ops) Python numbers.
+
+
+def _is_tensor(operand: Any) -> bool:
+    return isinstance(operand, tuple)
+
+
+def op_catalogue_facts(name: str, kwargs: dict[str, Any], operands: list):
+    """``(shape, dtype)`` of an op's result as the catalogue infers them, no Keras: a
+    number is the scalar shape ``()`` with its Python type as its dtype, as the shapes
+    pass gives it."""
+    from modelspec.catalog.ops import OPS, result_dtype
+
+    op = OPS[name]
+    kw = op.resolve(kwargs)
+    shapes = [o[0] if _is_tensor(o) else () for o in operands]
+    dtypes = [o[1] if _is_tensor(o) else type(o) for o in operands]
+    return tuple(op.shape(kw, shapes)), result_dtype(op, kw, dtypes)
+
+
+def op_call(name: str, kwargs: dict[str, Any], args: list):
+    """``keras.ops.NAME`` on ``args`` as modelspec's model calls it: a list op's tensors
+    as one list, ``get_item`` as ``x[key]`` (a lone item bare, as ``x[1:]`` passes it)."""
+    import keras
+
+    from modelspec.catalog.ops import OPS, parse_index
+
+    if name == "get_item":
+        index = parse_index(kwargs["index"])
+        return args[0][index[0] if len(index) == 1 else index]
+    if OPS[name].operands == "list":
+        return getattr(keras.ops, name)(args, **kwargs)
+    return getattr(keras.ops, name)(*args, **kwargs)
+
+
+def _op_inputs(operands: list):
+    import keras
+
+    inputs = [keras.Input(batch_shape=o[0], dtype=o[1]) for o in operands if _is_tensor(o)]
+    it = iter(inputs)
+    return inputs, [next(it) if _is_tensor(o) else o for o in operands]
+
+
+def op_keras_facts(name: str, kwargs: dict[str, Any], operands: list):
+    """``(shape, dtype)`` of Keras's symbolic result, the batch axis included."""
+    from keras.src.backend import standardize_dtype
+
+    _, args = _op_inputs(operands)
+    out = op_call(name, kwargs, args)
+    return _shape(out), standardize_dtype(out.dtype)
+
+
+def op_fails_at_run_time(name: str, kwargs: dict[str, Any], operands: list) -> bool:
+    """True when Keras builds the op symbolically but a model of it fails on real data
+    (each unknown size 2), or returns another shape than Keras claimed."""
+    import keras
+    import numpy as np
+
+    inputs, args = _op_inputs(operands)
+    out = op_call(name, kwargs, args)
+    claimed = _shape(out)
+    model = keras.Model(inputs, out)
+    arrays = [np.ones(tuple(2 if d is None else d for d in o[0]), dtype=o[1])
+              for o in operands if _is_tensor(o)]  # fmt: skip
+    try:
+        got = model(arrays)
+    except Exception:  # noqa: BLE001 - any failure at run time is what we look for
+        return True
+    return len(got.shape) != len(claimed) or any(
+        c is not None and g != c for g, c in zip(got.shape, claimed)
+    )

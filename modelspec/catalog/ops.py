@@ -113,6 +113,8 @@ def result_dtype(op: OpType, kw: Mapping[str, Any], dtypes: Sequence[Any]) -> st
         return kw.get("dtype") or tensors[0]
     if rule == "int32":
         return "int32"
+    if rule == "matmul" and tensors == ["int8", "int8"]:
+        return "int32"  # Matmul.compute_output_spec: int8 matrices multiply into int32
     out = tensors[0]
     for d in tensors[1:]:
         out = _promote(out, d)
@@ -158,6 +160,15 @@ def _axes(value: Any) -> list[int]:
     return [value] if isinstance(value, int) else list(value)
 
 
+def _unique(axes: list[int], given: Any) -> list[int]:
+    """``axes`` (in range already), refused when two name one axis: Keras's shape
+    rules drop a repeated axis twice or fail, and TensorFlow refuses it when it runs."""
+    if len(set(axes)) != len(axes):
+        raise ShapeError(f"has a repeated axis in {given}", code="MS304",
+                         hint="name each axis once (-1 and the last axis are the same one)")  # fmt: skip
+    return axes
+
+
 def _same(kw: Mapping[str, Any], shapes: Sequence[Shape]) -> Shape:
     return shapes[0]
 
@@ -167,10 +178,32 @@ def _same_axis(kw: Mapping[str, Any], shapes: Sequence[Shape]) -> Shape:
     return shapes[0]
 
 
-def _triangle(kw: Mapping[str, Any], shapes: Sequence[Shape]) -> Shape:
-    if len(shapes[0]) < 2:
+def _triangle(kw: Mapping[str, Any], shapes: Sequence[Shape], upper: bool) -> Shape:
+    """The input's shape. Keras's symbolic shape takes rank 1 and any ``k``, but
+    TensorFlow's ``band_part`` fails when it runs on a vector, and on a diagonal ``k``
+    past the last column (``tril``) or, below the first row, past the last row (``triu``)."""
+    shape = shapes[0]
+    if len(shape) < 2:
         raise ShapeError("needs an input of rank 2 or more; got {0}", code="MS301", operands=(0,))
-    return shapes[0]
+    k, rows, cols = kw["k"], shape[-2], shape[-1]
+    side, size = ("rows", rows) if upper else ("columns", cols)
+    if size is not None and (-k if upper else k) > size:
+        raise ShapeError(
+            f"has k={k}, a diagonal outside the last two axes of {{0}} ({size} {side}); "
+            "Keras's TensorFlow backend fails on it when it runs",
+            code="MS304",
+            operands=(0,),
+            hint=f"k: {1 - size if upper else size - 1} keeps every value already, as k={k} would",
+        )
+    return shape
+
+
+def _tril(kw: Mapping[str, Any], shapes: Sequence[Shape]) -> Shape:
+    return _triangle(kw, shapes, upper=False)
+
+
+def _triu(kw: Mapping[str, Any], shapes: Sequence[Shape]) -> Shape:
+    return _triangle(kw, shapes, upper=True)
 
 
 def broadcast(shapes: Sequence[Shape]) -> Shape:
@@ -233,19 +266,43 @@ def _reduce(kw: Mapping[str, Any], shapes: Sequence[Shape]) -> Shape:
     axis = kw.get("axis")
     if axis is None:
         return tuple(1 for _ in shape) if kw.get("keepdims") else ()
-    axes = [_axis(a, len(shape)) for a in _axes(axis)]
-    if len(set(axes)) != len(axes):
-        raise ShapeError(f"has a repeated axis in {axis}", code="MS304")
+    axes = _unique([_axis(a, len(shape)) for a in _axes(axis)], axis)
     if kw.get("keepdims"):
         return tuple(1 if i in axes else d for i, d in enumerate(shape))
     return tuple(d for i, d in enumerate(shape) if i not in axes)
 
 
+_MATRIX_ORDS = (None, "fro", "nuc", float("inf"), float("-inf"), 1, -1, 2, -2)
+
+
 def _norm(kw: Mapping[str, Any], shapes: Sequence[Shape]) -> Shape:
-    axis = kw.get("axis")
-    if axis is not None and len(_axes(axis)) > 2:
-        raise ShapeError(f"takes one axis (a vector norm) or two (a matrix norm); got {axis}",
-                         code="MS304")  # fmt: skip
+    """``Norm.compute_output_spec``: a vector norm over one axis, a matrix norm over two,
+    each with its own ``ord`` values; no axis is every axis of the input."""
+    axis, order = kw.get("axis"), kw.get("ord")
+    count = len(shapes[0]) if axis is None else len(_axes(axis))
+    if count > 2:
+        # Keras's symbolic shape takes any number of axes, but its TensorFlow norm
+        # fails when it runs ("Invalid axis values"), null axis on rank 3 or more too.
+        got = f"{axis}" if axis is not None else f"no axis, so all {count} axes of {{0}}"
+        raise ShapeError(
+            f"takes one axis (a vector norm) or two (a matrix norm); got {got}",
+            code="MS304",
+            operands=(0,) if axis is None else (),
+            hint="set `axis`: one axis for a vector norm, two for a matrix norm",
+        )
+    if count == 1 and isinstance(order, str):
+        raise ShapeError(
+            f"takes a number or null for `ord` in a vector norm (one axis); got {order!r}",
+            code="MS304",
+            hint="'fro' and 'nuc' are matrix norms: give two axes",
+        )
+    if count == 2 and order not in _MATRIX_ORDS:
+        raise ShapeError(
+            f"takes `ord` null, 'fro', 'nuc', 1, -1, 2, -2, inf or -inf in a matrix norm "
+            f"(two axes); got {order!r}",
+            code="MS304",
+            hint="for a vector norm of another order, give one axis",
+        )
     return _reduce(kw, shapes)
 
 
@@ -297,7 +354,7 @@ def _expand_dims(kw: Mapping[str, Any], shapes: Sequence[Shape]) -> Shape:
     shape = list(shapes[0])
     axes = _axes(kw["axis"])
     rank = len(shape) + len(axes)
-    where = {_axis(a, rank) for a in axes}
+    where = set(_unique([_axis(a, rank) for a in axes], kw["axis"]))
     it = iter(shape)
     return tuple(1 if i in where else next(it) for i in range(rank))
 
@@ -306,7 +363,7 @@ def _squeeze(kw: Mapping[str, Any], shapes: Sequence[Shape]) -> Shape:
     shape = list(shapes[0])
     if kw.get("axis") is None:
         return tuple(d for d in shape if d != 1)
-    axes = [_axis(a, len(shape)) for a in _axes(kw["axis"])]
+    axes = _unique([_axis(a, len(shape)) for a in _axes(kw["axis"])], kw["axis"])
     for a in axes:
         if shape[a] != 1:
             raise ShapeError(
@@ -417,6 +474,18 @@ def _get_item(kw: Mapping[str, Any], shapes: Sequence[Shape]) -> Shape:
         index = parse_index(kw["index"])
     except IndexError_ as exc:
         raise ShapeError(f"has the subscript {kw['index']!r}: {exc}", code="MS304") from None
+    if len(index) == 1 and not isinstance(index[0], int):
+        # Python passes `x[1:]` its lone slice bare (`x[1:, ...]` is a tuple), and
+        # Keras's GetItem takes a bare int or a tuple only: a lone slice, `...` or
+        # `None` fails when the model is built.
+        raise ShapeError(
+            f"has the subscript {kw['index']!r}: Keras takes a lone integer, but a "
+            "slice, `...` or `None` only beside another index",
+            code="MS304",
+            hint="`[...]` is the whole tensor: leave the step out"
+            if index[0] is Ellipsis
+            else f"write `[{format_index(index)}, ...]`",
+        )
     shape = list(shapes[0])
     if len([k for k in index if k is not None and k is not Ellipsis]) > len(shape):
         raise ShapeError(
@@ -456,8 +525,14 @@ _DTYPE = {"anyOf": [{"enum": [d for d in DTYPES if d != "string"]}, {"type": "nu
 _KEEPDIMS = Kwarg("keepdims", BOOL, False, "Keep each reduced axis, with size 1.")
 
 
-def _axis_kw(default: Any = None, doc: str = "The axis, counting the batch axis as 0.") -> Kwarg:
-    schema = _AXES if default is None else AXIS
+_ONE_AXIS = {"anyOf": [AXIS, {"type": "null"}]}
+
+
+def _axis_kw(
+    default: Any = None, doc: str = "The axis, counting the batch axis as 0.", one: bool = False
+) -> Kwarg:
+    """``axis``: an int with a default, else an int, a list (unless ``one``) or null."""
+    schema = AXIS if default is not None else _ONE_AXIS if one else _AXES
     return Kwarg("axis", schema, default, doc)
 
 
@@ -496,9 +571,10 @@ def _unary(name: str, cls: str, result: str = "same", module: str = "numpy") -> 
     return _op(name, cls, _same, result=result, module=module)
 
 
-def _reduction(name: str, cls: str, result: str = "same", module: str = "numpy") -> OpType:
+def _reduction(name: str, cls: str, result: str = "same", module: str = "numpy",
+               one: bool = False) -> OpType:  # fmt: skip
     return _op(name, cls, _reduce, result=result, module=module,
-               kwargs=(_axis_kw(), _KEEPDIMS))  # fmt: skip
+               kwargs=(_axis_kw(one=one), _KEEPDIMS))  # fmt: skip
 
 
 OPS_LIST: tuple[OpType, ...] = (
@@ -515,7 +591,7 @@ OPS_LIST: tuple[OpType, ...] = (
             ("minimum", "Minimum", "same"),
         )
     ),
-    _op("matmul", "Matmul", _matmul, operands="two", numbers=False),
+    _op("matmul", "Matmul", _matmul, operands="two", result="matmul", numbers=False),
     # elementwise functions of one tensor
     _unary("negative", "Negative"),
     _unary("abs", "Absolute"),
@@ -552,14 +628,15 @@ OPS_LIST: tuple[OpType, ...] = (
             Kwarg("x_max", NUMBER, REQUIRED, "The largest value."),
         ),
     ),  # fmt: skip
-    _op("tril", "Tril", _triangle, kwargs=(Kwarg("k", INT, 0, "The diagonal: 0 the main one."),)),
-    _op("triu", "Triu", _triangle, kwargs=(Kwarg("k", INT, 0, "The diagonal: 0 the main one."),)),
+    _op("tril", "Tril", _tril, kwargs=(Kwarg("k", INT, 0, "The diagonal: 0 the main one."),)),
+    _op("triu", "Triu", _triu, kwargs=(Kwarg("k", INT, 0, "The diagonal: 0 the main one."),)),
     # reductions
     _reduction("sum", "Sum", "sum"),
     _reduction("mean", "Mean", "float"),
     _reduction("max", "Max"),
     _reduction("min", "Min"),
-    _reduction("argmax", "Argmax", "int32"),
+    # One axis: Keras's symbolic shape takes a list, TensorFlow's argmax fails on it.
+    _reduction("argmax", "Argmax", "int32", one=True),
     _reduction("logsumexp", "Logsumexp", "float32", module="math"),
     _op(
         "norm",
@@ -574,7 +651,9 @@ OPS_LIST: tuple[OpType, ...] = (
                 None,
                 "The order: null for the 2-norm (Frobenius for two axes).",
             ),
-            _axis_kw(doc="The axis of a vector norm, or two of a matrix norm; null: all."),
+            _axis_kw(
+                doc="The axis of a vector norm, or two of a matrix norm; null: all (of 1 or 2)."
+            ),
             _KEEPDIMS,
         ),
     ),  # fmt: skip
@@ -584,7 +663,7 @@ OPS_LIST: tuple[OpType, ...] = (
         _cumsum,
         result="cumsum",
         kwargs=(
-            _axis_kw(doc="The axis to sum along; null: the flattened input."),
+            _axis_kw(doc="The axis to sum along; null: the flattened input.", one=True),
             Kwarg("dtype", _DTYPE, None, "The dtype of the sums."),
         ),
     ),  # fmt: skip

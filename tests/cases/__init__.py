@@ -9,6 +9,9 @@ Each module defines
 
 Input shapes include the batch dimension. A kwarg that is itself a layer (the
 ``layer`` of ``Bidirectional``) is written as a spec dict ``{"type": ..., ...}``.
+
+``ops.py`` holds the safe ops' cases in a format of its own (shapes and dtypes, no
+parameters); tests/test_ops_conformance.py reads it, not :func:`load`.
 """
 
 from __future__ import annotations
