@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from modelspec.catalog.ops import op_of
 from modelspec.compose.scan import uses_composition
 from modelspec.errors import Diagnostic
 from modelspec.lower.parse import parse
@@ -126,12 +125,9 @@ def check_document(
     result.spec, parse_diags = parse(doc)
     diags += parse_diags
     bad = {d.path[:n] for d in diags if d.is_error for n in range(1, len(d.path) + 1)}
-    # An op step's layer is at its `op` key, and its keywords are beside it: an error
-    # in the step (`axis: [1]` where one axis goes) skips the layer, as one inside it would.
+    # (An op step's layer has the step's path: an error anywhere in the step skips it.)
     result.skip_layers = frozenset(
-        name
-        for name, layer in result.spec.layers.items()
-        if layer.source.path in bad or (op_of(layer.type) and layer.source.path[:-1] in bad)
+        name for name, layer in result.spec.layers.items() if layer.source.path in bad
     )
     result.diagnostics = diags
     for run in PASSES:

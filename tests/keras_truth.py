@@ -194,7 +194,8 @@ def op_call(name: str, kwargs: dict[str, Any], args: list):
     as one list, ``get_item`` as ``x[key]`` (a lone item bare, as ``x[1:]`` passes it)."""
     import keras
 
-    from modelspec.catalog.ops import OPS, parse_index
+    from modelspec.catalog.ops import OPS
+    from modelspec.catalog.subscript import parse_index
 
     if name == "get_item":
         index = parse_index(kwargs["index"])

@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from modelspec.catalog.ops import OPS, REFUSED, format_index, parse_index
+from modelspec.catalog.ops import OPS, REFUSED
+from modelspec.catalog.subscript import format_index, parse_index
 from modelspec.importer import ImportResult, import_config
 
 F32 = {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"},

@@ -17,7 +17,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from modelspec.catalog import ShapeError
-from modelspec.catalog.ops import OPS, format_index, parse_index
+from modelspec.catalog.ops import OPS
+from modelspec.catalog.subscript import format_index, parse_index
 from modelspec.check import check_text
 from tests.cases import ops as cases
 from tests.keras_truth import op_catalogue_facts as ours

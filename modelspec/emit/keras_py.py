@@ -32,7 +32,8 @@ import tokenize
 from collections.abc import Mapping
 from typing import Any
 
-from modelspec.catalog.ops import OPS, format_index, parse_index
+from modelspec.catalog.ops import OPS
+from modelspec.catalog.subscript import format_index, parse_index
 from modelspec.emit import pysrc
 from modelspec.emit.outputs import MODULE, PENDING, intact, seal
 from modelspec.emit.pysrc import Atom, Expr, Index, Namespace, Seq, call, statement

@@ -35,16 +35,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from modelspec.catalog.ops import (
-    MAX_INDEX_ITEMS,
-    OPS,
-    REFUSED,
-    IndexError_,
-    OpType,
-    format_index,
-    parse_index,
-    type_name,
-)
+from modelspec.catalog.ops import OPS, REFUSED, OpType, type_name
+from modelspec.catalog.subscript import MAX_INDEX_ITEMS, IndexError_, format_index, parse_index
 from modelspec.errors import did_you_mean
 from modelspec.importer import values as vals
 from modelspec.importer.context import Context, LayerInfo, Node, history, is_tensor, shape_of

@@ -17,7 +17,8 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from modelspec.catalog.ops import OPS, parse_index
+from modelspec.catalog.ops import OPS
+from modelspec.catalog.subscript import parse_index
 from modelspec.ir import TensorArg
 from modelspec.lower.plan import Ctor, Plan
 from modelspec.runtime.quiet import quiet_import
