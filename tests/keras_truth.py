@@ -109,9 +109,13 @@ def build_model(result):
             shape=inp.shape, dtype=inp.dtype, name=inp.name
         )
 
+    from modelspec.catalog.ops import op_of
+
+    # An op step has no layer: its call is keras.ops itself (op_call, below).
     layers = {
         name: build_layer(layer.type, {**layer.kwargs, "name": name})
         for name, layer in spec.layers.items()
+        if op_of(layer.type) is None
     }
 
     def tensor(ref):
@@ -125,6 +129,12 @@ def build_model(result):
 
     call_outputs: dict[str, Any] = {}
     for call in graph.order:
+        op = op_of(spec.layers[call.layer].type)
+        if op is not None:
+            operands = [v if isinstance(v, (int, float)) else tensor(v) for v in call.operands]
+            out = op_call(op.name, dict(spec.layers[call.layer].kwargs), operands)
+            tensors[call.output] = call_outputs[call.output] = out
+            continue
         args = [tensor(ref) for ref in call.inputs]
         kwargs = {k.name: argument(k.value) for k in call.kwargs}
         out = call_layer(layers[call.layer], spec.layers[call.layer].type, args, kwargs)

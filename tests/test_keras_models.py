@@ -29,6 +29,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
+from modelspec.catalog.ops import OPS  # noqa: E402
 from modelspec.check import check  # noqa: E402
 from modelspec.emit.summary import summary_json  # noqa: E402
 from modelspec.passes.result import Result  # noqa: E402
@@ -59,18 +60,33 @@ def _node_shape(node) -> Any:
     return shapes[0] if len(shapes) == 1 else shapes
 
 
+# The summary's type of the operation a spec's op step records: `ops.ones_like`.
+OP_TYPES = {op.keras_class: f"ops.{op.name}" for op in OPS.values()}
+
+
+def _operations(model) -> list:
+    """The model's layers and the operations of its op steps, in Keras's order (not the
+    ops Keras adds itself for masks, `NotEqual`)."""
+    return [
+        op
+        for op in model.operations
+        if isinstance(op, keras.layers.Layer) or type(op).__name__ in OP_TYPES
+    ]
+
+
 def keras_summary(model, result: Result) -> dict[str, Any]:
     """The facts of a built Keras model in the form of ``summary_json``."""
     layers = []
-    for layer in model.layers:
+    for layer in _operations(model):
         if isinstance(layer, keras.layers.InputLayer):
             continue
+        is_layer = isinstance(layer, keras.layers.Layer)  # else an op step's operation
         layers.append(
             {
                 "name": layer.name,
-                "type": class_name(layer),
-                "params": _count(layer.weights),
-                "trainable_params": _count(layer.trainable_weights),
+                "type": class_name(layer) if is_layer else OP_TYPES[type(layer).__name__],
+                "params": _count(layer.weights) if is_layer else 0,
+                "trainable_params": _count(layer.trainable_weights) if is_layer else 0,
                 "output_shapes": [_node_shape(n) for n in layer._inbound_nodes],
             }
         )
@@ -83,7 +99,7 @@ def keras_summary(model, result: Result) -> dict[str, Any]:
         recorded.setdefault(call.layer, []).append(shape)
     return {
         "name": model.name,
-        "layer_names": [layer.name for layer in model.layers],
+        "layer_names": [layer.name for layer in _operations(model)],
         "inputs": {t.name: {"shape": _shape(t.shape), "dtype": t.dtype} for t in model.inputs},
         "outputs": {
             name: {"shape": _shape(t.shape), "dtype": t.dtype} for name, t in model.output.items()
@@ -200,7 +216,7 @@ def _auto_named(result: Result) -> set[str]:
     """Inline layers written without ``name:`` (their names are modelspec's choice)."""
     out = set()
     for layer in result.spec.layers.values():
-        if not layer.inline:
+        if not layer.inline or layer.type.startswith("ops."):  # an op: Keras names it
             continue
         node: Any = result.doc.data
         for key in layer.source.path:
@@ -225,7 +241,8 @@ def fresh_session_names(result: Result) -> dict[str, str]:
     """
     auto = _auto_named(result)
     spec_layers = sorted(
-        result.spec.layers.values(), key=lambda layer: (layer.source.line, layer.source.col)
+        (layer for layer in result.spec.layers.values() if not layer.type.startswith("ops.")),
+        key=lambda layer: (layer.source.line, layer.source.col),
     )
     keras.backend.clear_session()
     built = []
@@ -242,7 +259,14 @@ def fresh_session_names(result: Result) -> dict[str, str]:
     return {ours: theirs for ours, theirs in names.items() if ours in auto}
 
 
-WITH_INLINE = [p for p in SPECS if any(layer.inline for layer in check(p).spec.layers.values())]
+WITH_INLINE = [
+    p
+    for p in SPECS
+    if any(
+        layer.inline and not layer.type.startswith("ops.")
+        for layer in check(p).spec.layers.values()
+    )
+]
 
 
 @pytest.mark.parametrize(
