@@ -238,6 +238,27 @@ def test_compile_config_becomes_compile_and_output_losses():
     assert check_imported(result, "s.yaml") == []
 
 
+# As PyTorch saves `keras.optimizers.Adam(0.01)` (Keras 3.15): its backend's own subclass.
+TORCH_ADAM = {"module": "keras.src.backend.torch.optimizers.torch_adam", "class_name": "Adam",
+              "config": {"name": "adam", "learning_rate": 0.009999999776482582, "beta_1": 0.9,
+                         "beta_2": 0.999, "epsilon": 1e-07, "amsgrad": False},
+              "registered_name": "Adam"}  # fmt: skip
+
+
+def test_an_optimizer_class_of_a_backend_is_read_as_the_public_class():
+    config = _set(mlp(), ("compile_config",), {"optimizer": TORCH_ADAM, "loss": "mse"})
+    result = import_config(config)
+    assert result.ok and result.doc["compile"] == {
+        "optimizer": {"type": "Adam", "learning_rate": 0.01}
+    }
+    # Only a public optimizer's own class: anything else of a backend's is still refused.
+    for module, cls in [("keras.src.backend.torch.optimizers.torch_adam", "TorchAdam"),
+                        ("mypackage.torch_adam", "Adam"), ("keras.src.backend", "Adam")]:  # fmt: skip
+        optimizer = {**TORCH_ADAM, "module": module, "class_name": cls}
+        config = _set(mlp(), ("compile_config",), {"optimizer": optimizer, "loss": "mse"})
+        only(import_config(config), "MS617")
+
+
 def test_initializers_regularizers_and_constraints_by_name():
     he = {"module": "keras.initializers", "class_name": "VarianceScaling",
           "config": {"scale": 2.0, "mode": "fan_in", "distribution": "truncated_normal",
