@@ -117,7 +117,7 @@ def require(find_spec: Callable[[str], Any] = importlib.util.find_spec) -> str:
     A backend Keras knows and modelspec does not list (``numpy``, ``openvino``) is
     left to Keras."""
     name = configured()
-    if "keras" in sys.modules:
+    if sys.modules.get("keras") is not None:  # None: blocked, as if not installed
         return name
     for package in ("keras", PACKAGES.get(name)):
         if package is not None and find_spec(package) is None:
@@ -171,13 +171,12 @@ def unsupported(result: Any, backend: str, *, strategy: bool = True) -> list[Dia
     for inp in result.spec.inputs:
         if inp.dtype == "string":
             out.append(
-                Diagnostic.at(
-                    ERROR,
+                result.doc.diagnostic(
                     "MS551",
                     f"input '{inp.name}' has dtype string, which only Keras's TensorFlow "
                     f"backend can feed to a model (tf.string tensors); this run is on {backend}",
-                    inp.source,
-                    "use --backend tensorflow, or feed the model numbers (token ids) "
+                    ("inputs", inp.name, "dtype"),
+                    hint="use --backend tensorflow, or feed the model numbers (token ids) "
                     "and look them up before it",
                 )
             )

@@ -304,7 +304,7 @@ def deterministic() -> Any:
     from modelspec.runtime.quiet import quiet_import
 
     backend = configured()
-    if "keras" not in sys.modules:
+    if sys.modules.get("keras") is None:
         if backend == "jax":
             flags = os.environ.get("XLA_FLAGS", "")
             if "xla_gpu_deterministic_ops" not in flags:

@@ -39,7 +39,7 @@ def quiet_import(name: str = "keras") -> Any:
     Python's own warnings and anything else pass through. Nothing is switched off:
     oneDNN stays as TensorFlow chose. A level the user set below 2 keeps everything.
     """
-    if name in sys.modules:
+    if sys.modules.get(name) is not None:  # None: blocked, and importing it fails
         return sys.modules[name]
     if name != "keras":
         return _import(name)
