@@ -357,13 +357,20 @@ def test_ms517_tensorboard_without_its_package(tmp_path: Path):
         "fit: {epochs: 1, batch_size: 4}", "fit:\n  callbacks:\n    - {type: TensorBoard}"
     )
     result = check(write(tmp_path, "s.yaml", text))
-    (d,) = missing_packages(result, find_spec=lambda name: None)  # as if not installed
+    # As if not installed: tensorboard alone (TensorFlow 2.21), or TensorFlow too (JAX, PyTorch).
+    (d,) = missing_packages(result, find_spec=lambda name: None if name == "tensorboard" else 1)
     assert (d.code, d.line, d.col) == ("MS517", 15, 7)
     assert (
         d.message
         == "callback `TensorBoard` needs the `tensorboard` package, which is not installed"
     )
     assert d.hint == "pip install tensorboard"
+    (d,) = missing_packages(result, find_spec=lambda name: None)
+    assert d.message == (
+        "callback `TensorBoard` needs the `tensorboard` and `tensorflow` packages, which "
+        "are not installed"
+    )
+    assert d.hint == "pip install tensorboard tensorflow"
     assert list(missing_packages(result, find_spec=lambda name: object())) == []
 
 

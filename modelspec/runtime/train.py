@@ -85,24 +85,32 @@ def nothing_to_train(spec: Spec) -> Diagnostic | None:
     )
 
 
-# Callbacks that need a package TensorFlow no longer installs (TensorFlow 2.21 dropped
-# its dependency on tensorboard); without it TensorBoard fails after the first epoch.
-CALLBACK_PACKAGES = {"TensorBoard": "tensorboard"}
+# Callbacks that need a package beyond Keras and its backend. TensorBoard: TensorFlow
+# 2.21 dropped its dependency on tensorboard, without which the callback fails after the
+# first epoch; and Keras 3.15 writes its logs with tf.summary on every backend, so on
+# JAX or PyTorch it needs TensorFlow too.
+CALLBACK_PACKAGES = {"TensorBoard": ("tensorboard", "tensorflow")}
 
 
 def missing_packages(
     result: Any, find_spec: Callable[[str], Any] = importlib.util.find_spec
 ) -> Iterator[Diagnostic]:
-    """MS517 for each ``fit`` callback whose package is not installed (checked unimported)."""
+    """MS517 for each ``fit`` callback whose packages are not installed (checked unimported)."""
     fit = result.spec.fit or {}
     for i, callback in enumerate(fit.get("callbacks") or ()):
-        package = CALLBACK_PACKAGES.get(callback.get("type"))
-        if package is not None and find_spec(package) is None:
+        packages = CALLBACK_PACKAGES.get(callback.get("type"), ())
+        missing = [p for p in packages if find_spec(p) is None]
+        if missing:
+            what = (
+                f"the `{missing[0]}` package, which is"
+                if len(missing) == 1
+                else "the " + " and ".join(f"`{p}`" for p in missing) + " packages, which are"
+            )
             yield result.doc.diagnostic(
                 "MS517",
-                f"callback `{callback['type']}` needs the `{package}` package, which is not installed",
+                f"callback `{callback['type']}` needs {what} not installed",
                 ("fit", "callbacks", i),
-                hint=f"pip install {package}",
+                hint=f"pip install {' '.join(missing)}",
             )
 
 
