@@ -152,6 +152,47 @@ print(all(np.array_equal(a, b) for a, b in zip(arrays(loaded), arrays(saved))),
     assert proc.stdout.split() == ["True", "True"]  # the file's weights, not the spec's seed's
 
 
+NORMALIZED = """\
+modelspec: 1
+name: norm
+seed: 3
+inputs:
+  x: {shape: [3]}
+sequential:
+  - {type: Normalization, mean: adapt, variance: adapt}
+  - {type: Dense, units: 1}
+outputs:
+  y: {loss: mse}
+"""
+
+
+@pytest.mark.keras
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", EACH)
+def test_adapt_learns_from_numpy_arrays(backend: str, tmp_path: Path):
+    import numpy as np
+
+    (tmp_path / "norm.yaml").write_text(NORMALIZED)
+    x = np.arange(48, dtype="float32").reshape(16, 3)
+    np.savez(tmp_path / "d.npz", x=x, y=np.zeros((16, 1), dtype="float32"))
+    proc = run("train", "norm.yaml", "--data", "d.npz", "--validation-split", "0.25",
+               cwd=tmp_path, backend=backend)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines()[:3] == [
+        f"training on the {backend} backend",
+        "adapting 'normalization' (Normalization) on input 'x': 12 samples",
+        "  'normalization' learned a mean and a variance of shape (3,)",
+    ]
+    check = """
+import keras
+layer = keras.saving.load_model("norm.keras").layers[0]
+print(*keras.ops.convert_to_numpy(layer.mean).ravel())
+"""
+    proc = run(cwd=tmp_path, backend=backend, script=check)
+    # The 12 samples fit trains on, not the 4 kept for validation: 0, 3, ... 33 (+1, +2).
+    assert proc.stdout.split() == ["16.5", "17.5", "18.5"], proc.stderr
+
+
 # === a backend that is not installed =======================================================
 
 
