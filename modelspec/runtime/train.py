@@ -479,7 +479,7 @@ def run_train(
         _say(err, exc.text())
         return 2
     except ImportError as exc:  # Keras needs TensorFlow for a layer (StringLookup, ...)
-        if os.environ.get("MODELSPEC_DEBUG"):
+        if os.environ.get("MODELSPEC_DEBUG") or backend == "tensorflow":
             raise
         _say(err, needs_tensorflow(exc, backend).text())
         return 2
