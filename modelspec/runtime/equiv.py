@@ -26,7 +26,8 @@ Specs without ``compile`` are trained, for this comparison only, with
 ``SGD(learning_rate=0.01)`` and mean squared error on every output.
 
 It runs on Keras's backend (:mod:`modelspec.runtime.backend`), each made deterministic
-its own way (:func:`deterministic`); string inputs exist on TensorFlow only (MS551).
+its own way (:func:`deterministic_keras`, :func:`deterministic_ops`); string inputs
+exist on TensorFlow only (MS551).
 """
 
 from __future__ import annotations
@@ -295,23 +296,30 @@ def _outputs(model: Any, x: Any) -> dict[str, Any]:
     return {"": convert_to_numpy(y)}
 
 
-def deterministic() -> Any:
-    """Keras, imported on a backend that gives the same bits for the same ops in the
-    same order: TensorFlow's op determinism, PyTorch's deterministic algorithms, and
-    for JAX, XLA's deterministic GPU ops (a flag read when JAX starts, so set before
-    Keras is first imported; JAX on a CPU is deterministic already)."""
+def deterministic_keras() -> Any:
+    """Keras, imported on a backend that can give the same bits for the same ops in
+    the same order: for JAX, XLA's deterministic GPU ops (a flag read when JAX
+    starts, so set before Keras is first imported; JAX on a CPU is deterministic
+    already), for PyTorch's cuBLAS a fixed workspace. :func:`deterministic_ops` does
+    the rest, once nothing can stop the comparison."""
     from modelspec.runtime.backend import configured
     from modelspec.runtime.quiet import quiet_import
 
-    backend = configured()
     if sys.modules.get("keras") is None:
+        backend = configured()
         if backend == "jax":
             flags = os.environ.get("XLA_FLAGS", "")
             if "xla_gpu_deterministic_ops" not in flags:
                 os.environ["XLA_FLAGS"] = f"{flags} --xla_gpu_deterministic_ops=true".strip()
-        elif backend == "torch":  # cuBLAS is deterministic only with a fixed workspace
+        elif backend == "torch":
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    keras = quiet_import("keras")
+    return quiet_import("keras")
+
+
+def deterministic_ops(backend: str) -> None:
+    """The same ops in the same order give the same bits: TensorFlow's op determinism,
+    PyTorch's deterministic algorithms. For the rest of the process: after it, an
+    unseeded random op of TensorFlow is an error."""
     if backend == "tensorflow":
         import tensorflow as tf
 
@@ -322,7 +330,6 @@ def deterministic() -> Any:
         # warn_only: an op with no deterministic kernel warns instead of failing; a
         # difference it makes shows as one.
         torch.use_deterministic_algorithms(True, warn_only=True)
-    return keras
 
 
 def compare(spec: SpecModel, *, steps: int = 3, batch_size: int = 8, data_seed: int = 0) -> Report:
@@ -330,11 +337,13 @@ def compare(spec: SpecModel, *, steps: int = 3, batch_size: int = 8, data_seed: 
     from modelspec.runtime.backend import unsupported
     from modelspec.runtime.instantiate import verify_custom
 
-    keras = deterministic()
-    problems = unsupported(spec.result, keras.config.backend(), strategy=False)
+    keras = deterministic_keras()
+    backend = keras.config.backend()
+    problems = unsupported(spec.result, backend, strategy=False)
     if problems:  # string inputs, off TensorFlow
         raise SpecError(problems)
     verify_custom(spec.plan)  # before the generated module creates any of them
+    deterministic_ops(backend)
     import numpy as np
 
     builders = _builders(spec)
