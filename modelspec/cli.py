@@ -3,7 +3,8 @@
 Diagnostics go to stderr as ``file:line:col: level CODE: message``; machine-readable
 results (``--format json``, ``--format github``, the summary, the schema) go to
 stdout. Exit codes: 0 clean, 1 the spec has errors (or an output is refused,
-MS540 - MS548), 2 a usage error (bad option, missing file).
+MS540 - MS548), 2 a usage error (bad option, missing file) or a Keras backend that
+cannot run the command (not installed, or the spec asks what it lacks).
 """
 
 from __future__ import annotations
@@ -123,6 +124,37 @@ AskKeras = Annotated[
 ]
 
 
+class Backend(str, enum.Enum):
+    tensorflow = "tensorflow"
+    jax = "jax"
+    torch = "torch"
+
+
+def _choose_backend(value: Backend | None) -> Backend | None:
+    """Set ``KERAS_BACKEND`` while the options are read: before anything imports Keras."""
+    from modelspec.runtime.backend import BackendError, choose
+
+    try:
+        choose(None if value is None else value.value)
+    except BackendError as exc:
+        typer.echo(exc.text(), err=True)
+        raise typer.Exit(2) from None
+    return value
+
+
+# Every command that may import Keras (--ask-keras, equiv, train) takes it. Whether the
+# backend is installed is checked when Keras is needed, not here: `lint` runs anywhere.
+BackendOption = Annotated[
+    Backend | None,
+    typer.Option(
+        "--backend",
+        callback=_choose_backend,
+        help="The Keras backend, for what imports Keras (default: KERAS_BACKEND, else "
+        "Keras's keras.json, else tensorflow).",
+    ),
+]
+
+
 def _project(
     spec: Path,
     include_paths: list[Path] | None,
@@ -161,6 +193,7 @@ def lint(
     allow_module: AllowModules = None,
     config: ConfigFile = None,
     ask_keras: AskKeras = False,
+    backend: BackendOption = None,
 ) -> None:
     """Check specs without TensorFlow: schema, names, graph, shapes and losses."""
     from modelspec.check import check
@@ -220,6 +253,19 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _backend_for(result: Any) -> str:
+    """The Keras backend, checked to be installed and to run what the spec asks
+    (string inputs: TensorFlow only, MS551); exit 2 where it cannot."""
+    from modelspec.runtime.backend import require, unsupported
+
+    name = require()  # a BackendError: main() says it, and exits 2
+    problems = unsupported(result, name, strategy=False)
+    if problems:
+        typer.echo(format_all(problems, source=result.doc.texts if result.doc else None), err=True)
+        raise typer.Exit(2)
+    return name
+
+
 @app.command()
 def summary(
     spec: Annotated[Path, typer.Argument(metavar="SPEC", help="The spec file.")],
@@ -230,6 +276,7 @@ def summary(
     allow_module: AllowModules = None,
     config: ConfigFile = None,
     ask_keras: AskKeras = False,
+    backend: BackendOption = None,
 ) -> None:
     """Layers, output shapes, parameter counts and the training objective."""
     from modelspec.emit.summary import summary_json, summary_table
@@ -294,6 +341,7 @@ def build(
     allow_module: AllowModules = None,
     config: ConfigFile = None,
     ask_keras: AskKeras = False,
+    backend: BackendOption = None,
 ) -> None:
     """Generate a Python module whose build_model() returns the Keras model."""
     from modelspec.emit.keras_py import render
@@ -333,19 +381,27 @@ def equiv(
     allow_module: AllowModules = None,
     config: ConfigFile = None,
     ask_keras: AskKeras = False,
+    backend: BackendOption = None,
 ) -> None:
     """Build every form of a spec and prove them the same model.
 
-    Exit codes: 0 identical; 1 different, not proven, or the spec has errors; 4 the same
-    model apart from its initial weights (the spec has no seed).
+    Exit codes: 0 identical; 1 different, not proven, or the spec has errors; 2 the
+    backend cannot build it; 4 the same model apart from its initial weights (the spec
+    has no seed).
     """
     from modelspec.api import SpecModel
     from modelspec.lower.plan import plan
+    from modelspec.runtime.backend import BackendError, needs_tensorflow
     from modelspec.runtime.equiv import compare
 
     result = _checked(spec, include_path, allow_module, config, ask_keras)
-
-    report = compare(SpecModel(result, plan(result)), steps=steps, batch_size=batch_size)
+    keras_backend = _backend_for(result)
+    try:
+        report = compare(SpecModel(result, plan(result)), steps=steps, batch_size=batch_size)
+    except ImportError as exc:  # Keras needs TensorFlow for a layer (StringLookup, ...)
+        if isinstance(exc, BackendError) or keras_backend == "tensorflow":
+            raise
+        raise needs_tensorflow(exc, keras_backend) from None
     if fmt is EquivFormat.json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
@@ -370,6 +426,7 @@ def expand(
     allow_module: AllowModules = None,
     config: ConfigFile = None,
     ask_keras: AskKeras = False,
+    backend: BackendOption = None,
 ) -> None:
     """Print the spec with vars, blocks and repeats expanded: exactly what is built."""
     from modelspec.emit.outputs import PENDING, seal
@@ -406,6 +463,7 @@ def import_(
     allow_modules: AllowModules = None,
     config: ConfigFile = None,
     ask_keras: AskKeras = False,
+    backend: BackendOption = None,
 ) -> None:
     """Write the spec of an existing Keras model, read as data (no TensorFlow needed)."""
     from modelspec.importer import run_import
@@ -450,6 +508,7 @@ def graph(
     allow_module: AllowModules = None,
     config: ConfigFile = None,
     ask_keras: AskKeras = False,
+    backend: BackendOption = None,
 ) -> None:
     """Draw the model: Graphviz DOT, Mermaid, or SVG/PNG through Graphviz's dot."""
     from modelspec.emit.graph import RenderError, diagram, render, to_dot, to_mermaid
@@ -551,6 +610,7 @@ def diff(
     allow_module: AllowModules = None,
     config: ConfigFile = None,
     ask_keras: AskKeras = False,
+    backend: BackendOption = None,
 ) -> None:
     """What changes in the model from A to B: layers, wiring, shapes and parameters.
 
@@ -653,14 +713,15 @@ def train(
         Strategy | None,
         typer.Option(
             "--strategy",
-            help="The tf.distribute strategy (default: the spec's distribution.strategy, "
-            "else none).",
+            help="The tf.distribute strategy, on the tensorflow backend only (default: the "
+            "spec's distribution.strategy, else none).",
         ),
     ] = None,
     include_path: IncludePaths = None,
     allow_module: AllowModules = None,
     config: ConfigFile = None,
     ask_keras: AskKeras = False,
+    backend: BackendOption = None,
 ) -> None:
     """Train the spec's model on arrays from an .npz file and save it as .keras."""
     from modelspec.runtime.train import run_train
@@ -688,11 +749,17 @@ def train(
 def main() -> None:
     """Entry point: no traceback for anything a user can cause."""
     from modelspec.errors import ModelspecError
+    from modelspec.runtime.backend import BackendError
 
     try:
         app(prog_name="modelspec")
     except KeyboardInterrupt:
         sys.exit(130)
+    except BackendError as exc:  # Keras's backend is not installed, or cannot do it
+        if os.environ.get("MODELSPEC_DEBUG"):
+            raise
+        typer.echo(exc.text(), err=True)
+        sys.exit(2)
     except ModelspecError as exc:  # a check that can only run once the model is built
         if os.environ.get("MODELSPEC_DEBUG"):
             raise

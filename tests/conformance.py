@@ -187,14 +187,15 @@ def random_batch(model: Any, names: list[str]) -> dict[str, Any]:
 
 
 def output_arrays(value: Any, names: list[str]) -> list:
-    """A model's outputs as a list of arrays, in the spec's output order."""
-    import numpy as np
+    """A model's outputs as a list of arrays, in the spec's output order (through
+    Keras: a PyTorch tensor that tracks gradients is not read by numpy.asarray)."""
+    from keras.ops import convert_to_numpy
 
     if isinstance(value, dict):
-        return [np.asarray(value[n]) for n in names]
+        return [convert_to_numpy(value[n]) for n in names]
     if isinstance(value, (list, tuple)):
-        return [np.asarray(v) for v in value]
-    return [np.asarray(value)]
+        return [convert_to_numpy(v) for v in value]
+    return [convert_to_numpy(value)]
 
 
 def _first_line(exc: BaseException) -> str:

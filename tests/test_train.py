@@ -357,13 +357,20 @@ def test_ms517_tensorboard_without_its_package(tmp_path: Path):
         "fit: {epochs: 1, batch_size: 4}", "fit:\n  callbacks:\n    - {type: TensorBoard}"
     )
     result = check(write(tmp_path, "s.yaml", text))
-    (d,) = missing_packages(result, find_spec=lambda name: None)  # as if not installed
+    # As if not installed: tensorboard alone (TensorFlow 2.21), or TensorFlow too (JAX, PyTorch).
+    (d,) = missing_packages(result, find_spec=lambda name: None if name == "tensorboard" else 1)
     assert (d.code, d.line, d.col) == ("MS517", 15, 7)
     assert (
         d.message
         == "callback `TensorBoard` needs the `tensorboard` package, which is not installed"
     )
     assert d.hint == "pip install tensorboard"
+    (d,) = missing_packages(result, find_spec=lambda name: None)
+    assert d.message == (
+        "callback `TensorBoard` needs the `tensorboard` and `tensorflow` packages, which "
+        "are not installed"
+    )
+    assert d.hint == "pip install tensorboard tensorflow"
     assert list(missing_packages(result, find_spec=lambda name: object())) == []
 
 
@@ -830,6 +837,12 @@ def test_cli_retrains_into_its_own_model_and_force_replaces_the_default(tmp_path
     assert keras.saving.load_model(tmp_path / "tiny.keras").name == "tiny"
 
 
+# tf.distribute: the TensorFlow backend only (MS550 elsewhere, tests/test_backends.py).
+BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
+TF_ONLY = pytest.mark.skipif(
+    BACKEND != "tensorflow", reason=f"tf.distribute needs the TensorFlow backend, not {BACKEND}"
+)
+
 # Configures the CPU as two logical devices before TensorFlow starts, then runs the CLI.
 TWO_CPUS = """
 import sys
@@ -843,6 +856,7 @@ main()
 
 
 @pytest.mark.keras
+@TF_ONLY
 def test_cli_trains_under_mirrored_strategy_on_two_logical_cpus(tmp_path: Path):
     keras = pytest.importorskip("keras")
     write(tmp_path, "s.yaml", TINY + "distribution: {strategy: mirrored}\n")
@@ -870,6 +884,7 @@ def _free_ports(n: int) -> list[int]:
 
 
 @pytest.mark.keras
+@TF_ONLY
 def test_cli_trains_under_multi_worker_mirrored_strategy_with_two_workers(tmp_path: Path):
     """Two local workers, as two machines would run it: see the note on multi-worker reduce."""
     keras = pytest.importorskip("keras")

@@ -55,7 +55,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import importlib.util
 import json
 import keyword
 import re
@@ -135,8 +134,16 @@ def custom_types(data: Any, source: Any) -> dict[str, CustomType]:
 
 
 def keras_available() -> bool:
-    """Whether Keras is installed (not imported: finding it costs nothing)."""
-    return importlib.util.find_spec("keras") is not None
+    """Whether Keras and its backend's package are installed (not imported: finding
+    them costs nothing; the backend is ``KERAS_BACKEND``'s, see
+    :mod:`modelspec.runtime.backend`)."""
+    from modelspec.runtime.backend import BackendUnavailable, require
+
+    try:
+        require()
+    except BackendUnavailable:
+        return False
+    return True
 
 
 def _allow_hint(module: str) -> str:
@@ -247,7 +254,7 @@ def check_custom(
         if ct.name in used and (rule is None or ct.params is None) and not can_ask_keras(project):
             what = "shapes are unchecked" if rule is None else "parameters are unknown"
             why = (
-                "Keras is not installed to ask"
+                "Keras (with its backend's package) is not installed to ask"
                 if project.ask_keras
                 else "lint asks Keras only with --ask-keras"
             )

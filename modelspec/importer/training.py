@@ -4,10 +4,14 @@ output's ``loss``, ``loss_weight`` and ``metrics``.
 Losses, optimizers and metrics are looked up in :mod:`modelspec.catalog.training`; a
 loss or an optimizer with arguments becomes ``{type: Class, **non-default kwargs}``,
 a metric only a name with its default arguments. Anything else is MS617.
+
+A model saved on any backend reads the same: an optimizer class of a backend's own
+(PyTorch's) is read as the public class it stands for (:func:`optimizer_module`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -235,6 +239,30 @@ def _typed(
     return out
 
 
+# NOTE: [backend optimizer classes]
+# Keras saves an object under its class's module. On TensorFlow and JAX an optimizer is
+# the public class (`keras.optimizers`), but on PyTorch `keras.optimizers.Adam()` makes
+# a subclass of the backend's own (TorchOptimizer.__new__ picks
+# `keras.src.backend.torch.optimizers.torch_adam.Adam`), saved under that module, with
+# the public class's name and config. Read as data, it is that public class.
+_BACKEND_OPTIMIZERS = re.compile(r"keras\.src\.backend\.\w+\.optimizers?(\.\w+)*")
+
+
+def optimizer_module(module: Any, cls: Any) -> Any:
+    """``keras.optimizers`` for a backend's own class of a public optimizer, else
+    ``module`` as saved (see NOTE: [backend optimizer classes]).
+
+    >>> optimizer_module("keras.src.backend.torch.optimizers.torch_adam", "Adam")
+    'keras.optimizers'
+    >>> optimizer_module("mypackage.optimizers", "Adam")
+    'mypackage.optimizers'
+    """
+    public = isinstance(cls, str) and cls in tc.OPTIMIZERS
+    if public and isinstance(module, str) and _BACKEND_OPTIMIZERS.fullmatch(module):
+        return "keras.optimizers"
+    return module
+
+
 def _optimizer(ctx: Context, value: Any, path: tuple) -> Any:
     if isinstance(value, str):
         if value.lower() in tc.OPTIMIZER_NAMES:
@@ -249,7 +277,7 @@ def _optimizer(ctx: Context, value: Any, path: tuple) -> Any:
     cls = value.get("class_name") if isinstance(value, Mapping) else None
     if (
         not isinstance(value, Mapping)
-        or value.get("module") != "keras.optimizers"
+        or optimizer_module(value.get("module"), cls) != "keras.optimizers"
         or not isinstance(cls, str)
         or cls not in tc.OPTIMIZERS
     ):

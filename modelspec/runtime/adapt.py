@@ -6,6 +6,11 @@ Only the samples ``fit`` trains on are read: with ``validation_split``, Keras ke
 last part for validation, and a vocabulary learned from it would leak what validation
 measures. What a layer learns is saved with the model: a lookup's vocabulary in the
 ``.keras`` file's assets, a Discretization's boundaries in its config.
+
+On the TensorFlow backend the samples go to ``adapt()`` as a batched ``tf.data``
+dataset; on JAX and PyTorch as the NumPy array itself, which every preprocessing
+layer's ``adapt()`` takes (a layer that needs TensorFlow says so itself: Keras
+3.15's Discretization and the lookups do).
 """
 
 from __future__ import annotations
@@ -59,8 +64,9 @@ def adapt_layers(
     input's array; ``say`` gets a line before and after each."""
     if not plan.adapt:
         return
-    import tensorflow as tf
+    import keras
 
+    batched = _tf_batches if keras.config.backend() == "tensorflow" else _as_is
     for name, input_name in plan.adapt:
         if input_name not in arrays:
             raise ValueError(
@@ -78,6 +84,16 @@ def adapt_layers(
         if say is not None:
             say(f"adapting '{name}' ({type(layer).__name__}) on input '{input_name}': "
                 f"{keep:,} samples")  # fmt: skip
-        layer.adapt(tf.data.Dataset.from_tensor_slices(data[:keep]).batch(batch_size))
+        layer.adapt(batched(data[:keep], batch_size))
         if say is not None:
             say(f"  '{name}' learned {learned(layer)}")
+
+
+def _tf_batches(data: Any, batch_size: int) -> Any:
+    import tensorflow as tf
+
+    return tf.data.Dataset.from_tensor_slices(data).batch(batch_size)
+
+
+def _as_is(data: Any, batch_size: int) -> Any:
+    return data

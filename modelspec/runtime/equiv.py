@@ -24,16 +24,21 @@ random numbers (dropout, noise, random augmentation, a custom layer) gets a hint
 
 Specs without ``compile`` are trained, for this comparison only, with
 ``SGD(learning_rate=0.01)`` and mean squared error on every output.
+
+It runs on Keras's backend (:mod:`modelspec.runtime.backend`), each made deterministic
+its own way (:func:`deterministic_keras`, :func:`deterministic_ops`); string inputs
+exist on TensorFlow only (MS551).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from modelspec.api import SpecModel
-from modelspec.errors import printable
+from modelspec.errors import SpecError, printable
 from modelspec.lower.plan import plan
 from modelspec.runtime.weights import named_layers
 
@@ -185,9 +190,11 @@ def _fmt_diff(a: Any, b: Any) -> str:
 def _weights(model: Any) -> dict[str, list[tuple[str, Any]]]:
     """Layer name -> [(weight path, array)], for layers that have weights; a layer of a
     nested model by its flat name, ``<model>_<layer>``, as the inlined build names it."""
+    from keras import ops
+
     out = {}
     for name, layer in named_layers(model).items():
-        pairs = [(w.path, w.numpy()) for w in layer.weights]
+        pairs = [(w.path, ops.convert_to_numpy(w)) for w in layer.weights]
         if pairs:
             out[name] = pairs
     return out
@@ -254,8 +261,6 @@ def _sample(spec: SpecModel, batch: int, rng: Any) -> Any:
 def _targets(spec: SpecModel, outputs: Any, rng: Any) -> Any:
     """Random targets shaped like the model's outputs; class ids where the loss takes
     labels, shaped as ``modelspec train`` accepts them (:func:`modelspec.runtime.slots.slots`)."""
-    import numpy as np
-
     from modelspec.runtime.slots import slots
 
     labels = {
@@ -265,9 +270,11 @@ def _targets(spec: SpecModel, outputs: Any, rng: Any) -> Any:
     }
     names = [o.name for o in spec.plan.outputs]
     values = outputs if isinstance(outputs, dict) else {names[0]: outputs}
+    from keras import ops
+
     out = {}
     for name, pred in values.items():
-        pred = np.asarray(pred)
+        pred = ops.convert_to_numpy(pred)
         if name in labels:
             shape = (len(pred), *(NONE_SIZE if d is None else d for d in labels[name]))
             out[name] = rng.integers(0, pred.shape[-1], shape)
@@ -277,31 +284,67 @@ def _targets(spec: SpecModel, outputs: Any, rng: Any) -> Any:
 
 
 def _outputs(model: Any, x: Any) -> dict[str, Any]:
-    import numpy as np
+    # convert_to_numpy, not numpy.asarray: a PyTorch tensor that tracks gradients
+    # refuses to be read as an array.
+    from keras.ops import convert_to_numpy
 
     y = model(x, training=False)
     if isinstance(y, dict):
-        return {k: np.asarray(v) for k, v in y.items()}
+        return {k: convert_to_numpy(v) for k, v in y.items()}
     if isinstance(y, (list, tuple)):
-        return {str(i): np.asarray(v) for i, v in enumerate(y)}
-    return {"": np.asarray(y)}
+        return {str(i): convert_to_numpy(v) for i, v in enumerate(y)}
+    return {"": convert_to_numpy(y)}
+
+
+def deterministic_keras() -> Any:
+    """Keras, imported on a backend that can give the same bits for the same ops in
+    the same order: for JAX, XLA's deterministic GPU ops (a flag read when JAX
+    starts, so set before Keras is first imported; JAX on a CPU is deterministic
+    already), for PyTorch's cuBLAS a fixed workspace. :func:`deterministic_ops` does
+    the rest, once nothing can stop the comparison."""
+    from modelspec.runtime.backend import configured
+    from modelspec.runtime.quiet import quiet_import
+
+    if sys.modules.get("keras") is None:
+        backend = configured()
+        if backend == "jax":
+            flags = os.environ.get("XLA_FLAGS", "")
+            if "xla_gpu_deterministic_ops" not in flags:
+                os.environ["XLA_FLAGS"] = f"{flags} --xla_gpu_deterministic_ops=true".strip()
+        elif backend == "torch":
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    return quiet_import("keras")
+
+
+def deterministic_ops(backend: str) -> None:
+    """The same ops in the same order give the same bits: TensorFlow's op determinism,
+    PyTorch's deterministic algorithms. For the rest of the process: after it, an
+    unseeded random op of TensorFlow is an error."""
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+    elif backend == "torch":
+        import torch
+
+        # warn_only: an op with no deterministic kernel warns instead of failing; a
+        # difference it makes shows as one.
+        torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def compare(spec: SpecModel, *, steps: int = 3, batch_size: int = 8, data_seed: int = 0) -> Report:
     """Build every form of ``spec`` and compare them (see the module docstring)."""
+    from modelspec.runtime.backend import unsupported
     from modelspec.runtime.instantiate import verify_custom
-    from modelspec.runtime.quiet import quiet_import
 
-    keras = quiet_import("keras")
+    keras = deterministic_keras()
+    backend = keras.config.backend()
+    problems = unsupported(spec.result, backend, strategy=False)
+    if problems:  # string inputs, off TensorFlow
+        raise SpecError(problems)
     verify_custom(spec.plan)  # before the generated module creates any of them
+    deterministic_ops(backend)
     import numpy as np
-
-    try:  # the same ops in the same order give the same bits
-        import tensorflow as tf
-
-        tf.config.experimental.enable_op_determinism()
-    except (ImportError, AttributeError):  # pragma: no cover - other backends
-        pass
 
     builders = _builders(spec)
     report = Report(spec.name, list(builders))

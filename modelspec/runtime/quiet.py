@@ -1,6 +1,8 @@
 """Importing Keras and TensorFlow quietly: what the commands and the API call before
 the first ``import keras``, so that TensorFlow's start-up log does not bury what
-modelspec and Keras print. It imports nothing of modelspec, so any module may use it.
+modelspec and Keras print, and a backend that is not installed is named with the extra
+that installs it (:mod:`modelspec.runtime.backend`). At module level it imports
+nothing of modelspec, so any module may use it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ def quiet_tensorflow() -> None:
 def quiet_import(name: str = "keras") -> Any:
     """``import name`` (Keras, or TensorFlow) without TensorFlow's start-up log.
 
+    Keras's backend is checked first: a missing package raises
+    :class:`~modelspec.runtime.backend.BackendUnavailable` (an ``ImportError``) that
+    names the extra to install, and so does an ``ImportError`` of the import itself.
+
     # NOTE: [quiet start-up]
     ``TF_CPP_MIN_LOG_LEVEL`` applies once TensorFlow's logging is set up. Lines logged
     before that (TensorFlow 2.21: absl's "All log messages before absl::InitializeLog()"
@@ -33,10 +39,22 @@ def quiet_import(name: str = "keras") -> Any:
     Python's own warnings and anything else pass through. Nothing is switched off:
     oneDNN stays as TensorFlow chose. A level the user set below 2 keeps everything.
     """
+    if sys.modules.get(name) is not None:  # None: blocked, and importing it fails
+        return sys.modules[name]
+    if name != "keras":
+        return _import(name)
+    from modelspec.runtime.backend import require, unavailable
+
+    backend = require()
+    try:
+        return _import(name)
+    except ImportError as exc:  # a broken install: a package of the backend is missing
+        raise unavailable(backend, str(exc)) from exc
+
+
+def _import(name: str) -> Any:
     import importlib
 
-    if name in sys.modules:
-        return sys.modules[name]
     quiet_tensorflow()
     if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2") in ("0", "1"):
         return importlib.import_module(name)

@@ -8,10 +8,12 @@ Three stages, each of which can stop the run (:func:`run_train` runs them):
    at once (MS510 - MS519). The spec's weights file, if any, is checked as data too
    (:func:`modelspec.runtime.weights.check_planned`, h5py only). TensorFlow is not
    imported yet; the arrays are then read, exactly the bytes each header declares.
-2. **Fit.** The distribution strategy comes first (:mod:`modelspec.runtime.strategy`:
-   MultiWorkerMirrored must exist before TensorFlow touches a device); :func:`fit`
-   builds and compiles the model in its scope, and calls ``model.fit`` with the
-   spec's ``fit`` settings and callbacks.
+2. **Fit**, on the Keras backend :mod:`modelspec.runtime.backend` names (TensorFlow,
+   JAX or PyTorch; what the spec asks that only TensorFlow gives is refused before
+   any data is read, MS550 - MS551). On TensorFlow a distribution strategy comes
+   first (:mod:`modelspec.runtime.strategy`: MultiWorkerMirrored must exist before
+   TensorFlow touches a device); :func:`fit` builds and compiles the model in its
+   scope, and calls ``model.fit`` with the spec's ``fit`` settings and callbacks.
 3. **Save.** :func:`save_model` writes the ``.keras`` file through a temporary file in
    the same folder and a rename, sealed (its zip comment names the spec and holds a
    digest, :mod:`modelspec.emit.outputs`) so that a later ``train --out`` can tell it from a
@@ -25,12 +27,14 @@ Example::
     >>> trained = fit(spec.plan, arrays, fit_settings(spec.plan))        # doctest: +SKIP
     >>> save_model(trained.model, "mlp.keras")                           # doctest: +SKIP
 
-Nothing here imports numpy, TensorFlow or Keras at module level: ``modelspec lint``
-imports none of them (``tests/test_no_tensorflow.py``).
+Nothing here imports numpy, Keras or a backend at module level: ``modelspec lint``
+imports none of them (``tests/test_no_tensorflow.py``). TensorFlow is imported only
+on its own backend, for a strategy or for string inputs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import math
 import os
@@ -46,6 +50,7 @@ from modelspec.errors import ERROR, Diagnostic, format_all
 from modelspec.ir import Spec
 from modelspec.lower.plan import Plan
 from modelspec.runtime.adapt import adapt_layers
+from modelspec.runtime.backend import BackendError, needs_tensorflow, require, unsupported
 from modelspec.runtime.data import load, read_data
 from modelspec.runtime.slots import check_data, slots
 from modelspec.runtime.strategy import is_chief, make_strategy, strategy_name
@@ -80,24 +85,32 @@ def nothing_to_train(spec: Spec) -> Diagnostic | None:
     )
 
 
-# Callbacks that need a package TensorFlow no longer installs (TensorFlow 2.21 dropped
-# its dependency on tensorboard); without it TensorBoard fails after the first epoch.
-CALLBACK_PACKAGES = {"TensorBoard": "tensorboard"}
+# Callbacks that need a package beyond Keras and its backend. TensorBoard: TensorFlow
+# 2.21 dropped its dependency on tensorboard, without which the callback fails after the
+# first epoch; and Keras 3.15 writes its logs with tf.summary on every backend, so on
+# JAX or PyTorch it needs TensorFlow too.
+CALLBACK_PACKAGES = {"TensorBoard": ("tensorboard", "tensorflow")}
 
 
 def missing_packages(
     result: Any, find_spec: Callable[[str], Any] = importlib.util.find_spec
 ) -> Iterator[Diagnostic]:
-    """MS517 for each ``fit`` callback whose package is not installed (checked unimported)."""
+    """MS517 for each ``fit`` callback whose packages are not installed (checked unimported)."""
     fit = result.spec.fit or {}
     for i, callback in enumerate(fit.get("callbacks") or ()):
-        package = CALLBACK_PACKAGES.get(callback.get("type"))
-        if package is not None and find_spec(package) is None:
+        packages = CALLBACK_PACKAGES.get(callback.get("type"), ())
+        missing = [p for p in packages if find_spec(p) is None]
+        if missing:
+            what = (
+                f"the `{missing[0]}` package, which is"
+                if len(missing) == 1
+                else "the " + " and ".join(f"`{p}`" for p in missing) + " packages, which are"
+            )
             yield result.doc.diagnostic(
                 "MS517",
-                f"callback `{callback['type']}` needs the `{package}` package, which is not installed",
+                f"callback `{callback['type']}` needs {what} not installed",
                 ("fit", "callbacks", i),
-                hint=f"pip install {package}",
+                hint=f"pip install {' '.join(missing)}",
             )
 
 
@@ -260,8 +273,8 @@ def fit(
     on_weights: Callable[[Sequence[Diagnostic]], None] | None = None,
     on_adapt: Callable[[str], None] | None = None,
 ) -> Trained:
-    """Build ``plan`` in ``strategy``'s scope (from :func:`make_strategy`; None: none) and
-    fit it on ``arrays``, as :func:`prepare` returns them.
+    """Build ``plan`` in ``strategy``'s scope (from :func:`make_strategy`, TensorFlow
+    only; None: none) and fit it on ``arrays``, as :func:`prepare` returns them.
 
     A spec with ``weights:`` is fine-tuned: training starts from those weights, loaded
     by layer name (:mod:`modelspec.runtime.weights`; a :class:`~modelspec.runtime.weights.WeightsError`
@@ -269,19 +282,16 @@ def fit(
     Layers that learn their state (``vocabulary: adapt``) run ``adapt()`` on their input's
     array first (:mod:`modelspec.runtime.adapt`); ``on_adapt`` gets its progress lines.
     """
-    strategy = make_strategy("none") if strategy is None else strategy
-    import keras
-    import tensorflow as tf
-
     from modelspec.runtime.instantiate import make, to_keras
+    from modelspec.runtime.quiet import quiet_import
 
-    distributed = strategy is not tf.distribute.get_strategy()
-    if distributed and keras.config.backend() != "tensorflow":
+    keras = quiet_import("keras")
+    backend = keras.config.backend()
+    if strategy is not None and backend != "tensorflow":
         raise ValueError(
-            "tf.distribute strategies need Keras's TensorFlow backend; "
-            f"KERAS_BACKEND is {keras.config.backend()!r}"
+            f"tf.distribute strategies need Keras's TensorFlow backend; this run is on {backend}"
         )
-    with strategy.scope():
+    with contextlib.nullcontext() if strategy is None else strategy.scope():
         model = to_keras(plan, "auto", compile=True, weights=False)
         if plan.weights is not None:
             from modelspec.runtime.weights import load_planned
@@ -298,7 +308,8 @@ def fit(
     samples = len(next(iter(arrays.values())))
     x, y = model_data(plan, arrays, samples)
     # Keras reads strings from tensors: a NumPy array of strings ('<U', 'S') is refused.
-    x = _strings_as_tensors(x, tf)
+    # Only TensorFlow has them (MS551 refuses string inputs on the other backends).
+    x = _strings_as_tensors(x) if backend == "tensorflow" else x
     history = model.fit(
         x,
         y,
@@ -309,13 +320,17 @@ def fit(
         verbose=settings.verbose,
         callbacks=[make(c) for c in plan.callbacks],
     )
-    return Trained(model, history.history, is_chief(strategy))
+    return Trained(model, history.history, strategy is None or is_chief(strategy))
 
 
-def _strings_as_tensors(x: Any, tf: Any) -> Any:
+def _strings_as_tensors(x: Any) -> Any:
     def one(array: Any) -> Any:
         kind = getattr(getattr(array, "dtype", None), "kind", "")
-        return tf.constant(array) if kind in ("U", "S") else array
+        if kind not in ("U", "S"):
+            return array
+        import tensorflow as tf
+
+        return tf.constant(array)
 
     return {k: one(v) for k, v in x.items()} if isinstance(x, dict) else one(x)
 
@@ -396,7 +411,9 @@ def run_train(
     ``out`` None saves to :func:`default_out`, which must not exist yet. The save is
     checked before training and again before writing. Metrics go to ``stdout``;
     diagnostics and progress to ``stderr``. Exit codes: 0 trained and saved, 1 the data,
-    the output or the training failed.
+    the output or the training failed, 2 the backend cannot train it: its package is
+    missing, or the spec asks what only TensorFlow gives (MS550 - MS551, or a
+    ``strategy`` other than none), or Keras needs TensorFlow for one of its layers.
     """
     from modelspec.emit.outputs import cannot_write
     from modelspec.lower.plan import plan as build_plan
@@ -413,6 +430,21 @@ def run_train(
     if problem is not None:
         _say(err, format_all([problem]))
         return 1
+    try:
+        backend = require()
+    except BackendError as exc:
+        _say(err, exc.text())
+        return 2
+    if strategy not in (None, "none") and backend != "tensorflow":
+        _say(err, BackendError(
+            f"--strategy {strategy} is a tf.distribute strategy, which needs Keras's "
+            f"TensorFlow backend; this run is on {backend}",
+            "leave out --strategy, or use --backend tensorflow").text())  # fmt: skip
+        return 2
+    unfit = unsupported(result, backend, strategy=strategy is None)
+    if unfit:
+        _say(err, format_all(unfit, source=result.doc.texts if result.doc else None))
+        return 2
     # Every check of the data runs here, with numpy only: TensorFlow is not imported yet.
     arrays, diagnostics = prepare(result, the_plan, data)
     if arrays is None:
@@ -432,9 +464,10 @@ def run_train(
         source = result.doc.texts if result.doc else None
         _say(err, format_all(list(diagnostics), source=source))
 
+    _say(err, f"training on the {backend} backend")
     try:
-        strat = make_strategy(name)
-        if name != "none":
+        strat = None if name == "none" else make_strategy(name)
+        if strat is not None:
             n = strat.num_replicas_in_sync
             _say(err, f"training with {type(strat).__name__}: {n} replica{'s' * (n != 1)} in sync")
         trained = fit(the_plan, arrays, settings, strategy=strat, on_weights=show_weights,
@@ -442,6 +475,14 @@ def run_train(
     except WeightsError as exc:  # the spec's `weights:`: reported before any training
         show_weights(exc.diagnostics)
         return 1
+    except BackendError as exc:  # a backend installed, but broken
+        _say(err, exc.text())
+        return 2
+    except ImportError as exc:  # Keras needs TensorFlow for a layer (StringLookup, ...)
+        if os.environ.get("MODELSPEC_DEBUG") or backend == "tensorflow":
+            raise
+        _say(err, needs_tensorflow(exc, backend).text())
+        return 2
     except (ValueError, OSError) as exc:  # Keras's word for a bad argument or callback
         if os.environ.get("MODELSPEC_DEBUG"):
             raise
