@@ -76,6 +76,33 @@ sequential:
     assert error.hint == "give backward_layer the type of layer, `ConvLSTM1D`"
 
 
+def test_a_frozen_convlstm_warns_that_keras_still_trains_its_cell():
+    # Unlike LSTM, ConvLSTM makes its cell without passing it the trainable flag: the
+    # layer reports its weights as frozen, the model trains them.
+    text = SPEC % (10, "trainable: false", 2)
+    result = check_text(text, "clips.yaml")
+    (warning,) = result.warnings
+    assert warning.code == "MS404"
+    assert warning.hint == (
+        "freeze it after building (layer.trainable = False), or leave it out of training"
+    )
+    # kernel (3, 3, 3, 24), recurrent kernel (3, 3, 6, 24), bias (24,)
+    count = 3 * 3 * (3 + 6) * 24 + 24
+    assert result.shapes.params["enc"] == (0, count)
+    assert result.shapes.model_params["enc"] == (count, 0)
+
+
+@pytest.mark.keras
+def test_a_frozen_convlstm_is_trained_by_the_model_in_keras_too(tmp_path):
+    pytest.importorskip("keras")
+    spec = tmp_path / "clips.yaml"
+    spec.write_text(SPEC % (10, "trainable: false", 2))
+    model = modelspec.build_model(spec, compile=False)
+    layer = model.get_layer("enc")
+    assert layer.trainable_weights == []
+    assert sum(w.numpy().size for w in model.trainable_weights) == 3 * 3 * (3 + 6) * 24 + 24
+
+
 def test_shapes_and_parameters_of_the_video_spec():
     shapes = modelspec.load(VIDEO).result.shapes
     assert shapes.tensors["enc"] == [(None, 4, 10, 9, 6), (None, 10, 9, 6), (None, 10, 9, 6)]

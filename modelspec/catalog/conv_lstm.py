@@ -104,6 +104,8 @@ def _conv_lstm(rank: int) -> LayerType:
     word = _RANK_WORD[rank]
     return LayerType(
         name=f"ConvLSTM{word}",
+        # Its weights are its cell's, which Keras makes without the layer's trainable flag.
+        owns_sublayers=True,
         category="recurrent",
         doc=f"{word} convolutional LSTM: an LSTM whose input and recurrent transformations "
         f"are {word} convolutions, over a (batch, timesteps, {', '.join(_AXES[rank])}, "

@@ -193,13 +193,17 @@ SIMPLE_RNN = LayerType(
 # trainable flag only empties the lists it reports itself, so once it is nested in
 # another wrapper Keras ignores it (and a Model ignores it too: keras-team/keras#17466).
 # RNN and StackedRNNCells (catalog/cells.py) are such wrappers too; a StackedRNNCells's
-# flag reaches no weight even directly in an RNN.
+# flag reaches no weight even directly in an RNN. So are ConvLSTM1D/2D/3D: unlike LSTM,
+# they make their cell without passing it their flag.
 _FLAG_NOT_ON_WEIGHTS = {
     "Bidirectional",
     "TimeDistributed",
     "SpectralNormalization",
     "RNN",
     "StackedRNNCells",
+    "ConvLSTM1D",
+    "ConvLSTM2D",
+    "ConvLSTM3D",
 }
 
 

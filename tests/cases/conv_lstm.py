@@ -53,6 +53,10 @@ CASES: list = [
                        "backward_layer": {**C1, "go_backwards": True, "use_bias": False}},
      [(None, 5, 8, 3)]),
     ("TimeDistributed", {"layer": C1}, [(None, 2, 5, 8, 3)]),
+    # Keras makes the cell without the layer's trainable flag, so a frozen ConvLSTM's
+    # weights are still trainable once another layer holds it.
+    ("Bidirectional", {"layer": {**C1, "trainable": False}}, [(None, 5, 8, 3)]),
+    ("TimeDistributed", {"layer": {**C1, "trainable": False}}, [(None, 2, 5, 8, 3)]),
 ]  # fmt: skip
 
 BAD: list = [
