@@ -22,12 +22,14 @@ from modelspec.catalog.base import (
     LayerType,
     Shape,
     ShapeError,
+    Weight,
     by_trainable,
     enum,
     expect_min_rank,
     known_dim,
     nullable,
     output_shape_from_config,
+    own_weights,
     prod,
     weight_kwargs,
 )
@@ -137,6 +139,37 @@ def _mha_params(kw, inputs):
     return by_trainable(kw, count)
 
 
+def _projections(kw, parts) -> list[Weight]:
+    """The EinsumDense projections of an attention layer, each ``(name, kernel, bias)``:
+    Keras creates them in its build, named, and without its trainable flag."""
+    out = []
+    for name, kernel, bias in parts:
+        out.append(Weight(f"{name}/kernel", kernel))
+        if kw["use_bias"]:
+            out.append(Weight(f"{name}/bias", bias))
+    return out
+
+
+def _mha_weights(kw, inputs):
+    query, value = inputs[0], inputs[1]
+    key = inputs[2] if len(inputs) == 3 else value
+    heads, key_dim = kw["num_heads"], kw["key_dim"]
+    value_dim = kw["value_dim"] or key_dim
+    q_in, k_in, v_in = known_dim(query), known_dim(key), known_dim(value)
+    out = _as_tuple(kw["output_shape"]) if kw["output_shape"] else (q_in,)
+    parts = [
+        ("query", (q_in, heads, key_dim), (heads, key_dim)),
+        ("key", (k_in, heads, key_dim), (heads, key_dim)),
+    ]
+    if kw["use_gate"]:
+        parts.append(("gate", (q_in, heads, value_dim), (heads, value_dim)))
+    parts += [
+        ("value", (v_in, heads, value_dim), (heads, value_dim)),
+        ("attention_output", (heads, value_dim, *out), out),
+    ]
+    return _projections(kw, parts)
+
+
 def _mha_from_config(kw: dict[str, Any]) -> None:
     output_shape_from_config(kw)
     if "value_dim" in kw and kw["value_dim"] == kw.get("key_dim"):
@@ -195,6 +228,7 @@ MULTI_HEAD_ATTENTION = LayerType(
     ),
     shape=_mha_shape,
     params=_mha_params,
+    weights=_mha_weights,
     min_inputs=2,
     max_inputs=3,
     call="positional",
@@ -280,6 +314,24 @@ def _gqa_params(kw, inputs):
     return by_trainable(kw, count)
 
 
+def _gqa_weights(kw, inputs):
+    query, value = inputs[0], inputs[1]
+    key = inputs[2] if len(inputs) == 3 else value
+    q_heads, kv_heads, head_dim = kw["num_query_heads"], kw["num_key_value_heads"], kw["head_dim"]
+    q_in, k_in, v_in = known_dim(query), known_dim(key), known_dim(value)
+    parts = [
+        ("query", (q_in, q_heads, head_dim), (q_heads, head_dim)),
+        ("key", (k_in, kv_heads, head_dim), (kv_heads, head_dim)),
+    ]
+    if kw["use_gate"]:
+        parts.append(("gate", (q_in, q_heads, head_dim), (q_heads, head_dim)))
+    parts += [
+        ("value", (v_in, kv_heads, head_dim), (kv_heads, head_dim)),
+        ("attention_output", (q_heads, head_dim, q_in), (q_in,)),
+    ]
+    return _projections(kw, parts)
+
+
 GROUP_QUERY_ATTENTION = LayerType(
     name="GroupQueryAttention",
     owns_sublayers=True,
@@ -319,6 +371,7 @@ GROUP_QUERY_ATTENTION = LayerType(
     ),
     shape=_gqa_shape,
     params=_gqa_params,
+    weights=_gqa_weights,
     min_inputs=2,
     max_inputs=3,
     call="positional",
@@ -368,6 +421,11 @@ def _attention_params(kw, inputs):
     return by_trainable(kw, count)
 
 
+def _attention_weights(kw, inputs):
+    return own_weights(kw, ("scale", ()) if kw["use_scale"] else None,
+                       ("concat_score_weight", ()) if kw["score_mode"] == "concat" else None)  # fmt: skip
+
+
 ATTENTION = LayerType(
     name="Attention",
     category="attention",
@@ -386,6 +444,7 @@ ATTENTION = LayerType(
     ),
     shape=_attention_shape,
     params=_attention_params,
+    weights=_attention_weights,
     min_inputs=2,
     max_inputs=3,
 )
@@ -395,6 +454,10 @@ def _additive_params(kw, inputs):
     # A scale vector the size of the query's last axis.
     count = known_dim(inputs[0]) if kw["use_scale"] else 0
     return by_trainable(kw, count)
+
+
+def _additive_weights(kw, inputs):
+    return own_weights(kw, ("scale", (known_dim(inputs[0]),)) if kw["use_scale"] else None)
 
 
 ADDITIVE_ATTENTION = LayerType(
@@ -409,6 +472,7 @@ ADDITIVE_ATTENTION = LayerType(
     ),
     shape=_attention_shape,
     params=_additive_params,
+    weights=_additive_weights,
     min_inputs=2,
     max_inputs=3,
 )

@@ -29,6 +29,7 @@ from modelspec.catalog.base import (
     expect_rank,
     fmt_shape,
     nullable,
+    own_weights,
 )
 
 POSITIVE = {"type": "number", "exclusiveMinimum": 0}
@@ -220,6 +221,13 @@ def _stft_params(kw, inputs):
     return by_trainable(kw, kernels * kw["frame_length"] * (fft // 2 + 1))
 
 
+def _stft_weights(kw, inputs):
+    _, fft = _stft_sizes(kw)
+    shape = (kw["frame_length"], 1, fft // 2 + 1)
+    return own_weights(kw, None if kw["mode"] == "imag" else ("real_kernel", shape),
+                       None if kw["mode"] == "real" else ("imag_kernel", shape))  # fmt: skip
+
+
 STFT_SPECTROGRAM = LayerType(
     name="STFTSpectrogram",
     category="preprocessing",
@@ -277,6 +285,7 @@ STFT_SPECTROGRAM = LayerType(
     ),
     shape=_stft_shape,
     params=_stft_params,
+    weights=_stft_weights,
 )
 
 LAYERS = (MEL_SPECTROGRAM, STFT_SPECTROGRAM)

@@ -48,6 +48,7 @@ from modelspec.catalog.base import (
     enum,
     expect_rank,
     fmt_shape,
+    held_weights,
     nullable,
 )
 from modelspec.catalog.image import (
@@ -559,6 +560,17 @@ def _through_pipeline(kw, inputs, count_params: bool):
     return shape, (trainable, frozen)
 
 
+def _pipeline_weights(kw, inputs):
+    """Each layer's weights under its name: Keras builds it on its first call, inside
+    the Pipeline's call, so in the Pipeline's name scope."""
+    (shape,) = inputs
+    out = []
+    for inner, ikw in _pipeline_layers(kw):
+        out += held_weights(inner, ikw, [shape])
+        shape = inner.shape(ikw, [shape])
+    return out
+
+
 PIPELINE = LayerType(
     name="Pipeline",
     category="preprocessing",
@@ -573,6 +585,7 @@ PIPELINE = LayerType(
     ),
     shape=lambda kw, inputs: _through_pipeline(kw, inputs, False)[0],
     params=lambda kw, inputs: _through_pipeline(kw, inputs, True)[1],
+    weights=_pipeline_weights,
 )
 
 LAYERS = (

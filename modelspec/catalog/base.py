@@ -11,6 +11,10 @@ A :class:`LayerType` describes one Keras layer class the way modelspec needs it:
   fit the layer.
 - ``params``: ``params(kw, inputs) -> (trainable, non_trainable)``, the number of
   scalars in the weights Keras creates for that call.
+- ``weights``: ``weights(kw, inputs) -> [Weight, ...]``, those weights one by one:
+  each one's path under the layer as Keras names it (``kernel``,
+  ``forward_lstm/lstm_cell/kernel``), its shape and whether it is trainable. Their
+  sizes add up to ``params``.
 
 Example::
 
@@ -19,6 +23,8 @@ Example::
     >>> kw = dense.resolve({"units": 8})
     >>> dense.shape(kw, [(None, 4)]), dense.params(kw, [(None, 4)])
     ((None, 8), (40, 0))
+    >>> [(w.path, w.shape) for w in dense.weights(kw, [(None, 4)])]
+    [('kernel', (4, 8)), ('bias', (8,))]
 
 Nothing here imports Keras: the rules are plain arithmetic, checked against Keras
 itself by ``tests/test_conformance.py``.
@@ -28,7 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 Dim = int | None
 Shape = tuple[Dim, ...]
@@ -159,17 +165,61 @@ def output_shape_from_config(kw: dict[str, Any]) -> None:
         kw["output_shape"] = shape[0]
 
 
+class Weight(NamedTuple):
+    """One weight a layer creates: its path under the layer, as Keras's ``variable.path``
+    ends (``kernel``; ``lstm_cell/kernel`` for the weight of a layer it holds), its
+    shape, and whether Keras marks it trainable (``variable.trainable``)."""
+
+    path: str
+    shape: tuple[int, ...]
+    trainable: bool = True
+
+
 ShapeRule = Callable[[Mapping[str, Any], Sequence[Shape]], ShapeOut]
 ParamRule = Callable[[Mapping[str, Any], Sequence[Shape]], "tuple[int, int]"]
+WeightRule = Callable[[Mapping[str, Any], Sequence[Shape]], "list[Weight]"]
 
 
 def no_params(kw: Mapping[str, Any], inputs: Sequence[Shape]) -> tuple[int, int]:
     return (0, 0)
 
 
+def no_weights(kw: Mapping[str, Any], inputs: Sequence[Shape]) -> list[Weight]:
+    return []
+
+
 def by_trainable(kw: Mapping[str, Any], trainable: int, frozen: int = 0) -> tuple[int, int]:
     """``(trainable, non_trainable)``; ``trainable=False`` freezes every weight."""
     return (trainable, frozen) if kw["trainable"] else (0, trainable + frozen)
+
+
+def own_weights(kw: Mapping[str, Any], *weights: tuple | None) -> list[Weight]:
+    """The weights a layer creates itself, each ``(path, shape)`` (trainable) or
+    ``(path, shape, trainable)``, None for one the kwargs leave out (``use_bias=False``);
+    ``trainable=False`` freezes every one, as :func:`by_trainable` counts them.
+
+    >>> own_weights({"trainable": True}, ("kernel", (4, 8)), None)
+    [Weight(path='kernel', shape=(4, 8), trainable=True)]
+    """
+    return [Weight(w[0], tuple(w[1]), (w[2] if len(w) > 2 else True) and kw["trainable"])
+            for w in weights if w is not None]  # fmt: skip
+
+
+def held_weights(layer: LayerType, kw: Mapping[str, Any], inputs: Sequence[Shape]) -> list[Weight]:
+    """The weights of a layer another one holds (a wrapper's ``layer``, an RNN's
+    ``cell``), under its name: Keras builds it in the holder's name scope. Its resolved
+    ``kw`` carry its ``name``, which the plan always gives it
+    (:attr:`modelspec.ir.Layer.inner`)."""
+    return [w._replace(path=f"{held_name(kw)}/{w.path}") for w in layer.weights(kw, inputs)]
+
+
+def held_name(kw: Mapping[str, Any]) -> str:
+    """The name of a held layer, from its kwargs; ``ValueError`` without one: Keras would
+    name it from a global counter, which no rule can know."""
+    name = kw.get("name")
+    if not isinstance(name, str):
+        raise ValueError(f"a held layer has no name to give its weights a path: {dict(kw)!r}")
+    return name
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +251,7 @@ class LayerType:
     kwargs: tuple[Kwarg, ...]
     shape: ShapeRule
     params: ParamRule = no_params
+    weights: WeightRule = no_weights
     category: str = "core"
     doc: str = ""
     min_inputs: int = 1
@@ -243,6 +294,32 @@ class LayerType:
                 out.append(((kwarg,), value))
             elif isinstance(value, list):
                 out += [((kwarg, i), v) for i, v in enumerate(value) if isinstance(v, dict)]
+        return out
+
+    def with_held_names(
+        self, given: Mapping[str, Any], names: Mapping[str, str], prefix: str = ""
+    ) -> dict[str, Any]:
+        """``given``, kwargs of a layer of this type, with the ``name`` of each layer they
+        hold, at any depth, from ``names`` by kwarg path (as :attr:`modelspec.ir.Layer.inner`
+        keys them): the names the weight rules give held layers' weights.
+
+        >>> from modelspec.catalog import get
+        >>> get("TimeDistributed").with_held_names(
+        ...     {"layer": {"type": "Dense", "units": 2}}, {"layer": "dense"})
+        {'layer': {'type': 'Dense', 'units': 2, 'name': 'dense'}}
+        """
+        out = dict(given)
+        for keys, spec in self.held(given):
+            path = prefix + ".".join(map(str, keys))
+            inner = LAYER_TYPES.get(spec.get("type"))
+            spec = inner.with_held_names(spec, names, f"{path}.") if inner else dict(spec)
+            if path in names:
+                spec["name"] = names[path]
+            if len(keys) == 1:
+                out[keys[0]] = spec
+            else:  # an item of a list of layers: (kwarg, index)
+                items = out[keys[0]] = list(out[keys[0]])
+                items[keys[1]] = spec
         return out
 
     @property

@@ -29,6 +29,7 @@ from modelspec.catalog.base import (
     activation,
     by_trainable,
     expect_rank,
+    held_weights,
     inner_layer,
     known_dim,
 )
@@ -40,6 +41,7 @@ from modelspec.catalog.rnn import (
     SEQ_LAYOUT,
     USE_BIAS,
     check_stateful,
+    recurrent_cell_weights,
     recurrent_params,
     recurrent_weights,
 )
@@ -95,6 +97,29 @@ def _cell_params(lt: LayerType, kw, n_in: int) -> tuple[int, int]:
     return trainable, frozen
 
 
+def _cell_weights(name: str):
+    """The weights of one step of a cell over (batch, features)."""
+    if name == "StackedRNNCells":
+        return _stack_weights
+
+    def weights(kw, inputs):
+        return recurrent_cell_weights(_GATES[name], kw, known_dim(inputs[0], -1))
+
+    return weights
+
+
+def _stack_weights(kw, inputs):
+    """Each cell's weights under its name, each cell reading the output of the one
+    before; the stack's own trainable flag reaches none of them."""
+    (step,) = inputs
+    out = []
+    for spec in kw["cells"]:
+        inner, ikw = _cell(spec)
+        out += held_weights(inner, ikw, [step])
+        step = (step[0], _output_size(inner, ikw))
+    return out
+
+
 # --- RNN ------------------------------------------------------------------------------
 
 
@@ -131,6 +156,11 @@ def _rnn_params(kw, inputs):
     return by_trainable(kw, trainable, frozen)
 
 
+def _rnn_weights(kw, inputs):
+    (seq,) = inputs
+    return held_weights(*_cell(kw["cell"]), [(seq[0], *seq[2:])])
+
+
 RNN = LayerType(
     name="RNN",
     owns_sublayers=True,
@@ -148,6 +178,7 @@ RNN = LayerType(
     ),
     shape=_rnn_shape,
     params=_rnn_params,
+    weights=_rnn_weights,
 )
 
 
@@ -174,6 +205,7 @@ def _cell_type(name: str, doc: str, kwargs: tuple[Kwarg, ...], **extra: Any) -> 
         doc=f"{doc} Used as the `cell` of RNN (or in StackedRNNCells), not as a step.",
         kwargs=(*kwargs, TRAINABLE),
         shape=_refuse_step(name),
+        weights=_cell_weights(name),
     )
 
 

@@ -33,6 +33,7 @@ from modelspec.catalog.base import (
     fmt_shape,
     int_tuple,
     nullable,
+    own_weights,
     prod,
     weight_kwargs,
 )
@@ -151,6 +152,10 @@ def _count(kw: Mapping[str, Any], total: int) -> tuple[int, int]:
     return by_trainable(kw, total)
 
 
+def _bias(kw: Mapping[str, Any], size: int) -> tuple[str, tuple[int]] | None:
+    return ("bias", (size,)) if kw["use_bias"] else None
+
+
 # --- rules for each family -------------------------------------------------------------
 
 
@@ -186,7 +191,13 @@ def _conv_rules(rank: int):
         total = prod(kernel) * (channels // kw["groups"]) * filters
         return _count(kw, total + (filters if kw["use_bias"] else 0))
 
-    return shape, params
+    def weights(kw, inputs):
+        _, kernel, _, _, channels = check(kw, inputs)
+        filters = kw["filters"]
+        return own_weights(kw, ("kernel", (*kernel, channels // kw["groups"], filters)),
+                           _bias(kw, filters))  # fmt: skip
+
+    return shape, params, weights
 
 
 def _transpose_rules(rank: int):
@@ -227,7 +238,13 @@ def _transpose_rules(rank: int):
         total = prod(kernel) * filters * _channels(kw, shape)
         return _count(kw, total + (filters if kw["use_bias"] else 0))
 
-    return shape, params
+    def weights(kw, inputs):
+        shape, _, kernel, *_ = check(kw, inputs)
+        filters = kw["filters"]
+        return own_weights(kw, ("kernel", (*kernel, filters, _channels(kw, shape))),
+                           _bias(kw, filters))  # fmt: skip
+
+    return shape, params, weights
 
 
 def _separable_rules(rank: int, depthwise_only: bool):
@@ -255,7 +272,18 @@ def _separable_rules(rank: int, depthwise_only: bool):
             bias = kw["filters"]
         return _count(kw, total + (bias if kw["use_bias"] else 0))
 
-    return shape, params
+    def weights(kw, inputs):
+        (shape,) = inputs
+        channels = _channels(kw, shape)
+        multiplier = kw["depth_multiplier"]
+        depthwise = (*as_tuple(kw["kernel_size"], rank), channels, multiplier)
+        if depthwise_only:  # Keras calls a DepthwiseConv's weight `kernel`
+            return own_weights(kw, ("kernel", depthwise), _bias(kw, channels * multiplier))
+        pointwise = (*(1,) * rank, channels * multiplier, kw["filters"])
+        return own_weights(kw, ("depthwise_kernel", depthwise), ("pointwise_kernel", pointwise),
+                           _bias(kw, kw["filters"]))  # fmt: skip
+
+    return shape, params, weights
 
 
 def _pool_shape(rank: int):
@@ -375,7 +403,7 @@ def _output_padding(rank: int) -> Kwarg:
 
 
 def _conv(rank: int) -> LayerType:
-    shape, params = _conv_rules(rank)
+    shape, params, weights = _conv_rules(rank)
     return LayerType(
         name=f"Conv{_RANK_WORD[rank]}",
         category="convolution",
@@ -397,11 +425,12 @@ def _conv(rank: int) -> LayerType:
         ),
         shape=shape,
         params=params,
+        weights=weights,
     )
 
 
 def _conv_transpose(rank: int) -> LayerType:
-    shape, params = _transpose_rules(rank)
+    shape, params, weights = _transpose_rules(rank)
     return LayerType(
         name=f"Conv{_RANK_WORD[rank]}Transpose",
         category="convolution",
@@ -423,11 +452,12 @@ def _conv_transpose(rank: int) -> LayerType:
         ),
         shape=shape,
         params=params,
+        weights=weights,
     )
 
 
 def _separable(rank: int) -> LayerType:
-    shape, params = _separable_rules(rank, depthwise_only=False)
+    shape, params, weights = _separable_rules(rank, depthwise_only=False)
     return LayerType(
         name=f"SeparableConv{_RANK_WORD[rank]}",
         category="convolution",
@@ -449,11 +479,12 @@ def _separable(rank: int) -> LayerType:
         ),
         shape=shape,
         params=params,
+        weights=weights,
     )
 
 
 def _depthwise(rank: int) -> LayerType:
-    shape, params = _separable_rules(rank, depthwise_only=True)
+    shape, params, weights = _separable_rules(rank, depthwise_only=True)
     return LayerType(
         name=f"DepthwiseConv{_RANK_WORD[rank]}",
         category="convolution",
@@ -474,6 +505,7 @@ def _depthwise(rank: int) -> LayerType:
         ),
         shape=shape,
         params=params,
+        weights=weights,
     )
 
 

@@ -14,6 +14,7 @@ from modelspec.catalog.base import (
     TRAINABLE,
     LayerType,
     ShapeError,
+    Weight,
     activation,
     by_trainable,
     expect_rank,
@@ -96,11 +97,23 @@ def _rules(rank: int):
             count += 4 * filters
         return by_trainable(kw, count)
 
-    return shape, params
+    def weights(kw, inputs):
+        _, _, channels = _step(kw, inputs, rank)
+        kernel, filters = _spatial_kwargs(kw, rank)[0], kw["filters"]
+        # Keras makes the cell, `conv_lstm_cell`, without the layer's trainable flag.
+        out = [
+            Weight("conv_lstm_cell/kernel", (*kernel, channels, 4 * filters)),
+            Weight("conv_lstm_cell/recurrent_kernel", (*kernel, filters, 4 * filters)),
+        ]
+        if kw["use_bias"]:
+            out.append(Weight("conv_lstm_cell/bias", (4 * filters,)))
+        return out
+
+    return shape, params, weights
 
 
 def _conv_lstm(rank: int) -> LayerType:
-    shape, params = _rules(rank)
+    shape, params, weights = _rules(rank)
     word = _RANK_WORD[rank]
     return LayerType(
         name=f"ConvLSTM{word}",
@@ -127,6 +140,7 @@ def _conv_lstm(rank: int) -> LayerType:
         ),
         shape=shape,
         params=params,
+        weights=weights,
     )
 
 

@@ -30,6 +30,7 @@ from modelspec.catalog.base import (
     known_dim,
     nullable,
     output_shape_from_config,
+    own_weights,
     prod,
     regularizer,
     weight_kwargs,
@@ -76,6 +77,13 @@ def _dense_params(kw, inputs):
     return by_trainable(kw, count)
 
 
+def _dense_weights(kw, inputs):
+    n_in, units = known_dim(inputs[0], -1), kw["units"]
+    return own_weights(
+        kw, ("kernel", (n_in, units)), ("bias", (units,)) if kw["use_bias"] else None
+    )
+
+
 DENSE = LayerType(
     name="Dense",
     category="core",
@@ -90,6 +98,7 @@ DENSE = LayerType(
     ),
     shape=_dense_shape,
     params=_dense_params,
+    weights=_dense_weights,
 )
 
 
@@ -247,6 +256,11 @@ def _einsum_params(kw, inputs):
     return _all_trainable(count, kw)
 
 
+def _einsum_weights(kw, inputs):
+    _, kernel, bias = _einsum(kw, inputs[0])
+    return own_weights(kw, ("kernel", kernel), None if bias is None else ("bias", bias))
+
+
 EINSUM_DENSE = LayerType(
     name="EinsumDense",
     category="core",
@@ -275,6 +289,7 @@ EINSUM_DENSE = LayerType(
     ),
     shape=_einsum_shape,
     params=_einsum_params,
+    weights=_einsum_weights,
     from_config=output_shape_from_config,
 )
 
@@ -289,6 +304,10 @@ def _embedding_shape(kw, inputs):
 
 def _embedding_params(kw, inputs):
     return _all_trainable(kw["input_dim"] * kw["output_dim"], kw)
+
+
+def _embedding_weights(kw, inputs):
+    return own_weights(kw, ("embeddings", (kw["input_dim"], kw["output_dim"])))
 
 
 _EMBEDDING_SIZES = (
@@ -310,6 +329,7 @@ EMBEDDING = LayerType(
     kwargs=(*_EMBEDDING_SIZES, *_EMBEDDING_WEIGHTS, TRAINABLE),
     shape=_embedding_shape,
     params=_embedding_params,
+    weights=_embedding_weights,
 )
 
 
@@ -318,6 +338,11 @@ def _reversible_embedding_params(kw, inputs):
     # made with the embeddings' initializer.
     count = kw["input_dim"] * kw["output_dim"] * (1 if kw["tie_weights"] else 2)
     return _all_trainable(count, kw)
+
+
+def _reversible_embedding_weights(kw, inputs):
+    untied = ("reverse_embeddings", (kw["output_dim"], kw["input_dim"]))
+    return _embedding_weights(kw, inputs) + own_weights(kw, None if kw["tie_weights"] else untied)
 
 
 # The dtypes Keras can compute the reverse projection's matmul in.
@@ -359,6 +384,7 @@ REVERSIBLE_EMBEDDING = LayerType(
     ),
     shape=_embedding_shape,
     params=_reversible_embedding_params,
+    weights=_reversible_embedding_weights,
 )
 
 
@@ -434,6 +460,10 @@ def _prelu_params(kw, inputs):
     return _all_trainable(prod(alpha), kw)
 
 
+def _prelu_weights(kw, inputs):
+    return own_weights(kw, ("alpha", _prelu_alpha(kw, inputs[0])))
+
+
 PRELU = LayerType(
     name="PReLU",
     category="activation",
@@ -453,6 +483,7 @@ PRELU = LayerType(
     ),
     shape=_prelu_shape,
     params=_prelu_params,
+    weights=_prelu_weights,
 )
 
 ELU = LayerType(

@@ -19,6 +19,7 @@ from modelspec.catalog.base import (
     initializer,
     known_dim,
     nullable,
+    own_weights,
     prod,
     weight_kwargs,
 )
@@ -56,6 +57,20 @@ def _gamma_beta(kw, size):
     return size * (int(kw["scale"]) + int(kw["center"]))
 
 
+def _gamma_beta_weights(kw, shape):
+    """``gamma`` (with ``scale``) and ``beta`` (with ``center``), both of ``shape``."""
+    return (("gamma", shape) if kw["scale"] else None), (("beta", shape) if kw["center"] else None)
+
+
+def _listed_axes_shape(kw, shape):
+    """The shape of a weight over ``axis``, as Keras's LayerNormalization and
+    RMSNormalization make it: the sizes of the axes in sorted order (a negative axis
+    first), a repeated axis repeated."""
+    axis = kw["axis"]
+    axes = sorted(axis) if isinstance(axis, list) else [axis]
+    return tuple(shape[a] for a in axes)
+
+
 def _axes_shape(kw, inputs):
     """The input's shape, once every axis of ``axis`` is one of the input's (Batch-,
     Layer- and UnitNormalization)."""
@@ -74,6 +89,14 @@ def _batch_norm_params(kw, inputs):
     # moving mean and variance; renorm adds moving_stddev, renorm_mean, renorm_stddev.
     moving = size * (5 if kw["renorm"] else 2)
     return _split(kw, _gamma_beta(kw, size), moving)
+
+
+def _batch_norm_weights(kw, inputs):
+    shape = (inputs[0][kw["axis"]],)
+    stats = ["moving_mean", "moving_variance"]
+    if kw["renorm"]:
+        stats += ["moving_stddev", "renorm_mean", "renorm_stddev"]
+    return own_weights(kw, *_gamma_beta_weights(kw, shape), *[(s, shape, False) for s in stats])
 
 
 BATCH_NORMALIZATION = LayerType(
@@ -112,6 +135,7 @@ BATCH_NORMALIZATION = LayerType(
     ),
     shape=_axes_shape,
     params=_batch_norm_params,
+    weights=_batch_norm_weights,
 )
 
 
@@ -129,6 +153,10 @@ def _layer_norm_params(kw, inputs):
     return _split(kw, _gamma_beta(kw, size), 0)
 
 
+def _layer_norm_weights(kw, inputs):
+    return own_weights(kw, *_gamma_beta_weights(kw, _listed_axes_shape(kw, inputs[0])))
+
+
 LAYER_NORMALIZATION = LayerType(
     name="LayerNormalization",
     category="normalization",
@@ -143,6 +171,7 @@ LAYER_NORMALIZATION = LayerType(
     ),
     shape=_axes_shape,
     params=_layer_norm_params,
+    weights=_layer_norm_weights,
 )
 
 
@@ -156,6 +185,10 @@ def _rms_norm_params(kw, inputs):
     for a in _axes(kw["axis"]):
         known_dim(shape, a)
     return _split(kw, prod([shape[a] for a in _axes(kw["axis"])]), 0)
+
+
+def _rms_norm_weights(kw, inputs):
+    return own_weights(kw, ("scale", _listed_axes_shape(kw, inputs[0])))
 
 
 RMS_NORMALIZATION = LayerType(
@@ -174,6 +207,7 @@ RMS_NORMALIZATION = LayerType(
     ),
     shape=_axes_shape,
     params=_rms_norm_params,
+    weights=_rms_norm_weights,
 )
 
 # --- GroupNormalization -------------------------------------------------------------------
@@ -204,6 +238,11 @@ def _group_norm_params(kw, inputs):
     return _split(kw, _gamma_beta(kw, _group_norm_channels(kw, shape)), 0)
 
 
+def _group_norm_weights(kw, inputs):
+    channels = _group_norm_channels(kw, inputs[0])
+    return own_weights(kw, *_gamma_beta_weights(kw, (channels,)))
+
+
 GROUP_NORMALIZATION = LayerType(
     name="GroupNormalization",
     category="normalization",
@@ -224,6 +263,7 @@ GROUP_NORMALIZATION = LayerType(
     ),
     shape=_group_norm_shape,
     params=_group_norm_params,
+    weights=_group_norm_weights,
 )
 
 
@@ -337,6 +377,13 @@ def _normalization_params(kw, inputs):
     return (0, 2 * prod(kept) + 1)
 
 
+def _normalization_weights(kw, inputs):
+    kept = tuple(_normalization_kept(kw, inputs[0]))
+    if kw["mean"] is not None and kw["mean"] != "adapt":
+        return []
+    return own_weights(kw, ("mean", kept, False), ("variance", kept, False), ("count", (), False))
+
+
 def _normalization_from_config(kw: dict[str, Any]) -> None:
     if kw.get("axis") == []:
         kw["axis"] = None  # Keras writes axis=None (one mean for everything) as ()
@@ -362,6 +409,7 @@ NORMALIZATION = LayerType(
     ),
     shape=_normalization_shape,
     params=_normalization_params,
+    weights=_normalization_weights,
     from_config=_normalization_from_config,
 )
 

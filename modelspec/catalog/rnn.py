@@ -24,15 +24,19 @@ from modelspec.catalog.base import (
     Kwarg,
     LayerType,
     ShapeError,
+    Weight,
     activation,
     by_trainable,
     enum,
     expect_min_rank,
     expect_rank,
     fmt_shape,
+    held_name,
+    held_weights,
     inner_layer,
     known_dim,
     nullable,
+    own_weights,
 )
 from modelspec.catalog.core import einsum_kernel_shape
 
@@ -150,12 +154,32 @@ def recurrent_params(gates: int, kw, n_in: int) -> tuple[int, int]:
     return by_trainable(kw, count)
 
 
+def recurrent_cell_weights(gates: int, kw, n_in: int) -> list[Weight]:
+    """The weights :func:`recurrent_params` counts, as a cell creates them."""
+    units, width = kw["units"], gates * kw["units"]
+    bias = (2, width) if kw.get("reset_after") else (width,)
+    return own_weights(kw, ("kernel", (n_in, width)), ("recurrent_kernel", (units, width)),
+                       ("bias", bias) if kw["use_bias"] else None)  # fmt: skip
+
+
 def _rnn_params(gates: int):
     def params(kw, inputs):
         (seq,) = inputs
         return recurrent_params(gates, kw, known_dim(seq, -1))
 
     return params
+
+
+def _rnn_weights(gates: int, cell: str):
+    """The weights of LSTM, GRU or SimpleRNN: its cell's, which Keras creates with the
+    layer's trainable flag and names ``cell``."""
+
+    def weights(kw, inputs):
+        (seq,) = inputs
+        made = recurrent_cell_weights(gates, kw, known_dim(seq, -1))
+        return [w._replace(path=f"{cell}/{w.path}") for w in made]
+
+    return weights
 
 
 LSTM = LayerType(
@@ -165,6 +189,7 @@ LSTM = LayerType(
     kwargs=_rnn_kwargs(gated=True, lstm=True, gru=False),
     shape=_rnn_shape(2),  # return_state: [output, state_h, state_c]
     params=_rnn_params(4),
+    weights=_rnn_weights(4, "lstm_cell"),
 )
 
 GRU = LayerType(
@@ -174,6 +199,7 @@ GRU = LayerType(
     kwargs=_rnn_kwargs(gated=True, lstm=False, gru=True),
     shape=_rnn_shape(1),
     params=_rnn_params(3),
+    weights=_rnn_weights(3, "gru_cell"),
 )
 
 SIMPLE_RNN = LayerType(
@@ -183,6 +209,7 @@ SIMPLE_RNN = LayerType(
     kwargs=_rnn_kwargs(gated=False, lstm=False, gru=False),
     shape=_rnn_shape(1),
     params=_rnn_params(1),
+    weights=_rnn_weights(1, "simple_rnn_cell"),
 )
 
 
@@ -312,6 +339,18 @@ def _bidirectional_params(kw, inputs):
     return by_trainable(kw, trainable, frozen)
 
 
+def _bidirectional_weights(kw, inputs):
+    """The weights of the two copies Keras makes of ``layer``, named ``forward_NAME`` and
+    ``backward_NAME``; a ``backward_layer`` given is used as it is, under its own name."""
+    fwd, fkw = inner_layer(kw["layer"])
+    name = held_name(fkw)
+    out = held_weights(fwd, {**fkw, "name": f"forward_{name.removeprefix('forward_')}"}, inputs)
+    if kw["backward_layer"] is None:
+        bkw = {**fkw, "name": f"backward_{name.removeprefix('backward_')}"}
+        return out + held_weights(fwd, bkw, inputs)
+    return out + held_weights(*inner_layer(kw["backward_layer"]), inputs)
+
+
 def _auto_backward(forward: Mapping[str, Any], backward: Mapping[str, Any]) -> bool:
     """Whether ``backward`` is the copy Bidirectional makes of ``forward`` by itself."""
     expected = {**forward, "go_backwards": not forward.get("go_backwards", False)}
@@ -360,6 +399,7 @@ BIDIRECTIONAL = LayerType(
     ),
     shape=_bidirectional_shape,
     params=_bidirectional_params,
+    weights=_bidirectional_weights,
     from_config=_bidirectional_from_config,
 )
 
@@ -416,6 +456,11 @@ def _time_distributed_params(kw, inputs):
     return by_trainable(kw, trainable, frozen)
 
 
+def _time_distributed_weights(kw, inputs):
+    inner, ikw = _time_distributed_inner(kw)
+    return held_weights(inner, ikw, [_per_step(inputs[0])])
+
+
 TIME_DISTRIBUTED = LayerType(
     name="TimeDistributed",
     owns_sublayers=True,
@@ -427,6 +472,7 @@ TIME_DISTRIBUTED = LayerType(
     ),
     shape=_time_distributed_shape,
     params=_time_distributed_params,
+    weights=_time_distributed_weights,
 )
 
 
@@ -488,6 +534,11 @@ def _spectral_params(kw, inputs):
     return by_trainable(kw, trainable, frozen + last)
 
 
+def _spectral_weights(kw, inputs):
+    inner, ikw, last = _kernel_last(kw, inputs[0])
+    return [*held_weights(inner, ikw, inputs), Weight("vector_u", (1, last), False)]
+
+
 SPECTRAL_NORMALIZATION = LayerType(
     name="SpectralNormalization",
     owns_sublayers=True,
@@ -514,6 +565,7 @@ SPECTRAL_NORMALIZATION = LayerType(
     ),
     shape=_spectral_shape,
     params=_spectral_params,
+    weights=_spectral_weights,
     # Keras casts the wrapped layer's output to the input's dtype (an integer input to
     # an Embedding gives integer embeddings).
     dtype="same",
