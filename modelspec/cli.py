@@ -150,7 +150,7 @@ BackendOption = Annotated[
         "--backend",
         callback=_choose_backend,
         help="The Keras backend, for what imports Keras (default: KERAS_BACKEND, else "
-        "Keras's keras.json, else tensorflow).",
+        "Keras's keras.json, else tensorflow); lint reports what it cannot run.",
     ),
 ]
 
@@ -203,9 +203,13 @@ def lint(
     all_diags: list[Diagnostic] = []
     per_file: list[tuple[list[Diagnostic], dict[str, str] | None]] = []
     seen: set[Diagnostic] = set()  # a broken project setting is reported once, not per file
+    target = os.environ.get("KERAS_BACKEND")  # --backend's, else the environment's
     for path in files:
         result = check(path, project=_project(path, include_path, allow_module, config, ask_keras))
-        diags = [d.with_level(ERROR) if strict else d for d in result.diagnostics]
+        diags = result.diagnostics
+        if target and result.ok and not result.library:  # what that backend cannot run
+            diags = [*diags, *_unsupported(result, target)]
+        diags = [d.with_level(ERROR) if strict else d for d in diags]
         # A settings file's own warnings (MS020, MS021) once, not for each spec.
         diags = [d for d in diags if d.code not in ("MS020", "MS021") or d not in seen]
         seen.update(d for d in diags if d.code in ("MS020", "MS021"))
@@ -251,6 +255,12 @@ def _checked(
 def _fail(message: str, code: int = 1) -> typer.Exit:
     typer.echo(f"modelspec: error: {message}", err=True)
     return typer.Exit(code)
+
+
+def _unsupported(result: Any, backend: str) -> list[Diagnostic]:
+    from modelspec.runtime.backend import unsupported  # no Keras: the package need not be there
+
+    return unsupported(result, backend)
 
 
 def _backend_for(result: Any) -> str:
@@ -658,6 +668,8 @@ class Strategy(str, enum.Enum):
     none = "none"
     mirrored = "mirrored"
     multi_worker_mirrored = "multi_worker_mirrored"
+    data_parallel = "data_parallel"
+    model_parallel = "model_parallel"
 
 
 @app.command()
@@ -713,8 +725,9 @@ def train(
         Strategy | None,
         typer.Option(
             "--strategy",
-            help="The tf.distribute strategy, on the tensorflow backend only (default: the "
-            "spec's distribution.strategy, else none).",
+            help="The distribution: mirrored, multi_worker_mirrored (tensorflow backend), "
+            "data_parallel, model_parallel (jax) (default: the spec's "
+            "distribution.strategy, else none).",
         ),
     ] = None,
     include_path: IncludePaths = None,

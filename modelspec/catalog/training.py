@@ -209,10 +209,27 @@ CALLBACKS: dict[str, tuple[Kwarg, ...]] = {
 }  # fmt: skip
 
 # `distribution.strategy` values and what `modelspec train` builds for each
-# (`--strategy none` builds none).
+# (`--strategy none` builds none), and the backend each runs on: TensorFlow's
+# tf.distribute, or Keras's own distribution API (keras.distribution), which Keras 3
+# implements on JAX only. PyTorch has neither.
 STRATEGIES = {
     "mirrored": "tf.distribute.MirroredStrategy: one machine, every GPU (every logical CPU "
     "device when there is no GPU).",
     "multi_worker_mirrored": "tf.distribute.MultiWorkerMirroredStrategy: the machines that "
     "the TF_CONFIG environment variable names.",
+    "data_parallel": "keras.distribution.DataParallel (JAX): the model copied on every "
+    "device, each batch split between them.",
+    "model_parallel": "keras.distribution.ModelParallel (JAX): weights split over a device "
+    "`mesh` by the `layout` rules, each batch split over the `batch_axis`.",
 }
+STRATEGY_BACKENDS = {
+    "mirrored": "tensorflow",
+    "multi_worker_mirrored": "tensorflow",
+    "data_parallel": "jax",
+    "model_parallel": "jax",
+}
+# Bounds on a `model_parallel` mesh and layout (a spec is untrusted: each rule is a
+# regular expression matched against every weight's path, by lint and by Keras).
+MAX_MESH_AXES = 8
+MAX_LAYOUT_RULES = 64
+MAX_RULE_LENGTH = 200

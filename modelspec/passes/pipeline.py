@@ -14,6 +14,7 @@ from typing import Any
 from modelspec.errors import Diagnostic
 from modelspec.ir import Spec, split_ref
 from modelspec.lower.parse import unused_layers
+from modelspec.passes.distribution import check_distribution
 from modelspec.passes.graph import check_graph
 from modelspec.passes.result import Result
 from modelspec.passes.shapes import infer_shapes
@@ -128,6 +129,20 @@ def _nesting(result: Result) -> list[Diagnostic]:
     return diags
 
 
+def _distribution(result: Result) -> list[Diagnostic]:
+    """The ``distribution:`` section; a model_parallel layout against the model's
+    weights, once the model is sound (their paths and shapes need every earlier fact)."""
+    dist = result.spec.distribution
+    if not dist:
+        return []
+    if dist.get("strategy") != "model_parallel" or not dist.get("layout") or not result.ok:
+        return check_distribution(result)
+    from modelspec.passes.variables import model_variables
+
+    variables, unknown = model_variables(result)
+    return check_distribution(result, variables, unknown)
+
+
 PASSES: tuple[Pass, ...] = (
     _graph,  # order, broken tensors, live tensors (GraphFacts)
     _unused,  # layers no step calls
@@ -140,4 +155,5 @@ PASSES: tuple[Pass, ...] = (
     _callbacks,  # where callbacks may write
     _weights,  # the weights: section against the layers
     _nesting,  # the levels of nested models (NestFacts)
+    _distribution,  # the mesh and layout against the weights
 )

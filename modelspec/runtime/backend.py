@@ -7,8 +7,9 @@ sets ``KERAS_BACKEND`` before that (:func:`choose`), and :func:`require`, which
 that the backend's package is installed, so that a missing one is named with the
 extra that installs it instead of failing inside Keras.
 
-What a spec can ask that only the TensorFlow backend gives (a ``tf.distribute``
-strategy, MS550; string inputs, MS551) is :func:`unsupported`.
+What a spec asks that its backend cannot give is :func:`unsupported`: a distribution
+strategy of another backend (``tf.distribute`` on TensorFlow, ``keras.distribution``
+on JAX, none on PyTorch: MS550), string inputs off TensorFlow (MS551).
 
 Example::
 
@@ -149,25 +150,50 @@ def needs_tensorflow(exc: ImportError, name: str) -> BackendError:
     )
 
 
+def strategy_problem(strategy: str, backend: str) -> tuple[str, str] | None:
+    """``(message, hint)`` when the distribution ``strategy`` cannot train on
+    ``backend``; None when it can (``none`` trains everywhere)."""
+    from modelspec.catalog.training import STRATEGY_BACKENDS
+
+    needs = STRATEGY_BACKENDS.get(strategy)
+    if needs is None or needs == backend:
+        return None
+    what = (
+        "a tf.distribute strategy, which needs Keras's TensorFlow backend"
+        if needs == "tensorflow"
+        else "Keras's distribution API (keras.distribution), which Keras runs on JAX only"
+    )
+    if backend == "torch":
+        hint = (
+            "Keras has no distribution for PyTorch: train on one device (--strategy none), "
+            "or on several with --backend jax (data_parallel, model_parallel) or --backend "
+            "tensorflow (mirrored, multi_worker_mirrored)"
+        )
+    elif needs == "tensorflow":
+        hint = "train with --backend tensorflow, or use data_parallel, or give --strategy none"
+    else:
+        hint = "train with --backend jax, or use mirrored, or give --strategy none"
+    return f"{what}; this run is on {backend}", hint
+
+
 def unsupported(result: Any, backend: str, *, strategy: bool = True) -> list[Diagnostic]:
-    """What the checked spec ``result`` asks that Keras gives on the TensorFlow backend
-    only, at the spec's lines: a ``distribution.strategy`` other than none (MS550;
-    ``strategy=False`` when the command line overrides it), inputs of ``dtype: string``
-    (MS551). Nothing on ``tensorflow``."""
-    if backend == "tensorflow":
-        return []
+    """What the checked spec ``result`` asks that ``backend`` cannot give, at the spec's
+    lines: a ``distribution.strategy`` of another backend (MS550; ``strategy=False`` when
+    the command line overrides it), inputs of ``dtype: string`` off TensorFlow (MS551)."""
     out = []
     dist = result.spec.distribution or {}
-    if strategy and dist.get("strategy", "none") != "none":
+    problem = strategy_problem(dist.get("strategy", "none"), backend) if strategy else None
+    if problem is not None:
         out.append(
             result.doc.diagnostic(
                 "MS550",
-                f"`distribution.strategy: {dist['strategy']}` is a tf.distribute strategy, "
-                f"which needs Keras's TensorFlow backend; this run is on {backend}",
+                f"`distribution.strategy: {dist['strategy']}` is {problem[0]}",
                 ("distribution", "strategy"),
-                hint="train with --backend tensorflow, or give --strategy none",
+                hint=problem[1],
             )
         )
+    if backend == "tensorflow":
+        return out
     for inp in result.spec.inputs:
         if inp.dtype == "string":
             out.append(

@@ -47,9 +47,27 @@ def quiet_import(name: str = "keras") -> Any:
 
     backend = require()
     try:
-        return _import(name)
+        keras = _import(name)
     except ImportError as exc:  # a broken install: a package of the backend is missing
         raise unavailable(backend, str(exc)) from exc
+    if backend != "tensorflow":
+        tensorflow_if_installed()
+    return keras
+
+
+def tensorflow_if_installed() -> None:
+    """Import TensorFlow now, quietly, when it is installed and not yet loaded.
+
+    On JAX or PyTorch, Keras still imports TensorFlow when it is installed, lazily (to
+    feed data to a model, to adapt a layer, ...), and its start-up log would then land
+    in the middle of what modelspec prints: :func:`quiet_import` loads it right after
+    Keras, quietly. After, not before: a process that loads TensorFlow before PyTorch
+    and then trains with PyTorch crashes (PyTorch 2.14, TensorFlow 2.21).
+    """
+    import importlib.util
+
+    if "tensorflow" not in sys.modules and importlib.util.find_spec("tensorflow") is not None:
+        _import("tensorflow")
 
 
 def _import(name: str) -> Any:

@@ -46,14 +46,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from modelspec.catalog.training import STRATEGY_BACKENDS
 from modelspec.errors import ERROR, Diagnostic, format_all
 from modelspec.ir import Spec
 from modelspec.lower.plan import Plan
-from modelspec.runtime.adapt import adapt_layers
-from modelspec.runtime.backend import BackendError, needs_tensorflow, require, unsupported
+from modelspec.runtime.adapt import adapt_layers, trained_samples
+from modelspec.runtime.backend import (
+    BackendError,
+    needs_tensorflow,
+    require,
+    strategy_problem,
+    unsupported,
+)
 from modelspec.runtime.data import load, read_data
 from modelspec.runtime.slots import check_data, slots
-from modelspec.runtime.strategy import is_chief, make_strategy, strategy_name
+from modelspec.runtime.strategy import (
+    DistributionError,
+    JaxDistribution,
+    even_count,
+    is_chief,
+    make_distribution,
+    make_strategy,
+    shard,
+    strategy_name,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -272,9 +288,14 @@ def fit(
     strategy: Any = None,
     on_weights: Callable[[Sequence[Diagnostic]], None] | None = None,
     on_adapt: Callable[[str], None] | None = None,
+    on_note: Callable[[str], None] | None = None,
 ) -> Trained:
-    """Build ``plan`` in ``strategy``'s scope (from :func:`make_strategy`, TensorFlow
-    only; None: none) and fit it on ``arrays``, as :func:`prepare` returns them.
+    """Build ``plan`` in ``strategy``'s scope and fit it on ``arrays``, as :func:`prepare`
+    returns them. ``strategy``: a ``tf.distribute`` strategy (:func:`make_strategy`,
+    TensorFlow), a :class:`~modelspec.runtime.strategy.JaxDistribution`
+    (:func:`make_distribution`: the arrays are cut so every batch splits evenly over its
+    devices, ``on_note`` says how many samples that leaves out, and each process feeds
+    its part), or None.
 
     A spec with ``weights:`` is fine-tuned: training starts from those weights, loaded
     by layer name (:mod:`modelspec.runtime.weights`; a :class:`~modelspec.runtime.weights.WeightsError`
@@ -287,40 +308,84 @@ def fit(
 
     keras = quiet_import("keras")
     backend = keras.config.backend()
-    if strategy is not None and backend != "tensorflow":
+    spread = isinstance(strategy, JaxDistribution)  # keras.distribution, on JAX
+    if strategy is not None and not spread and backend != "tensorflow":
         raise ValueError(
             f"tf.distribute strategies need Keras's TensorFlow backend; this run is on {backend}"
         )
-    with contextlib.nullcontext() if strategy is None else strategy.scope():
-        model = to_keras(plan, "auto", compile=True, weights=False)
-        if plan.weights is not None:
-            from modelspec.runtime.weights import load_planned
+    # keras.distribution holds for building, adapting and fitting; tf.distribute's
+    # scope only for building (Keras's fit finds the strategy from the model).
+    outer = strategy.scope() if spread else contextlib.nullcontext()
+    inner = contextlib.nullcontext() if strategy is None or spread else strategy.scope()
+    with outer:
+        with inner:
+            model = to_keras(plan, "auto", compile=True, weights=False)
+            if plan.weights is not None:
+                from modelspec.runtime.weights import load_planned
 
-            report = load_planned(model, plan.weights, warn=on_weights is None)
-            if on_weights is not None and report is not None and report.diagnostics:
-                on_weights(report.diagnostics)
-    if plan.seed is not None:
-        # A seeded spec trains the same way every run: the shuffle order (and anything
-        # else drawn from the global generators) follows the spec's seed too.
-        keras.utils.set_random_seed(plan.seed)
-    adapt_layers(model, plan, arrays, validation_split=settings.validation_split,
-                 batch_size=settings.batch_size, say=on_adapt)  # fmt: skip
-    samples = len(next(iter(arrays.values())))
-    x, y = model_data(plan, arrays, samples)
-    # Keras reads strings from tensors: a NumPy array of strings ('<U', 'S') is refused.
-    # Only TensorFlow has them (MS551 refuses string inputs on the other backends).
-    x = _strings_as_tensors(x) if backend == "tensorflow" else x
-    history = model.fit(
-        x,
-        y,
-        epochs=settings.epochs,
-        batch_size=settings.batch_size,
-        validation_split=settings.validation_split,
-        shuffle=settings.shuffle,
-        verbose=settings.verbose,
-        callbacks=[make(c) for c in plan.callbacks],
-    )
+                report = load_planned(model, plan.weights, warn=on_weights is None)
+                if on_weights is not None and report is not None and report.diagnostics:
+                    on_weights(report.diagnostics)
+        if plan.seed is not None:
+            # A seeded spec trains the same way every run: the shuffle order (and anything
+            # else drawn from the global generators) follows the spec's seed too.
+            keras.utils.set_random_seed(plan.seed)
+        batch_size, validation_split = settings.batch_size, settings.validation_split
+        held_out, validation = None, None
+        if spread:
+            arrays, held_out = split_evenly(arrays, settings, strategy.replicas, say=on_note)
+            validation_split = 0.0
+        adapt_layers(model, plan, arrays, validation_split=validation_split,
+                     batch_size=batch_size, say=on_adapt)  # fmt: skip
+        if spread and strategy.processes > 1:
+            # Each process feeds its part of every batch (module docstring of strategy).
+            arrays = shard(arrays, strategy.process, strategy.processes)
+            held_out = held_out and shard(held_out, strategy.process, strategy.processes)
+            batch_size //= strategy.processes
+        x, y = model_data(plan, arrays, len(next(iter(arrays.values()))))
+        if spread and held_out:
+            validation = model_data(plan, held_out, len(next(iter(held_out.values()))))
+        # Keras reads strings from tensors: a NumPy array of strings ('<U', 'S') is refused.
+        # Only TensorFlow has them (MS551 refuses string inputs on the other backends).
+        x = _strings_as_tensors(x) if backend == "tensorflow" else x
+        history = model.fit(
+            x,
+            y,
+            epochs=settings.epochs,
+            batch_size=batch_size,
+            validation_split=validation_split,
+            validation_data=validation,
+            shuffle=settings.shuffle,
+            verbose=settings.verbose,
+            callbacks=[make(c) for c in plan.callbacks],
+        )
     return Trained(model, history.history, strategy is None or is_chief(strategy))
+
+
+def split_evenly(
+    arrays: Mapping[str, Any],
+    settings: FitSettings,
+    replicas: int,
+    say: Callable[[str], None] | None = None,
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """``(training, validation)`` arrays, split as Keras's ``validation_split`` splits
+    (the first ``floor(n * (1 - split))`` samples train), each cut at its end so that its
+    last batch too splits evenly over ``replicas`` devices: JAX shards a batch in equal
+    parts only. ``say`` gets a line when samples are left out."""
+    samples = len(next(iter(arrays.values())))
+    keep = trained_samples(samples, settings.validation_split)
+    parts = {"training": (0, keep), "validation": (keep, samples)}
+    out: dict[str, dict[str, Any]] = {}
+    for part, (start, stop) in parts.items():
+        if stop == start:
+            continue
+        even = even_count(stop - start, settings.batch_size, replicas)
+        if even < stop - start and say is not None:
+            left = stop - start - even
+            say(f"leaving out the last {left} {part} sample{'s' * (left != 1)}, so that "
+                f"every batch splits evenly over {replicas} devices")  # fmt: skip
+        out[part] = {name: array[start : start + even] for name, array in arrays.items()}
+    return out["training"], out.get("validation")
 
 
 def _strings_as_tensors(x: Any) -> Any:
@@ -393,6 +458,30 @@ def _show_data_problems(diagnostics: list[Diagnostic], result: Any, err: TextIO)
         _say(err, format_all(in_spec, source=result.doc.texts if result.doc else None))
 
 
+def _distribution(name: str, spec: Spec, settings: FitSettings) -> Any:
+    """The strategy ``name`` on this run's backend, or None for ``none``."""
+    if name == "none":
+        return None
+    if STRATEGY_BACKENDS[name] == "tensorflow":
+        return make_strategy(name)
+    dist = spec.distribution if (spec.distribution or {}).get("strategy") == name else None
+    made = make_distribution(name, dist)
+    if settings.batch_size % made.replicas:
+        raise DistributionError(
+            f"batch size {settings.batch_size} does not split over the {made.replicas} "
+            f"devices each batch is shared by; use a multiple of {made.replicas} "
+            "(--batch-size, or the spec's fit.batch_size)"
+        )
+    return made
+
+
+def _described(strategy: Any) -> str:
+    if isinstance(strategy, JaxDistribution):
+        return strategy.describe()
+    n = strategy.num_replicas_in_sync
+    return f"training with {type(strategy).__name__}: {n} replica{'s' * (n != 1)} in sync"
+
+
 def run_train(
     result: Any,
     data: str | os.PathLike[str],
@@ -435,11 +524,9 @@ def run_train(
     except BackendError as exc:
         _say(err, exc.text())
         return 2
-    if strategy not in (None, "none") and backend != "tensorflow":
-        _say(err, BackendError(
-            f"--strategy {strategy} is a tf.distribute strategy, which needs Keras's "
-            f"TensorFlow backend; this run is on {backend}",
-            "leave out --strategy, or use --backend tensorflow").text())  # fmt: skip
+    problem = None if strategy is None else strategy_problem(strategy, backend)
+    if problem is not None:
+        _say(err, BackendError(f"--strategy {strategy} is {problem[0]}", problem[1]).text())
         return 2
     unfit = unsupported(result, backend, strategy=strategy is None)
     if unfit:
@@ -466,12 +553,15 @@ def run_train(
 
     _say(err, f"training on the {backend} backend")
     try:
-        strat = None if name == "none" else make_strategy(name)
+        strat = _distribution(name, result.spec, settings)
         if strat is not None:
-            n = strat.num_replicas_in_sync
-            _say(err, f"training with {type(strat).__name__}: {n} replica{'s' * (n != 1)} in sync")
+            _say(err, _described(strat))
         trained = fit(the_plan, arrays, settings, strategy=strat, on_weights=show_weights,
-                      on_adapt=lambda line: _say(err, line))  # fmt: skip
+                      on_adapt=lambda line: _say(err, line),
+                      on_note=lambda line: _say(err, line))  # fmt: skip
+    except DistributionError as exc:  # the machine's devices or processes do not fit
+        _say(err, f"modelspec: error: {exc}")
+        return 2
     except WeightsError as exc:  # the spec's `weights:`: reported before any training
         show_weights(exc.diagnostics)
         return 1

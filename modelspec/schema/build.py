@@ -353,12 +353,49 @@ def build_schema(*, dispatch: bool = True) -> dict[str, Any]:
         "distribution": {
             "type": "object",
             "description": "How `modelspec train` spreads training over devices; "
-            "`--strategy` overrides it.",
+            "`--strategy` overrides the strategy.",
             "properties": {
                 "strategy": {
                     "enum": list(tc.STRATEGIES),
-                    "description": "The tf.distribute strategy. "
+                    "description": "The strategy, and so the backend it needs. "
                     + " ".join(f"`{name}`: {doc}" for name, doc in tc.STRATEGIES.items()),
+                },
+                "mesh": {
+                    "type": "object",
+                    "description": "model_parallel: the device mesh, axis name -> number of "
+                    "devices along it, in order (their product is the number of devices).",
+                    "propertyNames": {
+                        "type": "string",
+                        "pattern": r"^[A-Za-z_][A-Za-z0-9_]*$",
+                        "maxLength": 64,
+                    },
+                    "additionalProperties": {"type": "integer", "minimum": 1, "maximum": 65536},
+                    "minProperties": 1,
+                    "maxProperties": tc.MAX_MESH_AXES,
+                },
+                "batch_axis": {
+                    "type": "string",
+                    "description": "model_parallel: the mesh axis each batch is split over "
+                    "(default: the mesh's first axis).",
+                },
+                "layout": {
+                    "type": "object",
+                    "description": "model_parallel: how weights are split, as Keras's LayoutMap: "
+                    "a regular expression matched against a weight's path (`dense/kernel`, "
+                    "`block_attn/query/kernel`) -> one mesh axis or null per dimension. A "
+                    "weight that no rule matches is copied on every device.",
+                    "propertyNames": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": tc.MAX_RULE_LENGTH,
+                    },
+                    "additionalProperties": {
+                        "type": "array",
+                        "items": {"type": ["string", "null"]},
+                        "maxItems": 8,
+                    },
+                    "minProperties": 1,
+                    "maxProperties": tc.MAX_LAYOUT_RULES,
                 },
             },
             "required": ["strategy"],
