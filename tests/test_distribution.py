@@ -446,3 +446,79 @@ def test_two_processes_on_localhost_train_together(project, tmp_path):
     got, want = weights(tmp_path / "two.keras", tmp_path), weights(project / "dp2.keras", project)
     assert all(np.allclose(a, b, atol=1e-5) for a, b in zip(got, want))
     assert metrics(outs[0][0]) == pytest.approx(metrics(proc.stdout), rel=1e-4)
+
+
+# === lint: the layout against the model's weights =============================================
+
+GRAPH = """\
+modelspec: 1
+name: g
+inputs:
+  x: {shape: [6, 8]}
+layers:
+  att: {type: MultiHeadAttention, num_heads: 2, key_dim: 4}
+  d1: {type: Dense, units: 6}
+graph:
+  a: {apply: att, to: [x, x]}
+  h: {apply: d1, to: a}
+outputs:
+  y: {from: h, loss: mse}
+distribution:
+  strategy: model_parallel
+  mesh: {batch: 1, model: 2}
+  layout:
+"""
+
+
+def test_a_functional_models_weights_are_named_by_their_layer():
+    text = GRAPH + (
+        "    .*/(query|key|value)/kernel: [null, model, null]\n"
+        "    att/attention_output/kernel: [model, null, null]\n"
+        "    d1/kernel: [null, model]\n"
+    )
+    assert codes(text) == []
+
+
+def test_ms563_a_rule_that_matches_no_weight():
+    text = GRAPH + "    dense/kernel: [null, model]\n    d1: [model]\n"
+    found = check_text(text, "s.yaml").diagnostics
+    assert [(d.code, d.line, d.col, d.level) for d in found] == [
+        ("MS563", 17, 5, "error"), ("MS563", 18, 5, "error")]  # fmt: skip
+    assert found[0].message == "layout rule 'dense/kernel' matches no weight"
+    assert found[0].hint.endswith("such as 'd1/kernel' or 'att/key/kernel'")
+    # A layer whose weights lint cannot list (a custom layer) makes it a warning.
+    from modelspec.passes.distribution import check_distribution
+
+    result = check_text(text, "s.yaml")
+    (d, _) = check_distribution(result, [], ["scale"])
+    assert (d.code, d.level) == ("MS563", "warning")
+    assert d.message == (
+        "layout rule 'dense/kernel' matches no weight lint can list (it cannot list those "
+        "of 'scale')"
+    )
+
+
+def test_ms564_a_weight_two_rules_match():
+    text = GRAPH + "    .*kernel: [null, model]\n    d1/.*: [null, model]\n"
+    found = [d for d in check_text(text, "s.yaml").diagnostics if d.code == "MS564"]
+    assert [(d.line, d.col) for d in found] == [(18, 5)]
+    assert found[0].message == (
+        "weight 'd1/kernel' matches 2 layout rules: '.*kernel', 'd1/.*'; Keras allows one"
+    )
+    # An exact path wins over the patterns, as in Keras's LayoutMap.
+    text = GRAPH + "    .*kernel: [null, model, null]\n    d1/kernel: [null, model]\n"
+    assert [c for c, *_ in codes(text)] == []
+
+
+def test_ms565_a_rule_that_does_not_fit_a_weight():
+    text = GRAPH + "    d1/kernel: [null, null, model]\n"
+    assert messages(text, "MS565") == [
+        "layout rule 'd1/kernel': weight 'd1/kernel' has 2 dimensions [8, 6], and the rule "
+        "gives 3 axes"
+    ]
+    text = GRAPH.replace("model: 2", "model: 4") + "    d1/kernel: [null, model]\n"
+    assert messages(text, "MS565") == [
+        "layout rule 'd1/kernel': dimension 1 of weight 'd1/kernel' [8, 6] has size 6, which "
+        "the 4 devices of mesh axis 'model' do not divide"
+    ]
+    assert codes(text) == [("MS565", 17, 5)]

@@ -248,8 +248,10 @@ def _against_weights(
                 level, also = WARNING, f" lint can list (it cannot list those of {names})"
             near = closest(rule, (v.path for v in variables), n=2) or [
                 v.path for v in variables[:2]]  # fmt: skip
-            hint = "a weight's path is its layer's name, then the weight's" + (
-                ", such as " + " or ".join(f"'{p}'" for p in near) if near else ""
+            hint = (
+                "a weight's path is its layer's name (after the model's, in a Sequential "
+                "model), then the weight's"
+                + (", such as " + " or ".join(f"'{p}'" for p in near) if near else "")
             )
             out.append(where("MS563", f"layout rule {rule!r} matches no weight{also}", at,
                              key=True, level=level, hint=hint))  # fmt: skip
