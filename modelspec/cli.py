@@ -253,12 +253,12 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _backend_for(result: Any) -> str:
-    """The Keras backend, checked to be installed and to run what the spec asks
-    (string inputs: TensorFlow only, MS551); exit 2 where it cannot."""
+def _backend_for(result: Any, name: str | None = None) -> str:
+    """The Keras backend (or ``name``), checked to be installed and to run what the spec
+    asks (string inputs: TensorFlow only, MS551); exit 2 where it cannot."""
     from modelspec.runtime.backend import require, unsupported
 
-    name = require()  # a BackendError: main() says it, and exits 2
+    name = require(name=name)  # a BackendError: main() says it, and exits 2
     problems = unsupported(result, name, strategy=False)
     if problems:
         typer.echo(format_all(problems, source=result.doc.texts if result.doc else None), err=True)
@@ -369,6 +369,7 @@ class EquivFormat(str, enum.Enum):
 
 @app.command()
 def equiv(
+    ctx: typer.Context,
     spec: Annotated[Path, typer.Argument(metavar="SPEC", help="The spec file.")],
     steps: Annotated[
         int, typer.Option("--steps", min=1, help="Training steps before the last comparison.")
@@ -382,26 +383,47 @@ def equiv(
     config: ConfigFile = None,
     ask_keras: AskKeras = False,
     backend: BackendOption = None,
+    across: Annotated[
+        str | None,
+        typer.Option(
+            metavar="B1,B2",
+            help="Instead, compare its outputs on backends B1,B2,... given the same weights.",
+        ),
+    ] = None,
+    rtol: Annotated[float, typer.Option(min=0, help="--across: relative tolerance.")] = 1e-5,
+    atol: Annotated[float, typer.Option(min=0, help="--across: absolute tolerance.")] = 1e-6,
 ) -> None:
-    """Build every form of a spec and prove them the same model.
+    """Prove every form of a spec the same model, or (--across) one on several backends.
 
-    Exit codes: 0 identical; 1 different, not proven, or the spec has errors; 2 the
-    backend cannot build it; 4 the same model apart from its initial weights (the spec
-    has no seed).
+    Exit codes: 0 identical (--across: within the tolerance); 1 different, not proven,
+    or the spec has errors; 2 a backend cannot build it; 4 the same model apart from its
+    initial weights (the spec has no seed).
     """
     from modelspec.api import SpecModel
     from modelspec.lower.plan import plan
+    from modelspec.runtime.across import Settings, backends_of, compare_across
     from modelspec.runtime.backend import BackendError, needs_tensorflow
     from modelspec.runtime.equiv import compare
 
+    given = [p for p in ("backend", "steps") if ctx.get_parameter_source(p).name != "DEFAULT"]
+    if across is not None and given:
+        raise _usage_error(f"--across names its backends and trains nothing: no --{given[0]}")
+    names = backends_of(across) if across is not None else None
     result = _checked(spec, include_path, allow_module, config, ask_keras)
-    keras_backend = _backend_for(result)
-    try:
-        report = compare(SpecModel(result, plan(result)), steps=steps, batch_size=batch_size)
-    except ImportError as exc:  # Keras needs TensorFlow for a layer (StringLookup, ...)
-        if isinstance(exc, BackendError) or keras_backend == "tensorflow":
-            raise
-        raise needs_tensorflow(exc, keras_backend) from None
+    if names:  # each backend in a process of its own; this one imports no Keras
+        for name in names:
+            _backend_for(result, name)
+        settings = Settings.of(include_path, allow_module, config, ask_keras)
+        report: Any = compare_across(SpecModel(result, plan(result)), str(spec), names, settings,
+                                     batch_size=batch_size, rtol=rtol, atol=atol)  # fmt: skip
+    else:
+        keras_backend = _backend_for(result)
+        try:
+            report = compare(SpecModel(result, plan(result)), steps=steps, batch_size=batch_size)
+        except ImportError as exc:  # Keras needs TensorFlow for a layer (StringLookup, ...)
+            if isinstance(exc, BackendError) or keras_backend == "tensorflow":
+                raise
+            raise needs_tensorflow(exc, keras_backend) from None
     if fmt is EquivFormat.json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
@@ -759,7 +781,7 @@ def main() -> None:
         if os.environ.get("MODELSPEC_DEBUG"):
             raise
         typer.echo(exc.text(), err=True)
-        sys.exit(2)
+        sys.exit(exc.exit_code)
     except ModelspecError as exc:  # a check that can only run once the model is built
         if os.environ.get("MODELSPEC_DEBUG"):
             raise
