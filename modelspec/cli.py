@@ -62,9 +62,9 @@ def _main(
     """Declarative, checked Keras models: lint, summarise and build specs."""
 
 
-def _usage_error(message: str) -> typer.Exit:
+def _usage_error(message: str, code: int = 2) -> typer.Exit:
     typer.echo(f"modelspec: error: {message}", err=True)
-    return typer.Exit(2)
+    return typer.Exit(code)
 
 
 def _expand(paths: list[Path]) -> list[Path]:
@@ -198,6 +198,7 @@ def lint(
     """Check specs without TensorFlow: schema, names, graph, shapes and losses."""
     from modelspec.check import check
     from modelspec.emit import lint as lint_report
+    from modelspec.runtime.backend import unsupported  # no Keras: no backend is needed
 
     files = _expand(specs)
     all_diags: list[Diagnostic] = []
@@ -206,10 +207,8 @@ def lint(
     target = os.environ.get("KERAS_BACKEND")  # --backend's, else the environment's
     for path in files:
         result = check(path, project=_project(path, include_path, allow_module, config, ask_keras))
-        diags = result.diagnostics
-        if target and result.ok and not result.library:  # what that backend cannot run
-            diags = [*diags, *_unsupported(result, target)]
-        diags = [d.with_level(ERROR) if strict else d for d in diags]
+        cannot = unsupported(result, target) if target and result.ok and not result.library else []
+        diags = [d.with_level(ERROR) if strict else d for d in [*result.diagnostics, *cannot]]
         # A settings file's own warnings (MS020, MS021) once, not for each spec.
         diags = [d for d in diags if d.code not in ("MS020", "MS021") or d not in seen]
         seen.update(d for d in diags if d.code in ("MS020", "MS021"))
@@ -252,23 +251,12 @@ def _checked(
     return result
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    typer.echo(f"modelspec: error: {message}", err=True)
-    return typer.Exit(code)
-
-
-def _unsupported(result: Any, backend: str) -> list[Diagnostic]:
-    from modelspec.runtime.backend import unsupported  # no Keras: the package need not be there
-
-    return unsupported(result, backend)
-
-
-def _backend_for(result: Any) -> str:
-    """The Keras backend, checked to be installed and to run what the spec asks
-    (string inputs: TensorFlow only, MS551); exit 2 where it cannot."""
+def _backend_for(result: Any, name: str | None = None) -> str:
+    """The Keras backend (or ``name``), checked to be installed and to run what the spec
+    asks (string inputs: TensorFlow only, MS551); exit 2 where it cannot."""
     from modelspec.runtime.backend import require, unsupported
 
-    name = require()  # a BackendError: main() says it, and exits 2
+    name = require(name=name)  # a BackendError: main() says it, and exits 2
     problems = unsupported(result, name, strategy=False)
     if problems:
         typer.echo(format_all(problems, source=result.doc.texts if result.doc else None), err=True)
@@ -379,6 +367,7 @@ class EquivFormat(str, enum.Enum):
 
 @app.command()
 def equiv(
+    ctx: typer.Context,
     spec: Annotated[Path, typer.Argument(metavar="SPEC", help="The spec file.")],
     steps: Annotated[
         int, typer.Option("--steps", min=1, help="Training steps before the last comparison.")
@@ -392,26 +381,47 @@ def equiv(
     config: ConfigFile = None,
     ask_keras: AskKeras = False,
     backend: BackendOption = None,
+    across: Annotated[
+        str | None,
+        typer.Option(
+            metavar="B1,B2",
+            help="Instead, compare its outputs on backends B1,B2,... given the same weights.",
+        ),
+    ] = None,
+    rtol: Annotated[float, typer.Option(min=0, help="--across: relative tolerance.")] = 1e-5,
+    atol: Annotated[float, typer.Option(min=0, help="--across: absolute tolerance.")] = 1e-6,
 ) -> None:
-    """Build every form of a spec and prove them the same model.
+    """Prove every form of a spec the same model, or (--across) one on several backends.
 
-    Exit codes: 0 identical; 1 different, not proven, or the spec has errors; 2 the
-    backend cannot build it; 4 the same model apart from its initial weights (the spec
-    has no seed).
+    Exit codes: 0 identical (--across: within the tolerance); 1 different, not proven,
+    or the spec has errors; 2 a backend cannot build it; 4 the same model apart from its
+    initial weights (the spec has no seed).
     """
     from modelspec.api import SpecModel
     from modelspec.lower.plan import plan
+    from modelspec.runtime.across import Settings, backends_of, compare_across
     from modelspec.runtime.backend import BackendError, needs_tensorflow
     from modelspec.runtime.equiv import compare
 
+    given = [p for p in ("backend", "steps") if ctx.get_parameter_source(p).name != "DEFAULT"]
+    if across is not None and given:
+        raise _usage_error(f"--across names its backends and trains nothing: no --{given[0]}")
+    names = backends_of(across) if across is not None else None
     result = _checked(spec, include_path, allow_module, config, ask_keras)
-    keras_backend = _backend_for(result)
-    try:
-        report = compare(SpecModel(result, plan(result)), steps=steps, batch_size=batch_size)
-    except ImportError as exc:  # Keras needs TensorFlow for a layer (StringLookup, ...)
-        if isinstance(exc, BackendError) or keras_backend == "tensorflow":
-            raise
-        raise needs_tensorflow(exc, keras_backend) from None
+    if names:  # each backend in a process of its own; this one imports no Keras
+        for name in names:
+            _backend_for(result, name)
+        settings = Settings.of(include_path, allow_module, config, ask_keras)
+        report: Any = compare_across(SpecModel(result, plan(result)), str(spec), names, settings,
+                                     batch_size=batch_size, rtol=rtol, atol=atol)  # fmt: skip
+    else:
+        keras_backend = _backend_for(result)
+        try:
+            report = compare(SpecModel(result, plan(result)), steps=steps, batch_size=batch_size)
+        except ImportError as exc:  # Keras needs TensorFlow for a layer (StringLookup, ...)
+            if isinstance(exc, BackendError) or keras_backend == "tensorflow":
+                raise
+            raise needs_tensorflow(exc, keras_backend) from None
     if fmt is EquivFormat.json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
@@ -546,7 +556,7 @@ def graph(
         try:
             data = render(text, fmt.value)
         except RenderError as exc:
-            raise _fail(str(exc)) from None
+            raise _usage_error(str(exc), code=1) from None
     if target is None:
         typer.echo(text, nl=False)
         return
@@ -664,12 +674,9 @@ def schema(
     _emit(destination(output), schema_text(), SCHEMA, force, say=False)
 
 
-class Strategy(str, enum.Enum):
-    none = "none"
-    mirrored = "mirrored"
-    multi_worker_mirrored = "multi_worker_mirrored"
-    data_parallel = "data_parallel"
-    model_parallel = "model_parallel"
+# "none" and catalog/training.py's STRATEGIES (not imported: it loads the catalogue).
+_STRATEGIES = ("none", "mirrored", "multi_worker_mirrored", "data_parallel", "model_parallel")
+Strategy = enum.Enum("Strategy", {n: n for n in _STRATEGIES}, type=str)
 
 
 @app.command()
@@ -772,7 +779,7 @@ def main() -> None:
         if os.environ.get("MODELSPEC_DEBUG"):
             raise
         typer.echo(exc.text(), err=True)
-        sys.exit(2)
+        sys.exit(exc.exit_code)
     except ModelspecError as exc:  # a check that can only run once the model is built
         if os.environ.get("MODELSPEC_DEBUG"):
             raise

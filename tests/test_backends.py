@@ -350,3 +350,161 @@ def test_train_refuses_what_only_tensorflow_gives_before_reading_the_data(backen
             f"modelspec: error: Keras cannot build or train this model on the {backend} "
             "backend: Layer Hashing requires TensorFlow."
         ), proc.stderr
+
+
+# === one spec on several backends: equiv --across ================================================
+
+
+def on(*names: str) -> object:
+    """The backends ``names`` as one parameter, skipped where one is not installed."""
+    missing = [PACKAGES[b] for b in names if not installed(b)]
+    reason = f"{', '.join(missing)} not installed here"
+    return pytest.param(list(names), id="-".join(names),
+                        marks=pytest.mark.skipif(bool(missing), reason=reason))  # fmt: skip
+
+
+@pytest.mark.keras
+@pytest.mark.slow
+@pytest.mark.parametrize("names", [on("tensorflow", "jax", "torch")])
+def test_equiv_across_backends_gives_the_same_outputs_from_the_same_weights(
+    names: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    work, scratch = tmp_path / "work", tmp_path / "tmp"
+    work.mkdir(), scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))  # where the private folder goes
+    proc = run("equiv", str(SPEC), "--across", ",".join(names), "-f", "json", cwd=work)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["same_within_tolerance"] is True
+    assert (report["backends"], report["reference"]) == (names, "tensorflow")
+    assert (report["rtol"], report["atol"], report["seed"]) == (1e-5, 1e-6, 42)
+    assert [(c["name"], c["same"]) for c in report["checks"]] == [
+        ("parameters", True), ("initial weights", True), ("outputs", True)]  # fmt: skip
+    assert report["parameters"] == {b: {"total": 337, "trainable": 337} for b in names}
+    # Seed 42 draws other kernels on each backend; the biases start at zero everywhere.
+    assert [(i["arrays"], i["different"]) for i in report["initial_weights"].values()] == [
+        (6, 3), (6, 3)]  # fmt: skip
+    assert all(i["max_abs_diff"] > 0.01 for i in report["initial_weights"].values())
+    (out,) = report["outputs"]
+    assert (out["name"], out["shape"], out["within_tolerance"]) == ("inside", [8, 1], True)
+    assert sorted(out["max_abs_diff"]) == ["jax", "torch"]
+    assert all(0 <= d <= 1e-6 for d in out["max_abs_diff"].values())
+    assert "seed 42 draws other numbers on each backend" in report["checks"][1]["detail"]
+    # Nothing written where it ran, nothing of modelspec's left in the temporary folder
+    # (where PyTorch keeps a cache of its own, torchinductor_USER).
+    assert list(work.iterdir()) == []
+    assert [p.name for p in scratch.iterdir() if p.name.startswith("modelspec")] == []
+
+
+@pytest.mark.keras
+@pytest.mark.slow
+@pytest.mark.parametrize("names", [on("jax", "torch")])
+def test_equiv_across_a_conv_lstm_and_a_tolerance_too_tight_for_it(names, tmp_path: Path):
+    spec = str(ROOT / "specs" / "seed_002_conv_lstm.yaml")
+    proc = run("equiv", spec, "--across", ",".join(names), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[:2] == [
+        "model 'conv_lstm': 2 backends, each in its own process: jax, torch",
+        "  1. parameters       same       123,732 on every backend",
+    ]
+    assert lines[2] == (
+        "  2. initial weights  loaded     jax's, loaded on every backend (seed 7 draws other "
+        "numbers on each backend: their own differed, torch's in 7 of 12)"
+    )
+    assert lines[3] == (
+        "  3. outputs          same       a batch of 8, in inference mode, within rtol 1e-05 "
+        "and atol 1e-06"
+    )
+    label, diff = lines[4].rsplit(" ", 1)
+    assert label == "       'next_step': max |difference| from jax's: torch"
+    assert 0 < float(diff) < 1e-6, "two backends that agree to the bit prove nothing here"
+    assert lines[5:] == [
+        "verdict: the same model on jax and torch: given the same weights, every output "
+        "agrees within rtol 1e-05 and atol 1e-06"
+    ]
+    # Tighter than the difference: different, exit 1, the output and the backend named.
+    atol = f"{float(diff) / 4:g}"
+    proc = run("equiv", spec, "--across", ",".join(names), "--rtol", "0", "--atol", atol,
+               "-f", "json", cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["same_within_tolerance"] is False
+    outputs = report["checks"][2]
+    assert (outputs["name"], outputs["same"], outputs["failed"]) == ("outputs", False, False)
+    assert outputs["detail"].startswith(
+        "a batch of 8, in inference mode: output 'next_step' on torch has a difference of up to "
+    )
+    assert outputs["detail"].endswith(f", more than rtol 0 and atol {atol} allow")
+    assert report["outputs"][0]["within_tolerance"] is False
+    assert report["hint"].startswith("each backend runs its own kernels")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_equiv_across_a_backend_that_is_not_installed_is_named_with_its_extra(backend, tmp_path):
+    other = next(b for b in BACKENDS if b != backend)
+    package = PACKAGES[backend]
+    proc = run(package, "equiv", str(SPEC), "--across", f"{other},{backend}", cwd=tmp_path,
+               script=BLOCKED)  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [
+        f"modelspec: error: Keras's {backend} backend needs the `{package}` package, "
+        "which is not installed",
+        f"    hint: pip install 'modelspec[{backend}]', or choose another backend with "
+        "--backend or KERAS_BACKEND",
+    ]
+    assert proc.stdout == "" and list(tmp_path.iterdir()) == []
+
+
+def test_equiv_across_refuses_what_it_cannot_do_before_running_anything(tmp_path: Path):
+    import inspect
+
+    from modelspec import cli
+    from modelspec.runtime.across import ATOL, RTOL
+
+    refused = {
+        ("--across", "tensorflow"): "--across needs two backends or more, comma-separated; "
+        "got 'tensorflow'",
+        ("--across", "tensorflow,numpy"): "--across: unknown backend 'numpy'; modelspec runs "
+        "on tensorflow, jax, torch",
+        ("--across", "jax,torch,jax"): "--across names jax twice",
+        ("--across", "tensorflow,jax", "--backend", "jax"): "--across names its backends and "
+        "trains nothing: no --backend",
+        ("--across", "tensorflow,jax", "--steps", "3"): "--across names its backends and "
+        "trains nothing: no --steps",
+    }
+    for args, message in refused.items():
+        proc = run("equiv", str(SPEC), *args, cwd=tmp_path)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert proc.stderr.splitlines()[0] == f"modelspec: error: {message}"
+    # A spec with errors: its diagnostics, exit 1, as equiv says them.
+    (tmp_path / "bad.yaml").write_text(SPEC.read_text().replace("units: 16,", "units: -16,", 1))
+    proc = run("equiv", "bad.yaml", "--across", "tensorflow,jax", cwd=tmp_path)
+    assert proc.returncode == 1 and proc.stderr.startswith("bad.yaml:16:"), proc.stderr
+    # Off TensorFlow, string inputs: at the spec's line, exit 2, nothing run.
+    other = next((b for b in ("jax", "torch") if installed(b)), None)
+    if other is not None:
+        (tmp_path / "d.yaml").write_text(DISTRIBUTED)
+        proc = run("equiv", "d.yaml", "--across", f"tensorflow,{other}", cwd=tmp_path)
+        assert proc.returncode == 2 and proc.stdout == "", proc.stderr
+        assert proc.stderr.startswith("d.yaml:4:29: error MS551: input 'text' has dtype string")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml", "d.yaml"][: 1 + bool(other)]
+    defaults = inspect.signature(cli.equiv).parameters
+    assert (defaults["rtol"].default, defaults["atol"].default) == (RTOL, ATOL)
+
+
+def test_equiv_across_passes_on_what_a_backend_process_says_when_it_stops(tmp_path: Path):
+    import modelspec
+    from modelspec.runtime.across import BackendFailed, compare_across
+
+    spec_file = tmp_path / "c.yaml"
+    spec_file.write_text(SPEC.read_text())
+    spec = modelspec.load(spec_file)
+    # Broken after the command checked it: the first process stops, with the diagnostic.
+    spec_file.write_text(SPEC.read_text().replace("units: 16,", "units: -16,", 1))
+    with pytest.raises(BackendFailed) as info:
+        compare_across(spec, str(spec_file), ["jax", "torch"])
+    assert info.value.exit_code == 1
+    assert info.value.text().startswith(f"{spec_file}:16:"), info.value.text()
+    assert info.value.message == "the jax process stopped with exit code 1"

@@ -18,6 +18,7 @@ The pages mark what is checked (docs/development.md, "Shown output is real outpu
 
 Sessions that run ``equiv``, ``train``, Python, or lint with a layer from Keras are marked
 ``keras``; the others never import TensorFlow, here or in the command.
+A session of ``equiv --across`` is skipped where a backend it names is not installed.
 """
 
 from __future__ import annotations
@@ -133,6 +134,16 @@ def needs_keras(argv: list[str]) -> bool:
     return "--ask-keras" in argv or any(m.split(".")[0] == "keras" for m in allowed)
 
 
+def missing_backends(argv: list[str]) -> list[str]:
+    """The packages of the backends an ``equiv --across`` names that are not installed."""
+    import importlib.util
+
+    from modelspec.runtime.backend import PACKAGES
+
+    names = [n for k, v in zip(argv, argv[1:]) if k == "--across" for n in v.split(",")]
+    return [p for p in (PACKAGES.get(n, n) for n in names) if importlib.util.find_spec(p) is None]
+
+
 def _param(block: Block):
     keras = any(needs_keras(argv) for argv, _ in commands(block))
     return pytest.param(block, id=block.where, marks=[pytest.mark.keras] if keras else [])
@@ -204,6 +215,9 @@ def test_shown_output_is_the_real_output(block: Block, tmp_path: Path):
     kind = block.note[0] if block.note else "checked"
     if kind == "not checked":
         pytest.skip(f"{block.where}: {block.note[1]}")
+    missing = sorted({p for argv, _ in commands(block) for p in missing_backends(argv)})
+    if missing:
+        pytest.skip(f"{block.where}: needs {', '.join(missing)}, which is not installed here")
     folder = scratch(tmp_path, block.page)
     for argv, shown in commands(block):
         code, real = run_in(folder, argv)

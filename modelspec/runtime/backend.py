@@ -40,6 +40,8 @@ BACKENDS = tuple(PACKAGES)
 class BackendError(ModelspecError):
     """The Keras backend a command asks for cannot be used here (exit code 2)."""
 
+    exit_code = 2
+
     def __init__(self, message: str, hint: str | None = None):
         self.message, self.hint = message, hint
         super().__init__([Diagnostic(ERROR, "MS000", message, hint)])
@@ -111,15 +113,19 @@ def choose(name: str | None) -> None:
     os.environ["KERAS_BACKEND"] = name
 
 
-def require(find_spec: Callable[[str], Any] = importlib.util.find_spec) -> str:
-    """The backend Keras runs on (:func:`configured`), checked to be installed, with
-    Keras; raises :class:`BackendUnavailable` naming the extra that installs it.
+def require(
+    find_spec: Callable[[str], Any] = importlib.util.find_spec, *, name: str | None = None
+) -> str:
+    """The backend Keras runs on (:func:`configured`), or ``name`` (for a process of
+    its own), checked to be installed, with Keras; raises :class:`BackendUnavailable`
+    naming the extra that installs it.
 
     A backend Keras knows and modelspec does not list (``numpy``, ``openvino``) is
     left to Keras."""
-    name = configured()
-    if sys.modules.get("keras") is not None:  # None: blocked, as if not installed
-        return name
+    if name is None:
+        name = configured()
+        if sys.modules.get("keras") is not None:  # None: blocked, as if not installed
+            return name
     for package in ("keras", PACKAGES.get(name)):
         if package is not None and find_spec(package) is None:
             raise unavailable(name, missing=package)

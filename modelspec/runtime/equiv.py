@@ -168,7 +168,7 @@ def inlined(spec: SpecModel) -> SpecModel | None:
     return SpecModel(result, plan(result))
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     """An exception's message on one line, without the terminal colours Keras adds."""
     import re
 
@@ -178,7 +178,7 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[0] if lines else ''} {detail}".strip()
 
 
-def _fmt_diff(a: Any, b: Any) -> str:
+def fmt_diff(a: Any, b: Any) -> str:
     import numpy as np
 
     if a.shape != b.shape:
@@ -187,7 +187,7 @@ def _fmt_diff(a: Any, b: Any) -> str:
     return f"max |difference| {diff:.3g}"
 
 
-def _weights(model: Any) -> dict[str, list[tuple[str, Any]]]:
+def weight_arrays(model: Any) -> dict[str, list[tuple[str, Any]]]:
     """Layer name -> [(weight path, array)], for layers that have weights; a layer of a
     nested model by its flat name, ``<model>_<layer>``, as the inlined build names it."""
     from keras import ops
@@ -203,7 +203,7 @@ def _weights(model: Any) -> dict[str, list[tuple[str, Any]]]:
 def _compare_weights(ref: str, other: str, a: Any, b: Any) -> tuple[bool, str]:
     import numpy as np
 
-    wa, wb = _weights(a), _weights(b)
+    wa, wb = weight_arrays(a), weight_arrays(b)
     if sorted(wa) != sorted(wb):
         missing = sorted(set(wa) ^ set(wb))
         return False, f"{other} vs {ref}: layers with weights differ: {missing[:5]}"
@@ -213,12 +213,12 @@ def _compare_weights(ref: str, other: str, a: Any, b: Any) -> tuple[bool, str]:
             count += 1
             if x.shape != y.shape or not np.array_equal(x, y, equal_nan=True):
                 return False, (
-                    f"{other} vs {ref}: layer '{layer}', weight '{path}': {_fmt_diff(x, y)}"
+                    f"{other} vs {ref}: layer '{layer}', weight '{path}': {fmt_diff(x, y)}"
                 )
     return True, f"{count} arrays in {len(wa)} layers"
 
 
-def _sample(spec: SpecModel, batch: int, rng: Any) -> Any:
+def sample_inputs(spec: SpecModel, batch: int, rng: Any) -> Any:
     """A random batch for the model's inputs: valid token ids for integer inputs, words
     for string inputs."""
 
@@ -283,7 +283,7 @@ def _targets(spec: SpecModel, outputs: Any, rng: Any) -> Any:
     return out if isinstance(outputs, dict) else out[names[0]]
 
 
-def _outputs(model: Any, x: Any) -> dict[str, Any]:
+def outputs_of(model: Any, x: Any) -> dict[str, Any]:
     # convert_to_numpy, not numpy.asarray: a PyTorch tensor that tracks gradients
     # refuses to be read as an array.
     from keras.ops import convert_to_numpy
@@ -393,22 +393,22 @@ def compare(spec: SpecModel, *, steps: int = 3, batch_size: int = 8, data_seed: 
     report.checks.append(Check("initial weights", True, detail))
 
     rng = np.random.default_rng(data_seed)
-    x = _sample(spec, batch_size, rng)
-    expected = _outputs(first, x)
+    x = sample_inputs(spec, batch_size, rng)
+    expected = outputs_of(first, x)
     for label, model in others:
-        got = _outputs(model, x)
+        got = outputs_of(model, x)
         for key, want in expected.items():
             same = key in got and got[key].shape == want.shape
             if not same or not np.array_equal(got[key], want, equal_nan=want.dtype.kind == "f"):
                 where = f"output '{key}'" if key else "the output"
-                shown = _fmt_diff(want, got[key]) if key in got else "missing"
+                shown = fmt_diff(want, got[key]) if key in got else "missing"
                 report.checks.append(Check("outputs", False, f"{label} vs {ref}: {where}: {shown}"))
                 return report
     report.checks.append(Check("outputs", True, f"a batch of {batch_size}, bit for bit"))
 
-    xs = _sample(spec, batch_size * steps, rng)
+    xs = sample_inputs(spec, batch_size * steps, rng)
     ys = _targets(
-        spec, _outputs(first, xs) if len(expected) > 1 else first(xs, training=False), rng
+        spec, outputs_of(first, xs) if len(expected) > 1 else first(xs, training=False), rng
     )
     for label, model in models.items():
         keras.utils.set_random_seed(data_seed)
@@ -419,7 +419,7 @@ def compare(spec: SpecModel, *, steps: int = 3, batch_size: int = 8, data_seed: 
                 Check(
                     f"after {steps} steps",
                     False,
-                    f"{label}: Keras cannot train it: {_first_line(exc)}",
+                    f"{label}: Keras cannot train it: {first_line(exc)}",
                     failed=True,
                 )
             )
