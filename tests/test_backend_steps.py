@@ -113,7 +113,8 @@ def test_the_table_has_a_row_per_spec_and_names_the_skipped_ones(bench):
     assert "| **1.080** ‡ |" in lines[3] and lines[3].endswith("| 0.990 |")
     assert lines[-1] == "- tabular_model: skipped: MS551: input 'plan' has dtype string"
     summary = bench.summary(_report(bench)["backends"][0])
-    assert "median ratio 1.045, from 1.010 to 1.080; 1 of 2 specs within 1.00 +- 0.03" in summary
+    assert summary == ("- jax (CPU): median ratio 1.045, from 1.010 to 1.080; 1 of 2 specs within "
+                       "1.00 +- 0.03; A/A control 0.990 to 0.990; outside: siamese 1.080 (A/A 0.990)")  # fmt: skip
 
 
 def test_the_section_keeps_the_rest_of_the_file_and_the_other_devices_part(bench):
