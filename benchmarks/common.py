@@ -22,7 +22,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 # The packages whose versions a report names.
 PACKAGES = ("modelspec", "PyYAML", "jsonschema", "referencing", "typer", "pydantic", "rich",
-            "keras", "tensorflow-cpu", "tensorflow", "numpy", "matplotlib")  # fmt: skip
+            "keras", "tensorflow-cpu", "tensorflow", "jax", "jaxlib", "torch", "numpy",
+            "matplotlib")  # fmt: skip
 
 # Modules a whole-process run of modelspec should not load (lint, build and import
 # never need them), and the wrapper that reports which ones it did load.

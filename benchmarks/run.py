@@ -26,7 +26,8 @@ What it does, in one run (see benchmarks/README.md):
 6. runs benchmarks/build_bench.py's part (``to_keras()`` against hand-written Keras,
    the training-step ratio), reusing step 4's ``modelspec build`` timings;
 7. prints the tables and writes benchmarks/RESULTS.md, results.json,
-   lint_vs_keras.png and the "Latest numbers" blocks of benchmarks/README.md.
+   lint_vs_keras.png and the "Latest numbers" blocks of benchmarks/README.md
+   (benchmarks/backend_steps.py's section of RESULTS.md is kept as it was).
 
 Reported times are medians (min and max beside them): these machines are shared and
 noisy. CPU times (user + sys of the child) are reported too; they move less with load.
@@ -71,6 +72,7 @@ TARGET_200_S = 0.3
 TARGET_10K_S = 3.0
 LINEAR_TOLERANCE = 1.25  # per-layer cost at 10k may be at most this times that at 2k
 BUILD_SECTION = ("<!-- build-bench:start -->", "<!-- build-bench:end -->")
+STEPS_SECTION = ("<!-- backend-steps:start -->", "<!-- backend-steps:end -->")
 
 
 # --- running things -------------------------------------------------------------------
@@ -592,9 +594,10 @@ def plot(res: dict, path: Path) -> str | None:
     return None
 
 
-def keep_build_section(path: Path, new_text: str) -> str:
-    """``new_text`` plus the section build_bench.py wrote into the old file, if any."""
-    start, end = BUILD_SECTION
+def keep_section(path: Path, new_text: str, markers: tuple[str, str]) -> str:
+    """``new_text`` plus the section between ``markers`` in the old file, if any: what
+    another script wrote there (build_bench.py, backend_steps.py)."""
+    start, end = markers
     old = path.read_text(encoding="utf-8") if path.exists() else ""
     if start not in old or end not in old:
         return new_text
@@ -874,11 +877,13 @@ def main() -> None:
         args.out.mkdir(parents=True, exist_ok=True)
         results_path = args.out / "RESULTS.md"
         if build_body is None:
-            results_md = keep_build_section(results_path, results_md)
+            results_md = keep_section(results_path, results_md, BUILD_SECTION)
         else:
             results_md = (
                 f"{results_md.rstrip()}\n\n{BUILD_SECTION[0]}\n{build_body}{BUILD_SECTION[1]}\n"
             )
+        # backend_steps.py's section: run.py does not measure it, so it is carried over.
+        results_md = keep_section(results_path, results_md, STEPS_SECTION)
         results_path.write_text(results_md, encoding="utf-8")
         raw = {k: v for k, v in res.items() if k not in ("keras_build", "build_bench", "digests")}
         raw["keras_build"] = {n: {k: v for k, v in e.items()} for n, e in kb.items()}
