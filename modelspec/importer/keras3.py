@@ -23,6 +23,7 @@ from typing import Any
 
 from modelspec.catalog import LAYER_TYPES
 from modelspec.errors import WARNING, Diagnostic, Stop
+from modelspec.importer import keras2
 from modelspec.importer.context import Context, LayerInfo, Ref
 from modelspec.importer.graph import (
     chain_calls,
@@ -47,7 +48,16 @@ class Converted:
 
 
 def convert(model: Any, file: str = "<config>") -> Converted:
-    """The spec document of a parsed Keras model config, and the diagnostics."""
+    """The spec document of a parsed Keras model config, and the diagnostics.
+
+    A Keras 2 config is first put in Keras 3's shape (:mod:`.keras2`)."""
+    if keras2.is_keras2(model) or keras2.is_keras1(model):
+        model, found = keras2.normalise(model, file)
+        if model is None:
+            return Converted(None, found)
+        converted = _convert(Context(model, file, nested=_nested_model))
+        converted.diagnostics[:0] = found
+        return converted
     return _convert(Context(model, file, nested=_nested_model))
 
 
@@ -62,15 +72,6 @@ def _convert(ctx: Context) -> Converted:
         )
         return Converted(None, ctx.diagnostics)
     cls = model.get("class_name")
-    if "keras_version" in model and str(model.get("keras_version", "")).startswith("2."):
-        ctx.error(
-            "MS604",
-            f"the config was written by Keras {model['keras_version']}; modelspec imports the "
-            "Keras 3 format",
-            ("keras_version",),
-            "load the model with Keras 3 and save it again",
-        )
-        return Converted(None, ctx.diagnostics)
     if not isinstance(cls, str) or cls not in MODEL_CLASSES:
         shown = cls if isinstance(cls, str) else short(cls)
         ctx.error(
