@@ -522,3 +522,13 @@ def test_ms565_a_rule_that_does_not_fit_a_weight():
         "the 4 devices of mesh axis 'model' do not divide"
     ]
     assert codes(text) == [("MS565", 17, 5)]
+
+
+def test_the_process_count_comes_from_keras_distribution_num_processes():
+    from modelspec.runtime.strategy import DistributionError, processes
+
+    assert processes({}) == 1
+    assert processes({"KERAS_DISTRIBUTION_NUM_PROCESSES": " 4 "}) == 4
+    for bad in ("two", "0", "-1"):
+        with pytest.raises(DistributionError, match="must be a whole number of processes"):
+            processes({"KERAS_DISTRIBUTION_NUM_PROCESSES": bad})
