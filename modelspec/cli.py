@@ -467,7 +467,7 @@ def import_(
     source: Annotated[
         Path,
         typer.Argument(
-            metavar="SOURCE", help="A .keras archive, or a JSON config from model.to_json()."
+            metavar="SOURCE", help="A .keras, a model.to_json() file, or a Keras 2 .h5 model."
         ),
     ],
     output: Annotated[
@@ -480,6 +480,7 @@ def import_(
             help="Overwrite a file import did not write from a source of this name, or a link.",
         ),
     ] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.")] = False,
     allow_modules: AllowModules = None,
     config: ConfigFile = None,
     ask_keras: AskKeras = False,
@@ -494,7 +495,7 @@ def import_(
     project = _project(
         target if target is not None else Path.cwd(), None, allow_modules, config, ask_keras
     )
-    raise typer.Exit(run_import(source, target, force=force, project=project))
+    raise typer.Exit(run_import(source, target, force=force, strict=strict, project=project))
 
 
 class GraphFormat(str, enum.Enum):

@@ -14,7 +14,10 @@ import. What it rewrites:
   counts from 1 (its own first node is the one it made for itself), counted from 0;
 - ``batch_input_shape``, ``input_shape``, ``batch_size`` and ``input_length`` on
   layers dropped (a spec's inputs carry the shape); Keras 2 implementation
-  switches (``implementation``, ``fused``, ``time_major: false``) dropped;
+  switches (``implementation``, ``fused``, ``time_major: false``) dropped, with a
+  warning where one chose other than Keras 2's default (MS624);
+- Keras 2's ``CuDNNLSTM`` and ``CuDNNGRU`` -> ``LSTM`` and ``GRU``, which compute the
+  same (a warning, MS625: the weights loader converts their weights);
   ``LeakyReLU(alpha=)`` -> ``negative_slope``; a ``DepthwiseConv2D``'s ``groups: 1``
   dropped; a BatchNormalization's ``axis: [3]`` -> ``axis: 3`` (Keras 2 writes the
   resolved axis of a built layer, so a spec may say ``axis: 3`` where ``-1`` meant it);
@@ -24,8 +27,9 @@ import. What it rewrites:
   ``Custom>Adam`` -> ``Adam``, ``MeanMetricWrapper`` -> its function's name;
   ``decay`` (Keras 2's ``lr / (1 + decay * iterations)``) is dropped with a warning.
 
-Each value the pass drops that changes what the model computes or how it trains is
-a warning (MS624) naming the layer; a value it does not know is left in place, for
+These warnings are the migration report: each names the layer, and ``import
+--strict`` refuses the model on any of them. Each value the pass drops that changes
+what the model computes or how it trains is a warning (MS624) naming the layer; a value it does not know is left in place, for
 the Keras 3 import to report as it reports any other (MS614, MS617). A Keras 1
 config (``keras_version`` 1.x, ``Merge`` layers, three-item inbound entries) is
 refused (MS623): its layer arguments are not Keras 2's.
@@ -68,8 +72,13 @@ KERAS1_CLASSES = frozenset(
 # Layer kwargs Keras 2 writes that give a spec's input shape (read from the first
 # layer of a Sequential) or nothing a spec needs.
 SHAPE_KWARGS = ("batch_input_shape", "input_shape", "batch_size", "input_length")
-# Keras 2 kwargs that choose an implementation of the same computation: dropped.
-IMPLEMENTATION_KWARGS = {"implementation": None, "fused": None, "time_major": False}
+# Keras 2 kwargs that choose an implementation of the same computation, and Keras 2's
+# default for each: dropped, with a warning (MS624) where the value is not the default.
+IMPLEMENTATION_KWARGS = {"implementation": 2, "fused": None, "time_major": False}
+# Keras 2's cuDNN layers, and the Keras 3 layer that computes the same (Keras 3's LSTM
+# and GRU use cuDNN where they can; CuDNNGRU is a GRU with reset_after=True, which is
+# Keras 3's default, as sigmoid is both layers' recurrent activation).
+CUDNN_CLASSES = {"CuDNNLSTM": "LSTM", "CuDNNGRU": "GRU"}
 MODEL_CLASSES = {"Model": "Functional", "Functional": "Functional", "Sequential": "Sequential"}
 OBJECT_MODULES = (
     ("keras.initializers", INITIALIZERS),
@@ -81,6 +90,8 @@ OPTIMIZER_RENAMES = {"lr": "learning_rate"}
 # Keras 2 optimizer config keys that have no Keras 3 counterpart and do not change
 # the update (Keras 3 writes its own defaults for them).
 OPTIMIZER_DROPPED = ("is_legacy_optimizer", "jit_compile", "name")
+# The settings of an optimizer's moving average, which mean nothing without use_ema.
+EMA_KEYS = ("ema_momentum", "ema_overwrite_frequency")
 
 
 def keras_version(model: Any) -> str:
@@ -141,7 +152,12 @@ class _Pass:
         self.diagnostics: list[Diagnostic] = []
 
     def warn(self, message: str, path: tuple, hint: str | None = None) -> None:
+        """MS624: a Keras 2 setting that Keras 3 does not have, not carried over."""
         self.diagnostics.append(Diagnostic(WARNING, "MS624", message, hint, self.file, 1, 1, path))
+
+    def changed(self, message: str, path: tuple, hint: str | None = None) -> None:
+        """MS625: a Keras 2 layer class read as the Keras 3 class that computes the same."""
+        self.diagnostics.append(Diagnostic(WARNING, "MS625", message, hint, self.file, 1, 1, path))
 
     def model(self, cls: str, config: Any, path: tuple) -> dict[str, Any]:
         """A model's config, Keras 3's shape."""
@@ -192,6 +208,23 @@ class _Pass:
                 new["batch_shape"] = new.pop("batch_input_shape")
             out["config"] = new
         else:
+            if cls in CUDNN_CLASSES:
+                new_cls = out["class_name"] = CUDNN_CLASSES[cls]
+                out["module"] = "keras.layers"
+                units = config.get("units")
+                fewer = (
+                    f", and it has {4 * units:,} parameters fewer: its input and recurrent "
+                    "biases are added into one"
+                    if new_cls == "LSTM" and isinstance(units, int) and not isinstance(units, bool)
+                    else ""
+                )
+                self.changed(
+                    f"layer '{out.get('name', '?')}' is Keras 2's `{cls}`, which is Keras 3's "
+                    f"`{new_cls}` (it uses cuDNN where it can); its weights are converted "
+                    f"when they are loaded{fewer}",
+                    (*path, "class_name"),
+                )
+                cls = new_cls
             if "module" not in out and (cls in LAYER_TYPES or cls == "Lambda"):
                 out["module"] = "keras.layers"
             out["config"] = self.kwargs(cls, config, (*path, "config"), out.get("name", "?"))
@@ -208,8 +241,15 @@ class _Pass:
             if key in SHAPE_KWARGS:
                 continue
             if key in IMPLEMENTATION_KWARGS and (
-                IMPLEMENTATION_KWARGS[key] is None or value == IMPLEMENTATION_KWARGS[key]
+                key != "time_major" or value == IMPLEMENTATION_KWARGS[key]
             ):
+                if value != IMPLEMENTATION_KWARGS[key]:
+                    self.warn(
+                        f"layer '{name}' (`{cls}`) sets Keras 2's `{key}: {short(value)}`, "
+                        "which Keras 3 does not have (it picks the implementation itself; "
+                        "the layer computes the same); it is not carried over",
+                        (*path, key),
+                    )
                 continue
             if cls == "LeakyReLU" and key == "alpha":
                 key = "negative_slope"
@@ -297,6 +337,8 @@ class _Pass:
             key = OPTIMIZER_RENAMES.get(key, key)
             if key in OPTIMIZER_DROPPED:
                 continue
+            if key in EMA_KEYS and not config.get("use_ema"):
+                continue  # Keras 2's RMSprop writes a frequency of 100 for an EMA it does not keep
             if key == "decay":
                 if v:
                     self.warn(

@@ -2,7 +2,7 @@
 
 - MS520: every ``map`` key is a layer of this spec.
 - MS521: every ``map`` value is a name a Keras layer can have.
-- MS522: the file is a ``.weights.h5`` or a ``.keras`` file.
+- MS522: the file is a ``.weights.h5``, a ``.keras`` or a Keras 2 ``.h5`` file.
 - MS523: the file is inside the project (a spec is untrusted: it may not make a
   build read ``/etc/...`` or ``../../other-project/secret.keras``).
 - MS529: a ``map`` key names a layer without weights, so the entry loads nothing.
@@ -27,7 +27,9 @@ from typing import Any
 from modelspec.errors import ERROR, WARNING, Diagnostic, did_you_mean
 from modelspec.ir import MAX_NAME, NAME, Spec
 
-SUFFIXES = (".weights.h5", ".keras")
+# .weights.h5 (Keras 3's save_weights), .keras, and any other .h5: a Keras 2 file, of
+# weights (save_weights) or a whole model (model.save("m.h5")).
+SUFFIXES = (".h5", ".keras")
 # An absolute path in POSIX or Windows form, or one from a user's home folder.
 _ANCHORED = re.compile(r"(?:[/\\~]|[A-Za-z]:)")
 # How a nested layer's path may be written: ta/enc1, ta.enc1 (for ta_enc1).
@@ -44,7 +46,7 @@ def suffix_problem(file: str) -> str | None:
         return f"weights file {file!r} holds a NUL character, which no file name has"
     if file.endswith(SUFFIXES):
         return None
-    return f"weights file '{file}' must end in .weights.h5 or .keras"
+    return f"weights file '{file}' must end in .weights.h5, .keras or (Keras 2) .h5"
 
 
 def place_problem(project: Any, spec_file: str, file: str) -> str | None:
@@ -76,7 +78,8 @@ def check_weights(
             "MS522",
             problem,
             w.file_source,
-            "save weights with model.save_weights('x.weights.h5') or model.save('x.keras')",
+            "save weights with model.save_weights('x.weights.h5') or model.save('x.keras'); "
+            "Keras 2's .h5 files are read too",
         )
     problem = place_problem(project, spec.file, w.file)
     if problem:

@@ -116,9 +116,15 @@ def to_keras(
     :func:`modelspec.runtime.weights.load_planned` says: by default from the spec's ``weights:``;
     ``weights=False`` starts from fresh weights.
     """
-    quiet_import("keras")
+    keras = quiet_import("keras")
     verify_custom(plan)
-    form = plan.choose_form(form)
+    chosen = plan.choose_form(form)
+    if form == "auto" and chosen == "sequential" and "." in plan.name:
+        # Keras on PyTorch cannot build a Sequential whose name holds a "." (a torch
+        # module name may not: KeyError), as keras.applications names MobileNet
+        # (mobilenet_0.25_224); the Functional form of the same model builds.
+        chosen = "functional" if keras.backend.backend() == "torch" else chosen
+    form = chosen
     with recursion_limit(plan.recursion_limit):
         model = _build(plan, form)
         if weights is not False and (weights is not None or plan.weights is not None):

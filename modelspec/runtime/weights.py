@@ -32,7 +32,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from modelspec.errors import ERROR, WARNING, Diagnostic, cut_list, did_you_mean
+from modelspec.errors import ERROR, WARNING, Diagnostic, cut_list, did_you_mean, printable
+from modelspec.runtime.keras2_weights import (
+    LegacyLayoutError,
+    from_cudnn,
+    legacy_layers,
+    legacy_root,
+    split_nested,
+)
 from modelspec.runtime.weights_file import (
     H5_ERRORS,
     WeightsError,
@@ -80,9 +87,14 @@ def named_layers(model: Any, prefix: str = "") -> dict[str, Any]:
 # --- matching -------------------------------------------------------------------------
 
 
-def _kind(ds: Any) -> tuple[tuple[int, ...], str]:
-    """A dataset's shape, and ``bfloat16`` when Keras marked it so (it is stored raw)."""
-    return tuple(ds.shape), string_attr(ds, "dtype") or ""
+def _kind(item: Any) -> tuple[tuple[int, ...], str]:
+    """A dataset's shape, and ``bfloat16`` when Keras marked it so (it is stored raw);
+    a Keras variable's shape (a value is assigned to it with a cast)."""
+    import h5py
+
+    if not isinstance(item, h5py.Dataset):
+        return tuple(item.shape), ""
+    return tuple(item.shape), string_attr(item, "dtype") or ""
 
 
 def _labels(layer: Any, paths: list[str]) -> dict[str, str]:
@@ -104,10 +116,11 @@ def _fmt(shape: tuple[int, ...]) -> str:
     return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-def _mismatches(layer: Any, mine: dict[str, Any], theirs: dict[str, Any]) -> list[str]:
-    labels = _labels(layer, list(mine))
+def _mismatches(
+    labels: Mapping[str, str], mine: dict[str, Any], theirs: dict[str, Any]
+) -> list[str]:
     out = []
-    for path in sorted(set(mine) | set(theirs)):
+    for path in sorted(set(mine) | set(theirs), key=_position):
         label = labels.get(path, path)
         if path not in theirs:
             out.append(f"{label} is not in the file")
@@ -124,6 +137,130 @@ def _mismatches(layer: Any, mine: dict[str, Any], theirs: dict[str, Any]) -> lis
     return out
 
 
+def _position(key: str) -> tuple[int, str]:
+    """Keras 2 weights are keyed by their position: 10 after 9."""
+    return (int(key), "") if key.isdigit() else (-1, key)
+
+
+@dataclass(slots=True)
+class _Match:
+    """What matching a model's layers with a file's found: ``plan`` pairs each
+    loaded layer's variables with the file's, by key."""
+
+    plan: list[tuple[dict[str, Any], dict[str, Any]]]
+    loaded: list[tuple[str, str]]
+    skipped: list[str]
+    fresh: list[str]
+    notes: list[Diagnostic]
+
+
+def _match(
+    model_name: str,
+    model_layers: Mapping[str, dict[str, Any]],
+    file_layers: Mapping[str, dict[str, Any]],
+    weights_map: Mapping[str, str],
+    labels: Any,
+    *,
+    skip_mismatch: bool,
+    where: Where,
+    shown: str,
+) -> _Match:
+    """Match each layer of the model (``name -> {key: variable}``) with the file's
+    layer of its name, or of the name ``weights_map`` gives it; ``labels(name, mine,
+    theirs)`` names the keys in messages. Raises :class:`WeightsError` with every
+    problem (MS525, MS526, MS528); with ``skip_mismatch`` MS525 and MS526 are warnings."""
+    problem = ERROR if not skip_mismatch else WARNING
+    errors: list[Diagnostic] = []
+    found = _Match([], [], [], [], [])
+    for new in weights_map:
+        if new not in model_layers:
+            errors.append(
+                where.at(
+                    ERROR,
+                    "MS526",
+                    f"`weights_map` names layer '{new}', which the model does not have",
+                    did_you_mean(new, model_layers) or "map keys are layer names of the model",
+                    key=new,
+                )
+            )
+    for new, mine in model_layers.items():
+        if not mine:
+            continue  # no weights: nothing to load
+        old = weights_map.get(new, new)
+        if old not in file_layers:
+            if new in weights_map:
+                d = where.at(
+                    problem,
+                    "MS526",
+                    f"layer '{new}' is mapped to '{old}', which '{shown}' does not have",
+                    did_you_mean(old, file_layers)
+                    or f"the file's layers: {cut_list(sorted(file_layers))}",
+                    key=new,
+                )
+                (errors if d.is_error else found.notes).append(d)
+                found.skipped.append(new)
+            else:
+                found.fresh.append(new)
+            continue
+        theirs = file_layers[old]
+        bad = _mismatches(labels(new, mine, theirs), mine, theirs)
+        if bad:
+            what = f"layer '{new}'" + (f" (from '{old}')" if old != new else "")
+            verb = (
+                "skipped: its weights do not fit"
+                if skip_mismatch
+                else "does not fit the weights in the file"
+            )
+            d = where.at(
+                problem,
+                "MS525",
+                f"{what} {verb}: {'; '.join(bad)}",
+                "map it to a layer of the same type and sizes, or set skip_mismatch to load the rest",
+                key=new if new in weights_map else None,
+            )
+            (errors if d.is_error else found.notes).append(d)
+            found.skipped.append(new)
+            continue
+        found.plan.append((mine, theirs))
+        found.loaded.append((new, old))
+    if not errors and not found.loaded:
+        errors.append(
+            where.at(
+                ERROR,
+                "MS528",
+                f"no layer of model '{model_name}' matches a layer in '{shown}'",
+                f"the file's layers: {cut_list(sorted(file_layers))}; map names with weights_map",
+            )
+        )
+    if errors:
+        raise WeightsError(errors)
+    if found.fresh:
+        fresh = found.fresh
+        many = len(fresh) != 1
+        found.notes.append(
+            where.at(
+                WARNING,
+                "MS527",
+                f"{len(fresh)} layer{'s' * many} found no weights in '{shown}' and "
+                f"keep{'s' * (not many)} {'their' if many else 'its'} initial weights: {cut_list(fresh)}",
+                "if the file has them under other names, map them (`weights.map`, or weights_map=)",
+            )
+        )
+    return found
+
+
+def _unreadable(where: Where, shown: str, dataset: Any, exc: Exception) -> WeightsError:
+    return WeightsError(
+        [
+            where.at(
+                ERROR,
+                "MS524",
+                f"cannot read weights file '{shown}': dataset '{dataset.name}' cannot be read ({exc})",
+            )
+        ]
+    )
+
+
 def load_weights_by_name(
     model: Any,
     path: str | os.PathLike[str],
@@ -136,6 +273,9 @@ def load_weights_by_name(
 ) -> Report:
     """Load ``path`` into the built ``model``, layer by layer, by name.
 
+    ``path`` is a Keras 3 ``.weights.h5`` or ``.keras`` file, or a Keras 2 HDF5 file
+    (``save_weights("w.h5")`` or a whole model, ``model.save("m.h5")``; see
+    :mod:`modelspec.runtime.keras2_weights`).
     ``weights_map`` maps names of ``model``'s layers to names in the file; a layer it
     does not list loads from its own name. Raises :class:`WeightsError` with every
     problem before anything is assigned: shapes that do not fit (MS525), map entries
@@ -147,121 +287,118 @@ def load_weights_by_name(
     """
     shown = display or os.fspath(path)
     where = where or Where(shown)
+    options = {"skip_mismatch": skip_mismatch, "where": where, "shown": shown}
     weights_map = dict(weights_map or {})
-    problem = ERROR if not skip_mismatch else WARNING
-    errors: list[Diagnostic] = []
-    notes: list[Diagnostic] = []
     with tempfile.TemporaryDirectory(prefix="modelspec-weights-") as scratch:
-        own = os.path.join(scratch, "model.weights.h5")
-        model.save_weights(own)
         import h5py
 
-        with open_weights(path, display=shown, where=where) as theirs, h5py.File(own, "r+") as mine:
-            file_layers = layers_by_name(theirs)
-            model_layers = layers_by_name(mine)
-            if not file_layers:
-                raise WeightsError([_no_layers(where, shown)])
-            by_name = named_layers(model)
-            for new in weights_map:
-                if new not in model_layers:
-                    errors.append(
-                        where.at(
-                            ERROR,
-                            "MS526",
-                            f"`weights_map` names layer '{new}', which the model does not have",
-                            did_you_mean(new, model_layers)
-                            or "map keys are layer names of the model",
-                            key=new,
-                        )
-                    )
-            plan: list[tuple[dict[str, Any], dict[str, Any]]] = []
-            loaded, skipped, fresh = [], [], []
-            for new, group in model_layers.items():
-                mine_vars = variables(group)
-                if not mine_vars:
-                    continue  # no weights: nothing to load
-                old = weights_map.get(new, new)
-                if old not in file_layers:
-                    if new in weights_map:
-                        d = where.at(
-                            problem,
-                            "MS526",
-                            f"layer '{new}' is mapped to '{old}', which '{shown}' does not have",
-                            did_you_mean(old, file_layers)
-                            or f"the file's layers: {cut_list(sorted(file_layers))}",
-                            key=new,
-                        )
-                        (errors if d.is_error else notes).append(d)
-                        skipped.append(new)
-                    else:
-                        fresh.append(new)
-                    continue
-                theirs_vars = variables(file_layers[old])
-                bad = _mismatches(by_name.get(new), mine_vars, theirs_vars)
-                if bad:
-                    what = f"layer '{new}'" + (f" (from '{old}')" if old != new else "")
-                    verb = (
-                        "skipped: its weights do not fit"
-                        if skip_mismatch
-                        else "does not fit the weights in the file"
-                    )
-                    d = where.at(
-                        problem,
-                        "MS525",
-                        f"{what} {verb}: {'; '.join(bad)}",
-                        "map it to a layer of the same type and sizes, or set skip_mismatch to load the rest",
-                        key=new if new in weights_map else None,
-                    )
-                    (errors if d.is_error else notes).append(d)
-                    skipped.append(new)
-                    continue
-                plan.append((mine_vars, theirs_vars))
-                loaded.append((new, old))
-            if not errors and not loaded:
-                errors.append(
-                    where.at(
-                        ERROR,
-                        "MS528",
-                        f"no layer of model '{model.name}' matches a layer in '{shown}'",
-                        f"the file's layers: {cut_list(sorted(file_layers))}; map names with weights_map",
-                    )
-                )
-            if errors:
-                raise WeightsError(errors)
-            if fresh:
-                many = len(fresh) != 1
-                notes.append(
-                    where.at(
-                        WARNING,
-                        "MS527",
-                        f"{len(fresh)} layer{'s' * many} found no weights in '{shown}' and "
-                        f"keep{'s' * (not many)} {'their' if many else 'its'} initial weights: {cut_list(fresh)}",
-                        "if the file has them under other names, map them (`weights.map`, or weights_map=)",
-                    )
-                )
-            # Everything fits: now, and only now, copy (see the note at the top).
-            for mine_vars, theirs_vars in plan:
-                for key, dataset in mine_vars.items():
-                    try:
-                        dataset[()] = theirs_vars[key][()]
-                    except H5_ERRORS as exc:  # data that HDF5 cannot read back
-                        raise WeightsError(
-                            [
-                                where.at(
-                                    ERROR,
-                                    "MS524",
-                                    f"cannot read weights file '{shown}': "
-                                    f"dataset '{theirs_vars[key].name}' cannot be read ({exc})",
-                                )
-                            ]
-                        ) from None
-        model.load_weights(own)
+        with open_weights(path, display=shown, where=where) as theirs:
+            root = legacy_root(theirs)
+            if root is not None:
+                found = _load_keras2(model, root, weights_map, options)
+            else:
+                own = os.path.join(scratch, "model.weights.h5")
+                model.save_weights(own)
+                with h5py.File(own, "r+") as mine:
+                    found = _load_keras3(model, theirs, mine, weights_map, options)
+                model.load_weights(own)
     if warn:
-        for d in notes:
+        for d in found.notes:
             warnings.warn(
                 d.format() + (f" ({d.hint})" if d.hint else ""), WeightsWarning, stacklevel=2
             )
-    return Report(tuple(loaded), tuple(skipped), tuple(fresh), tuple(notes))
+    return Report(tuple(found.loaded), tuple(found.skipped), tuple(found.fresh), tuple(found.notes))
+
+
+def _load_keras3(model: Any, theirs: Any, mine: Any, weights_map: Mapping[str, str],
+                 options: dict[str, Any]) -> _Match:  # fmt: skip
+    """Keras 3's layout: the model's own weights, saved to ``mine``, are matched with
+    ``theirs`` by path within each layer, and copied into ``mine`` (the caller loads it)."""
+    where, shown = options["where"], options["shown"]
+    file_layers = {name: variables(group) for name, group in layers_by_name(theirs).items()}
+    if not file_layers:
+        raise WeightsError([_no_layers(where, shown)])
+    by_name = named_layers(model)
+    model_layers = {name: variables(group) for name, group in layers_by_name(mine).items()}
+    found = _match(
+        model.name,
+        model_layers,
+        file_layers,
+        weights_map,
+        lambda new, paths, _: _labels(by_name.get(new), list(paths)),
+        **options,
+    )
+    # Everything fits: now, and only now, copy (see the note at the top).
+    for mine_vars, theirs_vars in found.plan:
+        for key, dataset in mine_vars.items():
+            try:
+                dataset[()] = theirs_vars[key][()]
+            except H5_ERRORS as exc:  # data that HDF5 cannot read back
+                raise _unreadable(where, shown, theirs_vars[key], exc) from None
+    return found
+
+
+def _load_keras2(model: Any, root: Any, weights_map: Mapping[str, str],
+                 options: dict[str, Any]) -> _Match:  # fmt: skip
+    """Keras 2's layout: each layer's variables (``layer.weights``) are matched with
+    the layer's ``weight_names`` by position, as Keras 2 loads them, and assigned."""
+    import keras
+
+    where, shown = options["where"], options["shown"]
+    try:
+        listed = legacy_layers(root)
+    except LegacyLayoutError as exc:
+        raise WeightsError(
+            [where.inside("MS524", f"cannot read weights file '{shown}': {exc}")]
+        ) from None
+    if not listed:
+        raise WeightsError([_no_layers(where, shown)])
+    nested = {layer.name: layer for layer in model.layers if isinstance(layer, keras.Model)}
+    file_layers: dict[str, dict[str, Any]] = {}
+    names: dict[str, list[str]] = {}
+    for name, weights in listed.items():
+        if name in nested:
+            parts, unplaced = split_nested(weights, nested[name], f"{name}_")
+            if unplaced:
+                raise WeightsError([where.inside(
+                    "MS524",
+                    f"cannot read weights file '{shown}': the weights "
+                    f"{cut_list([repr(printable(w)) for w in unplaced], 4)} of nested model "
+                    f"'{name}' name none of its layers",
+                )])  # fmt: skip
+        else:
+            parts = {name: weights}
+        for part, items in parts.items():
+            items = from_cudnn(items)
+            file_layers.setdefault(part, {str(i): d for i, (_, d) in enumerate(items)})
+            names.setdefault(part, [w for w, _ in items])
+    model_layers = {
+        name: {str(i): w for i, w in enumerate(layer.weights)}
+        for name, layer in named_layers(model).items()
+    }
+
+    def labels(new: str, mine: dict[str, Any], theirs: dict[str, Any]) -> dict[str, str]:
+        old = names.get(weights_map.get(new, new), [])
+        out = {}
+        for key in set(mine) | set(theirs):
+            i = int(key)
+            parts = [mine[key].name] if key in mine else []
+            if i < len(old):
+                parts.append(f"'{printable(old[i])}' in the file")
+            out[key] = f"weight {i} ({', '.join(parts)})"
+        return out
+
+    found = _match(model.name, model_layers, file_layers, weights_map, labels, **options)
+    values = []
+    for mine_vars, theirs_vars in found.plan:  # read everything, then assign
+        for key, variable in mine_vars.items():
+            try:
+                values.append((variable, theirs_vars[key][()]))
+            except H5_ERRORS as exc:  # data that HDF5 cannot read back
+                raise _unreadable(where, shown, theirs_vars[key], exc) from None
+    for variable, value in values:
+        variable.assign(value)
+    return found
 
 
 def load_planned(
@@ -340,7 +477,14 @@ def check_planned(planned: Any) -> list[Diagnostic]:
     try:
         path = _inside_project(planned, where)
         with open_weights(path, display=planned.file, where=where) as h5:
-            if not layers_by_name(h5):
+            root = legacy_root(h5)
+            try:
+                found = legacy_layers(root) if root is not None else layers_by_name(h5)
+            except LegacyLayoutError as exc:
+                raise WeightsError(
+                    [where.inside("MS524", f"cannot read weights file '{planned.file}': {exc}")]
+                ) from None
+            if not found:
                 raise WeightsError([_no_layers(where, planned.file)])
     except WeightsError as exc:
         return list(exc.diagnostics)
@@ -352,5 +496,5 @@ def _no_layers(where: Where, shown: str) -> Diagnostic:
         ERROR,
         "MS524",
         f"cannot read weights file '{shown}': it has no layers with names",
-        "a file that Keras 3 saved names each layer's weights",
+        "a file that Keras saved names each layer's weights",
     )

@@ -137,7 +137,7 @@ def open_weights(
         )
 
     if not path.endswith(SUFFIXES):
-        raise fail("it must end in .weights.h5 or .keras")
+        raise fail("it must end in .weights.h5, .keras or (Keras 2) .h5")
     problem = regular_file_problem(path)  # a FIFO or a device is never opened
     if problem is not None:
         raise fail(problem)

@@ -130,6 +130,82 @@ def weights_heap_loop(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
+# --- Keras 2 HDF5 files (save_weights("w.h5"), model.save("m.h5")) ---------------------
+
+# The cases' model as Keras 2 writes it: a Sequential Dense(2) named `fc` on an input of 4.
+KERAS2_CONFIG = {
+    "class_name": "Sequential",
+    "config": {"name": "m", "layers": [
+        {"class_name": "InputLayer", "config": {"batch_input_shape": [None, 4], "dtype": "float32",
+                                                "name": "x"}},
+        {"class_name": "Dense", "config": {"name": "fc", "trainable": True, "dtype": "float32",
+                                           "units": 2, "activation": "linear", "use_bias": True}},
+    ]},
+    "keras_version": "2.15.0",
+    "backend": "tensorflow",
+}  # fmt: skip
+
+
+def _keras2_layout(group: h5py.Group, names: Any = None) -> None:
+    """Keras 2's weights layout: ``layer_names``, and ``fc/fc/kernel:0`` listed in the
+    group's ``weight_names``."""
+    group.attrs["layer_names"] = np.array([b"x", b"fc"]) if names is None else names
+    group.create_group("x").attrs["weight_names"] = np.array([], dtype="float64")
+    fc = group.create_group("fc")
+    fc.attrs["weight_names"] = np.array([b"fc/kernel:0", b"fc/bias:0"])
+    fc.create_dataset("fc/kernel:0", data=np.zeros((4, 2), dtype="float32"))
+    fc.create_dataset("fc/bias:0", data=np.zeros((2,), dtype="float32"))
+
+
+def keras2_weights_pickled_names(path: Path, command: str = "touch pwned") -> None:
+    """A Keras 2 weights file whose ``layer_names`` is a pickle (as opaque bytes) that
+    runs ``command`` when unpickled, where a list of names belongs."""
+    import pickle
+
+    with h5py.File(path, "w") as f:
+        _keras2_layout(f, np.void(pickle.dumps(_Command(command))))
+
+
+def keras2_model(path: Path, config: Any = None, lambda_layer: bool = False) -> None:
+    """A legacy whole-model file: ``model_config`` (the cases' model, or ``config``;
+    with ``lambda_layer``, a Lambda of marshalled bytecode after ``fc``) and weights."""
+    import json
+
+    config = json.loads(json.dumps(config or KERAS2_CONFIG))
+    if lambda_layer:
+        config["config"]["layers"].append({"class_name": "Lambda", "config": {
+            "name": "run", "function": ["4wEAAAAAAAAAAAAAAAEAAAADAAAAQwAAAHMEAAAAfABTACkB", None, None],
+            "function_type": "lambda", "module": "__main__", "output_shape": None}})  # fmt: skip
+    with h5py.File(path, "w") as f:
+        f.attrs["model_config"] = json.dumps(config)
+        f.attrs["keras_version"] = "2.15.0"
+        _keras2_layout(f.create_group("model_weights"))
+
+
+def keras2_model_external_link(path: Path, file: str = "/etc/passwd", target: str = "/x") -> None:
+    """A legacy whole-model file whose weights hold an external link to ``file``."""
+    keras2_model(path)
+    with h5py.File(path, "a") as f:
+        f["model_weights/fc/fc/kernel:0"].attrs["note"] = "next to a link"
+        f["model_weights/fc/extra"] = h5py.ExternalLink(file, target)
+
+
+def keras2_model_pickled_config(path: Path, command: str = "touch pwned") -> None:
+    """A legacy whole-model file whose ``model_config`` is a pickle, as opaque bytes."""
+    import pickle
+
+    with h5py.File(path, "w") as f:
+        f.attrs["model_config"] = np.void(pickle.dumps(_Command(command)))
+
+
+def keras2_model_huge_config(path: Path, megabytes: int = 65) -> None:
+    """A legacy whole-model file whose ``model_config`` is one fixed-length string of
+    ``megabytes`` MiB (HDF5 keeps an attribute that large in dense storage)."""
+    with h5py.File(path, "w", libver="latest") as f:
+        size = megabytes * 2**20
+        f.attrs.create("model_config", np.zeros((), dtype=f"S{size}"))
+
+
 # --- zip archives, by hand ---------------------------------------------------------------
 
 
