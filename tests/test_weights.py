@@ -131,7 +131,10 @@ def test_ms521_map_value_is_not_a_layer_name():
 def test_ms522_the_file_must_be_weights_h5_keras_or_keras2_h5():
     (d,) = check_text(tuned(file="runs/base.ckpt")).diagnostics
     assert (d.code, d.line, d.col) == ("MS522", 17, 9)
-    assert d.message == "weights file 'runs/base.ckpt' must end in .weights.h5, .keras or (Keras 2) .h5"
+    assert (
+        d.message
+        == "weights file 'runs/base.ckpt' must end in .weights.h5, .keras or (Keras 2) .h5"
+    )
     assert check_text(tuned(file="runs/base.h5")).diagnostics == []
     (d,) = check_text(tuned(file='"base\\0.keras"')).diagnostics  # not a crash looking it up
     assert (d.code, d.line, d.col) == ("MS522", 17, 9)
