@@ -4,7 +4,8 @@ The pages mark what is checked (docs/development.md, "Shown output is real outpu
 
 - **A session** is a fenced block whose first line starts with ``$ ``. Each ``$ modelspec
   ...`` (or ``$ python FILE.py``) line is run in a scratch folder that holds a copy of
-  ``specs/``, and what it prints, stdout and stderr as a terminal shows them, must be the
+  ``specs/`` (and, for docs/import.md, of the Keras 2 files in ``tests/fixtures/keras2/``
+  as ``keras2/``), and what it prints, stdout and stderr as a terminal shows them, must be the
   lines after it, up to the next ``$ `` line or the end of the block. A line that is only
   ``...`` stands for any number of lines.
 - **A file** is a fenced block whose first line is ``# NAME`` (``.yaml``, ``.yml`` or
@@ -202,6 +203,8 @@ def without_numbers(lines: list[str]) -> list[str]:
 
 def scratch(tmp_path: Path, page: Path) -> Path:
     shutil.copytree(ROOT / "specs", tmp_path / "specs")
+    if page.name == "import.md":  # the Keras 2 model files its migration example reads
+        shutil.copytree(ROOT / "tests" / "fixtures" / "keras2", tmp_path / "keras2")
     for name, block in files(page).items():
         if not (ROOT / name).is_file():
             path = tmp_path / name

@@ -1,8 +1,10 @@
 """``modelspec import``: an existing Keras model -> a spec a person would write.
 
-The source is a ``.keras`` archive (only its ``config.json`` is read) or a JSON file
-holding ``model.to_json()``. It is read as data: no Keras, no TensorFlow, no NumPy,
-and nothing from the source is deserialized or run (:mod:`.source`). The config
+The source is a ``.keras`` archive (only its ``config.json`` is read), a JSON file
+holding ``model.to_json()``, or a Keras 2 model file (``model.save("m.h5")``: only its
+config attributes are read, with h5py; :mod:`.legacy_h5`). It is read as data: no
+Keras, no TensorFlow (no NumPy either, but for h5py's), and nothing from the source is
+deserialized or run (:mod:`.source`). The config
 becomes a spec document (:mod:`.keras3`), written as YAML (:mod:`modelspec.emit.spec_yaml`):
 
 - a plain stack as ``sequential:``, any other graph as ``layers:`` + ``graph:``,
@@ -38,6 +40,7 @@ from modelspec.emit.outputs import IMPORTED, PENDING, cannot_write, refusal, sea
 from modelspec.emit.spec_yaml import render
 from modelspec.errors import ERROR, Diagnostic, format_all, printable
 from modelspec.importer.keras3 import convert
+from modelspec.importer.legacy_h5 import is_hdf5, read_legacy
 from modelspec.importer.source import SourceError, read_source
 
 # The migration report of a Keras 2 model: a setting dropped, a class replaced.
@@ -86,7 +89,7 @@ def import_file(source: str | os.PathLike[str], *, display: str | None = None) -
     path = Path(source)
     file = display or str(source)
     try:
-        config = read_source(path, file)
+        config = read_legacy(path, file) if is_hdf5(path) else read_source(path, file)
     except SourceError as exc:
         return ImportResult(None, None, exc.diagnostics)
     assets = _learned_state(path, config, file)
@@ -213,8 +216,8 @@ def run_import(
     if migrated:
         many = len(migrated) != 1
         err.write(
-            f"modelspec: {len(migrated)} Keras 2 setting{'s' * many} changed or dropped "
-            f"on the way to Keras 3 (above); --strict refuses {'them' if many else 'it'}\n"
+            f"modelspec: {len(migrated)} change{'s' * many} from Keras 2 to Keras 3 "
+            f"(above); --strict refuses {'them' if many else 'it'}\n"
         )
     lint = check_imported(result, str(output or "<stdout>"), project)
     if lint:

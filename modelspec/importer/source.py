@@ -50,7 +50,6 @@ MAX_DEPTH = 100
 MAX_INT = 2**63 - 1
 CONFIG_MEMBER = "config.json"
 ZIP_MAGIC = b"PK\x03\x04"
-HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 
 class SourceError(Exception):
@@ -255,9 +254,8 @@ def read_source(path: Path, display: str | None = None) -> Any:
     """The Keras model config in ``path`` as plain JSON values; :class:`SourceError` if not.
 
     ``path`` is a ``.keras`` archive (recognised by its zip signature, whatever its
-    name), a legacy HDF5 model file (Keras 2's ``model.save("m.h5")``, recognised by
-    its signature; :mod:`modelspec.importer.legacy_h5`) or a JSON file holding
-    ``model.to_json()`` or an archive's ``config.json``.
+    name) or a JSON file holding ``model.to_json()`` or an archive's ``config.json``.
+    (A legacy HDF5 model file is read by :mod:`modelspec.importer.legacy_h5`.)
     """
     file = display or str(path)
     problem = regular_file_problem(path)  # a FIFO or a device is never opened
@@ -266,15 +264,11 @@ def read_source(path: Path, display: str | None = None) -> Any:
     size = path.stat().st_size
     try:
         with path.open("rb") as fh:
-            head = fh.read(len(HDF5_MAGIC))
+            head = fh.read(len(ZIP_MAGIC))
     except OSError as exc:
         raise _error("MS601", f"cannot read '{file}': {exc.strerror or exc}", file) from None
     if head.startswith(ZIP_MAGIC):
         return parse_json(_read_archive(path, file), file)
-    if head == HDF5_MAGIC:
-        from modelspec.importer.legacy_h5 import read_legacy
-
-        return read_legacy(path, file)
     if size > MAX_BYTES:
         raise _error("MS602", f"'{file}' is {size:,} bytes; the limit is {MAX_BYTES:,}", file)
     try:

@@ -208,6 +208,80 @@ def _sort(entries: Iterable[tuple[str, Any, list[str]]], model: Any, prefix: str
         _sort(items, layers[name], f"{prefix}{name}_", out, unplaced)
 
 
+# --- a whole-model file's config ---------------------------------------------------------
+
+
+class AttributeProblem(Exception):
+    """A root attribute of a Keras 2 model file that is not the text Keras writes."""
+
+    def __init__(self, code: str, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.code, self.message, self.hint = code, message, hint
+
+
+def root_text(path: Any, file: str, limits: dict[str, int]) -> dict[str, bytes | None]:
+    """The root attributes ``limits`` names of the HDF5 file ``path``, each as the bytes
+    of its text (None when there is none), for ``modelspec import`` of a Keras 2 model
+    file. The file is opened and checked whole as a weights file is
+    (:class:`~modelspec.runtime.weights_file.WeightsError`); an attribute that is not one
+    string (an opaque blob, a pickle, an array) is refused unread, and one longer than
+    its limit refused: unread when its type says its size (a fixed-length string), once
+    read when it does not (a variable-length one, bounded by the file's size limit)
+    (:class:`AttributeProblem`)."""
+    from modelspec.runtime.weights_file import Where, open_weights
+
+    with open_weights(path, display=file, where=Where(file)) as h5:
+        return {name: _root_attr(h5, name, file, limit) for name, limit in limits.items()}
+
+
+def _root_attr(h5: Any, name: str, file: str, limit: int) -> bytes | None:
+    import numpy as np
+    from h5py import h5a, h5t
+
+    key = name.encode()
+    try:
+        if not h5a.exists(h5.id, key):
+            return None
+        attr = h5a.open(h5.id, key)
+        kind = attr.get_type()
+        if kind.get_class() != h5t.STRING or attr.shape not in ((), (1,)):
+            raise AttributeProblem(
+                "MS601",
+                f"attribute '{name}' of '{file}' is {_describe(attr)}, not text; Keras writes "
+                "it as one string, and modelspec reads nothing else from it",
+                "a Keras 2 model file holds its config as JSON text",
+            )
+        if not kind.is_variable_str() and kind.get_size() > limit:
+            raise _too_long(name, file, kind.get_size(), limit)
+        value = np.empty(attr.shape, dtype=attr.dtype)
+        attr.read(value)
+    except AttributeProblem:
+        raise
+    except H5_ERRORS as exc:
+        raise AttributeProblem(
+            "MS601", f"attribute '{name}' of '{file}' cannot be read ({exc})"
+        ) from None
+    item = value.reshape(-1)[0]
+    raw = item if isinstance(item, bytes) else str(item).encode("utf-8", "surrogateescape")
+    if len(raw) > limit:
+        raise _too_long(name, file, len(raw), limit)
+    return raw.rstrip(b"\0")
+
+
+def _describe(attr: Any) -> str:
+    shape = "x".join(str(n) for n in attr.shape) or "one value"
+    return f"of type '{_type_text(attr)}' ({shape})"
+
+
+def _too_long(name: str, file: str, size: int, limit: int) -> AttributeProblem:
+    return AttributeProblem(
+        "MS602",
+        f"attribute '{name}' of '{file}' is {size:,} bytes; the limit is {limit:,}",
+        "a limit of modelspec (modelspec.importer.source.MAX_BYTES); no Keras model's "
+        "config comes near it",
+    )
+
+
 # --- Keras 2's cuDNN layers -------------------------------------------------------------
 #
 # CuDNNLSTM and CuDNNGRU keep their weights as one kernel, one recurrent kernel and one

@@ -403,7 +403,8 @@ def build_schema(*, dispatch: bool = True) -> dict[str, Any]:
         },
         "weights": {
             "description": "Weights to start from, loaded layer by layer by name: a "
-            "`.weights.h5` or `.keras` file inside the project, relative to the spec; "
+            "`.weights.h5`, `.keras` or Keras 2 `.h5` file inside the project, relative to "
+            "the spec; "
             "or `{file, map, skip_mismatch}`.",
             "anyOf": [
                 {"type": "string", "minLength": 1},
@@ -413,8 +414,8 @@ def build_schema(*, dispatch: bool = True) -> dict[str, Any]:
                         "file": {
                             "type": "string",
                             "minLength": 1,
-                            "description": "A `.weights.h5` or `.keras` file inside the "
-                            "project, relative to the spec.",
+                            "description": "A `.weights.h5`, `.keras` or Keras 2 `.h5` file "
+                            "inside the project, relative to the spec.",
                         },
                         "map": {
                             **name_map,
