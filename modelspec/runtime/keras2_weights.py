@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from modelspec.errors import printable
-from modelspec.runtime.weights_file import H5_ERRORS, MAX_GROUP_MEMBERS
+from modelspec.runtime.weights_file import H5_ERRORS, MAX_GROUP_MEMBERS, dtype_text
 
 LAYER_NAMES = "layer_names"
 WEIGHT_NAMES = "weight_names"
@@ -104,7 +104,7 @@ def _read_names(obj: Any, name: str, where: str, before: int) -> list[str]:
             return []  # Keras 2 writes an empty list as an empty array of floats
         if attr.get_type().get_class() != h5t.STRING:
             raise LegacyLayoutError(
-                f"attribute '{name}' of {where} holds values of type '{_type_text(attr)}', "
+                f"attribute '{name}' of {where} holds values of type '{dtype_text(attr)}', "
                 "not names (Keras 2 writes names as strings)"
             )
         if len(shape) != 1:
@@ -134,14 +134,6 @@ def _read_names(obj: Any, name: str, where: str, before: int) -> list[str]:
             )
         out.append(text)
     return out
-
-
-def _type_text(attr: Any) -> str:
-    try:
-        text = str(attr.dtype)
-    except (TypeError, ValueError):
-        return "an HDF5 type numpy has no dtype for"
-    return text if len(text) <= 60 else text[:60] + "..."
 
 
 def legacy_layers(root: Any) -> dict[str, list[tuple[str, Any]]]:
@@ -270,7 +262,7 @@ def _root_attr(h5: Any, name: str, file: str, limit: int) -> bytes | None:
 
 def _describe(attr: Any) -> str:
     shape = "x".join(str(n) for n in attr.shape) or "one value"
-    return f"of type '{_type_text(attr)}' ({shape})"
+    return f"of type '{dtype_text(attr)}' ({shape})"
 
 
 def _too_long(name: str, file: str, size: int, limit: int) -> AttributeProblem:

@@ -347,7 +347,7 @@ def _dataset_problems(did: Any, path: str, file: str) -> Iterator[tuple[str, str
     if not _numbers(did):
         yield (
             "MS533",
-            f"dataset '{path}' in {file} holds values of type '{_dtype_text(did)}', not numbers",
+            f"dataset '{path}' in {file} holds values of type '{dtype_text(did)}', not numbers",
             "Keras writes every variable as an array of numbers",
         )
         return
@@ -396,7 +396,8 @@ def _numbers(did: Any) -> bool:
     return False
 
 
-def _dtype_text(did: Any) -> str:
+def dtype_text(did: Any) -> str:
+    """The numpy dtype of a dataset or an attribute, for a message."""
     try:
         text = str(did.dtype)
     except (TypeError, ValueError):
