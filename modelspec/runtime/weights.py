@@ -289,14 +289,14 @@ def load_weights_by_name(
     where = where or Where(shown)
     options = {"skip_mismatch": skip_mismatch, "where": where, "shown": shown}
     weights_map = dict(weights_map or {})
-    with tempfile.TemporaryDirectory(prefix="modelspec-weights-") as scratch:
-        import h5py
+    with open_weights(path, display=shown, where=where) as theirs:
+        root = legacy_root(theirs)
+        if root is not None:  # Keras 2: assigned to the variables, no file of the model's
+            found = _load_keras2(model, root, weights_map, options)
+        else:
+            import h5py
 
-        with open_weights(path, display=shown, where=where) as theirs:
-            root = legacy_root(theirs)
-            if root is not None:
-                found = _load_keras2(model, root, weights_map, options)
-            else:
+            with tempfile.TemporaryDirectory(prefix="modelspec-weights-") as scratch:
                 own = os.path.join(scratch, "model.weights.h5")
                 model.save_weights(own)
                 with h5py.File(own, "r+") as mine:
