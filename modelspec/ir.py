@@ -78,6 +78,10 @@ class Layer:
     # ``"layer.layer"`` for a wrapper inside a wrapper. Keras names an unnamed inner
     # layer itself; the spec records the name it gets.
     inner: tuple[tuple[str, str], ...] = ()
+    # ``quantize:``: a mode (``int8``), None where the spec does not say, or ``False``
+    # for ``quantize: null`` (this layer is not quantized whatever the model's mode).
+    # A layer's ``dtype:`` (its dtype policy) is a kwarg: Keras's constructor takes it.
+    quantize: str | bool | None = None
 
 
 _REF = re.compile(r"(?P<name>.+)\[(?P<index>[0-9]+)\]\Z")
@@ -244,6 +248,10 @@ class Spec:
     # Layer types declared under `custom:`, by name (modelspec.catalog.custom.CustomType).
     custom: Mapping[str, Any] = field(default_factory=dict)
     source: Source = field(default=Source("<spec>", 1, 1))
+    # Precision (modelspec.catalog.precision): every layer's dtype policy, unless its own
+    # `dtype:` says otherwise, and the quantization mode of every layer Keras can quantize.
+    dtype_policy: str = "float32"
+    quantize: str | None = None
 
     @property
     def input_map(self) -> dict[str, Input]:

@@ -345,13 +345,16 @@ class LayerType:
             for k in ("dropout", "recurrent_dropout")
         )
 
-    def output_dtype(self, kw: Mapping[str, Any], first: str | None) -> str:
-        """The dtype of a call's output, for resolved kwargs and the first input's dtype."""
+    def output_dtype(
+        self, kw: Mapping[str, Any], first: str | None, compute: str = "float32"
+    ) -> str:
+        """The dtype of a call's output, for resolved kwargs, the first input's dtype and
+        the layer's compute dtype (its dtype policy's: float32 by default)."""
         if callable(self.dtype):
             return self.dtype(kw)
         if self.dtype == "same" and first is not None and first not in FLOATS:
             return first
-        return "float32"
+        return compute
 
     def config_dtype(self, config: Mapping[str, Any]) -> str:
         """The dtype Keras's constructor gives a layer with this saved config when none is

@@ -23,6 +23,7 @@ from modelspec.catalog import LAYER_TYPES
 from modelspec.catalog.calls import ATTENTION_INPUTS, NO_ARGS, call_of
 from modelspec.catalog.custom import custom_types
 from modelspec.catalog.ops import OPS, op_of, type_name
+from modelspec.catalog.precision import DEFAULT_POLICY, POLICIES, QUANTIZE_MODES
 from modelspec.errors import ERROR, WARNING, Diagnostic, did_you_mean, printable
 from modelspec.ir import (
     MAX_NAME,
@@ -139,9 +140,15 @@ class _Parser:
 
     def layer(self, name: str, spec: dict[str, Any], path: tuple, *, inline: bool) -> Layer:
         type_name = spec.get("type") if isinstance(spec.get("type"), str) else "?"
-        kwargs = {k: v for k, v in spec.items() if k not in ("type", "name")}
+        kwargs = {k: v for k, v in spec.items() if k not in ("type", "name", "quantize")}
         src = self.source(path, key=not inline)
-        return Layer(name, type_name, kwargs, src, inline, tuple(self.inner_names(spec, path)))
+        inner = tuple(self.inner_names(spec, path))
+        quantize = spec.get("quantize", None)
+        if "quantize" in spec and quantize is None:
+            quantize = False  # `quantize: null`: not this layer
+        elif not isinstance(quantize, str):
+            quantize = None
+        return Layer(name, type_name, kwargs, src, inline, inner, quantize)
 
     def inner_names(self, spec: dict[str, Any], path: tuple, prefix: str = "") -> list:
         """``(kwarg path, name)`` of the layers a wrapper holds, at any depth; the path of
@@ -386,6 +393,8 @@ class _Parser:
             steps=tuple(self.mapping("graph")),
             source=self.source(()),
             custom=custom_types(data, self.source),
+            dtype_policy=_choice(data.get("dtype_policy"), POLICIES, DEFAULT_POLICY),
+            quantize=_choice(data.get("quantize"), QUANTIZE_MODES, None),
         )
 
     def weights(self) -> Weights | None:
@@ -669,6 +678,11 @@ class _Parser:
                 )
             )
         return calls, outputs
+
+
+def _choice(value: Any, choices: Any, default: Any) -> Any:
+    """``value`` if it is one of ``choices`` (the schema said why not), else ``default``."""
+    return value if isinstance(value, str) and value in choices else default
 
 
 def _listed(names: tuple[str, ...] | list[str], last: str = "and") -> str:

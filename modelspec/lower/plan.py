@@ -35,16 +35,20 @@ from modelspec.catalog.base import (
 from modelspec.catalog.custom import CLASS_PATH
 from modelspec.catalog.lookup import ADAPT, STATE
 from modelspec.catalog.ops import OPS, op_of
+from modelspec.catalog.precision import DEFAULT_POLICY, takes_policy
 from modelspec.errors import ERROR, Diagnostic
 from modelspec.ir import Source, Spec, TensorArg, TensorRef
 from modelspec.passes.graph import stable_order, stack_break
 from modelspec.passes.state import adapted_inputs
 
+LOSS_SCALE = "LossScaleOptimizer"
 # What a ``Ctor`` may construct: the catalogue's names, nothing a spec can add.
 NAMESPACES: Mapping[str, Any] = {
     "layers": LAYER_TYPES,
     "initializers": frozenset(INITIALIZER_CLASSES.values()),
-    "optimizers": tc.OPTIMIZERS,
+    # LossScaleOptimizer: the plan wraps the optimizer in it under mixed_float16 (as
+    # Keras's compile does for a model under that global policy); a spec cannot name it.
+    "optimizers": frozenset({*tc.OPTIMIZERS, LOSS_SCALE}),
     "losses": tc.LOSS_CLASSES,
     "callbacks": tc.CALLBACKS,
     "ops": OPS,  # called as keras.ops.NAME(...), never constructed (PlanCall.operands)
@@ -207,6 +211,16 @@ class PlanModel:
 
 
 @dataclass(frozen=True, slots=True)
+class Quantize:
+    """One ``model.quantize(mode, filters=...)``: every layer Keras can quantize
+    (``names`` None), only the layers ``names`` (``only``), or all but them."""
+
+    mode: str
+    names: tuple[str, ...] | None = None
+    only: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     name: str
     file: str  # the spec's file name, for comments
@@ -233,6 +247,10 @@ class Plan:
     # Layers that learn their state with adapt() before fit, each with the model input
     # whose array it learns from (modelspec.passes.state), in the order they are called.
     adapt: tuple[tuple[str, str], ...] = ()
+    # Precision: the model's dtype policy (each layer's is in its constructor), and what
+    # model.quantize() is called with once the weights are in (Quantize, in order).
+    dtype_policy: str = DEFAULT_POLICY
+    quantize: tuple[Quantize, ...] = ()
 
     def model(self, name: str) -> PlanModel | None:
         """The nested model a call's ``layer`` names, or None for a layer."""
@@ -294,10 +312,13 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _held_ctor(spec: Mapping[str, Any], path: str, seed: int | None, inner: Mapping[str, str]):
-    """The constructor of a layer another one holds, at ``path`` (``Layer.inner``)."""
-    sub = {k: v for k, v in spec.items() if k not in ("type", "name")}
-    return layer_ctor(spec["type"], sub, inner[path], seed, inner, f"{path}.")
+def _held_ctor(
+    spec: Mapping[str, Any], path: str, seed: int | None, inner: Mapping[str, str], policy: str
+):
+    """The constructor of a layer another one holds, at ``path`` (``Layer.inner``), under
+    its holder's dtype policy unless it has its own."""
+    sub = {k: v for k, v in spec.items() if k not in ("type", "name", "quantize")}
+    return layer_ctor(spec["type"], sub, inner[path], seed, inner, f"{path}.", policy=policy)
 
 
 def layer_ctor(
@@ -307,22 +328,29 @@ def layer_ctor(
     seed: int | None,
     inner: Mapping[str, str] | None = None,
     prefix: str = "",
+    *,
+    policy: str = DEFAULT_POLICY,
 ) -> Ctor:
-    """The constructor of one layer: the spec's kwargs in spec order, seeds, then ``name``.
+    """The constructor of one layer: the spec's kwargs in spec order, seeds, the dtype
+    policy, then ``name``.
 
     ``inner`` names the layers a wrapper holds, by kwarg path (``Layer.inner``).
+    ``policy`` is the model's dtype policy: a layer without a ``dtype`` of its own gets it
+    (its ``dtype=``), and so do the layers it holds.
     """
     lt = LAYER_TYPES[type_name]
     inner = inner or {}
+    own = given.get("dtype")
+    policy = own if isinstance(own, str) else policy
     kwargs: dict[str, Any] = {}
     for key, value in given.items():
         if key in lt.nested and isinstance(value, dict):
-            kwargs[key] = _held_ctor(value, prefix + key, seed, inner)
+            kwargs[key] = _held_ctor(value, prefix + key, seed, inner, policy)
         elif key in lt.nested and isinstance(
             value, list
         ):  # StackedRNNCells's cells, a Pipeline's layers
             paths = (f"{prefix}{key}.{i}" for i in range(len(value)))
-            kwargs[key] = [_held_ctor(v, p, seed, inner) for v, p in zip(value, paths)]
+            kwargs[key] = [_held_ctor(v, p, seed, inner, policy) for v, p in zip(value, paths)]
         elif key.endswith("_initializer") and value == "constant":
             # Keras's initializers.get("constant") fails (Constant's config needs its
             # value): the class itself, at its default value 0.0.
@@ -356,16 +384,23 @@ def layer_ctor(
                 )
         if "seed" in lt.kwarg_map and given.get("seed") is None and lt.is_random(resolved):
             kwargs["seed"] = derive_seed(seed, name, "seed")
+    if "dtype" not in kwargs and policy != DEFAULT_POLICY and takes_policy(lt):
+        kwargs["dtype"] = policy
     kwargs["name"] = name
     return Ctor("layers", type_name, tuple(kwargs.items()))
 
 
-def custom_ctor(ct: Any, given: Mapping[str, Any], name: str, project: Any) -> Ctor:
-    """The constructor of a custom layer: its class by path, the spec's plain kwargs,
-    then ``name``. Refused for a module the project does not allow (lint's MS321)."""
+def custom_ctor(
+    ct: Any, given: Mapping[str, Any], name: str, project: Any, policy: str = DEFAULT_POLICY
+) -> Ctor:
+    """The constructor of a custom layer: its class by path, the spec's plain kwargs, the
+    model's dtype policy (every Keras layer takes ``dtype=``), then ``name``. Refused for
+    a module the project does not allow (lint's MS321)."""
     if project is None or not project.allows_module(ct.module):
         raise ValueError(f"module '{ct.module}' is not allowed to provide layers")
     kwargs = {k: _plain(v) for k, v in given.items()}
+    if "dtype" not in kwargs and policy != DEFAULT_POLICY:
+        kwargs["dtype"] = policy
     kwargs["name"] = name
     return Ctor(CUSTOM, ct.cls, tuple(kwargs.items()))
 
@@ -441,18 +476,43 @@ def _chain_break(spec: Spec, calls: list, shapes: Any) -> tuple[str, Source] | N
     return f"output '{spec.outputs[0].name}' is not the last layer's output", spec.outputs[0].source
 
 
+_OPTIMIZER_CLASSES = {name.lower(): name for name in tc.OPTIMIZERS}
+
+
+def _quantize(spec: Spec, layers: Mapping[str, Any]) -> tuple[Quantize, ...]:
+    """The model.quantize() calls of a spec: its `quantize:` for every layer Keras can
+    quantize (but those with `quantize: null` or a mode of their own), then each mode
+    that layers ask for themselves, on those layers alone. ``layers``: those built."""
+    own: dict[str, list[str]] = {}
+    skipped = []
+    for name in layers:
+        mode = spec.layers[name].quantize if name in spec.layers else None
+        if mode is False or (isinstance(mode, str) and mode != spec.quantize):
+            skipped.append(name)
+        if isinstance(mode, str) and mode != spec.quantize:
+            own.setdefault(mode, []).append(name)
+    out = []
+    if spec.quantize is not None:
+        out.append(Quantize(spec.quantize, tuple(skipped) or None, only=False))
+    out += [Quantize(mode, tuple(names)) for mode, names in own.items()]
+    return tuple(out)
+
+
 def _compile(spec: Spec) -> tuple[tuple[str, Any], ...] | None:
     trained = [o for o in spec.outputs if o.loss is not None]
     if spec.compile is None and not trained:
         return None
     config = dict(spec.compile or {})
     optimizer = config.pop("optimizer", "rmsprop")  # keras.Model.compile's default
-    args: list[tuple[str, Any]] = [
-        (
-            "optimizer",
-            typed_ctor("optimizers", optimizer) if isinstance(optimizer, dict) else optimizer,
-        )
-    ]
+    if isinstance(optimizer, dict):
+        optimizer = typed_ctor("optimizers", optimizer)
+    if spec.dtype_policy == "mixed_float16":
+        # Loss scaling, as Keras's compile adds it for a model built under a global
+        # mixed_float16 policy: float16 gradients underflow without it.
+        if isinstance(optimizer, str):
+            optimizer = Ctor("optimizers", _OPTIMIZER_CLASSES[optimizer], ())
+        optimizer = Ctor("optimizers", LOSS_SCALE, (("inner_optimizer", optimizer),))
+    args: list[tuple[str, Any]] = [("optimizer", optimizer)]
     single = len(spec.outputs) == 1
     weighted = [o for o in trained if o.loss_weight is not None]
     with_metrics = [o for o in spec.outputs if o.metrics]
@@ -545,6 +605,8 @@ def plan(result: Any) -> Plan:
             for name, read in adapted_inputs(spec, graph).items()
             if read is not None and name in layers
         ),  # fmt: skip
+        dtype_policy=spec.dtype_policy,
+        quantize=_quantize(spec, layers),
     )
     if getattr(result, "nesting", None) is not None:
         return _nested(built, result)
@@ -554,12 +616,21 @@ def plan(result: Any) -> Plan:
 def _spec_layer_ctor(spec: Spec, layer: Any, project: Any) -> Ctor:
     """The constructor of one of the spec's layers: a catalogue layer or a custom one."""
     if layer.type in spec.custom:
-        return custom_ctor(spec.custom[layer.type], layer.kwargs, layer.name, project)
+        return custom_ctor(
+            spec.custom[layer.type], layer.kwargs, layer.name, project, spec.dtype_policy
+        )
     if (op := op_of(layer.type)) is not None:
         return Ctor(
             "ops", op.name, tuple((k, _plain(v)) for k, v in op.non_default(layer.kwargs).items())
         )
-    return layer_ctor(layer.type, layer.kwargs, layer.name, spec.seed, dict(layer.inner))
+    return layer_ctor(
+        layer.type,
+        layer.kwargs,
+        layer.name,
+        spec.seed,
+        dict(layer.inner),
+        policy=spec.dtype_policy,
+    )
 
 
 def _file(spec: Spec, source: Source) -> str:

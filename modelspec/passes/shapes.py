@@ -24,6 +24,7 @@ from modelspec.catalog import type_of
 from modelspec.catalog.base import INTS, MAX_DIM, Shape, ShapeError, SizeOverflow, fmt_shape
 from modelspec.catalog.calls import CallArg, call_of
 from modelspec.catalog.ops import OpType, result_dtype
+from modelspec.catalog.precision import compute_dtype, layer_policy
 from modelspec.errors import ERROR, WARNING, Diagnostic, did_you_mean
 from modelspec.ir import Call, Spec, TensorRef
 from modelspec.passes.graph import GraphFacts
@@ -133,9 +134,9 @@ def infer_shapes(
             continue
         if lt is None:
             if layer.type in spec.custom:
-                total = _custom_call(
-                    spec.custom[layer.type], layer, call, graph, facts, diags, project, total
-                )
+                ct = spec.custom[layer.type]
+                compute = compute_dtype(layer_policy(spec, layer))
+                total = _custom_call(ct, layer, call, graph, facts, diags, project, total, compute)
             continue
         what = f"`{lt.name}` '{layer.name}'"
         shapes = [_pick(r, facts.tensors.get(r.name), what, diags) for r in call.inputs]
@@ -204,10 +205,10 @@ def infer_shapes(
             )
             continue
         facts.tensors[call.output] = out
-        # Keras casts floating inputs to the layer's float32 compute dtype; layers that
-        # only move values around keep integer and boolean inputs as they are.
+        # Keras casts floating inputs to the layer's compute dtype (its dtype policy's);
+        # layers that only move values around keep integer and boolean inputs as they are.
         first = dtypes[0] if dtypes and isinstance(dtypes[0], str) else None
-        dtype = lt.output_dtype(kw, first)
+        dtype = lt.output_dtype(kw, first, compute_dtype(layer_policy(spec, layer)))
         facts.dtypes[call.output] = [dtype] * len(out) if isinstance(out, list) else dtype
     for output in spec.outputs:
         if output.tensor is None or output.tensor.name in graph.broken:
@@ -271,9 +272,11 @@ def _op_call(op: OpType, layer: Any, call: Call, graph: GraphFacts, facts: Shape
 
 
 def _custom_call(ct: Any, layer: Any, call: Call, graph: GraphFacts, facts: ShapeFacts,
-                 diags: list[Diagnostic], project: Any, total: int) -> int:  # fmt: skip
+                 diags: list[Diagnostic], project: Any, total: int,
+                 compute: str = "float32") -> int:  # fmt: skip
     """One call of a custom layer: its rules, or Keras, or an unknown shape (MS320).
-    ``total`` is the model's parameters so far; the result, with this layer's."""
+    ``total`` is the model's parameters so far; the result, with this layer's. Its output
+    is in ``compute``, its compute dtype."""
     from modelspec.catalog.custom import CustomShapeError, custom_facts
 
     what = f"custom `{ct.name}` '{layer.name}'"
@@ -331,7 +334,7 @@ def _custom_call(ct: Any, layer: Any, call: Call, graph: GraphFacts, facts: Shap
         facts.params[layer.name] = facts.model_params[layer.name] = params
     if out is not None:
         facts.tensors[call.output] = out
-        facts.dtypes[call.output] = ["float32"] * len(out) if isinstance(out, list) else "float32"
+        facts.dtypes[call.output] = [compute] * len(out) if isinstance(out, list) else compute
     return total
 
 

@@ -87,6 +87,24 @@ def compile_model(model: Any, plan: Plan) -> None:
         model.compile(**{k: make(v) for k, v in plan.compile})
 
 
+def quantize(model: Any, plan: Plan) -> None:
+    """The plan's ``model.quantize()`` calls, as the generated module makes them."""
+    import warnings
+
+    for q in plan.quantize:
+        names = q.names
+        kwargs = {}
+        if names is not None:
+            kwargs["filters"] = lambda layer, names=names, only=q.only: (
+                (layer.name in names) == only
+            )
+        with warnings.catch_warnings():
+            # Keras warns for every layer it passes over ("does not have a `quantize`
+            # method"): lint has said which layers are quantized.
+            warnings.simplefilter("ignore", UserWarning)
+            model.quantize(q.mode, **kwargs)
+
+
 @contextlib.contextmanager
 def recursion_limit(limit: int | None) -> Iterator[None]:
     """Python's recursion limit raised to at least ``limit`` inside the block, as the
@@ -131,6 +149,7 @@ def to_keras(
             from modelspec.runtime.weights import load_planned
 
             load_planned(model, plan.weights, weights, weights_map, skip_mismatch)
+        quantize(model, plan)
         if compile:
             compile_model(model, plan)
     return model

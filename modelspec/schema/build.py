@@ -24,6 +24,7 @@ from modelspec.catalog import training as tc
 from modelspec.catalog.base import DTYPES, INITIALIZER_OBJECTS, LAYER_REF, Kwarg
 from modelspec.catalog.calls import INPUT_NAMES
 from modelspec.catalog.ops import OPS
+from modelspec.catalog.precision import POLICIES, QUANTIZE_MODES
 
 NAMED_INPUTS = "#/$defs/named_inputs"
 GRAPH_STEP = "#/$defs/graph_step"
@@ -136,6 +137,16 @@ def build_schema(*, dispatch: bool = True) -> dict[str, Any]:
         layer_defs[f"layer.{name}"]["properties"]["name"] = {
             "type": "string",
             "description": "Name of an inline layer (a layer under `layers:` is named by its key).",
+        }
+        layer_defs[f"layer.{name}"]["properties"]["dtype"] = {
+            "enum": list(POLICIES),
+            "description": "This layer's dtype policy, instead of the model's `dtype_policy` "
+            "(`float32` for a softmax output under mixed precision).",
+        }
+        layer_defs[f"layer.{name}"]["properties"]["quantize"] = {
+            "enum": [*QUANTIZE_MODES, None],
+            "description": "Quantize this layer's weights after the model is built "
+            "(Keras's `layer.quantize`); null: not this layer, whatever the model's `quantize`.",
         }
     layer_union["description"] = (
         "A Keras layer: `type` is the class name (or a type declared under `custom:`), "
@@ -491,6 +502,17 @@ def build_schema(*, dispatch: bool = True) -> dict[str, Any]:
             "compile": {"$ref": "#/$defs/compile"},
             "fit": {"$ref": "#/$defs/fit"},
             "distribution": {"$ref": "#/$defs/distribution"},
+            "dtype_policy": {
+                "enum": list(POLICIES),
+                "description": "The dtype policy of every layer (Keras's "
+                "`keras.config.set_dtype_policy`): `mixed_bfloat16` computes in bfloat16 "
+                "and keeps float32 weights. Default: float32.",
+            },
+            "quantize": {
+                "enum": list(QUANTIZE_MODES),
+                "description": "Quantize the weights of every layer Keras can quantize, "
+                "after the model is built (Keras's `model.quantize`).",
+            },
             "weights": {"$ref": "#/$defs/weights"},
             "custom": {
                 "type": "object",
