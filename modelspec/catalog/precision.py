@@ -122,3 +122,14 @@ def layer_policy(spec: Any, layer: Any) -> str:
     if lt is not None and not takes_policy(lt):
         return DEFAULT_POLICY
     return spec.dtype_policy
+
+
+def layer_quantize(spec: Any, layer: Any) -> str | None:
+    """The quantization mode an IR layer of ``spec`` asks for: its own ``quantize:``
+    (None for ``quantize: null``), else the model's ``quantize``. Whether Keras can
+    quantize it, or the layers it holds, is the precision pass's to say."""
+    if layer.quantize is False:
+        return None
+    if isinstance(layer.quantize, str):
+        return layer.quantize
+    return spec.quantize
