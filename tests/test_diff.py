@@ -273,3 +273,38 @@ def test_the_summed_objective_is_twice_the_averaged_one(tmp_path: Path):
     a = averaged.evaluate(x, y, verbose=0)
     b = summed.evaluate(x, {"task_1": y[:, :1], "task_2": y[:, 1:]}, verbose=0, return_dict=True)
     assert b["loss"] == pytest.approx(2.0 * a, rel=1e-5)
+
+
+PRECISE = """\
+modelspec: 1
+name: precise
+dtype_policy: mixed_bfloat16
+inputs:
+  x: {shape: [8]}
+layers:
+  fc: {type: Dense, units: 16}
+  head: {type: Dense, units: 3, activation: softmax, dtype: float32}
+sequential: [fc, head]
+outputs:
+  y: {from: head}
+"""
+
+
+def test_precision_changes_are_model_changes():
+    a = check_text(PRECISE, "a.yaml")
+    same = PRECISE.replace("units: 16}", "units: 16, dtype: mixed_bfloat16}")
+    assert diff(a, check_text(same, "b.yaml")).identical  # the model's policy written out
+    b = (
+        PRECISE.replace("mixed_bfloat16", "float32")
+        .replace(", dtype: float32}", ", quantize: null}")
+        .replace("sequential:", "quantize: int8\nsequential:")
+    )
+    d = diff(a, check_text(b, "b.yaml"))
+    assert not d.identical
+    assert d.settings == {"dtype_policy": ("mixed_bfloat16", "float32"), "quantize": (None, "int8")}
+    (head,) = d.changed
+    assert head.changes == {"dtype": ("float32", "(not set)")}
+    own = b.replace("quantize: null}", "quantize: float8}")
+    (head,) = diff(check_text(b, "b.yaml"), check_text(own, "c.yaml")).changed
+    assert head.changes == {"quantize": ("(not set)", "float8")}
+    assert "dtype_policy: mixed_bfloat16 -> float32" in d.text()

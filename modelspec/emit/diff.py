@@ -13,6 +13,8 @@ to the architecture. :func:`diff` compares two checked specs by name and reports
   call, for shared layers) or input that makes them;
 - **outputs**: another source, loss, loss weight or metrics;
 - **compile**: the optimizer and other ``compile`` options;
+- **settings**: the seed, ``fit``, ``distribution``, the model's ``dtype_policy`` and
+  ``quantize`` (a layer's own ``dtype`` and ``quantize`` are among its kwargs);
 - **total parameters**, trainable and not.
 
 Layers are matched by name: a renamed layer is one removed and one added.
@@ -55,7 +57,7 @@ class Side:
     outputs: dict[str, dict[str, Any]]
     compile: dict[str, Any]
     objective: str | None  # the loss as a formula, with each output's reduction
-    settings: dict[str, Any]  # seed, fit, distribution
+    settings: dict[str, Any]  # seed, fit, distribution, dtype_policy, quantize
     total: tuple[int, int]  # (all parameters, trainable)
 
 
@@ -267,6 +269,10 @@ def side(result: Result) -> Side:
         layer = spec.layers[name]
         kwargs = _resolved({"type": layer.type, **layer.kwargs})
         kwargs.pop("type")
+        if kwargs.get("dtype") == spec.dtype_policy:
+            del kwargs["dtype"]  # the model's policy, written out: the same layer
+        if isinstance(layer.quantize, str):  # its own mode (the model's is a setting)
+            kwargs["quantize"] = layer.quantize
         layers[name] = {
             "type": layer.type,
             "kwargs": kwargs,
@@ -295,7 +301,13 @@ def side(result: Result) -> Side:
         outputs=outputs,
         compile=_resolved_compile(spec.compile or {}),
         objective=summary["objective"],
-        settings={"seed": spec.seed, "fit": spec.fit, "distribution": spec.distribution},
+        settings={
+            "seed": spec.seed,
+            "fit": spec.fit,
+            "distribution": spec.distribution,
+            "dtype_policy": spec.dtype_policy,
+            "quantize": spec.quantize,
+        },
         total=(summary["total_params"], summary["trainable_params"]),
     )
 
