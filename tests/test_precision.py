@@ -113,3 +113,43 @@ def test_each_layer_has_the_policy_and_each_tensor_the_dtype_lint_says(path, tmp
         assert [str(t.dtype) for t in outputs] == want, call.output
         compared += 1
     assert compared, "no layer output was compared"
+
+
+MIXED = """\
+modelspec: 1
+name: mixed
+dtype_policy: mixed_bfloat16
+inputs:
+  x: {shape: [8]}
+layers:
+  fc: {type: Dense, units: 16, activation: relu}
+  head: {type: Dense, units: 3, activation: softmax, dtype: float32}
+sequential: [fc, head]
+outputs:
+  y: {from: head, loss: sparse_categorical_crossentropy}
+"""
+
+
+@pytest.mark.parametrize(
+    ("written", "hint"),
+    [
+        ("mixed_bfloat", "did you mean 'mixed_bfloat16'?"),
+        ("bf16", "did you mean 'bfloat16'?"),
+        ("tf.float16", "did you mean 'float16'?"),
+        ("mixed", "did you mean 'mixed_bfloat16'?"),
+        ("int8", "quantization is not a dtype policy: write `quantize: int8`"),
+        ("int8_from_mixed_bfloat16", "a spec writes `quantize: int8` and the policy it "
+                                     "quantizes from, 'mixed_bfloat16'"),
+    ],
+)  # fmt: skip
+def test_an_unknown_policy_is_reported_at_its_line_with_the_fix(written, hint):
+    for key, text in (
+        ("dtype_policy", MIXED.replace("dtype_policy: mixed_bfloat16", f"dtype_policy: {written}")),
+        ("dtype", MIXED.replace("dtype: float32", f"dtype: {written}")),
+    ):
+        result = check_text(text, "s.yaml")
+        (d,) = result.errors
+        line = next(i for i, t in enumerate(text.splitlines(), 1) if f"{key}: {written}" in t)
+        assert (d.code, d.line) == ("MS105", line), d.format()
+        assert f"unknown value '{written}' for `{key}`" in d.message
+        assert hint in d.hint

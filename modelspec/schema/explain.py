@@ -17,6 +17,7 @@ from modelspec.catalog.base import DTYPE_ALIASES, DTYPES
 from modelspec.catalog.keras_layers import KERAS_ALIASES, KERAS_LAYERS, NOT_IN_A_MODEL
 from modelspec.catalog.ops import OPS
 from modelspec.catalog.ops import REFUSED as REFUSED_OPS
+from modelspec.catalog.precision import POLICIES, QUANTIZE_MODES, split_quantized
 from modelspec.errors import Diagnostic, closest, cut_list, did_you_mean
 from modelspec.source.document import Document
 
@@ -172,6 +173,27 @@ def _dtype_hint(value: str) -> str | None:
     return None
 
 
+def _policy_hint(value: str) -> str | None:
+    """For a dtype policy: a quantized policy's name (``int8_from_float32``) -> how a spec
+    asks for quantization; ``bf16`` or ``tf.bfloat16`` -> the policy's name; ``int8`` ->
+    that quantization is not a policy."""
+    mode, source = split_quantized(value.strip())
+    if mode is not None:
+        return (
+            f"Keras names a quantized layer's policy '{value}'; a spec writes "
+            f"`quantize: {mode}` and the policy it quantizes from, '{source}'"
+        )
+    if value.strip() in QUANTIZE_MODES or value.strip() in ("int4", "gptq", "awq"):
+        return f"quantization is not a dtype policy: write `quantize: {value.strip()}`"
+    hint = _dtype_hint(value)
+    if hint is not None:
+        name = re.search(r"'([a-z0-9]+)'", hint)
+        return hint if name and name[1] in POLICIES else None
+    if value.strip().lower() in ("mixed", "mixed_precision", "amp", "mixed_bf16"):
+        return "did you mean 'mixed_bfloat16'? (or 'mixed_float16', which needs loss scaling)"
+    return None
+
+
 def _size_hint(value: Any, schema: Any) -> str | None:
     """For a size that may be null (a positive integer or null): -1, 0 or the string
     'None' where null is meant."""
@@ -284,6 +306,8 @@ def translate(
         hint = None
         if name == "dtype" and isinstance(value, str) and choices == list(DTYPES):
             hint = _dtype_hint(value)
+        if isinstance(value, str) and choices == list(POLICIES):
+            hint = _policy_hint(value)
         if hint is None and isinstance(value, str):
             hint = did_you_mean(value, strs)
         if hint is None:
