@@ -153,3 +153,45 @@ def test_an_unknown_policy_is_reported_at_its_line_with_the_fix(written, hint):
         assert (d.code, d.line) == ("MS105", line), d.format()
         assert f"unknown value '{written}' for `{key}`" in d.message
         assert hint in d.hint
+
+
+def test_generated_code_sets_each_policy_and_quantizes_the_chosen_layers():
+    import ast
+
+    text = MIXED.replace("sequential:", "quantize: int8\nsequential:").replace(
+        "dtype: float32}", "dtype: float32, quantize: null}"
+    )
+    text = text.replace("fc", "a-b.c")  # names are quoted as literals, never code
+    result = check_text(text, "s.yaml")
+    assert result.ok, [d.format() for d in result.diagnostics]
+    built = plan(result)
+    assert built.dtype_policy == "mixed_bfloat16"
+    from modelspec.emit.keras_py import render
+
+    module = render(built, "functional")
+    tree = ast.parse(module)
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)]
+    dtypes = {
+        next(k.value.value for k in c.keywords if k.arg == "name"): k.value.value
+        for c in calls
+        for k in c.keywords
+        if k.arg == "dtype"
+    }
+    assert dtypes == {"a-b.c": "mixed_bfloat16", "head": "float32"}
+    (quantize,) = [c for c in calls if ast.unparse(c.func) == "model.quantize"]
+    assert ast.unparse(quantize) == (
+        "model.quantize('int8', filters=lambda layer: layer.name not in ('head',))"
+    )
+    assert "Precision: every layer has the dtype policy `mixed_bfloat16`" in module
+
+
+def test_mixed_float16_scales_the_loss_as_keras_does():
+    from modelspec.lower.plan import LOSS_SCALE, Ctor
+
+    text = MIXED.replace("mixed_bfloat16", "mixed_float16") + "compile:\n  optimizer: adam\n"
+    optimizer = dict(plan(check_text(text, "s.yaml")).compile)["optimizer"]
+    assert optimizer == Ctor(
+        "optimizers", LOSS_SCALE, (("inner_optimizer", Ctor("optimizers", "Adam", ())),)
+    )
+    optimizer = dict(plan(check_text(MIXED + "compile:\n  optimizer: adam\n", "s.yaml")).compile)
+    assert optimizer["optimizer"] == "adam"
