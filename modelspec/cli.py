@@ -253,7 +253,8 @@ def _checked(
 
 def _backend_for(result: Any, name: str | None = None) -> str:
     """The Keras backend (or ``name``), checked to be installed and to run what the spec
-    asks (string inputs: TensorFlow only, MS551); exit 2 where it cannot."""
+    asks (string inputs: TensorFlow only, MS551; float64 on JAX: JAX_ENABLE_X64, MS552);
+    exit 2 where it cannot."""
     from modelspec.runtime.backend import require, unsupported
 
     name = require(name=name)  # a BackendError: main() says it, and exits 2

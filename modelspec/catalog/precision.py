@@ -43,13 +43,15 @@ QUANTIZE_MODES: Mapping[str, frozenset[str]] = {
 }
 # Layers that hold quantizable layers Keras builds themselves: the paths of their
 # weights that ``model.quantize`` changes, by the class of the sublayer that holds them.
+_ATTENTION_DENSE: Mapping[str, str] = {
+    "query": "EinsumDense",
+    "key": "EinsumDense",
+    "value": "EinsumDense",
+    "attention_output": "EinsumDense",
+}
 HELD_QUANTIZABLE: Mapping[str, Mapping[str, str]] = {
-    "MultiHeadAttention": {
-        "query": "EinsumDense",
-        "key": "EinsumDense",
-        "value": "EinsumDense",
-        "attention_output": "EinsumDense",
-    },
+    "MultiHeadAttention": _ATTENTION_DENSE,
+    "GroupQueryAttention": _ATTENTION_DENSE,
 }
 
 

@@ -16,6 +16,7 @@ from modelspec.ir import Spec, split_ref
 from modelspec.lower.parse import unused_layers
 from modelspec.passes.distribution import check_distribution
 from modelspec.passes.graph import check_graph
+from modelspec.passes.precision import check_precision
 from modelspec.passes.result import Result
 from modelspec.passes.shapes import infer_shapes
 from modelspec.passes.state import check_index_ranges, check_state
@@ -94,6 +95,16 @@ def _shapes(result: Result) -> list[Diagnostic]:
     return diags
 
 
+def _precision(result: Result) -> list[Diagnostic]:
+    return check_precision(
+        result.spec,
+        result.graph,
+        result.shapes,
+        doc=result.doc,
+        skip_layers=result.skip_layers,
+    )
+
+
 def _indices(result: Result) -> list[Diagnostic]:
     return check_index_ranges(
         result.spec, result.graph, result.shapes, skip_layers=result.skip_layers
@@ -149,6 +160,7 @@ PASSES: tuple[Pass, ...] = (
     _custom,  # the custom: declarations
     _state,  # preprocessing state, given or learned by adapt
     _shapes,  # every tensor's shape, every layer's parameters (ShapeFacts)
+    _precision,  # dtype policies and quantization against what Keras can do
     _indices,  # lookups' indices against the input_dim of the embeddings they feed
     _training,  # compile, optimizer, metrics
     _losses,  # each output's loss against its activation and shape

@@ -9,7 +9,8 @@ extra that installs it instead of failing inside Keras.
 
 What a spec asks that its backend cannot give is :func:`unsupported`: a distribution
 strategy of another backend (``tf.distribute`` on TensorFlow, ``keras.distribution``
-on JAX, none on PyTorch: MS550), string inputs off TensorFlow (MS551).
+on JAX, none on PyTorch: MS550), string inputs off TensorFlow (MS551), float64 on JAX
+without ``JAX_ENABLE_X64`` (MS552).
 
 Example::
 
@@ -185,7 +186,8 @@ def strategy_problem(strategy: str, backend: str) -> tuple[str, str] | None:
 def unsupported(result: Any, backend: str, *, strategy: bool = True) -> list[Diagnostic]:
     """What the checked spec ``result`` asks that ``backend`` cannot give, at the spec's
     lines: a ``distribution.strategy`` of another backend (MS550; ``strategy=False`` when
-    the command line overrides it), inputs of ``dtype: string`` off TensorFlow (MS551)."""
+    the command line overrides it), inputs of ``dtype: string`` off TensorFlow (MS551),
+    float64 on JAX without 64-bit numbers (MS552)."""
     out = []
     dist = result.spec.distribution or {}
     problem = strategy_problem(dist.get("strategy", "none"), backend) if strategy else None
@@ -198,6 +200,8 @@ def unsupported(result: Any, backend: str, *, strategy: bool = True) -> list[Dia
                 hint=problem[1],
             )
         )
+    if backend == "jax" and not jax_x64():
+        out += _float64_on_jax(result)
     if backend == "tensorflow":
         return out
     for inp in result.spec.inputs:
@@ -210,6 +214,51 @@ def unsupported(result: Any, backend: str, *, strategy: bool = True) -> list[Dia
                     ("inputs", inp.name, "dtype"),
                     hint="use --backend tensorflow, or feed the model numbers (token ids) "
                     "and look them up before it",
+                )
+            )
+    return out
+
+
+# The values JAX reads as true in JAX_ENABLE_X64 (its bool_env).
+_TRUE = frozenset({"1", "y", "yes", "t", "true", "on"})
+
+
+def jax_x64() -> bool:
+    """Whether JAX computes in 64 bits here: its config once it is imported (a program
+    may set it), else ``JAX_ENABLE_X64``. Without it JAX makes every float64 array
+    float32, with a warning at most."""
+    jax = sys.modules.get("jax")
+    value = getattr(getattr(jax, "config", None), "jax_enable_x64", None)
+    if isinstance(value, bool):
+        return value
+    return os.environ.get("JAX_ENABLE_X64", "").strip().lower() in _TRUE
+
+
+def _float64_on_jax(result: Any) -> list[Diagnostic]:
+    """MS552 at each ``float64`` policy of the spec: the model's, and layers' own."""
+    hint = (
+        "set JAX_ENABLE_X64=1 in the environment, or use --backend tensorflow or torch, "
+        "or a float32 policy"
+    )
+    what = (
+        "JAX computes it in float32 unless 64-bit numbers are enabled "
+        "(JAX_ENABLE_X64 is not on), with no error"
+    )
+    out = []
+    if result.spec.dtype_policy == "float64":
+        out.append(
+            result.doc.diagnostic(
+                "MS552", f"`dtype_policy: float64` on jax: {what}", ("dtype_policy",), hint=hint
+            )
+        )
+    for layer in result.spec.layers.values():
+        if layer.kwargs.get("dtype") == "float64":
+            out.append(
+                result.doc.diagnostic(
+                    "MS552",
+                    f"`{layer.type}` '{layer.name}' has `dtype: float64` on jax: {what}",
+                    (*layer.source.path, "dtype"),
+                    hint=hint,
                 )
             )
     return out

@@ -9,8 +9,8 @@ Three stages, each of which can stop the run (:func:`run_train` runs them):
    (:func:`modelspec.runtime.weights.check_planned`, h5py only). TensorFlow is not
    imported yet; the arrays are then read, exactly the bytes each header declares.
 2. **Fit**, on the Keras backend :mod:`modelspec.runtime.backend` names (TensorFlow,
-   JAX or PyTorch; what the spec asks that only TensorFlow gives is refused before
-   any data is read, MS550 - MS551). On TensorFlow a distribution strategy comes
+   JAX or PyTorch; what the spec asks that the backend cannot give is refused before
+   any data is read, MS550 - MS552). On TensorFlow a distribution strategy comes
    first (:mod:`modelspec.runtime.strategy`: MultiWorkerMirrored must exist before
    TensorFlow touches a device); :func:`fit` builds and compiles the model in its
    scope, and calls ``model.fit`` with the spec's ``fit`` settings and callbacks.
@@ -501,7 +501,7 @@ def run_train(
     checked before training and again before writing. Metrics go to ``stdout``;
     diagnostics and progress to ``stderr``. Exit codes: 0 trained and saved, 1 the data,
     the output or the training failed, 2 the backend cannot train it: its package is
-    missing, or the spec asks what only TensorFlow gives (MS550 - MS551, or a
+    missing, or the spec asks what the backend cannot give (MS550 - MS552, or a
     ``strategy`` other than none), or Keras needs TensorFlow for one of its layers.
     """
     from modelspec.emit.outputs import cannot_write
