@@ -66,6 +66,12 @@ DTYPE_BITS: Mapping[str, int] = {
     "bfloat16": 16,
     "bool": 1,
 }
+# Weights Keras makes in a dtype of their own whatever the layer's policy, by layer
+# class and path: Normalization's ``count`` is ``dtype="int"``, which Keras reads as
+# int64 on TensorFlow (int32 on JAX and torch: 4 bytes fewer in their summary).
+FIXED_WEIGHT_DTYPES: Mapping[str, Mapping[str, str]] = {
+    "Normalization": {"count": "int64"},
+}
 # QuantizedFloat8DTypePolicy.default_amax_history_length.
 AMAX_HISTORY_LENGTH = 1024
 

@@ -19,6 +19,7 @@ from typing import Any
 from modelspec.catalog.base import LAYER_TYPES, no_weights
 from modelspec.catalog.precision import (
     DTYPE_BITS,
+    FIXED_WEIGHT_DTYPES,
     POLICIES,
     QUANTIZE_MODES,
     TypedWeight,
@@ -161,8 +162,14 @@ def precision_facts(result: Any) -> dict[str, LayerPrecision]:
                 raw = None
             if raw is not None:
                 prefixes = _prefix_policies(lt, kw, policy)
+                fixed = FIXED_WEIGHT_DTYPES.get(layer.type, {})
                 before = tuple(
-                    TypedWeight(w.path, w.shape, _dtype_of(w.path, policy, prefixes), w.trainable)
+                    TypedWeight(
+                        w.path,
+                        w.shape,
+                        fixed.get(w.path) or _dtype_of(w.path, policy, prefixes),
+                        w.trainable,
+                    )
                     for w in raw
                 )
                 after = before
