@@ -156,7 +156,7 @@ def test_summary_json_has_the_documented_shape():
     data = json.loads(proc.stdout)
     assert set(data) == {
         "name", "inputs", "outputs", "objective", "layers", "total_params", "trainable_params",
-        "non_trainable_params", "weights",
+        "non_trainable_params", "weights", "dtype_policy", "param_bytes", "before_quantization",
     }  # fmt: skip
     assert data["weights"] is None
     assert data["inputs"]["labeled_1"] == {"shape": [None, None], "dtype": "int32"}
@@ -167,10 +167,15 @@ def test_summary_json_has_the_documented_shape():
     assert emb == {
         "name": "emb", "type": "Embedding", "params": 50_000_000, "trainable_params": 50_000_000,
         "output_shapes": [[None, None, 500], [None, None, 500]],
+        "dtype_policy": "float32", "compute_dtype": "float32", "variable_dtype": "float32",
+        "quantized": None,
     }  # fmt: skip
     # The shared tower counts once: 50,000,000 + 100,200 + 40,200 + 1,005.
     assert data["total_params"] == 50_141_405
     assert data["trainable_params"] == 50_141_405 and data["non_trainable_params"] == 0
+    assert data["param_bytes"] == {"total": 4 * 50_141_405, "trainable": 4 * 50_141_405,
+                                   "non_trainable": 0}  # fmt: skip
+    assert data["dtype_policy"] == "float32" and data["before_quantization"] is None
 
 
 def test_summary_table_shows_the_objective():

@@ -18,11 +18,29 @@ from typing import Any
 
 from modelspec.catalog.base import fmt_shape
 from modelspec.catalog.ops import op_of
+from modelspec.emit.precision import precision_facts
 from modelspec.errors import printable
 from modelspec.ir import Call, split_ref
 from modelspec.passes.keras_order import keras_layer_order
 from modelspec.passes.result import Result
 from modelspec.passes.training import objective
+
+# The precision fields of a layer's JSON row, and their values for a layer facts do not
+# cover (an input, a nested model's row).
+_NO_PRECISION = {"dtype_policy": None, "compute_dtype": None, "variable_dtype": None,
+                 "quantized": None}  # fmt: skip
+
+
+def _precision_row(fact: Any) -> dict[str, Any]:
+    if fact is None:
+        return dict(_NO_PRECISION)
+    modes = fact.modes
+    return {
+        "dtype_policy": fact.keras_policy,
+        "compute_dtype": fact.compute_dtype,
+        "variable_dtype": fact.variable_dtype,
+        "quantized": "+".join(modes) if modes else None,
+    }
 
 
 def _json_shape(shape: Any) -> Any:
@@ -63,7 +81,9 @@ def _row_of(result: Result, layer: str, level: str | None) -> str | None:
     return row
 
 
-def _nested_rows(result: Result, level: str | None) -> list[dict[str, Any]]:
+def _nested_rows(
+    result: Result, level: str | None, facts: Mapping[str, Any] | None = None
+) -> list[dict[str, Any]]:
     """The rows of one model of a spec with nested models: a nested model is one row,
     with its total and its own rows under ``layers``, as ``model.summary()`` shows it."""
     spec, shapes, nesting = result.spec, result.shapes, result.nesting
@@ -90,12 +110,14 @@ def _nested_rows(result: Result, level: str | None) -> list[dict[str, Any]]:
                     "params": sum(sub.params),
                     "trainable_params": sub.params[0],
                     "output_shapes": shown,
-                    "layers": _nested_rows(result, name),
+                    **_NO_PRECISION,
+                    "layers": _nested_rows(result, name, facts),
                 }
             )
             continue
         layer = spec.layers[name]
-        trainable, non_trainable = shapes.params.get(name, (0, 0))
+        fact = facts.get(name) if facts is not None else None
+        trainable, non_trainable = fact.params if fact else shapes.params.get(name, (0, 0))
         rows.append(
             {
                 "name": this.local.get(name, name),
@@ -103,6 +125,7 @@ def _nested_rows(result: Result, level: str | None) -> list[dict[str, Any]]:
                 "params": trainable + non_trainable,
                 "trainable_params": trainable,
                 "output_shapes": [_json_shape(shapes.tensors.get(i.output)) for i in calls[name]],
+                **_precision_row(fact),
             }
         )
     return rows
@@ -118,23 +141,46 @@ def _pick(tensors: Mapping[str, Any], ref: str) -> Any:
 
 
 def summary_json(
-    result: Result, *, nested: bool = True, order: list[str] | None = None
+    result: Result,
+    *,
+    nested: bool = True,
+    order: list[str] | None = None,
+    facts: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The summary as JSON. A nested model is one row with its own rows under
     ``layers``; ``nested=False`` lists the layers of the flat spec instead (for
     comparing specs layer by layer, whatever they nest). ``order`` is
-    :func:`keras_layer_order`'s, when the caller has it."""
+    :func:`keras_layer_order`'s, when the caller has it; ``facts``
+    :func:`~modelspec.emit.precision.precision_facts`'s."""
     spec, shapes = result.spec, result.shapes
     assert spec is not None and shapes is not None
+    if facts is None:
+        facts = precision_facts(result)
     layers = []
     total_t = total_n = 0
+    before_t = before_n = 0
+    bytes_t = bytes_n = before_bt = before_bn = 0.0
     for name, calls in _layer_calls(result, order).items():
         layer = spec.layers[name]
-        trainable, non_trainable = shapes.params.get(name, (0, 0))
-        # Totals count as the Keras model does (see ShapeFacts.model_params).
-        model_t, model_n = shapes.model_params.get(name, (trainable, non_trainable))
-        total_t += model_t
-        total_n += model_n
+        fact = facts.get(name)
+        if fact is None:
+            trainable, non_trainable = shapes.params.get(name, (0, 0))
+            model = shapes.model_params.get(name, (trainable, non_trainable))
+            model_before, size, size_before = model, (model[0] * 4, model[1] * 4), None
+        else:
+            trainable, non_trainable = fact.params
+            # Totals count as the Keras model does (see ShapeFacts.model_params).
+            model, model_before = fact.model_params, fact.model_params_before
+            size, size_before = fact.model_bytes, fact.model_bytes_before
+        total_t += model[0]
+        total_n += model[1]
+        before_t += model_before[0]
+        before_n += model_before[1]
+        bytes_t += size[0]
+        bytes_n += size[1]
+        size_before = size_before or size
+        before_bt += size_before[0]
+        before_bn += size_before[1]
         layers.append(
             {
                 "name": name,
@@ -142,10 +188,12 @@ def summary_json(
                 "params": trainable + non_trainable,
                 "trainable_params": trainable,
                 "output_shapes": [_json_shape(shapes.tensors.get(c.output)) for c in calls],
+                **_precision_row(fact),
             }
         )
     if result.nesting is not None and nested:
-        layers = _nested_rows(result, None)
+        layers = _nested_rows(result, None, facts)
+    modes = sorted({m for f in facts.values() for m in f.modes})
     outputs = {}
     for out in spec.outputs:
         loss = out.loss if isinstance(out.loss, str) or out.loss is None else out.loss.get("type")
@@ -166,6 +214,17 @@ def summary_json(
         "total_params": total_t + total_n,
         "trainable_params": total_t,
         "non_trainable_params": total_n,
+        "dtype_policy": spec.dtype_policy,
+        "param_bytes": _byte_counts(bytes_t, bytes_n),
+        "before_quantization": None
+        if not modes
+        else {
+            "modes": modes,
+            "total_params": before_t + before_n,
+            "trainable_params": before_t,
+            "non_trainable_params": before_n,
+            "param_bytes": _byte_counts(before_bt, before_bn),
+        },
         "weights": None
         if spec.weights is None
         else {
@@ -184,21 +243,49 @@ def shape_text(shape: Any) -> str:
     return fmt_shape(shape)
 
 
-def _size(params: int) -> str:
-    size = params * 4  # float32 weights, as Keras reports them
+def _number(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else value
+
+
+def _byte_counts(trainable: float, non_trainable: float) -> dict[str, int | float]:
+    return {
+        "total": _number(trainable + non_trainable),
+        "trainable": _number(trainable),
+        "non_trainable": _number(non_trainable),
+    }
+
+
+def _size(size: float) -> str:
+    """Bytes as Keras's summary shows them (``1.82 KB``); under 1 KB, ``100 B``."""
     for unit in ("B", "KB", "MB", "GB"):
         if size < 1024 or unit == "GB":
-            return f"{size:.2f} {unit}" if unit != "B" else f"{size} B"
+            return f"{size:.2f} {unit}" if unit != "B" else f"{_number(size):g} B"
         size /= 1024
     raise AssertionError  # pragma: no cover
 
 
-def _nested_table_rows(result: Result) -> list[tuple[str, str, str, list[str]]]:
+def _dtype_text(fact: Any) -> str:
+    """A layer's Dtype cell: its policy as Keras names it, and whether layers it holds
+    were quantized (``float32; int8 inside``)."""
+    if fact is None:
+        return "-"
+    inside = sorted({mode for prefix, mode in fact.quantized.items() if prefix})
+    return fact.keras_policy + (f"; {' and '.join(inside)} inside" if inside else "")
+
+
+def _row_dtype(row: str, dtypes: Mapping[str, str]) -> str:
+    name = row.rsplit(" (", 1)[0]
+    return dtypes.get(f"{name} (", "-")
+
+
+def _nested_table_rows(
+    result: Result, facts: Mapping[str, Any] | None = None
+) -> list[tuple[str, str, str, list[str]]]:
     """The table's rows for a spec with nested models: one row per nested model, with
     its total, as ``model.summary()`` shows it."""
     spec, nesting = result.spec, result.nesting
     assert spec is not None and nesting is not None
-    by_name = {row["name"]: row for row in _nested_rows(result, None)}
+    by_name = {row["name"]: row for row in _nested_rows(result, None, facts)}
     top = nesting.levels[None]
     node_index: dict[str, str] = {i.name: f"{i.name}[0]" for i in spec.inputs}
     seen: dict[str, int] = {}
@@ -247,6 +334,8 @@ def summary_table(result: Result) -> str:
             out.append(f"{base}[{ref.index or 0}]")
         return out
 
+    facts = precision_facts(result)
+    dtypes: dict[str, str] = {}  # row name's start -> its Dtype cell
     rows: list[tuple[str, str, str, list[str]]] = []
     inputs = spec.input_map
     order = list(listed)
@@ -263,7 +352,9 @@ def summary_table(result: Result) -> str:
             continue
         calls = calls_by_layer[name]
         layer = spec.layers[name]
-        t, n = shapes.params.get(name, (0, 0))
+        fact = facts.get(name)
+        t, n = fact.params if fact is not None else shapes.params.get(name, (0, 0))
+        dtypes[f"{name} ("] = _dtype_text(fact)
         outs = [shape_text(shapes.tensors.get(c.output)) for c in calls]
         shown = outs[0] if len(set(outs)) == 1 else ", ".join(outs)
         links = [link for c in calls for link in connected(c)]
@@ -272,36 +363,53 @@ def summary_table(result: Result) -> str:
         rows.append((f"{name} ({shown_type})", shown, f"{t + n:,}", links or ["-"]))
 
     if result.nesting is not None:
-        rows = _nested_table_rows(result)
+        rows = _nested_table_rows(result, facts)
+    # A model not all in float32, or quantized, shows each layer's dtype policy as Keras
+    # names it (int8_from_float32 for a quantized layer); an all-float32 one does not.
+    shown_dtypes = any(f.policy != "float32" or f.quantized for f in facts.values())
     headers = ("Layer (type)", "Output Shape", "Param #", "Connected to")
+    cells = [(a, b, c) + ((_row_dtype(a, dtypes),) if shown_dtypes else ()) for a, b, c, _ in rows]
+    if shown_dtypes:
+        headers = ("Layer (type)", "Output Shape", "Param #", "Dtype", "Connected to")
+    n_cells = len(headers) - 1
     widths = [
-        max(len(headers[i]), *(len(r[i]) for r in rows)) if rows else len(headers[i])
-        for i in range(3)
+        max(len(headers[i]), *(len(r[i]) for r in cells)) if cells else len(headers[i])
+        for i in range(n_cells)
     ]
-    widths.append(max([len(headers[3])] + [len(x) for r in rows for x in r[3]]))
+    widths.append(max([len(headers[-1])] + [len(x) for r in rows for x in r[3]]))
     widths = [min(w, 60) for w in widths]
 
-    def line(cells: tuple[str, str, str, str]) -> str:
-        a, b, c, d = cells
-        return f" {a:<{widths[0]}}  {b:<{widths[1]}}  {c:>{widths[2]}}  {d}".rstrip()
+    def line(row: tuple[str, ...]) -> str:
+        a, b, c = row[:3]
+        text = f" {a:<{widths[0]}}  {b:<{widths[1]}}  {c:>{widths[2]}}"
+        if shown_dtypes:
+            text += f"  {row[3]:<{widths[3]}}"
+        return f"{text}  {row[-1]}".rstrip()
 
-    rule = "-" * (sum(widths) + 8)
+    rule = "-" * (sum(widths) + 2 * len(widths))
     # The model name is free text: escaped, so it cannot forge lines in a CI log.
     out = [f'Model: "{printable(spec.name)}"', rule, line(headers), "=" * len(rule)]
-    more = line(("", "", "", "-"))[:-1]  # the start of a line for one more link
-    for i, (a, b, c, links) in enumerate(rows):
-        out.append(line((a, b, c, links[0])))
+    more = line(("",) * n_cells + ("-",))[:-1]  # the start of a line for one more link
+    for i, ((*_, links), row) in enumerate(zip(rows, cells, strict=True)):
+        out.append(line((*row, links[0])))
         out.extend((more + extra).rstrip() for extra in links[1:])
         if i != len(rows) - 1:
             out.append(rule)
     out.append("=" * len(rule))
-    data = summary_json(result, order=listed)
-    out.append(f" Total params: {data['total_params']:,} ({_size(data['total_params'])})")
+    data = summary_json(result, order=listed, facts=facts)
+    size = data["param_bytes"]
+    total = f" Total params: {data['total_params']:,} ({_size(size['total'])})"
+    before = data["before_quantization"]
+    if before is not None:
+        modes = " and ".join(before["modes"])
+        total += (
+            f"; before quantization to {modes}: {before['total_params']:,} "
+            f"({_size(before['param_bytes']['total'])})"
+        )
+    out.append(total)
+    out.append(f" Trainable params: {data['trainable_params']:,} ({_size(size['trainable'])})")
     out.append(
-        f" Trainable params: {data['trainable_params']:,} ({_size(data['trainable_params'])})"
-    )
-    out.append(
-        f" Non-trainable params: {data['non_trainable_params']:,} ({_size(data['non_trainable_params'])})"
+        f" Non-trainable params: {data['non_trainable_params']:,} ({_size(size['non_trainable'])})"
     )
     if spec.outputs:
         out.append("")
