@@ -302,8 +302,9 @@ def test_precision_changes_are_model_changes():
     d = diff(a, check_text(b, "b.yaml"))
     assert not d.identical
     assert d.settings == {"dtype_policy": ("mixed_bfloat16", "float32"), "quantize": (None, "int8")}
-    (head,) = d.changed
-    assert head.changes == {"dtype": ("float32", "(not set)")}
+    changed = {c.name: c.changes for c in d.changed}
+    assert changed["head"] == {"dtype": ("float32", "(not set)")}
+    assert changed["fc"] == {"params": (144, 160)}  # an int8 kernel, and its scale
     own = b.replace("quantize: null}", "quantize: float8}")
     (head,) = diff(check_text(b, "b.yaml"), check_text(own, "c.yaml")).changed
     assert head.changes == {"quantize": ("(not set)", "float8")}

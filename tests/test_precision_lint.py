@@ -462,5 +462,6 @@ def test_keras_model_quantize_reaches_held_and_attention_layers():
     for holder in HELD_QUANTIZABLE:
         name = {"MultiHeadAttention": "mha", "GroupQueryAttention": "gqa"}[holder]
         for sub in HELD_QUANTIZABLE[holder]:
-            assert f"{name}/{sub}" in quantized, quantized
+            if sub != "gate":  # only with use_gate: true
+                assert f"{name}/{sub}" in quantized, quantized
     assert "td/inner" in quantized, quantized

@@ -296,9 +296,10 @@ def _quantize_expr(q: Quantize) -> Expr:
         return call("model.quantize", expr(q.mode))
     names = Seq("tuple", tuple(Atom(pysrc.literal(n)) for n in q.names)).flat()
     test = "in" if q.only else "not in"
-    return call(
-        "model.quantize", expr(q.mode), filters=Atom(f"lambda layer: layer.name {test} {names}")
-    )
+    # A layer's path starts with the name of the model's layer that holds it (the
+    # EinsumDense layers of a MultiHeadAttention, a wrapper's layer) or its own.
+    top = '(layer.path or layer.name).split("/")[0]'
+    return call("model.quantize", expr(q.mode), filters=Atom(f"lambda layer: {top} {test} {names}"))
 
 
 def render(

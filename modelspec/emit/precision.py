@@ -109,10 +109,12 @@ def _keras_names(result: Any, planned: Any) -> dict[str, str]:
     return names
 
 
-def _mode_for(leaf_name: str, leaf_type: str, quantize: tuple) -> str | None:
-    """The mode the plan's model.quantize() calls give a layer Keras can quantize."""
+def _mode_for(top: str, leaf_type: str, quantize: tuple) -> str | None:
+    """The mode the plan's model.quantize() calls give a layer Keras can quantize, held
+    by the model's layer ``top`` (or ``top`` itself): their filters read the first name
+    of each layer's path."""
     for q in quantize:
-        if q.names is not None and (leaf_name in q.names) != q.only:
+        if q.names is not None and (top in q.names) != q.only:
             continue
         if leaf_type in QUANTIZE_MODES[q.mode]:
             return q.mode
@@ -177,7 +179,7 @@ def precision_facts(result: Any) -> dict[str, LayerPrecision]:
                     own = keras_names.get(name, name)
                     try:
                         parts = quantizable_parts(layer.type, kw, inputs, own, policy)
-                        after, quantized = _quantize(before, parts, calls, kw, inputs)
+                        after, quantized = _quantize(before, parts, calls, kw, own)
                     except ValueError:
                         after, quantized = None, {}
         if before is not None and after is not None:
@@ -216,13 +218,14 @@ def precision_facts(result: Any) -> dict[str, LayerPrecision]:
 
 
 def _quantize(
-    weights: tuple[TypedWeight, ...], parts: list, calls: tuple, kw: dict, inputs: list
+    weights: tuple[TypedWeight, ...], parts: list, calls: tuple, kw: dict, top: str
 ) -> tuple[tuple[TypedWeight, ...], dict[str, str]]:
-    """The weights after quantize, and the modes of the parts it quantized."""
+    """The weights after quantize, and the modes of the parts it quantized; ``top`` is
+    the layer's name in the Keras model."""
     quantized: dict[str, str] = {}
     out = list(weights)
     for part in parts:
-        mode = _mode_for(part.name, part.type, calls)
+        mode = _mode_for(top, part.type, calls)
         if mode is None:
             continue
         if part.prefix:

@@ -13,6 +13,7 @@ deserializer. Keras is imported on first use.
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -92,17 +93,21 @@ def quantize(model: Any, plan: Plan) -> None:
     import warnings
 
     for q in plan.quantize:
-        names = q.names
         kwargs = {}
-        if names is not None:
-            kwargs["filters"] = lambda layer, names=names, only=q.only: (
-                (layer.name in names) == only
-            )
+        if q.names is not None:
+            kwargs["filters"] = functools.partial(_chosen, names=q.names, only=q.only)
         with warnings.catch_warnings():
             # Keras warns for every layer it passes over ("does not have a `quantize`
             # method"): lint has said which layers are quantized.
             warnings.simplefilter("ignore", UserWarning)
             model.quantize(q.mode, **kwargs)
+
+
+def _chosen(layer: Any, names: tuple[str, ...], only: bool) -> bool:
+    """Whether a ``Quantize`` with ``names`` picks ``layer``: by the first name of its
+    path, the model's layer that holds it or its own (a layer Keras makes outside a name
+    scope has no path, only its name)."""
+    return ((layer.path or layer.name).split("/")[0] in names) == only
 
 
 @contextlib.contextmanager
