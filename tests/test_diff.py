@@ -307,5 +307,6 @@ def test_precision_changes_are_model_changes():
     assert changed["fc"] == {"params": (144, 160)}  # an int8 kernel, and its scale
     own = b.replace("quantize: null}", "quantize: float8}")
     (head,) = diff(check_text(b, "b.yaml"), check_text(own, "c.yaml")).changed
-    assert head.changes == {"quantize": ("(not set)", "float8")}
+    # float8 keeps the kernel and adds its scales and histories: 3,075 values.
+    assert head.changes == {"quantize": ("(not set)", "float8"), "params": (51, 3126)}
     assert "dtype_policy: mixed_bfloat16 -> float32" in d.text()
