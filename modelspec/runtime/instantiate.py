@@ -145,11 +145,22 @@ def to_keras(
     form = chosen
     with recursion_limit(plan.recursion_limit):
         model = _build(plan, form)
+        report = None
         if weights is not False and (weights is not None or plan.weights is not None):
             from modelspec.runtime.weights import load_planned
 
-            load_planned(model, plan.weights, weights, weights_map, skip_mismatch)
-        quantize(model, plan)
+            # A quantized model's weights are loaded once this one is quantized (see
+            # NOTE: [quantized weights] in modelspec.runtime.weights).
+            report = load_planned(
+                model,
+                plan.weights,
+                weights,
+                weights_map,
+                skip_mismatch,
+                quantize=(lambda m: quantize(m, plan)) if plan.quantize else None,
+            )
+        if report is None or not report.quantized:
+            quantize(model, plan)
         if compile:
             compile_model(model, plan)
     return model
