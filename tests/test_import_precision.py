@@ -79,6 +79,8 @@ def test_a_tie_is_float32_and_a_float32_model_writes_nothing():
     assert head(result) == {"dtype_policy": "bfloat16"}  # first of the tied
     assert items(result) == [{}, {"dtype": "float16"}]
     assert items(import_config(chain(F32, "float32"))) == [{}, {}]  # a name, as Keras 2 wrote
+    keras2 = {"class_name": "Policy", "config": {"name": "mixed_float16"}}  # Keras 2's class
+    assert head(import_config(chain(keras2))) == {"dtype_policy": "mixed_float16"}
 
 
 def test_a_sequentials_own_dtype_is_the_models_policy():

@@ -200,8 +200,8 @@ def read_kwargs(
                 if not vals.is_float32(value, lt.config_dtype(config)):
                     ctx.error(
                         "MS614",
-                        f"{who} computes in {vals.policy(value)}; a spec gives a "
-                        f"`{lt.name}` the dtype Keras gives it",
+                        f"{who} has dtype {vals.policy(value)}; a spec leaves this "
+                        "layer's dtype to its kwargs, as Keras does",
                         kpath,
                     )
                 continue

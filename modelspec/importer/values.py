@@ -320,7 +320,7 @@ def policy(dtype: Any) -> str:
 
 # Keras's dtype policy classes, as a saved config names them, and the quantized ones'
 # config keys a spec leaves to Keras (at these values).
-POLICY_CLASSES = frozenset({"DTypePolicy", "FloatDTypePolicy"})
+POLICY_CLASSES = frozenset({"DTypePolicy", "FloatDTypePolicy", "Policy"})  # Policy: Keras 2
 QUANTIZED_CLASSES: Mapping[str, Mapping[str, Any]] = {
     "QuantizedDTypePolicy": {},
     "QuantizedFloat8DTypePolicy": {"amax_history_length": 1024},
