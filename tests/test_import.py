@@ -424,10 +424,14 @@ def test_ms614_kwarg_the_catalogue_does_not_know():
         d.message
         == "layer 'fc' (`Dense`) sets `lora_rank: 4`, which the catalogue's `Dense` does not know"
     )
-    mixed = {**F32, "class_name": "DTypePolicy", "config": {"name": "mixed_float16"}}
+    int4 = {**F32, "class_name": "DTypePolicy", "config": {"name": "int4_from_float32"}}
     config = mlp()
-    config["config"]["layers"][1]["config"]["dtype"] = mixed
-    assert "computes in 'mixed_float16'" in only(import_config(config), "MS614").message
+    config["config"]["layers"][1]["config"]["dtype"] = int4
+    d = only(import_config(config), "MS614")
+    assert d.message == (
+        "layer 'fc' (`Dense`) has dtype policy 'int4_from_float32', which a spec cannot write"
+    )
+    assert d.hint is not None and "mixed_bfloat16" in d.hint
 
 
 def test_ms615_call_arguments_a_spec_cannot_express():
@@ -549,7 +553,7 @@ FOUND_BY_FUZZING = {
         "MS614", "it is not a serialized Keras initializer: no class name"),
     "dtype policy config a number": (
         _set(mlp(), ("config", "layers", 1, "config", "dtype"),
-             {"class_name": "DTypePolicy", "config": 3}), "MS614", "computes in {'class_name'"),
+             {"class_name": "DTypePolicy", "config": 3}), "MS614", "has dtype policy {'class_name'"),
     "loss config a number": (
         _set(mlp(), ("compile_config",), {"optimizer": "adam", "loss": {**_LOSS, "config": 0.5}}),
         "MS617", "loss `MeanSquaredError` of output 'out' has a config that is not a mapping"),

@@ -325,7 +325,7 @@ def render(
         "recursion_limit": None if limit is None else f"{limit:_}",
         "custom_modules": custom_modules(plan),
         "weights": _weights(plan, module_dir),
-        "quantize": [statement(_quantize_expr(q)) for q in plan.quantize],
+        "quantize": [statement(_quantize_expr(q), indent=2) for q in plan.quantize],
         "pending_digest": PENDING,
         "compute_dtype": compute_dtype(plan.dtype_policy),
         "variable_dtype": variable_dtype(plan.dtype_policy),

@@ -98,6 +98,8 @@ class Context:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     seeded: int = 0  # initializers whose seed a spec cannot carry
     custom: dict[str, dict[str, Any]] = field(default_factory=dict)  # `custom:`, by type
+    within: bool = False  # a nested model's config, read for its parent
+    policy: str = "float32"  # the model's dtype policy, once its layers are read
 
     def error(self, code: str, message: str, path: tuple = (), hint: str | None = None) -> None:
         self.diagnostics.append(Diagnostic(ERROR, code, message, hint, self.file, 1, 1, path))

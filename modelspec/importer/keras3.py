@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelspec.catalog import LAYER_TYPES
+from modelspec.catalog.precision import POLICIES
 from modelspec.errors import WARNING, Diagnostic, Stop
 from modelspec.importer import keras2
 from modelspec.importer.context import Context, LayerInfo, Ref
@@ -34,8 +35,9 @@ from modelspec.importer.graph import (
     write_graph,
 )
 from modelspec.importer.layers import MODEL_CLASSES, custom_rules
+from modelspec.importer.precision import read_precision
 from modelspec.importer.training import read_compile
-from modelspec.importer.values import is_float32, short
+from modelspec.importer.values import policy, read_policy, short
 
 
 @dataclass(slots=True)
@@ -93,12 +95,19 @@ def _convert(ctx: Context) -> Converted:
             ("config", "trainable"),
             "set trainable: false on its layers instead",
         )
-    if not is_float32(config.get("dtype")):
-        ctx.error(
-            "MS614",
-            "the model has a dtype policy other than float32; a spec builds every layer in float32",
-            ("config", "dtype"),
-        )
+    model_policy = None
+    if config.get("dtype") is not None:  # a Sequential's: the policy it gave its layers
+        read = read_policy(config["dtype"])
+        if read is None or read[0] is not None:
+            ctx.error(
+                "MS614",
+                f"the model has dtype policy {policy(config['dtype'])}, which a spec cannot "
+                "write as its `dtype_policy`",
+                ("config", "dtype"),
+                f"spec dtype policies: {', '.join(POLICIES)}",
+            )
+        else:
+            model_policy = read[1]
     try:
         graph = (
             read_sequential(ctx, config) if cls == "Sequential" else read_functional(ctx, config)
@@ -108,9 +117,13 @@ def _convert(ctx: Context) -> Converted:
     if graph is None or ctx.failed:
         return Converted(None, ctx.diagnostics)
     inputs, outputs, layers = graph
+    quantize = read_precision(ctx, layers, model_policy)
+    if ctx.failed:
+        return Converted(None, ctx.diagnostics)
     doc, form = _document(ctx, name, inputs, outputs, layers)
     if ctx.failed:
         return Converted(None, ctx.diagnostics)
+    doc = _with_precision(doc, ctx.policy, quantize)
     if ctx.seeded:
         n = ctx.seeded
         ctx.diagnostics.append(
@@ -134,7 +147,9 @@ def _nested_model(ctx: Context, info: LayerInfo, entry: Mapping[str, Any], path:
     instance keeps the model's name and its layers' names (see the note on nested
     models in :mod:`modelspec.compose.nested`)."""
     cls, name = info.cls, info.name
-    sub = Context({"class_name": cls, "config": entry["config"]}, ctx.file, nested=_nested_model)
+    sub = Context(
+        {"class_name": cls, "config": entry["config"]}, ctx.file, nested=_nested_model, within=True
+    )
     converted = _convert(sub)
     for d in converted.diagnostics:
         ctx.diagnostics.append(dataclasses.replace(d, path=(*path, *d.path)))
@@ -183,6 +198,19 @@ def _nested_model(ctx: Context, info: LayerInfo, entry: Mapping[str, Any], path:
         if isinstance(e, Mapping) and e.get("class_name") != "InputLayer"
     )
     ctx.check_name(name, "model", (*path, "name"))
+
+
+def _with_precision(doc: dict[str, Any], model_policy: str, quantize: str | None) -> dict[str, Any]:
+    """``doc`` with ``dtype_policy:`` and ``quantize:`` after its name, where not the defaults."""
+    out: dict[str, Any] = {}
+    for key, value in doc.items():
+        out[key] = value
+        if key == "name":
+            if model_policy != "float32":
+                out["dtype_policy"] = model_policy
+            if quantize is not None:
+                out["quantize"] = quantize
+    return out
 
 
 def _document(

@@ -30,6 +30,7 @@ from modelspec.catalog.base import (
     collapse,
 )
 from modelspec.catalog.custom import CLASS_PATH
+from modelspec.catalog.precision import POLICIES, QUANTIZE_MODES, takes_policy
 from modelspec.catalog.rnn import FORWARD_PREFIX
 from modelspec.errors import did_you_mean
 from modelspec.importer import values as vals
@@ -40,6 +41,8 @@ MODEL_CLASSES = frozenset({"Functional", "Model", "Sequential"})
 LAYER_MODULES = ("keras.layers", "keras.src.layers")
 OP_MODULES = ("keras.ops", "keras.src.ops")
 OP_CLASSES = frozenset({"TFOpLambda", "SlicingOpLambda"})  # Keras 2's recorded ops
+# The layer classes Keras's model.quantize() quantizes in some mode.
+QUANTIZABLE = frozenset().union(*QUANTIZE_MODES.values())
 EXAMPLES = {
     "initializer": "he_normal or glorot_uniform",
     "regularizer": "l2 (0.01)",
@@ -187,17 +190,25 @@ def read_kwargs(
 ) -> dict[str, Any]:
     """The spec kwargs of a layer: catalogue kwargs that differ from their defaults."""
     out: dict[str, Any] = {}
+    quantization: tuple[Any, tuple] = (None, ())
     for key, value in config.items():
         kpath = (*path, key)
         if key == "name":
             continue
         if key == "dtype":
-            if not vals.is_float32(value, lt.config_dtype(config)):
-                ctx.error(
-                    "MS614",
-                    f"{who} computes in {vals.policy(value)}; a spec builds every layer in float32",
-                    kpath,
-                )
+            if not takes_policy(lt):  # its output dtype its kwargs fix (lookups, hashing)
+                if not vals.is_float32(value, lt.config_dtype(config)):
+                    ctx.error(
+                        "MS614",
+                        f"{who} has dtype {vals.policy(value)}; a spec leaves this "
+                        "layer's dtype to its kwargs, as Keras does",
+                        kpath,
+                    )
+                continue
+            _read_policy(ctx, value, out, kpath, who)
+            continue
+        if key == "quantization_config":
+            quantization = (value, kpath)  # checked once the mode is known
             continue
         kwarg = lt.kwarg_map.get(key)
         if kwarg is None:
@@ -220,6 +231,17 @@ def read_kwargs(
         if converted is _SKIP or vals.same_default(kwarg, converted):
             continue
         out[key] = converted
+    if not vals.default_quantization(quantization[0], out.get("quantize")):
+        mode = out.get("quantize")
+        ctx.error(
+            "MS614",
+            f"{who} has quantization_config {vals.show(quantization[0]) if isinstance(quantization[0], Mapping) else short(quantization[0])}, "
+            "which a spec cannot write",
+            quantization[1],
+            f'a spec quantizes with Keras\'s default configuration (`model.quantize("{mode}")`)'
+            if mode
+            else "a layer that is not quantized has no quantization_config",
+        )
     lt.from_saved(out)
     return out
 
@@ -328,10 +350,13 @@ def _custom_layer(
         if key in ("name", "build_config") or BASE_LAYER_DEFAULTS.get(key, _SKIP) == value:
             continue
         if key == "dtype":
-            if not vals.is_float32(value):
+            read = _read_policy(ctx, value, info.kwargs, (*path, "config", key), who)
+            if read is not None and read[0] is not None:
+                info.kwargs.pop("quantize", None)
                 ctx.error(
                     "MS614",
-                    f"{who} computes in {short(value)}; a spec builds every layer in float32",
+                    f"{who} is quantized ({vals.policy(value)}); a spec quantizes only "
+                    f"{', '.join(f'`{t}`' for t in sorted(QUANTIZABLE))} layers",
                     (*path, "config", key),
                 )
             continue
@@ -344,6 +369,29 @@ def _custom_layer(
             )
             continue
         info.kwargs[key] = value
+
+
+def _read_policy(
+    ctx: Context, value: Any, out: dict[str, Any], path: tuple, who: str
+) -> tuple[str | None, str] | None:
+    """A layer's saved dtype policy into ``out``: ``dtype`` (its policy, kept even when
+    float32: the driver leaves out those equal to the model's) and ``quantize`` (its
+    mode, when Keras quantized it); an error when a spec cannot write it."""
+    read = vals.read_policy(value)
+    if read is None:
+        ctx.error(
+            "MS614",
+            f"{who} has dtype policy {vals.policy(value)}, which a spec cannot write",
+            path,
+            f"spec dtype policies: {', '.join(POLICIES)}; quantized layers: "
+            f"{' or '.join(QUANTIZE_MODES)} of one of them (`quantize:`)",
+        )
+        return None
+    mode, source = read
+    out["dtype"] = source
+    if mode is not None:
+        out["quantize"] = mode
+    return read
 
 
 def custom_rules(ctx: Context, layers: Mapping[str, LayerInfo]) -> None:

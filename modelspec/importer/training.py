@@ -263,7 +263,19 @@ def optimizer_module(module: Any, cls: Any) -> Any:
     return module
 
 
+# What a spec's plan wraps the optimizer in under mixed_float16 (LossScaleOptimizer's
+# defaults): a saved one with other arguments is not what the spec would build.
+LOSS_SCALE_DEFAULTS = {"initial_scale": 32768.0, "dynamic_growth_steps": 2000}
+
+
 def _optimizer(ctx: Context, value: Any, path: tuple) -> Any:
+    if (
+        isinstance(value, Mapping)
+        and value.get("class_name") == "LossScaleOptimizer"
+        and value.get("module") == "keras.optimizers"
+        and isinstance(value.get("config"), Mapping)
+    ):
+        return _loss_scaled(ctx, value["config"], path)
     if isinstance(value, str):
         if value.lower() in tc.OPTIMIZER_NAMES:
             return value.lower()
@@ -292,6 +304,29 @@ def _optimizer(ctx: Context, value: Any, path: tuple) -> Any:
         ctx, cls, tc.OPTIMIZERS[cls], value.get("config"), path, f"optimizer `{cls}`", floats=True
     )
     return cls.lower() if len(typed) == 1 else typed
+
+
+def _loss_scaled(ctx: Context, config: Mapping[str, Any], path: tuple) -> Any:
+    """A LossScaleOptimizer: its inner optimizer, under mixed_float16 (a spec's build
+    wraps the optimizer in it again, with its default arguments); else refused."""
+    if ctx.policy != "mixed_float16":
+        ctx.error(
+            "MS617",
+            f"the model is compiled with a LossScaleOptimizer under dtype policy {ctx.policy}; "
+            "a spec scales the loss only under mixed_float16",
+            path,
+            "compile it with the inner optimizer, or build the model under mixed_float16",
+        )
+        return "adam"
+    for key, default in LOSS_SCALE_DEFAULTS.items():
+        if key in config and not vals.same_number(config[key], default):
+            ctx.error(
+                "MS617",
+                f"the model's LossScaleOptimizer has `{key}: {short(config[key])}`; a spec's "
+                f"loss scaling keeps Keras's default ({default})",
+                path,
+            )
+    return _optimizer(ctx, config.get("inner_optimizer"), (*path, "config", "inner_optimizer"))
 
 
 def _metric(ctx: Context, value: Any, path: tuple, output: str) -> Any:

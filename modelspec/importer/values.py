@@ -308,11 +308,125 @@ def is_float32(dtype: Any, name: str = "float32") -> bool:
 
 
 def policy(dtype: Any) -> str:
-    """A layer's dtype (a name, or a DTypePolicy) for a message: ``'mixed_float16'``."""
+    """A layer's dtype (a name, or a DTypePolicy) for a message: ``'mixed_float16'``,
+    ``'int8_from_float32'``."""
     config = dtype.get("config") if isinstance(dtype, Mapping) else None
     if isinstance(config, Mapping) and isinstance(config.get("name"), str):
         return short(config["name"])
+    if isinstance(config, Mapping) and isinstance(config.get("mode"), str):
+        return short(f"{config['mode']}_from_{config.get('source_name')}")
     return short(dtype)
+
+
+# Keras's dtype policy classes, as a saved config names them, and the quantized ones'
+# config keys a spec leaves to Keras (at these values).
+POLICY_CLASSES = frozenset({"DTypePolicy", "FloatDTypePolicy", "Policy"})  # Policy: Keras 2
+QUANTIZED_CLASSES: Mapping[str, Mapping[str, Any]] = {
+    "QuantizedDTypePolicy": {},
+    "QuantizedFloat8DTypePolicy": {"amax_history_length": 1024},
+}
+
+
+# The ``quantization_config`` a layer's saved config holds once ``model.quantize(mode)``
+# quantized it with Keras's default configuration (newer Keras writes it; older none).
+QUANTIZATION_CONFIGS: Mapping[str, Mapping[str, Any]] = {
+    "int8": {
+        "module": "keras.quantizers",
+        "class_name": "Int8QuantizationConfig",
+        "config": {
+            "weight_quantizer": None,
+            "activation_quantizer": {
+                "module": "keras.quantizers",
+                "class_name": "AbsMaxQuantizer",
+                "config": {"value_range": [-127, 127], "epsilon": 1e-07, "output_dtype": "int8"},
+                "registered_name": None,
+            },
+        },
+        "registered_name": None,
+    },
+    "float8": {
+        "module": "keras.quantizers",
+        "class_name": "Float8QuantizationConfig",
+        "config": {},
+        "registered_name": None,
+    },
+}
+
+
+def _unshared(value: Any) -> Any:
+    """A serialized object without Keras's ``shared_object_id`` marks, at any depth."""
+    if isinstance(value, Mapping):
+        return {k: _unshared(v) for k, v in value.items() if k != "shared_object_id"}
+    if isinstance(value, list):
+        return [_unshared(v) for v in value]
+    return value
+
+
+def default_quantization(value: Any, mode: str | None) -> bool:
+    """Whether a layer's saved ``quantization_config`` is what ``model.quantize(mode)``
+    gives (none for a layer that is not quantized)."""
+    if value is None:
+        return True
+    return mode in QUANTIZATION_CONFIGS and _same(_unshared(value), QUANTIZATION_CONFIGS[mode])
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return set(a) == set(b) and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return same_number(a, b)
+
+
+def read_policy(dtype: Any) -> tuple[str | None, str] | None:
+    """A layer's saved dtype -> ``(quantization mode or None, dtype policy)``, as a spec
+    writes them (``quantize:`` and ``dtype:``); None when a spec cannot write it (a
+    policy outside :data:`~modelspec.catalog.precision.POLICIES`, a mode outside
+    :data:`~modelspec.catalog.precision.QUANTIZE_MODES`, a custom policy class).
+
+    >>> read_policy({"class_name": "QuantizedDTypePolicy",
+    ...              "config": {"mode": "int8", "source_name": "mixed_bfloat16"}})
+    ('int8', 'mixed_bfloat16')
+    >>> read_policy("int4_from_float32") is None
+    True
+    """
+    from modelspec.catalog.precision import POLICIES, QUANTIZE_MODES, split_quantized
+
+    if dtype is None:
+        return None, "float32"
+    if isinstance(dtype, str):
+        name = dtype
+    elif isinstance(dtype, Mapping) and isinstance(dtype.get("config"), Mapping):
+        cls, config = dtype.get("class_name"), dtype["config"]
+        module = dtype.get("module")
+        if not isinstance(cls, str):
+            return None
+        if not (module is None or (isinstance(module, str) and module.startswith("keras"))):
+            return None
+        if dtype.get("registered_name") not in (None, cls):
+            return None
+        if cls in POLICY_CLASSES:
+            name = config.get("name")
+        elif cls in QUANTIZED_CLASSES:
+            extra = QUANTIZED_CLASSES[cls]
+            if any(k not in ("mode", "source_name", "name", *extra) for k in config) or any(
+                k in config and not same_number(config[k], v) for k, v in extra.items()
+            ):
+                return None
+            mode, source = config.get("mode"), config.get("source_name", "float32")
+            if not isinstance(mode, str) or not isinstance(source, str):
+                return None
+            name = f"{mode}_from_{source}"
+        else:
+            return None
+    else:
+        return None
+    if not isinstance(name, str):
+        return None
+    mode, source = split_quantized(name)
+    if source not in POLICIES or (mode is not None and mode not in QUANTIZE_MODES):
+        return None
+    return mode, source
 
 
 def short(value: Any, limit: int = 60) -> str:

@@ -131,13 +131,15 @@ def to_keras(
     weights: Any = None,
     weights_map: Any = None,
     skip_mismatch: bool | None = None,
+    quantized: bool = True,
 ) -> Any:
     """Build ``plan`` as a Sequential or Functional ``keras.Model`` (``form`` as in ``build``).
 
     A deep plan is built under the recursion limit it needs (see the note on deep models
     in :mod:`modelspec.lower.plan`). Weights are then loaded by layer name, as
     :func:`modelspec.runtime.weights.load_planned` says: by default from the spec's ``weights:``;
-    ``weights=False`` starts from fresh weights.
+    ``weights=False`` starts from fresh weights. The plan's quantization follows
+    (``quantized=False``: the caller's, once it has loaded weights of its own).
     """
     keras = quiet_import("keras")
     verify_custom(plan)
@@ -150,11 +152,22 @@ def to_keras(
     form = chosen
     with recursion_limit(plan.recursion_limit):
         model = _build(plan, form)
+        report = None
         if weights is not False and (weights is not None or plan.weights is not None):
             from modelspec.runtime.weights import load_planned
 
-            load_planned(model, plan.weights, weights, weights_map, skip_mismatch)
-        quantize(model, plan)
+            # A quantized model's weights are loaded once this one is quantized (see
+            # NOTE: [quantized weights] in modelspec.runtime.weights).
+            report = load_planned(
+                model,
+                plan.weights,
+                weights,
+                weights_map,
+                skip_mismatch,
+                quantize=(lambda m: quantize(m, plan)) if plan.quantize else None,
+            )
+        if quantized and (report is None or not report.quantized):
+            quantize(model, plan)
         if compile:
             compile_model(model, plan)
     return model

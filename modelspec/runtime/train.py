@@ -319,11 +319,22 @@ def fit(
     inner = contextlib.nullcontext() if strategy is None or spread else strategy.scope()
     with outer:
         with inner:
-            model = to_keras(plan, "auto", compile=True, weights=False)
-            if plan.weights is not None:
+            loads = plan.weights is not None
+            model = to_keras(plan, "auto", compile=True, weights=False, quantized=not loads)
+            if loads:
+                from modelspec.runtime.instantiate import quantize
                 from modelspec.runtime.weights import load_planned
 
-                report = load_planned(model, plan.weights, warn=on_weights is None)
+                # Quantized after float weights are in, before a quantized model's (see
+                # NOTE: [quantized weights] in modelspec.runtime.weights).
+                report = load_planned(
+                    model,
+                    plan.weights,
+                    warn=on_weights is None,
+                    quantize=(lambda m: quantize(m, plan)) if plan.quantize else None,
+                )
+                if report is None or not report.quantized:
+                    quantize(model, plan)
                 if on_weights is not None and report is not None and report.diagnostics:
                     on_weights(report.diagnostics)
         if plan.seed is not None:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import os
 import tempfile
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +68,8 @@ class Report:
     skipped: tuple[str, ...]
     fresh: tuple[str, ...]
     diagnostics: tuple[Diagnostic, ...]
+    # Whether ``quantize`` was called before loading: the file held quantized weights.
+    quantized: bool = False
 
 
 def named_layers(model: Any, prefix: str = "") -> dict[str, Any]:
@@ -270,6 +272,7 @@ def load_weights_by_name(
     where: Where | None = None,
     warn: bool = True,
     display: str | None = None,
+    quantize: Callable[[Any], None] | None = None,
 ) -> Report:
     """Load ``path`` into the built ``model``, layer by layer, by name.
 
@@ -284,11 +287,17 @@ def load_weights_by_name(
     MS526 are warnings and those layers are skipped. Warnings go to
     :func:`warnings.warn` (``warn=False``: only into the returned :class:`Report`).
     ``display`` is the file's name in messages (default: ``path``).
+
+    ``quantize(model)`` quantizes the model as its spec says (Keras's ``model.quantize``):
+    a quantized model's file (see the note on quantized weights below) is loaded once it
+    has been called, and the report says so (``quantized``); float weights are loaded
+    as they are, and the caller quantizes after.
     """
     shown = display or os.fspath(path)
     where = where or Where(shown)
     options = {"skip_mismatch": skip_mismatch, "where": where, "shown": shown}
     weights_map = dict(weights_map or {})
+    quantized = False
     with open_weights(path, display=shown, where=where) as theirs:
         root = legacy_root(theirs)
         if root is not None:  # Keras 2: assigned to the variables, no file of the model's
@@ -299,6 +308,13 @@ def load_weights_by_name(
             with tempfile.TemporaryDirectory(prefix="modelspec-weights-") as scratch:
                 own = os.path.join(scratch, "model.weights.h5")
                 model.save_weights(own)
+                if quantize is not None:
+                    with h5py.File(own, "r") as mine:
+                        quantized = _holds_quantized(theirs, mine, weights_map)
+                    if quantized:
+                        quantize(model)
+                        os.remove(own)
+                        model.save_weights(own)
                 with h5py.File(own, "r+") as mine:
                     found = _load_keras3(model, theirs, mine, weights_map, options)
                 model.load_weights(own)
@@ -307,7 +323,30 @@ def load_weights_by_name(
             warnings.warn(
                 d.format() + (f" ({d.hint})" if d.hint else ""), WeightsWarning, stacklevel=2
             )
-    return Report(tuple(found.loaded), tuple(found.skipped), tuple(found.fresh), tuple(found.notes))
+    return Report(
+        tuple(found.loaded), tuple(found.skipped), tuple(found.fresh), tuple(found.notes), quantized
+    )
+
+
+# NOTE: [quantized weights]
+# Keras's model.quantize() gives each layer it quantizes more variables than it had
+# (int8: the kernel becomes int8, and its scale is added; float8: the scales and amax
+# histories), and a quantized model saves them all. Such a file fits a model only once
+# the model is quantized the same way: a layer of the file holding every variable of the
+# model's layer and more is one the file has quantized. Then ``quantize`` is called
+# before the shapes are compared, and the file's layers must fit the quantized model.
+def _holds_quantized(theirs: Any, mine: Any, weights_map: Mapping[str, str]) -> bool:
+    """Whether a layer of ``theirs`` has more variables than the model's float layer of
+    its name (see NOTE: [quantized weights])."""
+    file_layers = layers_by_name(theirs)
+    for new, group in layers_by_name(mine).items():
+        old = weights_map.get(new, new)
+        if old not in file_layers:
+            continue
+        ours, their = set(variables(group)), set(variables(file_layers[old]))
+        if ours and ours < their:
+            return True
+    return False
 
 
 def _load_keras3(model: Any, theirs: Any, mine: Any, weights_map: Mapping[str, str],
@@ -409,6 +448,7 @@ def load_planned(
     skip_mismatch: bool | None = None,
     *,
     warn: bool = True,
+    quantize: Callable[[Any], None] | None = None,
 ) -> Report | None:
     """Load weights into a model built from a plan whose ``weights:`` is ``planned``
     (a :class:`~modelspec.lower.plan.PlanWeights`, or None).
@@ -425,7 +465,12 @@ def load_planned(
         skip_mismatch = planned.skip_mismatch if skip_mismatch is None else skip_mismatch
     if weights is not None:  # the caller's file: problems are reported at it
         return load_weights_by_name(
-            model, weights, weights_map, skip_mismatch=bool(skip_mismatch), warn=warn
+            model,
+            weights,
+            weights_map,
+            skip_mismatch=bool(skip_mismatch),
+            warn=warn,
+            quantize=quantize,
         )
     where = planned_where(planned)
     return load_weights_by_name(
@@ -436,6 +481,7 @@ def load_planned(
         where=where,
         warn=warn,
         display=planned.file,
+        quantize=quantize,
     )
 
 
