@@ -290,15 +290,18 @@ def _weights(plan: Plan, module_dir: str | os.PathLike[str] | None) -> dict[str,
     }
 
 
-def _quantize_expr(q: Quantize) -> Expr:
-    """``model.quantize("int8")``, with ``filters=`` where the spec chose the layers."""
+def _quantize_expr(q: Quantize, model: str) -> Expr:
+    """``model.quantize("int8")``, with ``filters=`` where the spec chose the layers: by
+    the first name of each layer's path after the model's own (Keras puts a Sequential's
+    layers under its name on some backends), that of the model's layer that is or holds
+    it (a wrapper's layer, a MultiHeadAttention's EinsumDense layers). A layer Keras
+    makes outside a name scope has no path, only its name."""
     if q.names is None:
         return call("model.quantize", expr(q.mode))
     names = Seq("tuple", tuple(Atom(pysrc.literal(n)) for n in q.names)).flat()
     test = "in" if q.only else "not in"
-    # A layer's path starts with the name of the model's layer that holds it (the
-    # EinsumDense layers of a MultiHeadAttention, a wrapper's layer) or its own.
-    top = '(layer.path or layer.name).split("/")[0]'
+    prefix = pysrc.literal(f"{model}/")
+    top = f'(layer.path or layer.name).removeprefix({prefix}).split("/")[0]'
     return call("model.quantize", expr(q.mode), filters=Atom(f"lambda layer: {top} {test} {names}"))
 
 
@@ -325,7 +328,7 @@ def render(
         "recursion_limit": None if limit is None else f"{limit:_}",
         "custom_modules": custom_modules(plan),
         "weights": _weights(plan, module_dir),
-        "quantize": [statement(_quantize_expr(q), indent=2) for q in plan.quantize],
+        "quantize": [statement(_quantize_expr(q, plan.name), indent=2) for q in plan.quantize],
         "pending_digest": PENDING,
         "compute_dtype": compute_dtype(plan.dtype_policy),
         "variable_dtype": variable_dtype(plan.dtype_policy),

@@ -95,7 +95,9 @@ def quantize(model: Any, plan: Plan) -> None:
     for q in plan.quantize:
         kwargs = {}
         if q.names is not None:
-            kwargs["filters"] = functools.partial(_chosen, names=q.names, only=q.only)
+            kwargs["filters"] = functools.partial(
+                _chosen, model=model.name, names=q.names, only=q.only
+            )
         with warnings.catch_warnings():
             # Keras warns for every layer it passes over ("does not have a `quantize`
             # method"): lint has said which layers are quantized.
@@ -103,11 +105,11 @@ def quantize(model: Any, plan: Plan) -> None:
             model.quantize(q.mode, **kwargs)
 
 
-def _chosen(layer: Any, names: tuple[str, ...], only: bool) -> bool:
-    """Whether a ``Quantize`` with ``names`` picks ``layer``: by the first name of its
-    path, the model's layer that holds it or its own (a layer Keras makes outside a name
-    scope has no path, only its name)."""
-    return ((layer.path or layer.name).split("/")[0] in names) == only
+def _chosen(layer: Any, model: str, names: tuple[str, ...], only: bool) -> bool:
+    """Whether a ``Quantize`` with ``names`` picks ``layer``, as the generated module's
+    filter does (:func:`modelspec.emit.keras_py._quantize_expr` says how)."""
+    top = (layer.path or layer.name).removeprefix(f"{model}/").split("/")[0]
+    return (top in names) == only
 
 
 @contextlib.contextmanager
