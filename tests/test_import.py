@@ -1244,6 +1244,9 @@ def test_conformance_cases_survive_import(keras_session):
         lt = LAYER_TYPES[type_name]
         imported = read_kwargs(converter, lt, config, (), type_name)
         assert not converter.diagnostics, [d.format() for d in converter.diagnostics]
+        # Each layer's policy is read here; the model's importer writes only those that
+        # differ from the model's (modelspec.importer.precision).
+        assert imported.pop("dtype", "float32") == "float32", type_name
 
         def meaning(kw: dict, lt=lt) -> dict:
             resolved = lt.resolve(kw)
