@@ -15,7 +15,7 @@ Nothing here imports Keras; ``tests/test_precision.py`` checks these facts again
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
 
 from modelspec.catalog.base import LAYER_TYPES
@@ -220,13 +220,7 @@ def quantizable_parts(
     if lt is None:
         return []
     out = []
-    for _, spec in lt.held(kw):
-        inner = LAYER_TYPES.get(spec.get("type"))
-        held = spec.get("name")
-        if inner is None or not isinstance(held, str):
-            continue
-        own = spec.get("dtype")
-        sub_policy = own if isinstance(own, str) and own in POLICIES else policy
+    for held, inner, spec, sub_policy in held_layers(lt, kw, policy):
         sub_kw = inner.resolve({k: v for k, v in spec.items() if k not in ("type", "name")})
         for part in quantizable_parts(inner.name, sub_kw, inputs, held, sub_policy):
             out.append(part._replace(prefix=f"{held}/{part.prefix}"))
@@ -370,3 +364,16 @@ def quantized_weights(
         TypedWeight(main, found.shape, "int8", False),
         TypedWeight(f"{main}_scale", scale, found.dtype, False),
     ]
+
+
+def held_layers(lt: Any, kw: Mapping[str, Any], policy: str) -> Iterator[tuple]:
+    """The layers a layer of type ``lt`` with kwargs ``kw`` (its held layers named, as
+    ``LayerType.with_held_names`` gives them) holds, under its dtype policy ``policy``:
+    ``(name, type, spec, policy)`` each, its policy its own ``dtype`` or the holder's."""
+    for _, spec in lt.held(kw):
+        inner = LAYER_TYPES.get(spec.get("type"))
+        held = spec.get("name")
+        if inner is None or not isinstance(held, str):
+            continue
+        own = spec.get("dtype")
+        yield held, inner, spec, own if isinstance(own, str) and own in POLICIES else policy

@@ -20,10 +20,10 @@ from modelspec.catalog.base import LAYER_TYPES, no_weights
 from modelspec.catalog.precision import (
     DTYPE_BITS,
     FIXED_WEIGHT_DTYPES,
-    POLICIES,
     QUANTIZE_MODES,
     TypedWeight,
     compute_dtype,
+    held_layers,
     layer_policy,
     quantizable_parts,
     quantized_policy,
@@ -76,13 +76,7 @@ def _size(w: TypedWeight) -> int:
 def _prefix_policies(lt: Any, kw: dict[str, Any], policy: str) -> dict[str, str]:
     """The dtype policy of each layer ``kw`` holds, by its weights' path prefix."""
     out: dict[str, str] = {}
-    for _, spec in lt.held(kw):
-        inner = LAYER_TYPES.get(spec.get("type"))
-        held = spec.get("name")
-        if inner is None or not isinstance(held, str):
-            continue
-        own = spec.get("dtype")
-        sub = own if isinstance(own, str) and own in POLICIES else policy
+    for held, inner, spec, sub in held_layers(lt, kw, policy):
         out[f"{held}/"] = sub
         for prefix, p in _prefix_policies(inner, spec, sub).items():
             out[f"{held}/{prefix}"] = p
