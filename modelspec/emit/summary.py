@@ -13,6 +13,7 @@ their first call), so a shared layer's weights count once, as in Keras.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -314,6 +315,32 @@ def _tuple_shape(shape: Any) -> Any:
     return None if shape is None else tuple(shape)
 
 
+def _precision_lines(spec: Any, facts: Mapping[str, Any]) -> list[str]:
+    """What each dtype policy of the table means (compute and weight dtypes), and the
+    model's parameters and bytes by dtype: shown for a model not all in float32."""
+    out = ["", f" Precision: dtype_policy {spec.dtype_policy}"]
+    policies: dict[str, list[str]] = {}
+    for name, fact in facts.items():
+        policies.setdefault(fact.policy, []).append(name)
+    for policy, names in policies.items():
+        fact = facts[names[0]]
+        shown = ", ".join(names[:4]) + (f" and {len(names) - 4:,} more" if len(names) > 4 else "")
+        out.append(
+            f"   {policy}: computes in {fact.compute_dtype}, keeps weights in "
+            f"{fact.variable_dtype} ({shown})"
+        )
+    by_dtype: dict[str, list[float]] = {}
+    for fact in facts.values():
+        for w in fact.weights or ():
+            count = by_dtype.setdefault(w.dtype, [0, 0])
+            count[0] += math.prod(w.shape)
+            count[1] += w.bytes
+    if by_dtype:
+        parts = [f"{d} {n:,} ({_size(b)})" for d, (n, b) in sorted(by_dtype.items())]
+        out.append(f"   weights by dtype: {', '.join(parts)}")
+    return out
+
+
 def summary_table(result: Result) -> str:
     """A ``model.summary()``-like table, then totals and the objective."""
     spec, shapes, graph = result.spec, result.shapes, result.graph
@@ -411,6 +438,8 @@ def summary_table(result: Result) -> str:
     out.append(
         f" Non-trainable params: {data['non_trainable_params']:,} ({_size(size['non_trainable'])})"
     )
+    if shown_dtypes:
+        out += _precision_lines(spec, facts)
     if spec.outputs:
         out.append("")
         out.append(" Outputs:")
