@@ -126,13 +126,18 @@ def to_keras(
     weights: Any = None,
     weights_map: Any = None,
     skip_mismatch: bool | None = None,
+    quantized: bool = True,
 ) -> Any:
     """Build ``plan`` as a Sequential or Functional ``keras.Model`` (``form`` as in ``build``).
 
     A deep plan is built under the recursion limit it needs (see the note on deep models
     in :mod:`modelspec.lower.plan`). Weights are then loaded by layer name, as
     :func:`modelspec.runtime.weights.load_planned` says: by default from the spec's ``weights:``;
-    ``weights=False`` starts from fresh weights.
+    ``weights=False`` starts from fresh weights. The plan's ``model.quantize()`` calls
+    come after the weights, as in the generated module (Keras quantizes the weights a
+    layer holds); ``quantized=False`` leaves them to the caller, with ``compile``: a
+    caller that loads weights itself quantizes (:func:`quantize`) and compiles
+    (:func:`compile_model`) after it.
     """
     keras = quiet_import("keras")
     verify_custom(plan)
@@ -149,7 +154,8 @@ def to_keras(
             from modelspec.runtime.weights import load_planned
 
             load_planned(model, plan.weights, weights, weights_map, skip_mismatch)
-        quantize(model, plan)
+        if quantized:
+            quantize(model, plan)
         if compile:
             compile_model(model, plan)
     return model

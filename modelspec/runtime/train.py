@@ -303,7 +303,7 @@ def fit(
     Layers that learn their state (``vocabulary: adapt``) run ``adapt()`` on their input's
     array first (:mod:`modelspec.runtime.adapt`); ``on_adapt`` gets its progress lines.
     """
-    from modelspec.runtime.instantiate import make, to_keras
+    from modelspec.runtime.instantiate import compile_model, make, quantize, to_keras
     from modelspec.runtime.quiet import quiet_import
 
     keras = quiet_import("keras")
@@ -319,13 +319,17 @@ def fit(
     inner = contextlib.nullcontext() if strategy is None or spread else strategy.scope()
     with outer:
         with inner:
-            model = to_keras(plan, "auto", compile=True, weights=False)
+            # Weights first, then quantization (Keras quantizes the weights a layer
+            # holds: a float file does not load into int8 kernels), then compile.
+            model = to_keras(plan, "auto", compile=False, weights=False, quantized=False)
             if plan.weights is not None:
                 from modelspec.runtime.weights import load_planned
 
                 report = load_planned(model, plan.weights, warn=on_weights is None)
                 if on_weights is not None and report is not None and report.diagnostics:
                     on_weights(report.diagnostics)
+            quantize(model, plan)
+            compile_model(model, plan)
         if plan.seed is not None:
             # A seeded spec trains the same way every run: the shuffle order (and anything
             # else drawn from the global generators) follows the spec's seed too.
