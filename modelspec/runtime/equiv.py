@@ -441,9 +441,8 @@ def compare(spec: SpecModel, *, steps: int = 3, batch_size: int = 8, data_seed: 
         if problem is not None:
             report.checks.append(Check("parameters", False, problem))
             return report
-    report.checks.append(
-        Check("parameters", True, f"{counts[ref][0]:,} in every build{_policies_said(policies[ref])}")
-    )
+    said = _policies_said(policies[ref])
+    report.checks.append(Check("parameters", True, f"{counts[ref][0]:,} in every build{said}"))
 
     if spec.plan.seed is None:
         # Nothing to compare: each build drew its own weights. Give every build the
