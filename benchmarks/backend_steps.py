@@ -333,7 +333,7 @@ def bench_spec(path: Path, backend: str, cfg: dict[str, Any]) -> dict[str, Any]:
     import modelspec
     from modelspec.errors import SpecError
     from modelspec.runtime.backend import unsupported
-    from modelspec.runtime.equiv import _sample, _targets
+    from modelspec.runtime.equiv import _targets, sample_inputs
 
     row: dict[str, Any] = {"spec": path.stem, "backend": backend, "status": "skipped"}
     if cfg["quick"] and path.stem in QUICK_SKIP and path.parent == ROOT / "specs":
@@ -367,7 +367,7 @@ def bench_spec(path: Path, backend: str, cfg: dict[str, Any]) -> dict[str, Any]:
 
     rng = np.random.default_rng(0)
     batch = cfg["batch_size"]
-    x = _sample(spec, batch, rng)
+    x = sample_inputs(spec, batch, rng)
     y = _targets(spec, models["to_keras"](x, training=False), rng)
     first: dict[str, float] = {}
     warm: dict[str, float] = {}

@@ -314,3 +314,134 @@ def test_a_spec_that_starts_from_a_weights_file(tmp_path: Path):
     proc = run("equiv", str(tmp_path / "tuned.yaml"), "--steps", "1")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "verdict: identical: all 4 builds are the same model" in proc.stdout
+
+
+# === precision: dtype policies and weight dtypes are part of "the same model" ===========
+
+MIXED = """\
+modelspec: 1
+name: mixed
+seed: 42
+dtype_policy: mixed_bfloat16
+inputs:
+  point: {shape: [2]}
+sequential:
+  - {type: Dense, units: 8, activation: relu}
+  - {type: Dense, units: 1, name: logit}
+  - {type: Activation, activation: sigmoid, dtype: float32, name: head}
+outputs:
+  inside: {loss: binary_crossentropy}
+compile:
+  optimizer: {type: Adam, learning_rate: 0.01}
+"""
+QUANTIZED = """\
+modelspec: 1
+name: quantized
+seed: 42
+quantize: int8
+inputs:
+  ids: {shape: [4], dtype: int32}
+sequential:
+  - {type: Embedding, input_dim: 10, output_dim: 6}
+  - {type: Flatten}
+  - {type: Dense, units: 8, activation: relu}
+  - {type: Dense, units: 1, quantize: null, name: head}
+outputs:
+  y: {loss: mse}
+"""
+
+
+def test_a_mixed_precision_spec_is_identical_in_all_four_builds(tmp_path: Path):
+    from modelspec.runtime.equiv import compare
+
+    spec = tmp_path / "mixed.yaml"
+    spec.write_text(MIXED, encoding="utf-8")
+    report = compare(modelspec.load(spec), steps=2)
+    assert report.identical, report.text()
+    assert report.checks[0].detail == (
+        "33 in every build, dtype policies alike: mixed_bfloat16 (2 layers), float32 (1)"
+    )
+
+
+def test_a_quantized_spec_is_identical_in_all_four_builds(tmp_path: Path):
+    from modelspec.runtime.equiv import compare, dtype_policies
+
+    spec = tmp_path / "quantized.yaml"
+    spec.write_text(QUANTIZED, encoding="utf-8")
+    loaded = modelspec.load(spec)
+    report = compare(loaded, steps=2)
+    assert report.identical, report.text()
+    # Embedding and the first Dense hold int8 weights and their scales; Flatten and the
+    # head are float32.
+    assert report.checks[0].detail == (
+        "287 in every build, dtype policies alike: float32 (2 layers), int8_from_float32 (2)"
+    )
+    policies = dtype_policies(loaded.to_keras())
+    assert policies["head"] == {
+        "module": "keras",
+        "class_name": "DTypePolicy",
+        "config": {"name": "float32"},
+        "registered_name": None,
+    }
+    assert policies["dense"]["class_name"] == "QuantizedDTypePolicy"
+    assert policies["dense"]["config"] == {"mode": "int8", "source_name": "float32"}
+
+
+def test_a_build_under_another_dtype_policy_is_caught(monkeypatch, tmp_path: Path):
+    """A build whose head computes in bfloat16, not float32: the same weights, but not
+    the same model."""
+    from modelspec.runtime import equiv
+
+    spec = tmp_path / "mixed.yaml"
+    spec.write_text(MIXED, encoding="utf-8")
+    real = equiv._builders
+
+    def tampered(loaded):
+        builders = real(loaded)
+        direct = builders["functional (direct)"]
+
+        def build():
+            model = direct()
+            model.get_layer("head").dtype_policy = "mixed_bfloat16"
+            return model
+
+        builders["functional (direct)"] = build
+        return builders
+
+    monkeypatch.setattr(equiv, "_builders", tampered)
+    report = equiv.compare(modelspec.load(spec), steps=1)
+    assert not report.identical and report.exit_code == 1
+    (check,) = report.checks
+    assert (check.name, check.ok) == ("parameters", False)
+    assert check.detail == (
+        "functional (direct) vs functional (generated): layer 'head' has dtype policy "
+        "mixed_bfloat16, functional (generated)'s has float32"
+    )
+
+
+def test_weights_of_another_dtype_are_caught():
+    """Equal values are not enough: a bfloat16 weight is not a float32 one."""
+    import keras
+
+    from modelspec.runtime.equiv import _compare_weights
+
+    def model(dtype: str):
+        inputs = keras.Input((2,))
+        layer = keras.layers.Dense(1, dtype=dtype, name="d", kernel_initializer="ones")
+        return keras.Model(inputs, layer(inputs))
+
+    ok, detail = _compare_weights("a", "b", model("float32"), model("bfloat16"))
+    assert not ok
+    assert detail == "b vs a: layer 'd', weight 'd/kernel': dtypes float32 and bfloat16"
+
+
+def test_cli_equiv_on_a_mixed_precision_spec(tmp_path: Path):
+    spec = tmp_path / "mixed.yaml"
+    spec.write_text(MIXED, encoding="utf-8")
+    proc = run("equiv", str(spec), "--steps", "1", "-f", "json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["identical"] and len(report["builds"]) == 4
+    assert report["checks"][0]["detail"].endswith(
+        "dtype policies alike: mixed_bfloat16 (2 layers), float32 (1)"
+    )

@@ -7,9 +7,11 @@ every form that allows, and a layer inside a nested model is compared with the
 inlined layer of the same flat name (``ta_enc1``). :func:`compare` builds them all and
 checks, in order:
 
-1. parameters: the same counts, trainable and not;
-2. initial weights: layer by layer (matched by name), bit for bit;
-3. outputs: on one random batch, in inference mode, bit for bit;
+1. parameters: the same counts, trainable and not, and every layer under the same
+   dtype policy (``mixed_bfloat16``, ``int8_from_float32``: :func:`dtype_policies`);
+2. initial weights: layer by layer (matched by name), the same dtypes, bit for bit;
+3. outputs: on one random batch, in inference mode, bit for bit (in the compute
+   dtype: one backend runs the same kernels on every build, bfloat16 too);
 4. training: after a few steps of ``fit`` on random data (shuffling off, a fresh
    optimizer per model, deterministic ops), the weights again, bit for bit.
 
@@ -200,6 +202,61 @@ def weight_arrays(model: Any) -> dict[str, list[tuple[str, Any]]]:
     return out
 
 
+def dtype_policies(model: Any) -> dict[str, Any]:
+    """Layer name -> the layer's dtype policy as its config saves it (``{"class_name":
+    "DTypePolicy", "config": {"name": "mixed_bfloat16"}}``, a quantized policy with its
+    mode and source), for every layer but the inputs (a Sequential model holds none);
+    a nested model's by its flat name."""
+    from keras.layers import InputLayer
+    from keras.saving import serialize_keras_object
+
+    return {
+        name: serialize_keras_object(layer.dtype_policy)
+        for name, layer in named_layers(model).items()
+        if not isinstance(layer, InputLayer) and getattr(layer, "dtype_policy", None) is not None
+    }
+
+
+def _policy_name(policy: Any) -> str:
+    """``mixed_bfloat16``, ``int8_from_float32``: a serialized policy's name."""
+    config = policy.get("config", {}) if isinstance(policy, dict) else {}
+    if "mode" in config:
+        return f"{config['mode']}_from_{config.get('source_name', '?')}"
+    return str(config.get("name", policy))
+
+
+def _policy_difference(ref: str, other: str, a: dict[str, Any], b: dict[str, Any]) -> str | None:
+    """Where two builds' layers compute or store under other dtype policies, or None."""
+    for name in sorted(set(a) | set(b)):
+        x, y = a.get(name), b.get(name)
+        if x != y:
+            shown = [_policy_name(p) if p is not None else "none" for p in (x, y)]
+            if shown[0] == shown[1]:
+                shown = [str(x), str(y)]
+            return (
+                f"{other} vs {ref}: layer '{name}' has dtype policy {shown[1]}, {ref}'s has "
+                f"{shown[0]}"
+            )
+    return None
+
+
+def _policies_said(policies: dict[str, Any]) -> str:
+    """``, dtype policies alike: mixed_bfloat16 (3 layers), float32 (1)``; nothing when
+    every layer is float32."""
+    counts: dict[str, int] = {}
+    for policy in policies.values():
+        name = _policy_name(policy)
+        counts[name] = counts.get(name, 0) + 1
+    if set(counts) <= {"float32"}:
+        return ""
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    shown = [
+        f"{n} ({c} layer{'s' * (c != 1)})" if i == 0 else f"{n} ({c})"
+        for i, (n, c) in enumerate(ranked)
+    ]
+    return ", dtype policies alike: " + ", ".join(shown)
+
+
 def _compare_weights(ref: str, other: str, a: Any, b: Any) -> tuple[bool, str]:
     import numpy as np
 
@@ -211,6 +268,11 @@ def _compare_weights(ref: str, other: str, a: Any, b: Any) -> tuple[bool, str]:
     for layer, pairs in wa.items():
         for (path, x), (_, y) in zip(pairs, wb[layer]):
             count += 1
+            if x.dtype != y.dtype:
+                return False, (
+                    f"{other} vs {ref}: layer '{layer}', weight '{path}': dtypes {x.dtype} "
+                    f"and {y.dtype}"
+                )
             if x.shape != y.shape or not np.array_equal(x, y, equal_nan=True):
                 return False, (
                     f"{other} vs {ref}: layer '{layer}', weight '{path}': {fmt_diff(x, y)}"
@@ -373,7 +435,14 @@ def compare(spec: SpecModel, *, steps: int = 3, batch_size: int = 8, data_seed: 
                 )
             )
             return report
-    report.checks.append(Check("parameters", True, f"{counts[ref][0]:,} in every build"))
+    policies = {label: dtype_policies(m) for label, m in models.items()}
+    for label, _ in others:
+        problem = _policy_difference(ref, label, policies[ref], policies[label])
+        if problem is not None:
+            report.checks.append(Check("parameters", False, problem))
+            return report
+    said = _policies_said(policies[ref])
+    report.checks.append(Check("parameters", True, f"{counts[ref][0]:,} in every build{said}"))
 
     if spec.plan.seed is None:
         # Nothing to compare: each build drew its own weights. Give every build the

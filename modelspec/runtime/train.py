@@ -303,7 +303,7 @@ def fit(
     Layers that learn their state (``vocabulary: adapt``) run ``adapt()`` on their input's
     array first (:mod:`modelspec.runtime.adapt`); ``on_adapt`` gets its progress lines.
     """
-    from modelspec.runtime.instantiate import make, to_keras
+    from modelspec.runtime.instantiate import compile_model, make, quantize, to_keras
     from modelspec.runtime.quiet import quiet_import
 
     keras = quiet_import("keras")
@@ -319,24 +319,26 @@ def fit(
     inner = contextlib.nullcontext() if strategy is None or spread else strategy.scope()
     with outer:
         with inner:
-            loads = plan.weights is not None
-            model = to_keras(plan, "auto", compile=True, weights=False, quantized=not loads)
-            if loads:
-                from modelspec.runtime.instantiate import quantize
+            # Weights first, then quantization (a float file does not load into int8
+            # kernels; a quantized model's file loads once this one is quantized: NOTE:
+            # [quantized weights] in modelspec.runtime.weights), then compile.
+            model = to_keras(plan, "auto", compile=False, weights=False, quantized=False)
+            quantized = False
+            if plan.weights is not None:
                 from modelspec.runtime.weights import load_planned
 
-                # Quantized after float weights are in, before a quantized model's (see
-                # NOTE: [quantized weights] in modelspec.runtime.weights).
                 report = load_planned(
                     model,
                     plan.weights,
                     warn=on_weights is None,
                     quantize=(lambda m: quantize(m, plan)) if plan.quantize else None,
                 )
-                if report is None or not report.quantized:
-                    quantize(model, plan)
+                quantized = report is not None and report.quantized
                 if on_weights is not None and report is not None and report.diagnostics:
                     on_weights(report.diagnostics)
+            if not quantized:
+                quantize(model, plan)
+            compile_model(model, plan)
         if plan.seed is not None:
             # A seeded spec trains the same way every run: the shuffle order (and anything
             # else drawn from the global generators) follows the spec's seed too.
