@@ -1,4 +1,4 @@
-"""Lint's precision checks (MS330-MS335) and the backend's refusal of float64 on JAX
+"""Lint's precision checks (MS330-MS336) and the backend's refusal of float64 on JAX
 without 64-bit numbers (MS552); the Keras facts they rest on, against Keras itself.
 
 The specs start with the four lines of ``tests.test_rules.HEAD``: a test's own first
@@ -275,6 +275,29 @@ def test_ms335_quantize_in_an_rnn_cell():
     expect(text, "MS335", 9, 38, "`quantize:` on the `LSTMCell` that `RNN` 'rnn' holds")
 
 
+# === MS336: int8 of an EinsumDense with "..." ============================================
+
+
+def test_ms336_model_quantize_reaches_an_ellipsis_einsum_dense():
+    ed = '  - {type: EinsumDense, equation: "...b,bc->...c", output_shape: 5}'
+    text = model("sequential:", ed, top="quantize: int8")
+    expect(text, "MS336", 3, 11, "`quantize: int8` reaches `EinsumDense' 'einsum_dense', "
+           "whose equation '...b,bc->...c' has '...'".replace("`EinsumDense'", "`EinsumDense`"),
+           hint="`quantize: null`")  # fmt: skip
+    assert "MS336" not in codes(text.replace("int8", "float8"))
+    named = ed.replace("...b,bc->...c", "ab,bc->ac")
+    assert "MS336" not in codes(model("sequential:", named, top="quantize: int8"))
+
+
+def test_ms336_a_layers_own_int8():
+    text = model(
+        "sequential:",
+        '  - {type: EinsumDense, equation: "...b,bc->...c", output_shape: 5, quantize: int8}',
+    )
+    expect(text, "MS336", 7, 69, "`EinsumDense` 'einsum_dense', whose equation",
+           hint="leave `quantize:` off it")  # fmt: skip
+
+
 # === The rules, stated once ============================================================
 
 ALL_TYPES = sorted(LAYER_TYPES)
@@ -465,3 +488,18 @@ def test_keras_model_quantize_reaches_held_and_attention_layers():
             if sub != "gate":  # only with use_gate: true
                 assert f"{name}/{sub}" in quantized, quantized
     assert "td/inner" in quantized, quantized
+
+
+@pytest.mark.keras
+def test_keras_fails_int8_of_an_ellipsis_einsum_dense():
+    """MS336's fact: when a Keras release quantizes it, lint should let it through."""
+    keras = pytest.importorskip("keras")
+    for mode, fails in (("int8", True), ("float8", False)):
+        x = keras.Input((3, 4))
+        layer = keras.layers.EinsumDense("...b,bc->...c", output_shape=5)
+        keras.Model(x, layer(x))
+        if fails:
+            with pytest.raises(TypeError):
+                layer.quantize(mode)
+        else:
+            layer.quantize(mode)

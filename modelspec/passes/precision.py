@@ -22,6 +22,7 @@ from modelspec.catalog.precision import (
     POLICIES,
     QUANTIZE_MODES,
     compute_dtype,
+    ellipsis_problem,
     layer_policy,
     quantize_problem,
     takes_policy,
@@ -97,7 +98,7 @@ def check_precision(
     ``quantize:`` that Keras cannot do on it, MS332 int8 quantization of a layer that
     computes in float16, MS333 a model ``quantize:`` that reaches no layer, MS334 a
     softmax or sigmoid output computed in half precision, MS335 ``quantize:`` on a
-    held layer. ``doc`` (the spec's document) places them at the key they are about."""
+    held layer, MS336 int8 quantization of an ``EinsumDense`` with "..." (Keras fails). ``doc`` (the spec's document) places them at the key they are about."""
     out: list[Diagnostic] = []
     for layer in spec.layers.values():
         lt = LAYER_TYPES.get(layer.type)
@@ -153,7 +154,24 @@ def _own_quantize(spec: Spec, layer: Layer, doc: Any) -> list[Diagnostic]:
     if problem is not None:
         message, hint = problem
         return [Diagnostic.at(ERROR, "MS332", f"{message}: {_where(layer)}", where, hint)]
+    if ellipsis_problem(layer.type, mode, layer.kwargs):
+        return [_ellipsis(layer, where, own=True)]
     return []
+
+
+def _ellipsis(layer: Layer, where: Any, *, own: bool) -> Diagnostic:
+    """MS336: int8 quantization of an EinsumDense whose equation has "..."."""
+    reach = "" if own else "`quantize: int8` reaches "
+    return Diagnostic.at(
+        ERROR,
+        "MS336",
+        f"{reach}{_where(layer)}, whose equation "
+        f"{layer.kwargs.get('equation')!r} has '...': Keras fails to quantize such an "
+        "`EinsumDense` to int8 (a TypeError inside its quantize)",
+        where,
+        "write the equation with every axis named"
+        + (", or leave `quantize:` off it" if own else ", or give it `quantize: null`"),
+    )
 
 
 def _listed(names: Any) -> str:
@@ -189,11 +207,14 @@ def _model_quantize(spec: Spec, doc: Any) -> list[Diagnostic]:
     src = _source(doc, ("quantize",), spec.source)
     leaves = []
     half = []
+    failing: list[Layer] = []
     for layer in spec.layers.values():
         if layer.quantize is False or (isinstance(layer.quantize, str) and layer.quantize != mode):
             continue  # not this layer (`quantize: null`), or its own mode: said there
         reached = quantized_leaves(spec, layer, mode)
         leaves += reached
+        if layer.quantize is None and ellipsis_problem(layer.type, mode, layer.kwargs):
+            failing.append(layer)
         if layer.quantize is None:  # one that asks for it itself has it said there
             half += [what for what, policy in reached if quantize_problem("Dense", mode, policy)]
     if not leaves:
@@ -216,6 +237,8 @@ def _model_quantize(spec: Spec, doc: Any) -> list[Diagnostic]:
                 "remove `quantize:`" + (", or use `quantize: int8`" if other else ""),
             )
         ]
+    if failing:
+        return [_ellipsis(layer, src, own=False) for layer in failing]
     if half:
         shown = ", ".join(half[:5]) + (f" and {len(half) - 5} more" if len(half) > 5 else "")
         return [
