@@ -391,6 +391,21 @@ def test_ms552_lint_on_jax_without_x64(float64_spec, x64):
     assert "JAX_ENABLE_X64=1" in diags[0]["hint"]
 
 
+def test_ms552_at_a_float64_input_and_a_held_layers_own_float64(tmp_path):
+    path = tmp_path / "f.yaml"
+    path.write_text(
+        "modelspec: 1\nname: m\ninputs:\n  x: {shape: [3, 4], dtype: float64}\n"
+        "sequential:\n  - {type: TimeDistributed, layer: {type: Dense, units: 2, dtype: float64}}\n",
+        encoding="utf-8",
+    )
+    proc = run("lint", "--backend", "jax", "--format", "json", str(path),
+               env={"JAX_ENABLE_X64": ""})  # fmt: skip
+    diags = json.loads(proc.stdout)["diagnostics"]
+    assert [(d["code"], d["line"]) for d in diags] == [("MS552", 4), ("MS552", 6)]
+    assert diags[0]["message"].startswith("input 'x' has `dtype: float64` on jax")
+    assert diags[1]["message"].startswith("the `Dense` that `TimeDistributed`")
+
+
 @pytest.mark.parametrize(
     "backend, x64", [("jax", "1"), ("jax", "True"), ("tensorflow", ""), ("torch", "")]
 )

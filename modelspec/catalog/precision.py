@@ -386,3 +386,12 @@ def held_layers(lt: Any, kw: Mapping[str, Any], policy: str) -> Iterator[tuple]:
             continue
         own = spec.get("dtype")
         yield held, inner, spec, own if isinstance(own, str) and own in POLICIES else policy
+
+
+def held_specs(spec: Mapping[str, Any], keys: tuple = ()) -> Iterator[tuple[tuple, dict]]:
+    """Every layer spec that the layer ``spec`` (with its ``type``) holds, at any depth,
+    with the keys that lead to it: ``(("layer",), {...})``."""
+    lt = LAYER_TYPES.get(spec.get("type")) if isinstance(spec.get("type"), str) else None
+    for sub_keys, inner in lt.held(spec) if lt is not None else ():
+        yield (*keys, *sub_keys), inner
+        yield from held_specs(inner, (*keys, *sub_keys))

@@ -12,7 +12,7 @@ The facts are in :mod:`modelspec.catalog.precision`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from modelspec.catalog import LAYER_TYPES
@@ -23,6 +23,7 @@ from modelspec.catalog.precision import (
     QUANTIZE_MODES,
     compute_dtype,
     ellipsis_problem,
+    held_specs,
     layer_policy,
     quantize_problem,
     takes_policy,
@@ -54,15 +55,6 @@ def _at(doc: Any, layer: Layer, keys: JsonPath) -> Source:
     return _source(doc, (*layer.source.path, *keys), layer.source, key=True)
 
 
-def _held(spec: Mapping[str, Any], keys: tuple = ()) -> Iterator[tuple[tuple, dict]]:
-    """Every layer spec that the layer ``spec`` holds, at any depth, with the keys that
-    lead to it."""
-    lt = LAYER_TYPES.get(spec.get("type")) if isinstance(spec.get("type"), str) else None
-    for sub_keys, inner in lt.held(spec) if lt is not None else ():
-        yield (*keys, *sub_keys), inner
-        yield from _held(inner, (*keys, *sub_keys))
-
-
 def _own_policy(spec: Mapping[str, Any], holder: str) -> str:
     own = spec.get("dtype")
     return own if isinstance(own, str) and own in POLICIES else holder
@@ -81,7 +73,7 @@ def quantized_leaves(spec: Spec, layer: Layer, mode: str) -> list[tuple[str, str
             return [(f"the `EinsumDense` layers of {_where(layer)}", policy)]
     out = []
     names = dict(layer.inner)
-    for keys, inner in _held(dict(layer.kwargs, type=layer.type)):
+    for keys, inner in held_specs(dict(layer.kwargs, type=layer.type)):
         inner_type = inner.get("type")
         if inner_type in QUANTIZE_MODES[mode]:
             name = names.get(".".join(map(str, keys)))
@@ -182,7 +174,7 @@ def _listed(names: Any) -> str:
 def _held_quantize(layer: Layer, doc: Any) -> list[Diagnostic]:
     """MS335: ``quantize:`` inside a wrapper's ``layer:`` or an RNN's ``cell:``."""
     out = []
-    for keys, inner in _held(dict(layer.kwargs, type=layer.type)):
+    for keys, inner in held_specs(dict(layer.kwargs, type=layer.type)):
         if "quantize" not in inner:
             continue
         out.append(

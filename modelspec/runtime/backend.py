@@ -251,14 +251,31 @@ def _float64_on_jax(result: Any) -> list[Diagnostic]:
                 "MS552", f"`dtype_policy: float64` on jax: {what}", ("dtype_policy",), hint=hint
             )
         )
-    for layer in result.spec.layers.values():
-        if layer.kwargs.get("dtype") == "float64":
+    for inp in result.spec.inputs:
+        if inp.dtype == "float64":
             out.append(
                 result.doc.diagnostic(
                     "MS552",
-                    f"`{layer.type}` '{layer.name}' has `dtype: float64` on jax: {what}",
-                    (*layer.source.path, "dtype"),
-                    hint=hint,
+                    f"input '{inp.name}' has `dtype: float64` on jax: {what}",
+                    ("inputs", inp.name, "dtype"),
+                    hint=hint.replace("a float32 policy", "float32"),
                 )
             )
+    from modelspec.catalog.precision import held_specs
+
+    for layer in result.spec.layers.values():
+        spec = {"type": layer.type, **layer.kwargs}
+        for keys, held in [((), spec), *held_specs(spec)]:
+            if held.get("dtype") == "float64":
+                who = f"`{layer.type}` '{layer.name}'"
+                if keys:
+                    who = f"the `{held.get('type')}` that {who} holds"
+                out.append(
+                    result.doc.diagnostic(
+                        "MS552",
+                        f"{who} has `dtype: float64` on jax: {what}",
+                        (*layer.source.path, *keys, "dtype"),
+                        hint=hint,
+                    )
+                )
     return out
