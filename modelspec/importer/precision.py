@@ -90,8 +90,9 @@ def read_precision(
     ctx.policy = model_policy
     # (layer spec or LayerInfo, mode or None, held)
     leaves: list[tuple[Any, str | None, bool]] = []
-    for info in infos:
-        own = info.kwargs.pop("dtype")
+    for info in (i for i in layers.values() if i.kind == "layer"):
+        # A layer whose config has no policy (a Pipeline's) holds layers under the model's.
+        own = info.kwargs.pop("dtype", model_policy)
         mode = info.kwargs.pop("quantize", None)
         if own != model_policy:
             info.kwargs["dtype"] = own
