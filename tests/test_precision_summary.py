@@ -14,8 +14,8 @@ from modelspec.catalog.precision import (
     quantized_weights,
 )
 from modelspec.check import check
-from modelspec.emit.precision import precision_facts
 from modelspec.emit.summary import summary_json, summary_table
+from modelspec.passes.layer_precision import precision_facts
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted((ROOT / "tests" / "specs" / "precision").glob("*.yaml"))

@@ -19,10 +19,10 @@ from typing import Any
 
 from modelspec.catalog.base import fmt_shape
 from modelspec.catalog.ops import op_of
-from modelspec.emit.precision import precision_facts
 from modelspec.errors import printable
 from modelspec.ir import Call, split_ref
 from modelspec.passes.keras_order import keras_layer_order
+from modelspec.passes.layer_precision import precision_facts
 from modelspec.passes.result import Result
 from modelspec.passes.training import objective
 
@@ -152,7 +152,7 @@ def summary_json(
     ``layers``; ``nested=False`` lists the layers of the flat spec instead (for
     comparing specs layer by layer, whatever they nest). ``order`` is
     :func:`keras_layer_order`'s, when the caller has it; ``facts``
-    :func:`~modelspec.emit.precision.precision_facts`'s."""
+    :func:`~modelspec.passes.layer_precision.precision_facts`'s."""
     spec, shapes = result.spec, result.shapes
     assert spec is not None and shapes is not None
     if facts is None:

@@ -78,6 +78,13 @@ def model_variables(result: Any, form: str = "auto") -> tuple[list[Variable], li
     for call in result.graph.order:
         if call.output in shapes.call_inputs:
             first_inputs.setdefault(call.layer, shapes.call_inputs[call.output])
+    # Quantization changes the weights of the layers it reaches (an int8 kernel and its
+    # scale): those layers' weights are the ones after it.
+    after: dict[str, Any] = {}
+    if built.quantize:
+        from modelspec.passes.layer_precision import precision_facts
+
+        after = {name: fact.weights for name, fact in precision_facts(result).items()}
     found: list[Variable] = []
     unknown: list[str] = []
     for layers, scope in levels:
@@ -97,6 +104,7 @@ def model_variables(result: Any, form: str = "auto") -> tuple[list[Variable], li
             where = dict(planned.ctor.kwargs)["name"]
             if scope is not None:
                 where = f"{scope}/{where}"
-            for w in lt.weights(kw, first_inputs[name]):
+            weights = after.get(name) or lt.weights(kw, first_inputs[name])
+            for w in weights:
                 found.append(Variable(f"{where}/{w.path}", w.shape, name, w.trainable))
     return found, unknown

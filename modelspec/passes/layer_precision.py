@@ -8,7 +8,8 @@ policy unless it has its own), and quantization changes the weights of the layer
 reaches as :func:`~modelspec.catalog.precision.quantized_weights` says. Which layers it
 reaches is what Keras's ``model.quantize(mode, filters=...)`` does with the plan's
 filters: it walks every layer of the model, held ones included, and quantizes each
-layer (not a layer that holds others) whose *own* name the filter lets through.
+layer (not a layer that holds others) that the filter lets through, by the name of the
+model's layer that is or holds it.
 """
 
 from __future__ import annotations
