@@ -621,11 +621,12 @@ reason, where the backend cannot run it.
 """
 
 
-def write_section(text: str, report: dict[str, Any], command: str) -> str:
-    """``text`` with the section "Train step per backend": this run's part (CPU or GPU)
-    replaced, the other part kept (a placeholder naming ``command`` when there is none);
-    the rest of ``text`` as it was. Appended when ``text`` has no such section."""
-    start, end = SECTION
+def write_section(text: str, report: dict[str, Any], command: str, page: Any = None) -> str:
+    """``text`` with this run's block in the section of ``page`` (a module with
+    ``SECTION``, ``INTRO``, ``markers``, ``run_block`` and ``placeholder``: this one by
+    default, or precision_steps), the blocks of the other device kinds kept as they were."""
+    page = page or sys.modules[__name__]
+    start, end = page.SECTION
     old = ""
     if start in text and end in text:
         before, rest = text.split(start, 1)
@@ -635,15 +636,15 @@ def write_section(text: str, report: dict[str, Any], command: str) -> str:
     this = kind_of(report)
     parts = []
     for kind in KINDS:
-        m_start, m_end = markers(kind)
+        m_start, m_end = page.markers(kind)
         if kind == this:
-            body = run_block(report)
+            body = page.run_block(report)
         elif m_start in old and m_end in old:
             body = old.split(m_start, 1)[1].split(m_end, 1)[0].lstrip("\n")
         else:
-            body = placeholder(kind, command)
+            body = page.placeholder(kind, command)
         parts.append(f"{m_start}\n{body}{m_end}\n")
-    return f"{before}{start}\n{INTRO}\n{chr(10).join(parts)}{end}{after}"
+    return f"{before}{start}\n{page.INTRO}\n{chr(10).join(parts)}{end}{after}"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -373,25 +373,7 @@ in the same run, alternating. Measured, never asserted by a test.
 
 
 def write_section(text: str, report: dict[str, Any], command: str) -> str:
-    start, end = SECTION
-    old = ""
-    if start in text and end in text:
-        before, rest = text.split(start, 1)
-        old, after = rest.split(end, 1)
-    else:
-        before, after = (f"{text.rstrip()}\n\n" if text.strip() else ""), "\n"
-    this = bs.kind_of(report)
-    parts = []
-    for kind in bs.KINDS:
-        m_start, m_end = markers(kind)
-        if kind == this:
-            body = run_block(report)
-        elif m_start in old and m_end in old:
-            body = old.split(m_start, 1)[1].split(m_end, 1)[0].lstrip("\n")
-        else:
-            body = placeholder(kind, command)
-        parts.append(f"{m_start}\n{body}{m_end}\n")
-    return f"{before}{start}\n{INTRO}\n{chr(10).join(parts)}{end}{after}"
+    return bs.write_section(text, report, command, sys.modules[__name__])
 
 
 def main(argv: list[str] | None = None) -> None:
