@@ -369,23 +369,7 @@ def bench_spec(path: Path, backend: str, cfg: dict[str, Any]) -> dict[str, Any]:
     batch = cfg["batch_size"]
     x = sample_inputs(spec, batch, rng)
     y = _targets(spec, models["to_keras"](x, training=False), rng)
-    first: dict[str, float] = {}
-    warm: dict[str, float] = {}
-    for name in names:
-        log(f"{backend} {path.stem}: {name}: first step (trace/compile), {cfg['warmup']} more")
-        t0 = time.perf_counter()
-        models[name].train_on_batch(x, y)
-        first[name] = time.perf_counter() - t0
-        warm[name] = _step_block(models[name], x, y, cfg["warmup"])[0] if cfg["warmup"] else 0.0
-    steps = cfg["steps"] or max(1, min(MAX_STEPS, round(cfg["block_s"] / max(warm.values()))))
-    wall: dict[str, list[float]] = {n: [] for n in names}
-    cpu: dict[str, list[float]] = {n: [] for n in names}
-    for r in range(cfg["repeat"]):
-        k = r % len(names)
-        for name in names[k:] + names[:k]:
-            w, c = _step_block(models[name], x, y, steps)
-            wall[name].append(w)
-            cpu[name].append(c)
+    first, steps, wall, cpu = time_steps(models, names, x, y, cfg, f"{backend} {path.stem}")
     # After the timing: on JAX and PyTorch, get_config() imports TensorFlow (Keras looks
     # for its types), which should not be loaded while the steps are timed.
     problem = same_config(models["to_keras"], models["hand"])
@@ -407,6 +391,31 @@ def bench_spec(path: Path, backend: str, cfg: dict[str, Any]) -> dict[str, Any]:
     del models
     _fresh()
     return row
+
+
+def time_steps(models: dict[str, Any], names: list[str], x: Any, y: Any, cfg: dict[str, Any],
+               label: str) -> tuple[dict[str, float], int, dict[str, list], dict[str, list]]:  # fmt: skip
+    """Each model's first train step (trace or compile), its warm-up, then ``repeat``
+    blocks of ``steps`` steps each, the models taking turns in a rotating order:
+    ``(first step s, steps per block, wall s per block, CPU s per block)``."""
+    first: dict[str, float] = {}
+    warm: dict[str, float] = {}
+    for name in names:
+        log(f"{label}: {name}: first step (trace/compile), {cfg['warmup']} more")
+        t0 = time.perf_counter()
+        models[name].train_on_batch(x, y)
+        first[name] = time.perf_counter() - t0
+        warm[name] = _step_block(models[name], x, y, cfg["warmup"])[0] if cfg["warmup"] else 0.0
+    steps = cfg["steps"] or max(1, min(MAX_STEPS, round(cfg["block_s"] / max(warm.values()))))
+    wall: dict[str, list[float]] = {n: [] for n in names}
+    cpu: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(cfg["repeat"]):
+        k = r % len(names)
+        for name in names[k:] + names[:k]:
+            w, c = _step_block(models[name], x, y, steps)
+            wall[name].append(w)
+            cpu[name].append(c)
+    return first, steps, wall, cpu
 
 
 def child(args: argparse.Namespace) -> None:

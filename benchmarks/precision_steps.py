@@ -193,20 +193,7 @@ def bench_spec(path: Path, backend: str, cfg: dict[str, Any]) -> dict[str, Any]:
     batch = cfg["batch_size"]
     x = sample_inputs(spec, batch, rng)
     y = _targets(spec, models["spec_f32"](x, training=False), rng)
-    first: dict[str, float] = {}
-    warm: dict[str, float] = {}
-    for name in MODELS:
-        log(f"{backend} {path.stem}: {name}: first step (trace/compile), {cfg['warmup']} more")
-        t0 = time.perf_counter()
-        models[name].train_on_batch(x, y)
-        first[name] = time.perf_counter() - t0
-        warm[name] = bs._step_block(models[name], x, y, cfg["warmup"])[0] if cfg["warmup"] else 0.0
-    steps = cfg["steps"] or max(1, min(bs.MAX_STEPS, round(cfg["block_s"] / max(warm.values()))))
-    wall: dict[str, list[float]] = {n: [] for n in MODELS}
-    for r in range(cfg["repeat"]):
-        k = r % len(MODELS)
-        for name in MODELS[k:] + MODELS[:k]:
-            wall[name].append(bs._step_block(models[name], x, y, steps)[0])
+    first, steps, wall, _ = bs.time_steps(models, list(MODELS), x, y, cfg, f"{backend} {path.stem}")
     for a, b in (("spec_f32", "hand_f32"), ("spec_mixed", "hand_mixed")):
         problem = same_config(models[a], models[b])
         if problem:
